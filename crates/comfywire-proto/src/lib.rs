@@ -1,4 +1,96 @@
-//! comfywire-proto: the sans-IO core of comfywire.
+//! # comfywire-proto
+//!
+//! The sans-IO core of comfywire, a client for ComfyUI's real-time API.
+//! It holds everything the client *knows* about the protocol — the typed
+//! parser of every text and binary message, the connection state machine
+//! with backoff, heartbeat, polling fallback and the deaf-socket watchdog,
+//! the per-prompt execution tracker, the progress and preview throttles,
+//! the history ring and HTTP reconciliation — as pure logic.
+//!
+//! It is **not** a client: it opens no socket, spawns no task and never
+//! reads a clock. Time comes in as `now`, frames come in as [`Frame`]
+//! values, and what must happen on the wire goes out as [`Command`]s.
+//! `comfywire-client` drives it with tokio; any other runtime (a Swift app
+//! with its own WebSocket, a test with fake time) can drive it the same way.
+//!
+//! ## The run loop
+//!
+//! [`Session`] methods come in four kinds:
+//! getters (`state`, `execution`, `history`), `handle_*(…, now)` inputs,
+//! mutators (`connect`, `track_prompt`, `retry_now`, `pause`, `close`) and
+//! `poll_*` outputs. After any input or mutation, drain
+//! [`Session::poll_command`] (perform each), then [`Session::poll_event`]
+//! (deliver each), then sleep until [`Session::poll_timeout`] or the next
+//! input, and call [`Session::handle_timeout`] when the deadline passes.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use comfywire_proto::{Command, Event, Frame, HttpReply, Session, SessionConfig};
+//!
+//! let mut now = Instant::now();
+//! let mut session = Session::new(SessionConfig {
+//!     client_id: Some("c1".into()),
+//!     ..SessionConfig::default()
+//! });
+//! session.connect(now);
+//! assert_eq!(session.poll_command(), Some(Command::Connect { client_id: Some("c1".into()) }));
+//! session.handle_connected(now);
+//! assert!(matches!(session.poll_command(), Some(Command::SendText(t)) if t.contains("feature_flags")));
+//!
+//! session.track_prompt("p1", Some(1), now);
+//! session.handle_http(HttpReply::PromptAccepted {
+//!     prompt_id: "p1".into(), number: Some(0), node_errors: serde_json::json!({}),
+//! }, now);
+//! for text in [
+//!     r#"{"type": "execution_start", "data": {"prompt_id": "p1", "timestamp": 1}}"#,
+//!     r#"{"type": "execution_cached", "data": {"nodes": [], "prompt_id": "p1", "timestamp": 2}}"#,
+//!     r#"{"type": "executing", "data": {"node": "9", "display_node": "9", "prompt_id": "p1"}}"#,
+//!     r#"{"type": "executed", "data": {"node": "9", "display_node": "9", "prompt_id": "p1", "output": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}}}"#,
+//!     r#"{"type": "execution_success", "data": {"prompt_id": "p1", "timestamp": 3}}"#,
+//!     r#"{"type": "executing", "data": {"node": null, "prompt_id": "p1"}}"#,
+//! ] {
+//!     now += Duration::from_millis(5);
+//!     session.handle_frame(Frame::text(text), now);
+//! }
+//! let finished: Vec<_> = std::iter::from_fn(|| session.poll_event())
+//!     .filter(Event::is_terminal)
+//!     .collect();
+//! assert_eq!(finished.len(), 1);
+//! let record = session.execution("p1").unwrap();
+//! assert_eq!(record.phase.name(), "succeeded");
+//! assert!(record.outputs.contains_key("9"));
+//! ```
+//!
+//! Siblings: `comfywire-client` (the tokio driver and HTTP API),
+//! `comfywire-mock` (a ComfyUI stand-in replaying recorded sessions),
+//! `comfywire-host` (what every language binding shares).
 #![forbid(unsafe_code)]
 
+pub mod backoff;
+mod emit;
+pub mod error;
+pub mod event;
+pub mod frame;
+pub mod history;
+pub mod http;
+pub mod message;
+pub mod parse;
+pub mod rng;
+pub mod session;
+pub mod state;
+pub mod throttle;
 pub mod trace;
+pub mod tracker;
+
+pub use backoff::BackoffConfig;
+pub use emit::EmitStats;
+pub use error::ParseError;
+pub use event::{Event, EventKind, PreviewImage, ProgressUpdate};
+pub use frame::Frame;
+pub use history::HistoryRing;
+pub use http::{HistoryEntry, HistoryOutcome, HttpReply, HttpRequest, QueueItem, QueueSnapshot};
+pub use message::ServerMessage;
+pub use parse::{parse_frame, parse_text};
+pub use session::{Command, Session, SessionConfig, SessionStats, TimerReason, Timeout};
+pub use state::{ConnectionError, ConnectionState, ConnectionStatus};
+pub use tracker::{ExecutionRecord, NodePhase, NodeRecord, Outcome, Phase, Tracker};

@@ -1,0 +1,776 @@
+//! [`Session`]: the one type a driver talks to.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use crate::backoff::BackoffConfig;
+use crate::emit::{EmitStats, Emitter};
+use crate::event::Event;
+use crate::frame::Frame;
+use crate::history::HistoryRing;
+use crate::http::{HttpReply, HttpRequest, QueueSnapshot, feature_flags_message};
+use crate::message::ServerMessage;
+use crate::parse::parse_frame;
+use crate::rng::Rng;
+use crate::state::{ConnectionError, ConnectionState, ConnectionStatus};
+use crate::tracker::{ExecutionRecord, Followup, Phase, Tracker};
+
+/// Everything a session can be tuned with. `Default` gives the documented
+/// values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    /// The `clientId`; `None` adopts the sid the server assigns.
+    pub client_id: Option<String>,
+    /// Reconnect backoff.
+    pub backoff: BackoffConfig,
+    /// Seed of the jitter generator.
+    pub seed: u64,
+    /// A connection up this long resets the backoff (default 10 s).
+    pub stable_after: Duration,
+    /// Consecutive failed connects before polling over HTTP (default 5).
+    pub polling_after_failures: u32,
+    /// HTTP poll interval while polling (default 2 s).
+    pub poll_interval: Duration,
+    /// Ping interval while connected (default 30 s).
+    pub ping_interval: Duration,
+    /// How long a ping may go unanswered, with no frame either (default 10 s).
+    pub pong_timeout: Duration,
+    /// Silence that, while one of our prompts runs, triggers reconciliation
+    /// and a fresh socket (default 30 s; `None` disables the watchdog).
+    pub deaf_timeout: Option<Duration>,
+    /// At most one progress event per (prompt, node) per interval (16 ms).
+    pub progress_interval: Duration,
+    /// At most one preview per (prompt, node) per interval (50 ms).
+    pub preview_interval: Duration,
+    /// Finished executions kept (default 100).
+    pub history_capacity: usize,
+    /// In-flight records of other clients' prompts kept (default 256).
+    pub max_foreign_prompts: usize,
+    /// Delay before re-checking a prompt found in neither queue nor
+    /// history (the terminal race, default 1 s).
+    pub lost_recheck: Duration,
+    /// The flags sent as the first message of every socket.
+    pub feature_flags: Map<String, Value>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        let mut feature_flags = Map::new();
+        feature_flags.insert("supports_preview_metadata".into(), Value::Bool(true));
+        SessionConfig {
+            client_id: None,
+            backoff: BackoffConfig::default(),
+            seed: 0x00C0_FFEE,
+            stable_after: Duration::from_secs(10),
+            polling_after_failures: 5,
+            poll_interval: Duration::from_secs(2),
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            deaf_timeout: Some(Duration::from_secs(30)),
+            progress_interval: Duration::from_millis(16),
+            preview_interval: Duration::from_millis(50),
+            history_capacity: 100,
+            max_foreign_prompts: 256,
+            lost_recheck: Duration::from_secs(1),
+            feature_flags,
+        }
+    }
+}
+
+/// Something the driver must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open the WebSocket (`/ws?clientId=…`, no query when `None`); answer
+    /// with `handle_connected` or `handle_connect_failed`.
+    Connect {
+        /// The client id to put in the URL.
+        client_id: Option<String>,
+    },
+    /// Send a text frame on the open socket.
+    SendText(String),
+    /// Send a WebSocket ping with this payload.
+    Ping(Bytes),
+    /// Close the socket (sending a close frame when possible). The session
+    /// already considers it gone: do not report its end.
+    Close {
+        /// Close code.
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+    /// Make an HTTP request; answer with `handle_http`.
+    Http(HttpRequest),
+}
+
+/// Why [`Session::poll_timeout`] wants to be woken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerReason {
+    /// The next connect attempt.
+    Reconnect,
+    /// Time to ping.
+    Heartbeat,
+    /// A ping went unanswered for too long.
+    HeartbeatTimeout,
+    /// The connection has been up long enough to reset the backoff.
+    BackoffReset,
+    /// Polling over HTTP while the socket is down.
+    Poll,
+    /// A running prompt and a silent socket.
+    Watchdog,
+    /// A prompt found nowhere is checked again.
+    Reconcile,
+    /// Held progress or previews become due.
+    Flush,
+}
+
+/// A deadline and its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout {
+    /// When.
+    pub at: Instant,
+    /// Why.
+    pub reason: TimerReason,
+}
+
+/// Counters for diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Frames handed to `handle_frame`.
+    pub frames: u64,
+    /// Frames that failed to parse.
+    pub bad_frames: u64,
+    /// Successful connects after the first.
+    pub reconnects: u64,
+    /// Consecutive failed connects right now.
+    pub consecutive_failures: u32,
+    /// Throttle counters.
+    pub emitted: EmitStats,
+}
+
+/// The sans-IO ComfyUI session: connection state machine, heartbeat,
+/// reconnect backoff, polling fallback, execution tracker, throttles and
+/// reconciliation. See the crate docs for the run loop.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    client_id: Option<String>,
+    state: ConnectionState,
+    last_error: Option<ConnectionError>,
+    rng: Rng,
+    commands: VecDeque<Command>,
+    emit: Emitter,
+    tracker: Tracker,
+    stats: SessionStats,
+    ever_connected: bool,
+    connected_at: Option<Instant>,
+    stable_at: Option<Instant>,
+    next_ping_at: Option<Instant>,
+    ping_sent_at: Option<Instant>,
+    ping_counter: u64,
+    last_frame_at: Option<Instant>,
+    next_poll_at: Option<Instant>,
+    recheck_at: Option<Instant>,
+    recheck: BTreeSet<String>,
+    history_requested: BTreeSet<String>,
+    awaiting_queue: BTreeSet<String>,
+    queue_requested: bool,
+    deaf_suspect: bool,
+}
+
+impl Session {
+    /// A session that has not started; call [`Session::connect`].
+    pub fn new(config: SessionConfig) -> Session {
+        Session {
+            client_id: config.client_id.clone(),
+            state: ConnectionState::Idle,
+            last_error: None,
+            rng: Rng::new(config.seed),
+            commands: VecDeque::new(),
+            emit: Emitter::new(config.progress_interval, config.preview_interval),
+            tracker: Tracker::new(config.history_capacity, config.max_foreign_prompts),
+            stats: SessionStats::default(),
+            ever_connected: false,
+            connected_at: None,
+            stable_at: None,
+            next_ping_at: None,
+            ping_sent_at: None,
+            ping_counter: 0,
+            last_frame_at: None,
+            next_poll_at: None,
+            recheck_at: None,
+            recheck: BTreeSet::new(),
+            history_requested: BTreeSet::new(),
+            awaiting_queue: BTreeSet::new(),
+            queue_requested: false,
+            deaf_suspect: false,
+            config,
+        }
+    }
+
+    // ---- getters ----
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The client id in use (given, or adopted from the server's sid).
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> &ConnectionState {
+        &self.state
+    }
+
+    /// State plus last error.
+    pub fn status(&self) -> ConnectionStatus {
+        ConnectionStatus {
+            state: self.state.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+
+    /// The error that ended the last connection or attempt.
+    pub fn last_error(&self) -> Option<&ConnectionError> {
+        self.last_error.as_ref()
+    }
+
+    /// The execution tracker (in-flight records).
+    pub fn tracker(&self) -> &Tracker {
+        &self.tracker
+    }
+
+    /// The ring of finished executions.
+    pub fn history(&self) -> &HistoryRing {
+        self.tracker.history()
+    }
+
+    /// The record of a prompt, in flight or finished.
+    pub fn execution(&self, prompt_id: &str) -> Option<&ExecutionRecord> {
+        self.tracker
+            .active(prompt_id)
+            .or_else(|| self.tracker.history().get(prompt_id).map(|r| r.as_ref()))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SessionStats {
+        let mut stats = self.stats;
+        stats.emitted = self.emit.stats;
+        stats
+    }
+
+    /// Progress and preview keys currently held by the throttles.
+    pub fn held_updates(&self) -> usize {
+        self.emit.held()
+    }
+
+    // ---- mutators ----
+
+    /// Starts connecting (from idle, paused or closed).
+    pub fn connect(&mut self, now: Instant) {
+        let _ = now;
+        if matches!(self.state, ConnectionState::Connected | ConnectionState::Connecting { .. }) {
+            return;
+        }
+        self.start_attempt();
+    }
+
+    /// Skips the backoff wait and tries now.
+    pub fn retry_now(&mut self, now: Instant) {
+        if matches!(
+            self.state,
+            ConnectionState::Reconnecting { .. } | ConnectionState::Polling { .. }
+        ) {
+            self.state = match &self.state {
+                ConnectionState::Reconnecting { attempt, .. } => ConnectionState::Reconnecting {
+                    attempt: *attempt,
+                    next_attempt_at: now,
+                },
+                ConnectionState::Polling { attempt, .. } => ConnectionState::Polling {
+                    attempt: *attempt,
+                    next_attempt_at: now,
+                },
+                other => other.clone(),
+            };
+            self.start_attempt();
+        }
+    }
+
+    /// The app goes to the background: close the socket and stop retrying.
+    pub fn pause(&mut self, now: Instant) {
+        let _ = now;
+        if matches!(self.state, ConnectionState::Closed | ConnectionState::Paused) {
+            return;
+        }
+        if matches!(self.state, ConnectionState::Connected | ConnectionState::Connecting { .. }) {
+            self.commands.push_back(Command::Close {
+                code: 1000,
+                reason: "paused".into(),
+            });
+            self.tracker.mark_gap();
+        }
+        self.clear_connection_timers();
+        self.next_poll_at = None;
+        self.set_state(ConnectionState::Paused);
+    }
+
+    /// The app is back: reconnect at once.
+    pub fn resume(&mut self, now: Instant) {
+        let _ = now;
+        if self.state == ConnectionState::Paused {
+            self.stats.consecutive_failures = 0;
+            self.start_attempt();
+        }
+    }
+
+    /// The network changed: check a live socket at once, or retry now.
+    pub fn network_changed(&mut self, now: Instant) {
+        match self.state {
+            ConnectionState::Connected => {
+                if self.ping_sent_at.is_none() {
+                    self.send_ping(now);
+                }
+            }
+            _ => self.retry_now(now),
+        }
+    }
+
+    /// Closes for good.
+    pub fn close(&mut self, now: Instant) {
+        let _ = now;
+        if self.state == ConnectionState::Closed {
+            return;
+        }
+        if matches!(self.state, ConnectionState::Connected | ConnectionState::Connecting { .. }) {
+            self.commands.push_back(Command::Close {
+                code: 1000,
+                reason: "client closing".into(),
+            });
+        }
+        self.clear_connection_timers();
+        self.next_poll_at = None;
+        self.recheck_at = None;
+        self.set_state(ConnectionState::Closed);
+    }
+
+    /// Reserves a prompt id this client is about to submit, before the
+    /// `POST /prompt`, so no event can race the reply. `graph_nodes` is the
+    /// node count of the submitted graph (for whole-prompt progress).
+    pub fn track_prompt(&mut self, prompt_id: &str, graph_nodes: Option<usize>, now: Instant) {
+        self.tracker.track(prompt_id, graph_nodes, now);
+    }
+
+    /// Asks the session to reconcile every in-flight prompt of ours now.
+    pub fn reconcile(&mut self, now: Instant) {
+        let _ = now;
+        let ids = self.tracker.ours_in(&[Phase::Queued, Phase::Running]);
+        self.request_history(ids);
+    }
+
+    // ---- inputs ----
+
+    /// The socket opened.
+    pub fn handle_connected(&mut self, now: Instant) {
+        if self.state == ConnectionState::Closed || self.state == ConnectionState::Paused {
+            return;
+        }
+        let reconnect = self.ever_connected;
+        self.ever_connected = true;
+        if reconnect {
+            self.stats.reconnects += 1;
+        }
+        self.connected_at = Some(now);
+        self.stable_at = Some(now + self.config.stable_after);
+        self.next_ping_at = Some(now + self.config.ping_interval);
+        self.ping_sent_at = None;
+        self.last_frame_at = Some(now);
+        self.next_poll_at = None;
+        self.deaf_suspect = false;
+        self.commands
+            .push_back(Command::SendText(feature_flags_message(&self.config.feature_flags)));
+        self.set_state(ConnectionState::Connected);
+        if reconnect {
+            self.reconcile(now);
+        }
+    }
+
+    /// A connect attempt failed.
+    pub fn handle_connect_failed(&mut self, error: ConnectionError, now: Instant) {
+        if !matches!(self.state, ConnectionState::Connecting { .. }) {
+            return;
+        }
+        self.last_error = Some(error);
+        self.schedule_retry(now);
+    }
+
+    /// The open socket closed or failed.
+    pub fn handle_disconnected(&mut self, error: ConnectionError, now: Instant) {
+        if self.state != ConnectionState::Connected {
+            return;
+        }
+        self.last_error = Some(error);
+        self.drop_connection(now);
+    }
+
+    /// A pong arrived.
+    pub fn handle_pong(&mut self, now: Instant) {
+        self.ping_sent_at = None;
+        self.last_frame_at = Some(now);
+    }
+
+    /// A frame arrived. Bad frames become [`Event::BadFrame`].
+    pub fn handle_frame(&mut self, frame: Frame, now: Instant) {
+        self.stats.frames += 1;
+        self.last_frame_at = Some(now);
+        self.ping_sent_at = None;
+        self.deaf_suspect = false;
+        match parse_frame(&frame) {
+            Ok(message) => self.handle_message(message, now),
+            Err(error) => {
+                self.stats.bad_frames += 1;
+                self.emit.push(Event::BadFrame { error, raw: frame });
+            }
+        }
+    }
+
+    /// A message parsed elsewhere (e.g. from a trace) arrived.
+    pub fn handle_message(&mut self, message: ServerMessage, now: Instant) {
+        if let ServerMessage::Status(status) = &message {
+            if self.client_id.is_none() {
+                if let Some(sid) = &status.sid {
+                    self.client_id = Some(sid.clone());
+                }
+            }
+        }
+        if let Followup::Reconcile(prompt_id) = self.tracker.on_message(message, &mut self.emit, now)
+        {
+            self.history_requested.remove(&prompt_id);
+            self.request_history(vec![prompt_id]);
+        }
+    }
+
+    /// A frame larger than the driver's limit was refused.
+    pub fn handle_oversize(&mut self, size: usize, limit: usize, now: Instant) {
+        let _ = now;
+        self.stats.bad_frames += 1;
+        self.emit.push(Event::BadFrame {
+            error: crate::ParseError::FrameTooLarge { size, limit },
+            raw: Frame::Binary(Bytes::new()),
+        });
+    }
+
+    /// An HTTP answer (to a command, or to the user's own `POST /prompt`).
+    pub fn handle_http(&mut self, reply: HttpReply, now: Instant) {
+        match reply {
+            HttpReply::PromptAccepted {
+                prompt_id,
+                number,
+                node_errors,
+            } => {
+                self.tracker
+                    .accepted(&prompt_id, number, node_errors, &mut self.emit, now);
+            }
+            HttpReply::PromptRejected { prompt_id } => self.tracker.rejected(&prompt_id),
+            HttpReply::History { prompt_id, entry } => {
+                self.history_requested.remove(&prompt_id);
+                match entry {
+                    Some(entry) => {
+                        let settled = self
+                            .tracker
+                            .from_history(&prompt_id, entry, &mut self.emit, now);
+                        self.recheck.remove(&prompt_id);
+                        if settled && self.deaf_suspect {
+                            self.deaf_reconnect(now);
+                        }
+                    }
+                    None => {
+                        let in_flight = self
+                            .tracker
+                            .active(&prompt_id)
+                            .is_some_and(|r| matches!(r.phase, Phase::Queued | Phase::Running));
+                        if in_flight {
+                            self.awaiting_queue.insert(prompt_id);
+                            if !self.queue_requested {
+                                self.queue_requested = true;
+                                self.commands.push_back(Command::Http(HttpRequest::Queue));
+                            }
+                        }
+                    }
+                }
+            }
+            HttpReply::Queue(snapshot) => self.handle_queue(snapshot, now),
+            HttpReply::Failed { request, error } => {
+                match &request {
+                    HttpRequest::History { prompt_id } => {
+                        self.history_requested.remove(prompt_id);
+                        self.recheck.insert(prompt_id.clone());
+                    }
+                    HttpRequest::Queue => {
+                        self.queue_requested = false;
+                        let waiting = std::mem::take(&mut self.awaiting_queue);
+                        self.recheck.extend(waiting);
+                    }
+                }
+                if !self.recheck.is_empty() && self.recheck_at.is_none() {
+                    self.recheck_at = Some(now + self.config.poll_interval);
+                }
+                self.emit.push(Event::HttpFailed { request, error });
+            }
+        }
+    }
+
+    fn handle_queue(&mut self, snapshot: QueueSnapshot, now: Instant) {
+        self.queue_requested = false;
+        if self.state != ConnectionState::Connected {
+            self.emit.push(Event::Status {
+                queue_remaining: Some(snapshot.len() as u64),
+                sid: None,
+            });
+        }
+        let waiting = std::mem::take(&mut self.awaiting_queue);
+        for prompt_id in waiting {
+            let running = snapshot.is_running(&prompt_id);
+            let pending = snapshot.is_pending(&prompt_id);
+            let Some(record) = self.tracker.record_mut(&prompt_id) else {
+                continue;
+            };
+            if running || pending {
+                record.absent_checks = 0;
+                if running && record.phase < Phase::Running {
+                    record.phase = Phase::Running;
+                    record.started_at.get_or_insert(now);
+                }
+                continue;
+            }
+            record.absent_checks = record.absent_checks.saturating_add(1);
+            if record.absent_checks >= 2 {
+                self.recheck.remove(&prompt_id);
+                self.tracker.lose(
+                    &prompt_id,
+                    "the server has it in neither its queue nor its history \
+                     (it restarted, or the prompt was deleted)"
+                        .into(),
+                    &mut self.emit,
+                    now,
+                );
+            } else {
+                self.recheck.insert(prompt_id);
+                self.recheck_at = Some(now + self.config.lost_recheck);
+            }
+        }
+    }
+
+    /// Wakes the session at (or after) the deadline from `poll_timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.emit.next_deadline().is_some_and(|at| at <= now) {
+            self.emit.flush_due(now);
+        }
+        if let Some(at) = self.state.next_attempt_at() {
+            if at <= now {
+                self.start_attempt();
+            }
+        }
+        if self.state == ConnectionState::Connected {
+            if self.stable_at.is_some_and(|at| at <= now) {
+                self.stable_at = None;
+                self.stats.consecutive_failures = 0;
+            }
+            if let Some(sent) = self.ping_sent_at {
+                if now.saturating_duration_since(sent) >= self.config.pong_timeout {
+                    self.last_error = Some(ConnectionError::HeartbeatTimeout {
+                        waited: now.saturating_duration_since(sent),
+                    });
+                    self.replace_socket(now);
+                    return;
+                }
+            }
+            if self.ping_sent_at.is_none() && self.next_ping_at.is_some_and(|at| at <= now) {
+                self.send_ping(now);
+            }
+            if let Some(at) = self.watchdog_at() {
+                if at <= now {
+                    self.watchdog_fired(now);
+                }
+            }
+        }
+        if self.next_poll_at.is_some_and(|at| at <= now) {
+            self.next_poll_at = Some(now + self.config.poll_interval);
+            self.reconcile(now);
+            if !self.queue_requested {
+                self.queue_requested = true;
+                self.commands.push_back(Command::Http(HttpRequest::Queue));
+            }
+        }
+        if self.recheck_at.is_some_and(|at| at <= now) {
+            self.recheck_at = None;
+            let ids: Vec<String> = std::mem::take(&mut self.recheck).into_iter().collect();
+            self.request_history(ids);
+        }
+    }
+
+    // ---- outputs ----
+
+    /// The next event, in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.emit.queue.pop_front()
+    }
+
+    /// The next command for the driver.
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.commands.pop_front()
+    }
+
+    /// The earliest deadline at which `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Timeout> {
+        let mut best: Option<Timeout> = None;
+        let mut offer = |at: Option<Instant>, reason: TimerReason| {
+            if let Some(at) = at {
+                if best.is_none_or(|b| at < b.at) {
+                    best = Some(Timeout { at, reason });
+                }
+            }
+        };
+        offer(self.emit.next_deadline(), TimerReason::Flush);
+        offer(self.state.next_attempt_at(), TimerReason::Reconnect);
+        if self.state == ConnectionState::Connected {
+            offer(self.stable_at, TimerReason::BackoffReset);
+            match self.ping_sent_at {
+                Some(sent) => offer(Some(sent + self.config.pong_timeout), TimerReason::HeartbeatTimeout),
+                None => offer(self.next_ping_at, TimerReason::Heartbeat),
+            }
+            offer(self.watchdog_at(), TimerReason::Watchdog);
+        }
+        offer(self.next_poll_at, TimerReason::Poll);
+        offer(self.recheck_at, TimerReason::Reconcile);
+        best
+    }
+
+    // ---- internals ----
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.emit.push(Event::Connection(self.status()));
+        }
+    }
+
+    fn start_attempt(&mut self) {
+        let attempt = self.stats.consecutive_failures + 1;
+        self.commands.push_back(Command::Connect {
+            client_id: self.client_id.clone(),
+        });
+        self.set_state(ConnectionState::Connecting { attempt });
+    }
+
+    fn schedule_retry(&mut self, now: Instant) {
+        self.stats.consecutive_failures = self.stats.consecutive_failures.saturating_add(1);
+        let failures = self.stats.consecutive_failures;
+        let delay = self.config.backoff.delay(failures, &mut self.rng);
+        let next_attempt_at = now + delay;
+        let attempt = failures + 1;
+        if failures >= self.config.polling_after_failures {
+            if self.next_poll_at.is_none() {
+                self.next_poll_at = Some(now);
+            }
+            self.set_state(ConnectionState::Polling {
+                attempt,
+                next_attempt_at,
+            });
+        } else {
+            self.set_state(ConnectionState::Reconnecting {
+                attempt,
+                next_attempt_at,
+            });
+        }
+    }
+
+    fn clear_connection_timers(&mut self) {
+        self.connected_at = None;
+        self.stable_at = None;
+        self.next_ping_at = None;
+        self.ping_sent_at = None;
+    }
+
+    fn drop_connection(&mut self, now: Instant) {
+        self.clear_connection_timers();
+        self.tracker.mark_gap();
+        self.schedule_retry(now);
+    }
+
+    /// Closes a socket the session judged dead and reconnects.
+    fn replace_socket(&mut self, now: Instant) {
+        self.commands.push_back(Command::Close {
+            code: 1001,
+            reason: self
+                .last_error
+                .as_ref()
+                .map_or_else(String::new, ToString::to_string),
+        });
+        self.drop_connection(now);
+    }
+
+    fn send_ping(&mut self, now: Instant) {
+        self.ping_counter += 1;
+        self.ping_sent_at = Some(now);
+        self.next_ping_at = Some(now + self.config.ping_interval);
+        self.commands
+            .push_back(Command::Ping(Bytes::from(self.ping_counter.to_be_bytes().to_vec())));
+    }
+
+    fn watchdog_at(&self) -> Option<Instant> {
+        let timeout = self.config.deaf_timeout?;
+        if self.deaf_suspect {
+            return None;
+        }
+        let running = self
+            .tracker
+            .active_records()
+            .any(|r| r.ours && r.phase == Phase::Running);
+        if !running {
+            return None;
+        }
+        Some(self.last_frame_at? + timeout)
+    }
+
+    fn watchdog_fired(&mut self, now: Instant) {
+        self.deaf_suspect = true;
+        self.reconcile(now);
+        // A socket that misses our running prompt's frames is deaf: replace
+        // it. Reconciliation fills what it missed.
+        self.deaf_reconnect(now);
+    }
+
+    fn deaf_reconnect(&mut self, now: Instant) {
+        if self.state != ConnectionState::Connected {
+            return;
+        }
+        let silent_for = self
+            .last_frame_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        self.last_error = Some(ConnectionError::Deaf { silent_for });
+        self.deaf_suspect = false;
+        self.replace_socket(now);
+        // A deliberate replacement is not a failure: try again at once.
+        self.stats.consecutive_failures = 0;
+        self.start_attempt();
+    }
+
+    fn request_history(&mut self, ids: Vec<String>) {
+        for prompt_id in ids {
+            let in_flight = self
+                .tracker
+                .active(&prompt_id)
+                .is_some_and(|r| matches!(r.phase, Phase::Queued | Phase::Running));
+            if !in_flight || !self.history_requested.insert(prompt_id.clone()) {
+                continue;
+            }
+            self.commands
+                .push_back(Command::Http(HttpRequest::History { prompt_id }));
+        }
+    }
+}
