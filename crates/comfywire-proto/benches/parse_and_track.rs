@@ -1,1 +1,126 @@
-fn main() {}
+//! Messages per second through the parser and the whole `Session`, beside
+//! `serde_json::from_str::<Value>` over the same text frames (the in-run
+//! baseline). Frames come from the `long_run` and `success_single` traces.
+#![allow(missing_docs, clippy::unwrap_used, clippy::disallowed_methods)]
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use comfywire_proto::trace::{Trace, TraceEventKind};
+use comfywire_proto::{Frame, HttpReply, Session, SessionConfig, parse_frame};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn traces_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("COMFYWIRE_TRACES") {
+        return PathBuf::from(dir);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/traces")
+}
+
+/// (t_ms, frame) of the primary client's received frames, and prompt ids.
+fn frames(name: &str) -> (Vec<(f64, Frame)>, Vec<String>) {
+    let text = std::fs::read_to_string(traces_dir().join(format!("{name}.jsonl"))).unwrap();
+    let trace = Trace::parse(&text).unwrap();
+    let frames = trace
+        .events
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            TraceEventKind::Text {
+                received: true,
+                data,
+                ..
+            } => Some((e.t_ms, Frame::text(data))),
+            TraceEventKind::Binary { data, .. } => Some((e.t_ms, Frame::Binary(data))),
+            _ => None,
+        })
+        .collect();
+    (frames, trace.meta.prompt_ids)
+}
+
+fn bench(c: &mut Criterion) {
+    let (mut all, mut prompts) = frames("long_run");
+    let (single, single_prompts) = frames("success_single");
+    let offset = all.last().map_or(0.0, |(t, _)| *t) + 10.0;
+    all.extend(single.into_iter().map(|(t, f)| (t + offset, f)));
+    prompts.extend(single_prompts);
+    let texts: Vec<&str> = all
+        .iter()
+        .filter_map(|(_, f)| match f {
+            Frame::Text(b) => std::str::from_utf8(b).ok(),
+            Frame::Binary(_) => None,
+        })
+        .collect();
+    let text_frames: Vec<Frame> = all
+        .iter()
+        .filter(|(_, f)| f.is_text())
+        .map(|(_, f)| f.clone())
+        .collect();
+
+    let mut group = c.benchmark_group("text_frames");
+    group.throughput(Throughput::Elements(texts.len() as u64));
+    group.bench_function("baseline_serde_json_value", |b| {
+        b.iter(|| {
+            for t in &texts {
+                black_box(serde_json::from_str::<serde_json::Value>(t).unwrap());
+            }
+        })
+    });
+    group.bench_function("typed_parse", |b| {
+        b.iter(|| {
+            for f in &text_frames {
+                black_box(parse_frame(f).unwrap());
+            }
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("all_frames");
+    group.throughput(Throughput::Elements(all.len() as u64));
+    group.bench_function("typed_parse", |b| {
+        b.iter(|| {
+            for (_, f) in &all {
+                black_box(parse_frame(f).unwrap());
+            }
+        })
+    });
+    group.bench_function("session_track_throttle", |b| {
+        let base = Instant::now();
+        b.iter(|| {
+            let mut s = Session::new(SessionConfig {
+                client_id: Some("bench".into()),
+                ..SessionConfig::default()
+            });
+            s.connect(base);
+            s.handle_connected(base);
+            for p in &prompts {
+                s.track_prompt(p, Some(4), base);
+                s.handle_http(
+                    HttpReply::PromptAccepted {
+                        prompt_id: p.clone(),
+                        number: Some(0),
+                        node_errors: serde_json::Value::Null,
+                    },
+                    base,
+                );
+            }
+            let mut events = 0usize;
+            for (t, f) in &all {
+                let now = base + Duration::from_secs_f64(t / 1000.0);
+                if s.poll_timeout().is_some_and(|x| x.at <= now) {
+                    s.handle_timeout(now);
+                }
+                s.handle_frame(f.clone(), now);
+                while s.poll_event().is_some() {
+                    events += 1;
+                }
+                while s.poll_command().is_some() {}
+            }
+            black_box(events)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -54,7 +54,9 @@ mod tests {
     fn doubles_up_to_the_cap() {
         let config = BackoffConfig::default();
         let mut rng = Rng::new(1);
-        let secs: Vec<u64> = (1..=8).map(|n| config.delay(n, &mut rng).as_secs()).collect();
+        let secs: Vec<u64> = (1..=8)
+            .map(|n| config.delay(n, &mut rng).as_secs())
+            .collect();
         assert_eq!(secs, vec![1, 2, 4, 8, 16, 30, 30, 30]);
         assert_eq!(config.delay(u32::MAX, &mut rng), Duration::from_secs(30));
     }
@@ -67,14 +69,21 @@ mod tests {
         };
         let draw = |seed| {
             let mut rng = Rng::new(seed);
-            (1..=6).map(|n| config.delay(n, &mut rng)).collect::<Vec<_>>()
+            (1..=6)
+                .map(|n| config.delay(n, &mut rng))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(7), draw(7));
         assert_ne!(draw(7), draw(8));
         for (n, d) in (1..=6).zip(draw(3)) {
-            let base = BackoffConfig::default().delay(n, &mut Rng::new(0)).as_secs_f64();
+            let base = BackoffConfig::default()
+                .delay(n, &mut Rng::new(0))
+                .as_secs_f64();
             let got = d.as_secs_f64();
-            assert!(got >= base * 0.75 - 1e-9 && got <= (base * 1.25).min(30.0) + 1e-9, "{n}: {got}");
+            assert!(
+                got >= base * 0.75 - 1e-9 && got <= (base * 1.25).min(30.0) + 1e-9,
+                "{n}: {got}"
+            );
         }
     }
 }

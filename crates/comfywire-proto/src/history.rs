@@ -73,7 +73,9 @@ impl HistoryRing {
     }
 
     /// Oldest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Arc<ExecutionRecord>> + ExactSizeIterator {
+    pub fn iter(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = &Arc<ExecutionRecord>> + ExactSizeIterator {
         self.entries.iter()
     }
 

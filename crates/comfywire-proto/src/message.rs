@@ -250,7 +250,10 @@ fn node_map<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<NodeProgress>, D::Err
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.write_str("a map of node id to node state")
         }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
             while let Some((key, raw)) = map.next_entry::<String, RawNodeProgress>()? {
                 out.push(NodeProgress {

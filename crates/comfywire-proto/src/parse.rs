@@ -49,10 +49,7 @@ struct Envelope<'a> {
     data: Option<&'a RawValue>,
 }
 
-fn parse_text_inner(
-    text: &str,
-    raw: impl FnOnce() -> Frame,
-) -> Result<ServerMessage, ParseError> {
+fn parse_text_inner(text: &str, raw: impl FnOnce() -> Frame) -> Result<ServerMessage, ParseError> {
     match serde_json::from_str::<Envelope<'_>>(text) {
         Ok(envelope) => dispatch(&envelope.kind, envelope.data, raw),
         Err(first) => {
@@ -281,14 +278,18 @@ mod tests {
 
     #[test]
     fn accepts_int_and_float_numbers() {
-        let a = parse_text(r#"{"type": "progress", "data": {"value": 1, "max": 2.0, "prompt_id": "p", "node": "3"}}"#);
+        let a = parse_text(
+            r#"{"type": "progress", "data": {"value": 1, "max": 2.0, "prompt_id": "p", "node": "3"}}"#,
+        );
         assert!(matches!(a, Ok(ServerMessage::Progress(p)) if p.value == 1.0 && p.max == 2.0));
     }
 
     #[test]
     fn executing_forms() {
         let bare = parse_text(r#"{"type": "executing", "data": {"node": "2"}}"#);
-        assert!(matches!(bare, Ok(ServerMessage::Executing(e)) if e.prompt_id.is_none() && e.node.as_deref() == Some("2")));
+        assert!(
+            matches!(bare, Ok(ServerMessage::Executing(e)) if e.prompt_id.is_none() && e.node.as_deref() == Some("2"))
+        );
         let done = parse_text(r#"{"type": "executing", "data": {"node": null, "prompt_id": "p"}}"#);
         assert!(matches!(done, Ok(ServerMessage::Executing(e)) if e.node.is_none()));
     }
@@ -305,13 +306,21 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let frame = bin(&[&99u32.to_be_bytes(), b"xyz"]);
-        assert!(matches!(parse_frame(&frame), Ok(ServerMessage::Unknown(u)) if u.kind == "binary:99" && u.raw == frame));
+        assert!(
+            matches!(parse_frame(&frame), Ok(ServerMessage::Unknown(u)) if u.kind == "binary:99" && u.raw == frame)
+        );
     }
 
     #[test]
     fn typed_errors() {
-        assert!(matches!(parse_text("{not json"), Err(ParseError::InvalidJson { .. })));
-        assert!(matches!(parse_text("[1, 2]"), Err(ParseError::NotAnEnvelope { .. })));
+        assert!(matches!(
+            parse_text("{not json"),
+            Err(ParseError::InvalidJson { .. })
+        ));
+        assert!(matches!(
+            parse_text("[1, 2]"),
+            Err(ParseError::NotAnEnvelope { .. })
+        ));
         assert!(matches!(
             parse_text(r#"{"type": "progress", "data": {"value": "x", "max": 1}}"#),
             Err(ParseError::InvalidField { kind, .. }) if kind == "progress"
@@ -322,15 +331,24 @@ mod tests {
         );
         assert!(matches!(
             parse_frame(&bin(&[&[0, 0]])),
-            Err(ParseError::TruncatedBinary { event_type: None, .. })
+            Err(ParseError::TruncatedBinary {
+                event_type: None,
+                ..
+            })
         ));
         assert!(matches!(
             parse_frame(&bin(&[&4u32.to_be_bytes(), &[0, 0]])),
-            Err(ParseError::TruncatedBinary { event_type: Some(4), .. })
+            Err(ParseError::TruncatedBinary {
+                event_type: Some(4),
+                ..
+            })
         ));
         assert_eq!(
             parse_frame(&bin(&[&4u32.to_be_bytes(), &100u32.to_be_bytes(), b"{}"])),
-            Err(ParseError::LengthOutOfBounds { declared: 100, available: 2 })
+            Err(ParseError::LengthOutOfBounds {
+                declared: 100,
+                available: 2
+            })
         );
         assert!(matches!(
             parse_frame(&bin(&[&4u32.to_be_bytes(), &2u32.to_be_bytes(), b"[]"])),
@@ -341,7 +359,9 @@ mod tests {
     #[test]
     fn binary_slices_do_not_copy() {
         let frame = bin(&[&1u32.to_be_bytes(), &2u32.to_be_bytes(), b"PNGDATA"]);
-        let Frame::Binary(payload) = &frame else { unreachable!() };
+        let Frame::Binary(payload) = &frame else {
+            unreachable!()
+        };
         match parse_frame(&frame) {
             Ok(ServerMessage::Preview(p)) => {
                 assert_eq!(p.format, ImageFormat::Png);
@@ -351,7 +371,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let text = bin(&[&3u32.to_be_bytes(), &1u32.to_be_bytes(), b"2step 1/6"]);
-        assert!(matches!(parse_frame(&text), Ok(ServerMessage::ProgressText(t)) if t.node_id == "2" && t.text == "step 1/6"));
+        assert!(
+            matches!(parse_frame(&text), Ok(ServerMessage::ProgressText(t)) if t.node_id == "2" && t.text == "step 1/6")
+        );
     }
 
     #[test]

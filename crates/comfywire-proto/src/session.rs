@@ -274,7 +274,10 @@ impl Session {
     /// Starts connecting (from idle, paused or closed).
     pub fn connect(&mut self, now: Instant) {
         let _ = now;
-        if matches!(self.state, ConnectionState::Connected | ConnectionState::Connecting { .. }) {
+        if matches!(
+            self.state,
+            ConnectionState::Connected | ConnectionState::Connecting { .. }
+        ) {
             return;
         }
         self.start_attempt();
@@ -304,10 +307,16 @@ impl Session {
     /// The app goes to the background: close the socket and stop retrying.
     pub fn pause(&mut self, now: Instant) {
         let _ = now;
-        if matches!(self.state, ConnectionState::Closed | ConnectionState::Paused) {
+        if matches!(
+            self.state,
+            ConnectionState::Closed | ConnectionState::Paused
+        ) {
             return;
         }
-        if matches!(self.state, ConnectionState::Connected | ConnectionState::Connecting { .. }) {
+        if matches!(
+            self.state,
+            ConnectionState::Connected | ConnectionState::Connecting { .. }
+        ) {
             self.commands.push_back(Command::Close {
                 code: 1000,
                 reason: "paused".into(),
@@ -346,7 +355,10 @@ impl Session {
         if self.state == ConnectionState::Closed {
             return;
         }
-        if matches!(self.state, ConnectionState::Connected | ConnectionState::Connecting { .. }) {
+        if matches!(
+            self.state,
+            ConnectionState::Connected | ConnectionState::Connecting { .. }
+        ) {
             self.commands.push_back(Command::Close {
                 code: 1000,
                 reason: "client closing".into(),
@@ -392,7 +404,9 @@ impl Session {
         self.next_poll_at = None;
         self.deaf_suspect = false;
         self.commands
-            .push_back(Command::SendText(feature_flags_message(&self.config.feature_flags)));
+            .push_back(Command::SendText(feature_flags_message(
+                &self.config.feature_flags,
+            )));
         self.set_state(ConnectionState::Connected);
         if reconnect {
             self.reconcile(now);
@@ -419,8 +433,11 @@ impl Session {
 
     /// A pong arrived.
     pub fn handle_pong(&mut self, now: Instant) {
+        // A pong proves the socket is alive, not that it still gets our
+        // frames (the deaf-socket bug answers pings), so the watchdog's
+        // clock is not touched.
+        let _ = now;
         self.ping_sent_at = None;
-        self.last_frame_at = Some(now);
     }
 
     /// A frame arrived. Bad frames become [`Event::BadFrame`].
@@ -447,7 +464,8 @@ impl Session {
                 }
             }
         }
-        if let Followup::Reconcile(prompt_id) = self.tracker.on_message(message, &mut self.emit, now)
+        if let Followup::Reconcile(prompt_id) =
+            self.tracker.on_message(message, &mut self.emit, now)
         {
             self.history_requested.remove(&prompt_id);
             self.request_history(vec![prompt_id]);
@@ -480,9 +498,12 @@ impl Session {
                 self.history_requested.remove(&prompt_id);
                 match entry {
                     Some(entry) => {
-                        let settled = self
-                            .tracker
-                            .from_history(&prompt_id, entry, &mut self.emit, now);
+                        let settled = self.tracker.settle_from_history(
+                            &prompt_id,
+                            entry,
+                            &mut self.emit,
+                            now,
+                        );
                         self.recheck.remove(&prompt_id);
                         if settled && self.deaf_suspect {
                             self.deaf_reconnect(now);
@@ -640,7 +661,10 @@ impl Session {
         if self.state == ConnectionState::Connected {
             offer(self.stable_at, TimerReason::BackoffReset);
             match self.ping_sent_at {
-                Some(sent) => offer(Some(sent + self.config.pong_timeout), TimerReason::HeartbeatTimeout),
+                Some(sent) => offer(
+                    Some(sent + self.config.pong_timeout),
+                    TimerReason::HeartbeatTimeout,
+                ),
                 None => offer(self.next_ping_at, TimerReason::Heartbeat),
             }
             offer(self.watchdog_at(), TimerReason::Watchdog);
@@ -718,8 +742,9 @@ impl Session {
         self.ping_counter += 1;
         self.ping_sent_at = Some(now);
         self.next_ping_at = Some(now + self.config.ping_interval);
-        self.commands
-            .push_back(Command::Ping(Bytes::from(self.ping_counter.to_be_bytes().to_vec())));
+        self.commands.push_back(Command::Ping(Bytes::from(
+            self.ping_counter.to_be_bytes().to_vec(),
+        )));
     }
 
     fn watchdog_at(&self) -> Option<Instant> {

@@ -196,10 +196,12 @@ impl Trace {
         })?;
         let mut events = Vec::new();
         for (index, line) in lines {
-            events.push(TraceEvent::parse_line(line).map_err(|message| TraceError::BadLine {
-                line: index + 1,
-                message,
-            })?);
+            events.push(
+                TraceEvent::parse_line(line).map_err(|message| TraceError::BadLine {
+                    line: index + 1,
+                    message,
+                })?,
+            );
         }
         Ok(Trace {
             meta: meta.meta,

@@ -121,7 +121,10 @@ pub struct NodeRecord {
 impl NodeRecord {
     /// How long it ran, when both ends are known.
     pub fn duration(&self) -> Option<Duration> {
-        Some(self.finished_at?.saturating_duration_since(self.started_at?))
+        Some(
+            self.finished_at?
+                .saturating_duration_since(self.started_at?),
+        )
     }
 
     fn fraction(&self) -> f64 {
@@ -241,7 +244,10 @@ impl ExecutionRecord {
 
     /// Wall time from start to end, when both are known.
     pub fn duration(&self) -> Option<Duration> {
-        Some(self.finished_at?.saturating_duration_since(self.started_at?))
+        Some(
+            self.finished_at?
+                .saturating_duration_since(self.started_at?),
+        )
     }
 
     /// True once terminal.
@@ -696,7 +702,11 @@ impl Tracker {
             }
             ServerMessage::ExecutionInterrupted(m) => {
                 if let Some(record) = self.active.get_mut(&m.prompt_id) {
-                    for n in record.nodes.iter_mut().filter(|n| n.phase == NodePhase::Running) {
+                    for n in record
+                        .nodes
+                        .iter_mut()
+                        .filter(|n| n.phase == NodePhase::Running)
+                    {
                         n.phase = NodePhase::Interrupted;
                         n.finished_at = Some(now);
                     }
@@ -814,7 +824,11 @@ impl Tracker {
             self.current = None;
         }
         if outcome == Outcome::Succeeded {
-            for n in record.nodes.iter_mut().filter(|n| n.phase == NodePhase::Running) {
+            for n in record
+                .nodes
+                .iter_mut()
+                .filter(|n| n.phase == NodePhase::Running)
+            {
                 n.phase = NodePhase::Done;
                 n.finished_at = Some(now);
             }
@@ -833,7 +847,7 @@ impl Tracker {
 
     /// Settles a prompt from its `/history` entry: missed outputs first,
     /// then the one terminal event. Returns true when it became terminal.
-    pub(crate) fn from_history(
+    pub(crate) fn settle_from_history(
         &mut self,
         prompt_id: &str,
         entry: HistoryEntry,
@@ -899,7 +913,13 @@ impl Tracker {
 
     /// A prompt the server no longer knows: its WS outcome if one arrived
     /// before a gap settled it, else `Lost`.
-    pub(crate) fn lose(&mut self, prompt_id: &str, reason: String, emit: &mut Emitter, now: Instant) {
+    pub(crate) fn lose(
+        &mut self,
+        prompt_id: &str,
+        reason: String,
+        emit: &mut Emitter,
+        now: Instant,
+    ) {
         let pending = self
             .active
             .get_mut(prompt_id)

@@ -1,0 +1,218 @@
+//! The recorded sessions of a real ComfyUI server are the golden vectors:
+//! every frame parses to a typed message, and replaying a trace through
+//! `Session` yields the outcome the server's own `/history` recorded.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod common;
+
+use comfywire_proto::trace::TraceEventKind;
+use comfywire_proto::{
+    Event, Frame, HistoryEntry, HistoryOutcome, Outcome, ReplayOptions, ServerMessage,
+    SessionConfig, parse_frame, replay,
+};
+
+#[test]
+fn every_received_frame_parses_to_a_known_type() {
+    let mut frames = 0;
+    for (name, trace) in common::load_traces() {
+        for event in &trace.events {
+            let frame = match &event.kind {
+                TraceEventKind::Text {
+                    received: true,
+                    data,
+                    ..
+                } => Frame::text(data.clone()),
+                TraceEventKind::Binary { data, .. } => Frame::Binary(data.clone()),
+                _ => continue,
+            };
+            frames += 1;
+            match parse_frame(&frame) {
+                Ok(ServerMessage::Unknown(u)) => {
+                    panic!(
+                        "{name} at {} ms: core type fell to Unknown: {}",
+                        event.t_ms, u.kind
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => panic!("{name} at {} ms: {e}", event.t_ms),
+            }
+        }
+    }
+    assert!(frames > 1000, "only {frames} frames found");
+}
+
+fn expected_outcome(entry: &HistoryEntry) -> &'static str {
+    match entry.outcome {
+        HistoryOutcome::Success => "succeeded",
+        HistoryOutcome::Error(_) => "failed",
+        HistoryOutcome::Interrupted(_) => "interrupted",
+        HistoryOutcome::UnknownError => "failed",
+    }
+}
+
+#[test]
+fn replay_matches_the_servers_history() {
+    for (name, trace) in common::load_traces() {
+        let result = replay(
+            &trace,
+            SessionConfig::default(),
+            common::base(),
+            ReplayOptions::default(),
+        );
+        let finals = trace.final_history();
+        let session = &result.session;
+        for (prompt_id, raw) in &finals {
+            let entry = HistoryEntry::from_json(raw).unwrap();
+            let record = session
+                .history()
+                .get(prompt_id)
+                .unwrap_or_else(|| panic!("{name}: {prompt_id} never finished"));
+            assert_eq!(
+                record.phase.name(),
+                expected_outcome(&entry),
+                "{name}: {prompt_id}"
+            );
+            assert_eq!(
+                record.outputs, entry.outputs,
+                "{name}: outputs of {prompt_id}"
+            );
+            assert_eq!(
+                record.cached, entry.cached,
+                "{name}: cached nodes of {prompt_id}"
+            );
+            if let (Some(Outcome::Failed(got)), HistoryOutcome::Error(want)) =
+                (&record.outcome, &entry.outcome)
+            {
+                assert_eq!(got.as_ref(), want.as_ref(), "{name}: error payload");
+            }
+            let terminals = result
+                .events_of(prompt_id)
+                .filter(|e| e.is_terminal())
+                .count();
+            assert_eq!(terminals, 1, "{name}: {prompt_id} terminal events");
+            let after_terminal = result
+                .events_of(prompt_id)
+                .skip_while(|e| !e.is_terminal())
+                .skip(1)
+                .count();
+            assert_eq!(after_terminal, 0, "{name}: events after the terminal one");
+        }
+        // No phantom prompt: only prompts the server recorded are known.
+        assert_eq!(session.history().len(), finals.len(), "{name}: ring size");
+        assert_eq!(
+            session.tracker().active_records().count(),
+            0,
+            "{name}: in flight"
+        );
+        for id in &result.rejected {
+            assert!(session.execution(id).is_none(), "{name}: phantom {id}");
+        }
+        for id in &trace.meta.prompt_ids {
+            let recorded = finals.iter().any(|(p, _)| p == id);
+            assert_eq!(session.execution(id).is_some(), recorded, "{name}: {id}");
+        }
+    }
+}
+
+#[test]
+fn the_websocket_alone_settles_prompts_without_a_gap() {
+    for (name, trace) in common::load_traces() {
+        let result = replay(
+            &trace,
+            SessionConfig::default(),
+            common::base(),
+            ReplayOptions {
+                feed_history: false,
+                feed_queue: false,
+            },
+        );
+        for (prompt_id, raw) in trace.final_history() {
+            let entry = HistoryEntry::from_json(&raw).unwrap();
+            let Some(record) = result.session.execution(&prompt_id) else {
+                panic!("{name}: {prompt_id} unknown");
+            };
+            if record.had_gap {
+                // Reconnect gaps are settled from /history, never guessed.
+                assert!(
+                    !record.is_terminal(),
+                    "{name}: settled a gapped prompt blind"
+                );
+                continue;
+            }
+            assert_eq!(record.phase.name(), expected_outcome(&entry), "{name}");
+            assert_eq!(record.outputs, entry.outputs, "{name}: outputs");
+        }
+    }
+}
+
+#[test]
+fn progress_reaches_every_steps_final_value_in_order() {
+    for (name, trace) in common::load_traces() {
+        let result = replay(
+            &trace,
+            SessionConfig::default(),
+            common::base(),
+            ReplayOptions::default(),
+        );
+        for (prompt_id, _) in trace.final_history() {
+            let mut last: std::collections::HashMap<String, f64> = Default::default();
+            let mut finals = std::collections::HashMap::new();
+            for event in result.events_of(&prompt_id) {
+                if let Event::Progress(p) = event {
+                    let prev = last.insert(p.node.clone(), p.value).unwrap_or(-1.0);
+                    assert!(p.value >= prev, "{name}: progress went back on {}", p.node);
+                    assert!((0.0..=1.0).contains(&p.overall));
+                    if p.value >= p.max {
+                        finals.insert(p.node.clone(), p.max);
+                    }
+                }
+            }
+            // Every node that reported steps saw its final step.
+            for (node, value) in last {
+                assert_eq!(
+                    finals.get(&node),
+                    Some(&value),
+                    "{name}: final step of {node}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn long_run_progress_is_throttled() {
+    let (_, trace) = common::load_traces()
+        .into_iter()
+        .find(|(n, _)| n == "long_run")
+        .expect("long_run trace");
+    let result = replay(
+        &trace,
+        SessionConfig::default(),
+        common::base(),
+        ReplayOptions::default(),
+    );
+    let progress: Vec<f64> = result
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Progress(_)))
+        .map(|(t, _)| *t)
+        .collect();
+    // 200 steps at ~5 ms would be 200 events unthrottled (408 frames).
+    eprintln!(
+        "long_run: {} progress events, stats {:?}",
+        progress.len(),
+        result.session.stats()
+    );
+    assert!(progress.len() < 120, "{} progress events", progress.len());
+    assert!(progress.len() > 40, "{} progress events", progress.len());
+    let previews = result
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Preview(_)))
+        .count();
+    assert!(previews < 60 && previews > 5, "{previews} previews");
+    let stats = result.session.stats();
+    assert!(stats.emitted.coalesced_progress > 50);
+    assert_eq!(stats.bad_frames, 0);
+    assert_eq!(result.session.held_updates(), 0, "throttle keys leaked");
+}
