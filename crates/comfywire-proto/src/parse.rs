@@ -49,15 +49,38 @@ struct Envelope<'a> {
     data: Option<&'a RawValue>,
 }
 
+/// The server writes every envelope as `{"type": "T", "data": D}` in that
+/// order; slicing `T` and `D` out directly saves a full pass over `D`.
+/// Anything else (other order, escapes, extra keys) returns `None` or fails
+/// and takes the general path, so this only affects speed.
+fn split_envelope(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("{\"type\": \"")?;
+    let end = rest.find('"')?;
+    let (kind, rest) = rest.split_at(end);
+    if kind.contains('\\') {
+        return None;
+    }
+    let data = rest.strip_prefix("\", \"data\": ")?;
+    let data = data.trim_end().strip_suffix('}')?;
+    Some((kind, data))
+}
+
 fn parse_text_inner(text: &str, raw: impl FnOnce() -> Frame) -> Result<ServerMessage, ParseError> {
+    if let Some((kind, data)) = split_envelope(text) {
+        // A failure here may only mean the slice was not the whole `data`;
+        // the general path below gives the precise error.
+        if let Ok(message) = dispatch(kind, Some(data), || Frame::text(text)) {
+            return Ok(message);
+        }
+    }
     match serde_json::from_str::<Envelope<'_>>(text) {
-        Ok(envelope) => dispatch(&envelope.kind, envelope.data, raw),
+        Ok(envelope) => dispatch(&envelope.kind, envelope.data.map(RawValue::get), raw),
         Err(first) => {
             // Python's json writes NaN/Infinity for such floats in UI output;
             // mapping them to null keeps the rest of the message.
             if let Some(cleaned) = replace_non_finite(text) {
                 if let Ok(envelope) = serde_json::from_str::<Envelope<'_>>(&cleaned) {
-                    return dispatch(&envelope.kind, envelope.data, raw);
+                    return dispatch(&envelope.kind, envelope.data.map(RawValue::get), raw);
                 }
             }
             Err(classify(text, first))
@@ -77,8 +100,8 @@ fn classify(text: &str, error: serde_json::Error) -> ParseError {
     }
 }
 
-fn data_of<T: DeserializeOwned>(kind: &str, data: Option<&RawValue>) -> Result<T, ParseError> {
-    let text = data.map(RawValue::get).unwrap_or("null");
+fn data_of<T: DeserializeOwned>(kind: &str, data: Option<&str>) -> Result<T, ParseError> {
+    let text = data.unwrap_or("null");
     serde_json::from_str(text).map_err(|e| ParseError::InvalidField {
         kind: kind.to_owned(),
         message: e.to_string(),
@@ -87,7 +110,7 @@ fn data_of<T: DeserializeOwned>(kind: &str, data: Option<&RawValue>) -> Result<T
 
 fn dispatch(
     kind: &str,
-    data: Option<&RawValue>,
+    data: Option<&str>,
     raw: impl FnOnce() -> Frame,
 ) -> Result<ServerMessage, ParseError> {
     Ok(match kind {
@@ -106,15 +129,21 @@ fn dispatch(
         "display_component" => ServerMessage::DisplayComponent(data_of(kind, data)?),
         other => ServerMessage::Unknown(Unknown {
             kind: other.to_owned(),
-            data: data
-                .and_then(|d| serde_json::from_str::<Value>(d.get()).ok())
-                .unwrap_or(Value::Null),
+            data: match data {
+                Some(d) => {
+                    serde_json::from_str::<Value>(d).map_err(|e| ParseError::InvalidField {
+                        kind: other.to_owned(),
+                        message: e.to_string(),
+                    })?
+                }
+                None => Value::Null,
+            },
             raw: raw(),
         }),
     })
 }
 
-fn parse_status(data: Option<&RawValue>) -> Result<Status, ParseError> {
+fn parse_status(data: Option<&str>) -> Result<Status, ParseError> {
     #[derive(Deserialize)]
     struct ExecInfo {
         #[serde(default)]
@@ -282,6 +311,22 @@ mod tests {
             r#"{"type": "progress", "data": {"value": 1, "max": 2.0, "prompt_id": "p", "node": "3"}}"#,
         );
         assert!(matches!(a, Ok(ServerMessage::Progress(p)) if p.value == 1.0 && p.max == 2.0));
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree() {
+        let canonical = parse_text(
+            r#"{"type": "progress", "data": {"value": 3, "max": 8, "prompt_id": "p", "node": "2"}}"#,
+        );
+        for variant in [
+            r#"{"data": {"value": 3, "max": 8, "prompt_id": "p", "node": "2"}, "type": "progress"}"#,
+            r#"{"type": "progress", "data": {"value": 3, "max": 8, "prompt_id": "p", "node": "2"}, "extra": 1}"#,
+            r#"{"type":"progress","data":{"value":3,"max":8,"prompt_id":"p","node":"2"}}"#,
+            "{\"type\": \"progress\", \"data\": {\"value\": 3, \"max\": 8, \"prompt_id\": \"p\", \"node\": \"2\"}}\n",
+        ] {
+            assert_eq!(parse_text(variant), canonical, "{variant}");
+        }
+        assert!(matches!(canonical, Ok(ServerMessage::Progress(_))));
     }
 
     #[test]
