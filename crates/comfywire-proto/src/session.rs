@@ -264,6 +264,11 @@ impl Session {
         stats
     }
 
+    /// When the last frame arrived.
+    pub fn last_frame_at(&self) -> Option<Instant> {
+        self.last_frame_at
+    }
+
     /// Progress and preview keys currently held by the throttles.
     pub fn held_updates(&self) -> usize {
         self.emit.held()

@@ -1,0 +1,614 @@
+//! [`Client`]: connect, subscribe, submit and run, and the HTTP job API.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use comfywire_proto::{
+    ConnectionState, ConnectionStatus, EventKind, ExecutionRecord, HttpReply, QueueSnapshot,
+    Session,
+};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{ClientConfig, Deadlines};
+use crate::driver::{Control, Counters, Driver, Shared};
+use crate::endpoints::{Endpoints, new_client_id, new_uuid};
+use crate::error::{Error, ValidationError};
+use crate::fanout::{Filter, Registry, Subscription};
+use crate::http::{HttpApi, Part};
+use crate::job::{self, FileRef, RunResult};
+
+/// Options of one submission.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitOptions {
+    /// Use this prompt id (default: a fresh UUID, chosen before sending so
+    /// no event can race the reply).
+    pub prompt_id: Option<String>,
+    /// `extra_data` for the server and nodes.
+    pub extra_data: Option<Value>,
+    /// Put it at the front of the queue.
+    pub front: bool,
+    /// Run only these output nodes.
+    pub partial_execution_targets: Option<Vec<String>>,
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submission {
+    /// The prompt id.
+    pub prompt_id: String,
+    /// Its queue number.
+    pub number: Option<u64>,
+    /// Outputs the server skipped because their branch failed validation
+    /// (a 200 with `node_errors`); the rest runs.
+    pub partial: Option<ValidationError>,
+}
+
+/// Options of an upload.
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    /// Subfolder (created if missing).
+    pub subfolder: Option<String>,
+    /// `input` (default), `temp` or `output`.
+    pub kind: Option<String>,
+    /// Overwrite a file of the same name.
+    pub overwrite: bool,
+}
+
+/// Counters of a client, for diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientStats {
+    /// Frames received.
+    pub frames: u64,
+    /// Events produced.
+    pub events: u64,
+    /// Frames that did not parse.
+    pub bad_frames: u64,
+    /// Reconnects after the first connection.
+    pub reconnects: u64,
+    /// Progress updates coalesced by the throttle.
+    pub coalesced_progress: u64,
+    /// Previews coalesced by the rate limit.
+    pub coalesced_previews: u64,
+    /// Events coalesced in slow subscribers' queues.
+    pub subscriber_coalesced: u64,
+    /// Progress/preview events dropped from full subscriber queues.
+    pub subscriber_dropped: u64,
+    /// Time since the last frame, if any arrived.
+    pub last_frame_age: Option<Duration>,
+    /// Live subscriptions.
+    pub subscribers: u64,
+}
+
+/// A ComfyUI client: one socket, one HTTP client, one driver task.
+/// Cheap to clone; every clone drives the same connection.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Control>,
+    http: HttpApi,
+    config: ClientConfig,
+    driver: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner.http.endpoints.base())
+            .field("client_id", &self.client_id())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Starts a client: the driver connects in the background (see
+    /// [`Client::wait_connected`]). Must be called inside a tokio runtime.
+    pub async fn connect(config: ClientConfig) -> Result<Client, Error> {
+        Client::start(config)
+    }
+
+    /// Like [`Client::connect`], for callers already inside a runtime
+    /// context but not in async code.
+    pub fn start(mut config: ClientConfig) -> Result<Client, Error> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::Config("comfywire-client needs a tokio runtime".into()))?;
+        let endpoints = Endpoints::new(&config.url, config.query_token.clone())?;
+        let http = HttpApi::new(&config, endpoints)?;
+        crate::http::headers(&config)?;
+        let client_id = config
+            .client_id
+            .clone()
+            .or_else(|| config.session.client_id.clone())
+            .unwrap_or_else(new_client_id);
+        config.client_id = Some(client_id.clone());
+        config.session.client_id = Some(client_id.clone());
+        let session = Session::new(config.session.clone());
+        let (state, _) = watch::channel(session.status());
+        let shared = Arc::new(Shared {
+            registry: Arc::new(Registry::default()),
+            state,
+            counters: Counters::default(),
+            client_id: Mutex::new(Some(client_id)),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let driver = Driver::new(
+            session,
+            shared.clone(),
+            rx,
+            tx.downgrade(),
+            http.clone(),
+            config.clone(),
+        );
+        let handle = runtime.spawn(driver.run());
+        Ok(Client {
+            inner: Arc::new(Inner {
+                shared,
+                tx,
+                http,
+                config,
+                driver: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    fn control(&self, control: Control) -> Result<(), Error> {
+        self.inner.tx.send(control).map_err(|_| Error::Closed)
+    }
+
+    /// The client id (the socket's `clientId` and every prompt's `client_id`).
+    pub fn client_id(&self) -> String {
+        self.inner
+            .shared
+            .client_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .unwrap_or_default()
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> &str {
+        self.inner.http.endpoints.base()
+    }
+
+    /// The connection state and last error now.
+    pub fn status(&self) -> ConnectionStatus {
+        self.inner.shared.state.borrow().clone()
+    }
+
+    /// A watch of the connection state (changes are never missed: the
+    /// latest value is always there).
+    pub fn watch_status(&self) -> watch::Receiver<ConnectionStatus> {
+        self.inner.shared.state.subscribe()
+    }
+
+    /// Waits until the socket is open, up to `timeout`.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), Error> {
+        let mut rx = self.watch_status();
+        let result = tokio::time::timeout(
+            timeout,
+            rx.wait_for(|s| s.state == ConnectionState::Connected),
+        )
+        .await;
+        match result {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(_) => Err(Error::Request(match &self.status().last_error {
+                Some(e) => format!("not connected after {timeout:?}: {e}"),
+                None => format!("not connected after {timeout:?}"),
+            })),
+        }
+    }
+
+    /// Every event from now on.
+    pub fn events(&self) -> Subscription {
+        self.subscribe(Filter::all())
+    }
+
+    /// Events matching `filter`; unsubscribes when dropped.
+    pub fn subscribe(&self, filter: Filter) -> Subscription {
+        self.inner
+            .shared
+            .registry
+            .subscribe(filter, self.inner.config.subscriber_capacity)
+    }
+
+    /// Events of these kinds.
+    pub fn on(&self, kinds: &[EventKind]) -> Subscription {
+        self.subscribe(Filter::kinds(kinds))
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> ClientStats {
+        let c = &self.inner.shared.counters;
+        let registry = &self.inner.shared.registry;
+        ClientStats {
+            frames: c.frames.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            bad_frames: c.bad_frames.load(Ordering::Relaxed),
+            reconnects: c.reconnects.load(Ordering::Relaxed),
+            coalesced_progress: c.coalesced_progress.load(Ordering::Relaxed),
+            coalesced_previews: c.coalesced_previews.load(Ordering::Relaxed),
+            subscriber_coalesced: registry.stats.coalesced.load(Ordering::Relaxed),
+            subscriber_dropped: registry.stats.dropped.load(Ordering::Relaxed),
+            last_frame_age: c
+                .last_frame
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .map(|at| at.elapsed()),
+            subscribers: registry.len() as u64,
+        }
+    }
+
+    /// Skips the backoff wait and reconnects now.
+    pub fn retry_now(&self) -> Result<(), Error> {
+        self.control(Control::RetryNow)
+    }
+
+    /// Closes the socket and stops reconnecting (app in background).
+    pub fn pause(&self) -> Result<(), Error> {
+        self.control(Control::Pause)
+    }
+
+    /// Reconnects at once after [`Client::pause`].
+    pub fn resume(&self) -> Result<(), Error> {
+        self.control(Control::Resume)
+    }
+
+    /// The network changed: check the socket now, or reconnect now.
+    pub fn network_changed(&self) -> Result<(), Error> {
+        self.control(Control::NetworkChanged)
+    }
+
+    /// Closes the socket (with a close frame), stops every task and ends
+    /// every subscription. Idempotent.
+    pub async fn close(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.control(Control::Close { done }).is_ok() {
+            let _ = wait.await;
+        }
+        let handle = self
+            .inner
+            .driver
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.await;
+        }
+    }
+
+    /// The record of a prompt this client has seen (in flight or finished).
+    pub async fn execution(&self, prompt_id: &str) -> Result<Option<ExecutionRecord>, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.control(Control::Query {
+            prompt_id: prompt_id.to_owned(),
+            reply,
+        })?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// The ring of the last finished executions, oldest first.
+    pub async fn history(&self) -> Result<Vec<Arc<ExecutionRecord>>, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.control(Control::History { reply })?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    // ---- jobs ----
+
+    /// Submits an API-format workflow.
+    pub async fn submit(&self, workflow: &Value) -> Result<Submission, Error> {
+        self.submit_with(workflow, SubmitOptions::default()).await
+    }
+
+    /// Submits with options. The prompt id is registered with the tracker
+    /// before the request leaves, so no event can be missed.
+    pub async fn submit_with(
+        &self,
+        workflow: &Value,
+        options: SubmitOptions,
+    ) -> Result<Submission, Error> {
+        let graph = workflow.as_object().ok_or_else(|| {
+            Error::Config("a workflow is a JSON object of nodes (API format)".into())
+        })?;
+        let prompt_id = options.prompt_id.clone().unwrap_or_else(new_uuid);
+        let (ack, acked) = oneshot::channel();
+        self.control(Control::Track {
+            prompt_id: prompt_id.clone(),
+            nodes: Some(graph.len()),
+            ack,
+        })?;
+        acked.await.map_err(|_| Error::Closed)?;
+        let mut body = json!({
+            "prompt": workflow,
+            "client_id": self.client_id(),
+            "prompt_id": prompt_id,
+        });
+        if let Some(extra) = options.extra_data {
+            body["extra_data"] = extra;
+        }
+        if options.front {
+            body["front"] = Value::Bool(true);
+        }
+        if let Some(targets) = options.partial_execution_targets {
+            body["partial_execution_targets"] = json!(targets);
+        }
+        let reject = |this: &Client| {
+            let _ = this.control(Control::Http(Box::new(HttpReply::PromptRejected {
+                prompt_id: prompt_id.clone(),
+            })));
+        };
+        let answer = match self.inner.http.post_json("prompt", &body).await {
+            Ok(a) => a,
+            Err(e) => {
+                reject(self);
+                return Err(e);
+            }
+        };
+        let parsed = answer.json();
+        match (answer.status, parsed) {
+            (200, Ok(reply)) => {
+                let number = reply
+                    .get("number")
+                    .and_then(Value::as_f64)
+                    .map(|n| n as u64);
+                let node_errors = reply.get("node_errors").cloned().unwrap_or(Value::Null);
+                let partial = node_errors
+                    .as_object()
+                    .is_some_and(|m| !m.is_empty())
+                    .then(|| ValidationError::from_body(&reply));
+                let accepted_id = reply
+                    .get("prompt_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&prompt_id)
+                    .to_owned();
+                self.control(Control::Http(Box::new(HttpReply::PromptAccepted {
+                    prompt_id: accepted_id.clone(),
+                    number,
+                    node_errors,
+                })))?;
+                Ok(Submission {
+                    prompt_id: accepted_id,
+                    number,
+                    partial,
+                })
+            }
+            (400, Ok(body)) if body.get("error").is_some() => {
+                reject(self);
+                Err(Error::Validation(Box::new(ValidationError::from_body(
+                    &body,
+                ))))
+            }
+            (status, _) => {
+                reject(self);
+                Err(Error::Http {
+                    status,
+                    body: crate::http::shorten(&answer.body),
+                })
+            }
+        }
+    }
+
+    /// Waits for the one terminal outcome of a prompt and returns its
+    /// record whatever the outcome; `Err` only for deadlines or a closed
+    /// client.
+    pub async fn wait_record(
+        &self,
+        prompt_id: &str,
+        deadlines: Deadlines,
+    ) -> Result<Arc<ExecutionRecord>, Error> {
+        job::wait_record(self, prompt_id, deadlines, Instant::now()).await
+    }
+
+    /// Waits for a prompt: `Ok` when it succeeded, the matching error
+    /// otherwise.
+    pub async fn wait(&self, prompt_id: &str, deadlines: Deadlines) -> Result<RunResult, Error> {
+        let record = self.wait_record(prompt_id, deadlines).await?;
+        job::into_result(record, None)
+    }
+
+    /// Submits and waits with the configured deadlines.
+    pub async fn run(&self, workflow: &Value) -> Result<RunResult, Error> {
+        self.run_with(
+            workflow,
+            SubmitOptions::default(),
+            self.inner.config.deadlines,
+        )
+        .await
+    }
+
+    /// Submits and waits.
+    pub async fn run_with(
+        &self,
+        workflow: &Value,
+        options: SubmitOptions,
+        deadlines: Deadlines,
+    ) -> Result<RunResult, Error> {
+        let started = Instant::now();
+        let submission = self.submit_with(workflow, options).await?;
+        let record = job::wait_record(self, &submission.prompt_id, deadlines, started).await?;
+        job::into_result(record, submission.partial)
+    }
+
+    // ---- queue and history over HTTP ----
+
+    /// `GET /queue`, pending sorted in run order.
+    pub async fn queue(&self) -> Result<QueueSnapshot, Error> {
+        let body = self.inner.http.get_json("queue").await?;
+        QueueSnapshot::from_json(&body).map_err(Error::Protocol)
+    }
+
+    /// Deletes pending prompts (running ones are untouched: see
+    /// [`Client::interrupt`]).
+    pub async fn delete(&self, prompt_ids: &[String]) -> Result<(), Error> {
+        self.inner
+            .http
+            .post_json("queue", &json!({ "delete": prompt_ids }))
+            .await?
+            .ok()?;
+        Ok(())
+    }
+
+    /// Deletes every pending prompt.
+    pub async fn clear_queue(&self) -> Result<(), Error> {
+        self.inner
+            .http
+            .post_json("queue", &json!({ "clear": true }))
+            .await?
+            .ok()?;
+        Ok(())
+    }
+
+    /// Interrupts `prompt_id` only if it is the one running now; returns
+    /// whether an interrupt was sent. Another client's prompt is never hit.
+    pub async fn interrupt(&self, prompt_id: &str) -> Result<bool, Error> {
+        if !self.queue().await?.is_running(prompt_id) {
+            return Ok(false);
+        }
+        self.inner
+            .http
+            .post_json("interrupt", &json!({ "prompt_id": prompt_id }))
+            .await?
+            .ok()?;
+        Ok(true)
+    }
+
+    /// `GET /history/{id}`: the server's entry, `None` when it has none.
+    pub async fn server_history(&self, prompt_id: &str) -> Result<Option<Value>, Error> {
+        let body = self
+            .inner
+            .http
+            .get_json(&format!("history/{prompt_id}"))
+            .await?;
+        Ok(body.get(prompt_id).cloned())
+    }
+
+    /// `GET /history?max_items=N`: the server's last N entries.
+    pub async fn server_history_list(&self, max_items: usize) -> Result<Value, Error> {
+        self.inner
+            .http
+            .get_json(&format!("history?max_items={max_items}"))
+            .await
+    }
+
+    /// `GET /system_stats`.
+    pub async fn system_stats(&self) -> Result<Value, Error> {
+        self.inner.http.get_json("system_stats").await
+    }
+
+    /// Downloads an output, input or temp file from `/view`.
+    pub async fn view(&self, file: &FileRef) -> Result<Bytes, Error> {
+        let path = format!(
+            "view?filename={}&subfolder={}&type={}",
+            encode(&file.filename),
+            encode(&file.subfolder),
+            encode(&file.kind)
+        );
+        Ok(self.inner.http.get(&path).await?.ok()?.body)
+    }
+
+    /// Downloads every file output of a run into `dir`; returns the paths.
+    pub async fn download_outputs(
+        &self,
+        record: &ExecutionRecord,
+        dir: &Path,
+    ) -> Result<Vec<PathBuf>, Error> {
+        tokio::fs::create_dir_all(dir).await?;
+        let mut written = Vec::new();
+        for file in job::files(record) {
+            let bytes = self.view(&file).await?;
+            let name = Path::new(&file.filename)
+                .file_name()
+                .map(|n| n.to_os_string())
+                .ok_or_else(|| {
+                    Error::Protocol(format!("bad output file name {:?}", file.filename))
+                })?;
+            let path = dir.join(name);
+            tokio::fs::write(&path, &bytes).await?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+
+    /// Uploads a file to `/upload/image`; returns the name the server
+    /// stored it under (use that one).
+    pub async fn upload_image(
+        &self,
+        filename: &str,
+        data: &[u8],
+        options: UploadOptions,
+    ) -> Result<FileRef, Error> {
+        let kind = options.kind.unwrap_or_else(|| "input".into());
+        let subfolder = options.subfolder.unwrap_or_default();
+        let content_type = if filename.ends_with(".png") {
+            "image/png"
+        } else if filename.ends_with(".jpg") || filename.ends_with(".jpeg") {
+            "image/jpeg"
+        } else {
+            "application/octet-stream"
+        };
+        let mut parts = vec![
+            Part::File {
+                name: "image",
+                filename,
+                content_type,
+                data,
+            },
+            Part::Field {
+                name: "type",
+                value: &kind,
+            },
+            Part::Field {
+                name: "subfolder",
+                value: &subfolder,
+            },
+        ];
+        if options.overwrite {
+            parts.push(Part::Field {
+                name: "overwrite",
+                value: "true",
+            });
+        }
+        let body = self
+            .inner
+            .http
+            .post_multipart("upload/image", &parts)
+            .await?
+            .ok()?
+            .json()?;
+        let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+        Ok(FileRef {
+            filename: text("name")
+                .ok_or_else(|| Error::Protocol(format!("upload answer without `name`: {body}")))?,
+            subfolder: text("subfolder").unwrap_or(subfolder),
+            kind: text("type").unwrap_or(kind),
+        })
+    }
+}
+
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}

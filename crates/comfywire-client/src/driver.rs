@@ -1,0 +1,472 @@
+//! The driver task: the only owner of the [`Session`] and the only code
+//! that reads the clock. It reads the socket, performs the session's
+//! commands, and hands events to the fan-out.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use comfywire_proto::{
+    Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HistoryEntry,
+    HttpReply, HttpRequest, QueueSnapshot, Session,
+};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::config::ClientConfig;
+use crate::endpoints::redact;
+use crate::fanout::Registry;
+use crate::http::HttpApi;
+
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Frames handled before the driver looks at controls and timers again.
+const BATCH: usize = 256;
+
+/// What other tasks tell the driver.
+pub(crate) enum Control {
+    Track {
+        prompt_id: String,
+        nodes: Option<usize>,
+        ack: oneshot::Sender<()>,
+    },
+    Http(Box<HttpReply>),
+    RetryNow,
+    Pause,
+    Resume,
+    NetworkChanged,
+    Query {
+        prompt_id: String,
+        reply: oneshot::Sender<Option<ExecutionRecord>>,
+    },
+    History {
+        reply: oneshot::Sender<Vec<Arc<ExecutionRecord>>>,
+    },
+    Close {
+        done: oneshot::Sender<()>,
+    },
+    Connected {
+        generation: u64,
+        ws: Box<Ws>,
+    },
+    ConnectFailed {
+        generation: u64,
+        error: String,
+    },
+}
+
+/// Counters shared with the client handles.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) frames: AtomicU64,
+    pub(crate) events: AtomicU64,
+    pub(crate) bad_frames: AtomicU64,
+    pub(crate) reconnects: AtomicU64,
+    pub(crate) coalesced_progress: AtomicU64,
+    pub(crate) coalesced_previews: AtomicU64,
+    pub(crate) last_frame: Mutex<Option<Instant>>,
+}
+
+/// State shared by the driver and every client handle.
+pub(crate) struct Shared {
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) state: watch::Sender<ConnectionStatus>,
+    pub(crate) counters: Counters,
+    pub(crate) client_id: Mutex<Option<String>>,
+}
+
+pub(crate) struct Driver {
+    session: Session,
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<Control>,
+    tx: mpsc::WeakUnboundedSender<Control>,
+    http: HttpApi,
+    config: ClientConfig,
+    ws: Option<Box<Ws>>,
+    generation: u64,
+    tasks: JoinSet<()>,
+    batch: Vec<Event>,
+}
+
+async fn next_message(ws: &mut Option<Box<Ws>>) -> Option<Result<Message, tungstenite::Error>> {
+    match ws {
+        Some(ws) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(
+        session: Session,
+        shared: Arc<Shared>,
+        rx: mpsc::UnboundedReceiver<Control>,
+        tx: mpsc::WeakUnboundedSender<Control>,
+        http: HttpApi,
+        config: ClientConfig,
+    ) -> Driver {
+        Driver {
+            session,
+            shared,
+            rx,
+            tx,
+            http,
+            config,
+            ws: None,
+            generation: 0,
+            tasks: JoinSet::new(),
+            batch: Vec::with_capacity(BATCH),
+        }
+    }
+
+    #[must_use = "the driver does nothing unless run"]
+    pub(crate) async fn run(mut self) {
+        self.session.connect(Instant::now());
+        let mut closing: Option<oneshot::Sender<()>> = None;
+        loop {
+            self.perform().await;
+            self.publish();
+            if closing.is_some() || self.rx.is_closed() && self.rx.is_empty() {
+                break;
+            }
+            let deadline = self.session.poll_timeout().map(|t| t.at);
+            tokio::select! {
+                biased;
+                control = self.rx.recv() => match control {
+                    Some(Control::Close { done }) => {
+                        self.session.close(Instant::now());
+                        closing = Some(done);
+                    }
+                    Some(control) => self.on_control(control),
+                    None => {
+                        self.session.close(Instant::now());
+                        closing = None;
+                        self.perform().await;
+                        break;
+                    }
+                },
+                message = next_message(&mut self.ws) => {
+                    self.on_message(message, Instant::now());
+                    self.drain_ready();
+                }
+                () = sleep_until(deadline) => self.session.handle_timeout(Instant::now()),
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+            }
+        }
+        self.perform().await;
+        self.publish();
+        if let Some(mut ws) = self.ws.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+        }
+        self.tasks.shutdown().await;
+        self.shared.registry.close_all();
+        if let Some(done) = closing {
+            let _ = done.send(());
+        }
+    }
+
+    /// Handles frames already buffered, up to a batch, with one clock read
+    /// per frame and no trip through the select.
+    fn drain_ready(&mut self) {
+        for _ in 0..BATCH {
+            let Some(ws) = self.ws.as_mut() else { return };
+            match ws.next().now_or_never() {
+                Some(message) => self.on_message(message, Instant::now()),
+                None => return,
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: Option<Result<Message, tungstenite::Error>>, now: Instant) {
+        match message {
+            Some(Ok(Message::Text(text))) => self
+                .session
+                .handle_frame(Frame::Text(Bytes::from(text)), now),
+            Some(Ok(Message::Binary(data))) => self.session.handle_frame(Frame::Binary(data), now),
+            Some(Ok(Message::Pong(_))) => self.session.handle_pong(now),
+            Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
+            Some(Ok(Message::Close(frame))) => {
+                self.ws = None;
+                let (code, reason) = frame.map_or((None, String::new()), |f| {
+                    (Some(u16::from(f.code)), f.reason.to_string())
+                });
+                tracing::debug!(target: "comfywire::ws", ?code, %reason, "server closed the socket");
+                self.session.handle_disconnected(
+                    ConnectionError::Lost {
+                        code,
+                        message: format!("server closed the socket {reason}")
+                            .trim_end()
+                            .to_owned(),
+                    },
+                    now,
+                );
+            }
+            Some(Err(error)) => {
+                self.ws = None;
+                if let tungstenite::Error::Capacity(
+                    tungstenite::error::CapacityError::MessageTooLong { size, max_size },
+                ) = &error
+                {
+                    self.session.handle_oversize(*size, *max_size, now);
+                }
+                tracing::debug!(target: "comfywire::ws", %error, "socket failed");
+                self.session.handle_disconnected(
+                    ConnectionError::Lost {
+                        code: None,
+                        message: error.to_string(),
+                    },
+                    now,
+                );
+            }
+            None => {
+                self.ws = None;
+                self.session.handle_disconnected(
+                    ConnectionError::Lost {
+                        code: Some(1006),
+                        message: "the socket ended without a close frame".into(),
+                    },
+                    now,
+                );
+            }
+        }
+    }
+
+    fn on_control(&mut self, control: Control) {
+        let now = Instant::now();
+        match control {
+            Control::Track {
+                prompt_id,
+                nodes,
+                ack,
+            } => {
+                self.session.track_prompt(&prompt_id, nodes, now);
+                let _ = ack.send(());
+            }
+            Control::Http(reply) => self.session.handle_http(*reply, now),
+            Control::RetryNow => self.session.retry_now(now),
+            Control::Pause => {
+                self.session.pause(now);
+            }
+            Control::Resume => self.session.resume(now),
+            Control::NetworkChanged => self.session.network_changed(now),
+            Control::Query { prompt_id, reply } => {
+                let _ = reply.send(self.session.execution(&prompt_id).cloned());
+            }
+            Control::History { reply } => {
+                let _ = reply.send(self.session.history().iter().cloned().collect());
+            }
+            Control::Close { done } => {
+                let _ = done.send(());
+            }
+            Control::Connected { generation, ws } => {
+                if generation == self.generation
+                    && matches!(
+                        self.session.state(),
+                        comfywire_proto::ConnectionState::Connecting { .. }
+                    )
+                {
+                    self.ws = Some(ws);
+                    self.session.handle_connected(now);
+                } else {
+                    self.tasks.spawn(async move {
+                        let mut ws = ws;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+                    });
+                }
+            }
+            Control::ConnectFailed { generation, error } => {
+                if generation == self.generation {
+                    self.session.handle_connect_failed(
+                        ConnectionError::ConnectFailed { message: error },
+                        now,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Performs every command the session has queued.
+    async fn perform(&mut self) {
+        while let Some(command) = self.session.poll_command() {
+            match command {
+                Command::Connect { client_id } => self.spawn_connect(client_id),
+                Command::SendText(text) => {
+                    tracing::trace!(target: "comfywire::ws", %text, "send");
+                    self.send(Message::text(text)).await;
+                }
+                Command::Ping(payload) => self.send(Message::Ping(payload)).await,
+                Command::Close { code, reason } => {
+                    if let Some(mut ws) = self.ws.take() {
+                        self.tasks.spawn(async move {
+                            let frame = CloseFrame {
+                                code: CloseCode::from(code),
+                                reason: reason.into(),
+                            };
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame)))
+                                    .await;
+                        });
+                    }
+                }
+                Command::Http(request) => self.spawn_http(request),
+            }
+        }
+    }
+
+    async fn send(&mut self, message: Message) {
+        let Some(ws) = self.ws.as_mut() else { return };
+        if let Err(error) = ws.send(message).await {
+            self.ws = None;
+            self.session.handle_disconnected(
+                ConnectionError::Lost {
+                    code: None,
+                    message: format!("send failed: {error}"),
+                },
+                Instant::now(),
+            );
+        }
+    }
+
+    fn spawn_connect(&mut self, client_id: Option<String>) {
+        self.generation += 1;
+        let generation = self.generation;
+        let url = self.http.endpoints.websocket(client_id.as_deref());
+        let Some(tx) = self.tx.upgrade() else { return };
+        let headers = crate::http::headers(&self.config);
+        let timeout = self.config.connect_timeout;
+        let size = self.config.max_message_size;
+        self.tasks.spawn(async move {
+            tracing::debug!(target: "comfywire::ws", url = %redact(&url), "connecting");
+            let result = async {
+                let mut request = url.as_str().into_client_request().map_err(|e| e.to_string())?;
+                for (name, value) in headers.map_err(|e| e.to_string())?.iter() {
+                    request.headers_mut().insert(name.clone(), value.clone());
+                }
+                let config = WebSocketConfig::default()
+                    .max_message_size(Some(size))
+                    .max_frame_size(Some(size));
+                match tokio::time::timeout(timeout, tokio_tungstenite::connect_async_with_config(request, Some(config), true)).await {
+                    Ok(Ok((ws, _))) => Ok(ws),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {timeout:?}")),
+                }
+            }
+            .await;
+            let control = match result {
+                Ok(ws) => Control::Connected {
+                    generation,
+                    ws: Box::new(ws),
+                },
+                Err(error) => {
+                    tracing::debug!(target: "comfywire::ws", url = %redact(&url), %error, "connect failed");
+                    Control::ConnectFailed { generation, error }
+                }
+            };
+            let _ = tx.send(control);
+        });
+    }
+
+    fn spawn_http(&mut self, request: HttpRequest) {
+        let Some(tx) = self.tx.upgrade() else { return };
+        let http = self.http.clone();
+        self.tasks.spawn(async move {
+            let reply = match &request {
+                HttpRequest::History { prompt_id } => {
+                    match http.get_json(&format!("history/{prompt_id}")).await {
+                        Ok(body) => match HistoryEntry::from_response(prompt_id, &body) {
+                            Ok(entry) => HttpReply::History {
+                                prompt_id: prompt_id.clone(),
+                                entry,
+                            },
+                            Err(error) => HttpReply::Failed { request, error },
+                        },
+                        Err(e) => HttpReply::Failed {
+                            request,
+                            error: e.to_string(),
+                        },
+                    }
+                }
+                HttpRequest::Queue => match http
+                    .get_json("queue")
+                    .await
+                    .map(|b| QueueSnapshot::from_json(&b))
+                {
+                    Ok(Ok(snapshot)) => HttpReply::Queue(snapshot),
+                    Ok(Err(error)) => HttpReply::Failed { request, error },
+                    Err(e) => HttpReply::Failed {
+                        request,
+                        error: e.to_string(),
+                    },
+                },
+            };
+            let _ = tx.send(Control::Http(Box::new(reply)));
+        });
+    }
+
+    /// Hands the session's events to subscribers and updates shared state.
+    fn publish(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            match &event {
+                Event::Connection(status) => {
+                    self.shared.state.send_replace(status.clone());
+                }
+                Event::Status { sid: Some(_), .. } => {
+                    if let Some(id) = self.session.client_id() {
+                        let mut current = self
+                            .shared
+                            .client_id
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        if current.as_deref() != Some(id) {
+                            *current = Some(id.to_owned());
+                        }
+                    }
+                }
+                _ => {}
+            }
+            self.batch.push(event);
+        }
+        let counters = &self.shared.counters;
+        let stats = self.session.stats();
+        counters.frames.store(stats.frames, Ordering::Relaxed);
+        counters
+            .bad_frames
+            .store(stats.bad_frames, Ordering::Relaxed);
+        counters
+            .reconnects
+            .store(stats.reconnects, Ordering::Relaxed);
+        counters
+            .coalesced_progress
+            .store(stats.emitted.coalesced_progress, Ordering::Relaxed);
+        counters
+            .coalesced_previews
+            .store(stats.emitted.coalesced_previews, Ordering::Relaxed);
+        counters
+            .events
+            .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+        *counters
+            .last_frame
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = self.session.last_frame_at();
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.shared.registry.deliver(batch);
+    }
+}

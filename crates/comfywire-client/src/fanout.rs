@@ -1,0 +1,253 @@
+//! Delivery of events to many subscribers, each with its own bounded
+//! queue, so a slow subscriber never stalls the socket read. Progress,
+//! previews and progress text are coalesced (latest wins) under pressure;
+//! every other event is always delivered.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use comfywire_proto::{Event, EventKind};
+use tokio::sync::Notify;
+
+/// Which events a subscription receives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    kinds: Option<u32>,
+    prompt_id: Option<String>,
+}
+
+impl Filter {
+    /// Every event.
+    pub fn all() -> Filter {
+        Filter::default()
+    }
+
+    /// Only these kinds.
+    pub fn kinds(kinds: &[EventKind]) -> Filter {
+        Filter {
+            kinds: Some(kinds.iter().fold(0, |mask, k| mask | bit(*k))),
+            prompt_id: None,
+        }
+    }
+
+    /// Only events of one prompt (plus connection changes, which concern
+    /// every prompt).
+    pub fn prompt(mut self, prompt_id: impl Into<String>) -> Filter {
+        self.prompt_id = Some(prompt_id.into());
+        self
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        if let Some(mask) = self.kinds {
+            if mask & bit(event.kind()) == 0 {
+                return false;
+            }
+        }
+        match &self.prompt_id {
+            None => true,
+            Some(p) => event.prompt_id() == Some(p) || event.kind() == EventKind::Connection,
+        }
+    }
+}
+
+fn bit(kind: EventKind) -> u32 {
+    let index = EventKind::ALL.iter().position(|k| *k == kind).unwrap_or(31);
+    1u32 << index
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Subscriber {
+    filter: Filter,
+    capacity: usize,
+    queue: Mutex<Queue>,
+    notify: Notify,
+}
+
+/// Counters of what subscriber queues coalesced or dropped.
+#[derive(Debug, Default)]
+pub(crate) struct FanoutStats {
+    pub(crate) coalesced: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    subscribers: Mutex<Vec<Arc<Subscriber>>>,
+    pub(crate) stats: FanoutStats,
+}
+
+fn same_stream(a: &Event, b: &Event) -> bool {
+    match (a, b) {
+        (Event::Progress(x), Event::Progress(y)) => x.prompt_id == y.prompt_id && x.node == y.node,
+        (Event::Preview(x), Event::Preview(y)) => x.prompt_id == y.prompt_id && x.node == y.node,
+        (
+            Event::ProgressText {
+                node: n1,
+                prompt_id: p1,
+                ..
+            },
+            Event::ProgressText {
+                node: n2,
+                prompt_id: p2,
+                ..
+            },
+        ) => n1 == n2 && p1 == p2,
+        _ => false,
+    }
+}
+
+impl Registry {
+    pub(crate) fn subscribe(self: &Arc<Self>, filter: Filter, capacity: usize) -> Subscription {
+        let subscriber = Arc::new(Subscriber {
+            filter,
+            capacity: capacity.max(1),
+            queue: Mutex::new(Queue::default()),
+            notify: Notify::new(),
+        });
+        lock(&self.subscribers).push(subscriber.clone());
+        Subscription {
+            subscriber,
+            registry: Arc::downgrade(self),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.subscribers).len()
+    }
+
+    /// Delivers a batch in order to every interested subscriber.
+    pub(crate) fn deliver(&self, batch: Vec<Event>) {
+        if batch.is_empty() {
+            return;
+        }
+        let subscribers = lock(&self.subscribers);
+        for subscriber in subscribers.iter() {
+            let mut queue = lock(&subscriber.queue);
+            let mut added = false;
+            for event in batch.iter().filter(|e| subscriber.filter.wants(e)) {
+                self.push(&mut queue.events, event, subscriber.capacity);
+                added = true;
+            }
+            drop(queue);
+            if added {
+                subscriber.notify.notify_one();
+            }
+        }
+    }
+
+    fn push(&self, queue: &mut VecDeque<Event>, event: &Event, capacity: usize) {
+        if event.kind().is_lossy() {
+            // Latest wins: replace an undelivered value of the same stream,
+            // but never move it past a state change of its prompt.
+            for slot in queue.iter_mut().rev().take(64) {
+                if same_stream(slot, event) {
+                    *slot = event.clone();
+                    self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                if !slot.kind().is_lossy() && slot.prompt_id() == event.prompt_id() {
+                    break;
+                }
+            }
+            if queue.len() >= capacity {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        } else if queue.len() >= capacity {
+            // Lifecycle and terminal events are never dropped: make room
+            // by dropping the oldest coalescible one, if any.
+            if let Some(i) = queue.iter().position(|e| e.kind().is_lossy()) {
+                queue.remove(i);
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        queue.push_back(event.clone());
+    }
+
+    /// Wakes every subscriber with end-of-stream.
+    pub(crate) fn close_all(&self) {
+        for subscriber in lock(&self.subscribers).drain(..) {
+            lock(&subscriber.queue).closed = true;
+            subscriber.notify.notify_one();
+        }
+    }
+
+    fn remove(&self, subscriber: &Arc<Subscriber>) {
+        lock(&self.subscribers).retain(|s| !Arc::ptr_eq(s, subscriber));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them inconsistent
+    // (every critical section is a push or pop), so poison is ignored.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A stream of events; unsubscribes when dropped.
+#[derive(Debug)]
+pub struct Subscription {
+    subscriber: Arc<Subscriber>,
+    registry: Weak<Registry>,
+}
+
+impl Subscription {
+    /// The next event; `None` once the client is closed and the queue is
+    /// drained.
+    pub async fn recv(&mut self) -> Option<Event> {
+        loop {
+            let notified = self.subscriber.notify.notified();
+            {
+                let mut queue = lock(&self.subscriber.queue);
+                if let Some(e) = queue.events.pop_front() {
+                    return Some(e);
+                }
+                if queue.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The next event within `timeout`; `Ok(None)` at end of stream,
+    /// `Err(())` when the time ran out.
+    pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, ()> {
+        tokio::time::timeout(timeout, self.recv())
+            .await
+            .map_err(|_| ())
+    }
+
+    /// An event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        lock(&self.subscriber.queue).events.pop_front()
+    }
+
+    /// Events waiting.
+    pub fn pending(&self) -> usize {
+        lock(&self.subscriber.queue).events.len()
+    }
+
+    /// Stops the subscription now (dropping it does the same).
+    pub fn cancel(self) {}
+
+    /// The subscription as a `futures` stream.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Event> + Send + 'static {
+        futures_util::stream::unfold(self, |mut s| async move { s.recv().await.map(|e| (e, s)) })
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.remove(&self.subscriber);
+        }
+    }
+}
