@@ -43,10 +43,12 @@ pub(crate) fn firehose(
         .and_then(|s| s.prompts.first())
         .cloned()
         .map(Arc::new);
-    let target = shared
-        .lock()
-        .target(Some(client_id))
-        .and_then(|(id, _)| shared.lock().sockets.get(&id).map(|s| s.tx.clone()));
+    let target = {
+        let inner = shared.lock();
+        inner
+            .target(Some(client_id))
+            .and_then(|(id, _)| inner.sockets.get(&id).map(|s| s.tx.clone()))
+    };
     tokio::spawn(async move {
         let (Some(prompt), Some(tx)) = (prompt, target) else {
             return 0;

@@ -142,7 +142,11 @@ where
                 }
                 written += 1;
             }
-            Outgoing::Drop => return Flow::Abort,
+            Outgoing::Drop => {
+                // Frames queued before the cut count as sent, so they go out first.
+                let _ = ws.flush().await;
+                return Flow::Abort;
+            }
             Outgoing::Firehose {
                 prompt,
                 frames,

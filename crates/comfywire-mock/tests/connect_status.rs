@@ -49,7 +49,9 @@ async fn newer_socket_takes_over_the_client_id() {
     read_until_end(&mut new, &id).await;
     // The old socket saw only status broadcasts.
     let mut seen = Vec::new();
-    while let Ok(Some(frame)) = tokio::time::timeout(std::time::Duration::from_millis(200), next_frame(&mut old)).await {
+    while let Ok(Some(frame)) =
+        tokio::time::timeout(std::time::Duration::from_millis(200), next_frame(&mut old)).await
+    {
         seen.push(frame);
     }
     assert!(!seen.is_empty());

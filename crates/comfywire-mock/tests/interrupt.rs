@@ -1,8 +1,8 @@
 //! POST /interrupt stops only the running prompt it names.
 #![allow(clippy::unwrap_used)]
 mod common;
-use common::*;
 use comfywire_mock::MockServer;
+use common::*;
 use serde_json::json;
 
 #[tokio::test]
@@ -29,7 +29,10 @@ async fn interrupt_naming_the_running_prompt_stops_it() {
     let types = text_types(&frames);
     assert!(!types.contains(&"execution_success".to_owned()));
     let n = types.len();
-    assert_eq!(&types[n - 3..], &["execution_interrupted", "status", "executing"]);
+    assert_eq!(
+        &types[n - 3..],
+        &["execution_interrupted", "status", "executing"]
+    );
     let interrupted: serde_json::Value = match &frames[n - 3] {
         tokio_tungstenite::tungstenite::Message::Text(t) => serde_json::from_str(t).unwrap(),
         _ => unreachable!(),
@@ -41,8 +44,20 @@ async fn interrupt_naming_the_running_prompt_stops_it() {
     let entry = &history[&id];
     assert_eq!(entry["status"]["status_str"], "error");
     assert_eq!(entry["status"]["completed"], false);
-    let kinds: Vec<_> = entry["status"]["messages"].as_array().unwrap().iter().map(|m| m[0].clone()).collect();
-    assert_eq!(kinds, vec![json!("execution_start"), json!("execution_cached"), json!("execution_interrupted")]);
+    let kinds: Vec<_> = entry["status"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m[0].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            json!("execution_start"),
+            json!("execution_cached"),
+            json!("execution_interrupted")
+        ]
+    );
     assert_eq!(server.stats().interrupts, 1);
     server.shutdown().await;
 }
@@ -57,7 +72,11 @@ async fn bare_interrupt_stops_whatever_runs() {
             break;
         }
     }
-    let response = http().post(format!("{}/interrupt", server.url())).send().await.unwrap();
+    let response = http()
+        .post(format!("{}/interrupt", server.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let frames = read_until_end(&mut ws, &id).await;
     assert!(text_types(&frames).contains(&"execution_interrupted".to_owned()));

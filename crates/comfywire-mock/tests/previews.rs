@@ -49,7 +49,10 @@ async fn without_flags_type_4_recordings_arrive_as_type_1() {
     let graph = server.workflow("preview_metadata").unwrap();
     let id = submit(&server, &graph, "plain").await;
     let frames = read_until_end(&mut ws, &id).await;
-    let previews: Vec<_> = binaries(&frames).into_iter().filter(|b| b[3] != 3).collect();
+    let previews: Vec<_> = binaries(&frames)
+        .into_iter()
+        .filter(|b| b[3] != 3)
+        .collect();
     assert_eq!(previews.len(), 6);
     for frame in previews {
         assert_eq!(&frame[..8], &[0, 0, 0, 1, 0, 0, 0, 2]);

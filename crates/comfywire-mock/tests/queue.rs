@@ -1,21 +1,24 @@
 //! Several prompts run strictly one after another with the real status counts.
 #![allow(clippy::unwrap_used)]
 mod common;
-use common::*;
 use comfywire_mock::Fault;
+use common::*;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn three_prompts_run_in_order_with_recorded_queue_counts() {
     let server = fast_server().await;
     let mut ws = connect(&server, Some("q")).await;
-    let mut remaining = vec![next_json(&mut ws).await["data"]["status"]["exec_info"]["queue_remaining"].clone()];
+    let mut remaining =
+        vec![next_json(&mut ws).await["data"]["status"]["exec_info"]["queue_remaining"].clone()];
     // Keep the first prompt frozen until all three are queued.
     server.inject(Fault::Stall { millis: 400 });
     let graph = server.workflow("queue_three").unwrap();
     let first = submit(&server, &graph, "q").await;
     for _ in 0..2 {
-        remaining.push(next_json(&mut ws).await["data"]["status"]["exec_info"]["queue_remaining"].clone());
+        remaining.push(
+            next_json(&mut ws).await["data"]["status"]["exec_info"]["queue_remaining"].clone(),
+        );
     }
     let second = submit(&server, &graph, "q").await;
     let third = submit(&server, &graph, "q").await;
@@ -31,7 +34,10 @@ async fn three_prompts_run_in_order_with_recorded_queue_counts() {
         }
     }
     assert_eq!(order, vec![json!(first), json!(second), json!(third)]);
-    let expected: Vec<Value> = [0, 1, 1, 2, 3, 2, 2, 1, 1, 0].iter().map(|n| json!(n)).collect();
+    let expected: Vec<Value> = [0, 1, 1, 2, 3, 2, 2, 1, 1, 0]
+        .iter()
+        .map(|n| json!(n))
+        .collect();
     assert_eq!(remaining, expected);
     let (_, history) = get(&server, "/history").await;
     let keys: Vec<_> = history.as_object().unwrap().keys().cloned().collect();
@@ -55,7 +61,12 @@ async fn pending_prompts_can_be_deleted() {
     assert_eq!(status, 200);
     let (_, queue) = get(&server, "/queue").await;
     assert_eq!(queue["queue_running"][0][1], a["prompt_id"]);
-    let pending: Vec<_> = queue["queue_pending"].as_array().unwrap().iter().map(|i| i[1].clone()).collect();
+    let pending: Vec<_> = queue["queue_pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[1].clone())
+        .collect();
     assert_eq!(pending, vec![c["prompt_id"].clone()]);
     post(&server, "/queue", json!({"clear": true})).await;
     let (_, queue) = get(&server, "/queue").await;

@@ -15,12 +15,19 @@ fn recorded_types() -> Vec<String> {
     for event in &trace.events {
         match &event.kind {
             TraceEventKind::Http(h) if h.method == "POST" => posted = true,
-            TraceEventKind::Text { received: true, data, .. } if posted => {
+            TraceEventKind::Text {
+                received: true,
+                data,
+                ..
+            } if posted => {
                 let v: Value = serde_json::from_str(data).unwrap();
                 out.push(v["type"].as_str().unwrap().to_owned());
             }
             TraceEventKind::Binary { data, .. } if posted => {
-                out.push(format!("bin{}", u32::from_be_bytes([data[0], data[1], data[2], data[3]])));
+                out.push(format!(
+                    "bin{}",
+                    u32::from_be_bytes([data[0], data[1], data[2], data[3]])
+                ));
             }
             _ => {}
         }
@@ -56,10 +63,19 @@ async fn replays_the_recorded_sequence_and_writes_history() {
     assert_eq!(entry["prompt"][2], graph);
     assert_eq!(entry["prompt"][3]["client_id"], "single");
     assert_eq!(entry["status"]["status_str"], "success");
-    assert_eq!(entry["outputs"]["4"]["images"][0]["filename"], "success_single_00001_.png");
-    assert_eq!(entry["status"]["messages"][0][1]["prompt_id"], Value::from(id.clone()));
+    assert_eq!(
+        entry["outputs"]["4"]["images"][0]["filename"],
+        "success_single_00001_.png"
+    );
+    assert_eq!(
+        entry["status"]["messages"][0][1]["prompt_id"],
+        Value::from(id.clone())
+    );
     let (_, queue) = get(&server, "/queue").await;
-    assert_eq!(queue, serde_json::json!({"queue_running": [], "queue_pending": []}));
+    assert_eq!(
+        queue,
+        serde_json::json!({"queue_running": [], "queue_pending": []})
+    );
     assert_eq!(server.stats().prompts_finished, 1);
     server.shutdown().await;
 }

@@ -44,7 +44,9 @@ pub async fn send_flags(ws: &mut Ws) {
 /// The next text or binary frame; `None` when the socket ends.
 pub async fn next_frame(ws: &mut Ws) -> Option<Message> {
     loop {
-        let message = tokio::time::timeout(WAIT, ws.next()).await.expect("frame in time");
+        let message = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("frame in time");
         match message {
             Some(Ok(Message::Text(_) | Message::Binary(_))) => return message.and_then(Result::ok),
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
@@ -98,7 +100,10 @@ pub fn text_types(frames: &[Message]) -> Vec<String> {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(WAIT).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .expect("client")
 }
 
 pub async fn post(server: &MockServer, path: &str, body: Value) -> (u16, Value) {
@@ -126,7 +131,12 @@ pub async fn get(server: &MockServer, path: &str) -> (u16, Value) {
 
 /// Submits `graph` for `client_id`; returns the new prompt id.
 pub async fn submit(server: &MockServer, graph: &Value, client_id: &str) -> String {
-    let (status, body) = post(server, "/prompt", json!({"prompt": graph, "client_id": client_id})).await;
+    let (status, body) = post(
+        server,
+        "/prompt",
+        json!({"prompt": graph, "client_id": client_id}),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     body["prompt_id"].as_str().expect("prompt_id").to_owned()
 }
