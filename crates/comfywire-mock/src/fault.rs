@@ -1,0 +1,114 @@
+//! Misbehaviour a test can ask the mock for.
+
+use crate::state::{Shared, text_message};
+use bytes::{BufMut, BytesMut};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A fault to inject, as sent to `POST /mock/fault`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Fault {
+    /// The next `count` WebSocket upgrades get HTTP 503 (HTTP routes keep working).
+    RefuseConnects {
+        /// How many upgrades to refuse.
+        count: u32,
+    },
+    /// After `frames` more frames are sent to any socket, cut every socket
+    /// without a close frame; playback goes on and frames for absent
+    /// clients are dropped.
+    DropSocketsAfterFrames {
+        /// Frames to let through first.
+        frames: u32,
+    },
+    /// Cut every socket now, without a close frame.
+    DropSocketsNow,
+    /// Pause playback this long; sockets stay open and answer pings.
+    Stall {
+        /// Length of the pause.
+        millis: u64,
+    },
+    /// Every open socket stays open but never gets another frame.
+    Deaf,
+    /// Drop every socket, forget queue, history and the running prompt, and
+    /// count prompt numbers from 0 again.
+    Restart,
+    /// One text frame that is not JSON, to every socket.
+    Garbage,
+    /// A 6-byte binary frame: type 4 with a cut header.
+    TruncatedBinary,
+    /// A message type the client does not know, to every socket.
+    UnknownType,
+    /// A binary frame of event type 99.
+    UnknownBinary,
+    /// One valid JSON text frame of about this many bytes.
+    Oversize {
+        /// Approximate frame size.
+        bytes: usize,
+    },
+    /// The next submitted prompt plays `execution_error` instead.
+    FailNextPrompt,
+    /// The next `POST /prompt` answers a recorded 400 validation error.
+    ValidationErrorNextPrompt,
+}
+
+/// Carries out `fault` on the running server.
+pub(crate) fn apply(shared: &Shared, fault: Fault) {
+    match fault {
+        Fault::Restart => return shared.restart(),
+        Fault::Stall { millis } => {
+            shared.lock().stall_until = Some(Instant::now() + Duration::from_millis(millis));
+            return shared.wake.notify_waiters();
+        }
+        _ => {}
+    }
+    let mut inner = shared.lock();
+    match fault {
+        Fault::RefuseConnects { count } => inner.refuse_connects = count,
+        Fault::DropSocketsAfterFrames { frames } => {
+            if frames == 0 {
+                inner.drop_all_sockets();
+            } else {
+                inner.drop_after_frames = Some(frames);
+            }
+        }
+        Fault::DropSocketsNow => inner.drop_all_sockets(),
+        Fault::Deaf => {
+            for socket in inner.sockets.values_mut() {
+                socket.deaf = true;
+            }
+            inner.registry.clear();
+        }
+        Fault::Garbage => inner.broadcast(text_message(
+            "this is not JSON {\"type\": \"status\"".to_owned(),
+        )),
+        Fault::TruncatedBinary => {
+            inner.broadcast(Message::Binary(vec![0, 0, 0, 4, 0, 0].into()));
+        }
+        Fault::UnknownType => {
+            let value = serde_json::json!({
+                "type": "crystools.monitor",
+                "data": {"cpu_utilization": 12.5, "ram_used_percent": 41.2, "gpus": []}
+            });
+            inner.broadcast(text_message(crate::pyjson::to_string(&value)));
+        }
+        Fault::UnknownBinary => {
+            let mut frame = BytesMut::new();
+            frame.put_u32(99);
+            frame.put_slice(b"unknown binary payload");
+            inner.broadcast(Message::Binary(frame.freeze()));
+        }
+        Fault::Oversize { bytes } => {
+            let prefix = "{\"type\": \"mock.oversize\", \"data\": \"";
+            let filler = bytes.saturating_sub(prefix.len() + 2);
+            let mut text = String::with_capacity(bytes);
+            text.push_str(prefix);
+            text.extend(std::iter::repeat_n('x', filler));
+            text.push_str("\"}");
+            inner.broadcast(text_message(text));
+        }
+        Fault::FailNextPrompt => inner.fail_next_prompt = true,
+        Fault::ValidationErrorNextPrompt => inner.validation_error_next_prompt = true,
+        Fault::Restart | Fault::Stall { .. } => {}
+    }
+}

@@ -1,0 +1,198 @@
+//! Starting, steering and stopping a mock server.
+
+use crate::fault::{self, Fault};
+use crate::scenario::Library;
+use crate::state::Shared;
+use crate::stats::MockStats;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Where the recorded sessions come from.
+#[derive(Clone, Debug)]
+pub enum TraceSource {
+    /// The traces compiled into the crate.
+    Embedded,
+    /// Every `*.jsonl` file in this folder.
+    Dir(PathBuf),
+}
+
+/// How to start a [`MockServer`].
+#[derive(Clone, Debug)]
+pub struct MockConfig {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Which traces to replay.
+    pub traces: TraceSource,
+    /// Playback speed: 1.0 is recorded speed, 0 means no delays at all.
+    pub speed: f64,
+    /// The scenario for graphs that match no recording.
+    pub default_scenario: String,
+}
+
+impl Default for MockConfig {
+    fn default() -> Self {
+        MockConfig {
+            port: 0,
+            traces: TraceSource::Embedded,
+            speed: 1.0,
+            default_scenario: "success_single".to_owned(),
+        }
+    }
+}
+
+/// A running mock ComfyUI server on 127.0.0.1.
+pub struct MockServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: JoinHandle<()>,
+    worker: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl MockServer {
+    /// Starts with [`MockConfig::default`] (embedded traces, free port).
+    pub async fn start() -> std::io::Result<MockServer> {
+        Self::start_with(MockConfig::default()).await
+    }
+
+    /// Starts with `config`.
+    pub async fn start_with(config: MockConfig) -> std::io::Result<MockServer> {
+        let library = match &config.traces {
+            TraceSource::Embedded => Library::embedded()?,
+            TraceSource::Dir(dir) => Library::from_dir(dir)?,
+        };
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Shared::new(library, config.default_scenario, config.speed);
+        let worker = tokio::spawn(crate::playback::worker(shared.clone()));
+        let accept = tokio::spawn(accept_loop(shared.clone(), listener));
+        Ok(MockServer {
+            shared,
+            addr,
+            accept,
+            worker,
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Names of the loaded traces.
+    pub fn scenarios(&self) -> Vec<String> {
+        self.shared
+            .library
+            .scenarios
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// The API-format graph that replays `scenario`: the `prompt` of its first
+    /// recorded 200 `POST /prompt`, or of its first 400 one.
+    pub fn workflow(&self, scenario: &str) -> Option<Value> {
+        self.shared.library.get(scenario)?.workflow().cloned()
+    }
+
+    /// `workflow("success_single")`, or `null` if that trace is not loaded.
+    pub fn sample_workflow(&self) -> Value {
+        self.workflow("success_single").unwrap_or(Value::Null)
+    }
+
+    /// 1.0 is recorded speed, 10 is ten times faster, 0 plays without delays.
+    pub fn set_speed(&self, speed: f64) {
+        self.shared.lock().speed = speed.max(0.0);
+        self.shared.wake.notify_waiters();
+    }
+
+    /// Injects `fault`.
+    pub fn inject(&self, fault: Fault) {
+        fault::apply(&self.shared, fault);
+    }
+
+    /// Same as injecting [`Fault::Restart`].
+    pub fn restart(&self) {
+        self.shared.restart();
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> MockStats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Sends `frames` frames from `scenario`'s first prompt (a new prompt id
+    /// per cycle) to `client_id`'s socket as fast as it takes them; resolves
+    /// to the number sent (0 if the client has no socket).
+    pub fn firehose(&self, client_id: &str, frames: u64, scenario: &str) -> JoinHandle<u64> {
+        crate::firehose(&self.shared, client_id, frames, scenario)
+    }
+
+    /// Stops listening, closes every socket and waits for the tasks.
+    pub async fn shutdown(self) {
+        self.shared.shutdown.send_replace(true);
+        let _ = self.accept.await;
+        let _ = self.worker.await;
+        let tasks =
+            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    let mut shutdown = shared.shutdown.subscribe();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let conn_shared = shared.clone();
+        let mut conn_shutdown = shared.shutdown.subscribe();
+        let task = tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let shared = conn_shared.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(crate::routes::handle(shared, req).await)
+                }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::select! {
+                result = conn => {
+                    if let Err(e) = result {
+                        tracing::debug!("http connection ended: {e}");
+                    }
+                }
+                _ = conn_shutdown.changed() => {}
+            }
+        });
+        shared.track(task);
+    }
+}

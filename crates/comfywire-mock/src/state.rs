@@ -1,0 +1,252 @@
+//! Everything the HTTP routes, the sockets and the worker share, behind one
+//! small mutex that is never held across an await.
+
+use crate::scenario::{Library, RecordedPrompt};
+use crate::stats::MockStats;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What a socket task is asked to do.
+pub(crate) enum Outgoing {
+    /// Send one frame.
+    Frame(Message),
+    /// Close the TCP connection without a close frame.
+    Drop,
+    /// Send `frames` frames built from `prompt` as fast as possible.
+    Firehose {
+        prompt: Arc<RecordedPrompt>,
+        frames: u64,
+        done: oneshot::Sender<u64>,
+    },
+}
+
+/// One open socket.
+pub(crate) struct SocketEntry {
+    pub tx: mpsc::UnboundedSender<Outgoing>,
+    pub client_id: String,
+    pub preview_metadata: bool,
+    /// Deaf sockets stay open but get nothing.
+    pub deaf: bool,
+}
+
+/// A prompt waiting in or taken from the queue.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub prompt_id: String,
+    pub number: u64,
+    pub graph: Value,
+    pub extra_data: Value,
+    pub client_id: Option<String>,
+    pub scenario: String,
+    pub prompt_index: usize,
+    pub outputs_to_execute: Value,
+}
+
+impl Job {
+    /// The 5-array of `/queue` and of history entries.
+    pub fn queue_item(&self) -> Value {
+        Value::Array(vec![
+            self.number.into(),
+            self.prompt_id.clone().into(),
+            self.graph.clone(),
+            self.extra_data.clone(),
+            self.outputs_to_execute.clone(),
+        ])
+    }
+}
+
+/// The prompt the worker is playing.
+pub(crate) struct Running {
+    pub job: Job,
+    pub current_node: Option<String>,
+    pub interrupt: bool,
+}
+
+/// The mutable part of the server.
+pub(crate) struct Inner {
+    pub sockets: HashMap<u64, SocketEntry>,
+    /// clientId → the socket that receives that client's frames.
+    pub registry: HashMap<String, u64>,
+    pub next_socket: u64,
+    pub queue: VecDeque<Job>,
+    pub running: Option<Running>,
+    pub history: Map<String, Value>,
+    pub counter: u64,
+    /// Bumped by a restart so the worker abandons what it plays.
+    pub epoch: u64,
+    pub speed: f64,
+    pub refuse_connects: u32,
+    pub drop_after_frames: Option<u32>,
+    pub stall_until: Option<Instant>,
+    pub fail_next_prompt: bool,
+    pub validation_error_next_prompt: bool,
+    /// (type, subfolder, name) → file bytes.
+    pub uploads: HashMap<(String, String, String), Bytes>,
+    pub stats: MockStats,
+}
+
+impl Inner {
+    fn new(speed: f64) -> Inner {
+        Inner {
+            sockets: HashMap::new(),
+            registry: HashMap::new(),
+            next_socket: 1,
+            queue: VecDeque::new(),
+            running: None,
+            history: Map::new(),
+            counter: 0,
+            epoch: 0,
+            speed,
+            refuse_connects: 0,
+            drop_after_frames: None,
+            stall_until: None,
+            fail_next_prompt: false,
+            validation_error_next_prompt: false,
+            uploads: HashMap::new(),
+            stats: MockStats::default(),
+        }
+    }
+
+    /// Running plus pending prompts.
+    pub fn queue_remaining(&self) -> usize {
+        self.queue.len() + usize::from(self.running.is_some())
+    }
+
+    /// The `status` frame every socket gets when the queue changes.
+    pub fn status_message(&self) -> Message {
+        let value = serde_json::json!({
+            "type": "status",
+            "data": {"status": {"exec_info": {"queue_remaining": self.queue_remaining()}}}
+        });
+        text_message(crate::pyjson::to_string(&value))
+    }
+
+    /// Sends `message` to every socket that is not deaf.
+    pub fn broadcast(&mut self, message: Message) {
+        let ids: Vec<u64> = self
+            .sockets
+            .iter()
+            .filter(|(_, s)| !s.deaf)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.send_to_socket(id, message.clone());
+        }
+    }
+
+    /// Broadcasts the current queue size.
+    pub fn broadcast_status(&mut self) {
+        let message = self.status_message();
+        self.broadcast(message);
+    }
+
+    /// The socket registered for `client_id`, with its preview flag.
+    pub fn target(&self, client_id: Option<&str>) -> Option<(u64, bool)> {
+        let id = *self.registry.get(client_id?)?;
+        let socket = self.sockets.get(&id)?;
+        (!socket.deaf).then_some((id, socket.preview_metadata))
+    }
+
+    /// Queues one frame on one socket, counting it against the drop fault.
+    pub fn send_to_socket(&mut self, id: u64, message: Message) {
+        let Some(socket) = self.sockets.get(&id) else {
+            return;
+        };
+        if socket.tx.send(Outgoing::Frame(message)).is_err() {
+            return;
+        }
+        self.stats.frames_sent += 1;
+        if let Some(left) = self.drop_after_frames.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.drop_after_frames = None;
+                self.drop_all_sockets();
+            }
+        }
+    }
+
+    /// Cuts every socket without a close frame.
+    pub fn drop_all_sockets(&mut self) {
+        for (_, socket) in self.sockets.drain() {
+            let _ = socket.tx.send(Outgoing::Drop);
+        }
+        self.registry.clear();
+        self.stats.open_sockets = 0;
+    }
+
+    /// Forgets a socket that has closed.
+    pub fn remove_socket(&mut self, id: u64) {
+        if let Some(socket) = self.sockets.remove(&id) {
+            if self.registry.get(&socket.client_id) == Some(&id) {
+                self.registry.remove(&socket.client_id);
+            }
+            self.stats.open_sockets = self.stats.open_sockets.saturating_sub(1);
+        }
+    }
+}
+
+/// A text frame from a string.
+pub(crate) fn text_message(text: String) -> Message {
+    Message::Text(text.into())
+}
+
+/// State shared by every task of one server.
+pub(crate) struct Shared {
+    pub library: Library,
+    pub default_scenario: String,
+    inner: Mutex<Inner>,
+    /// Signalled when a prompt is queued.
+    pub work: Notify,
+    /// Signalled on interrupt, restart and stalls so sleeping playback re-checks.
+    pub wake: Notify,
+    pub shutdown: watch::Sender<bool>,
+    pub tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    pub fn new(library: Library, default_scenario: String, speed: f64) -> Arc<Shared> {
+        let (shutdown, _) = watch::channel(false);
+        Arc::new(Shared {
+            library,
+            default_scenario,
+            inner: Mutex::new(Inner::new(speed)),
+            work: Notify::new(),
+            wake: Notify::new(),
+            shutdown,
+            tasks: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Locks the state; a panic elsewhere must not wedge the mock.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a task so shutdown can join it.
+    pub fn track(&self, handle: JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
+    }
+
+    /// Forgets queue, history and the running prompt and drops every socket.
+    pub fn restart(&self) {
+        {
+            let mut inner = self.lock();
+            inner.epoch += 1;
+            inner.queue.clear();
+            inner.history.clear();
+            inner.running = None;
+            inner.counter = 0;
+            inner.stall_until = None;
+            inner.drop_all_sockets();
+        }
+        self.wake.notify_waiters();
+    }
+}

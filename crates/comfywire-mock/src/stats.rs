@@ -1,0 +1,20 @@
+//! Counters a test can read to see what the mock did.
+
+/// What the mock has done since it started.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct MockStats {
+    /// WebSocket upgrades that were accepted.
+    pub connections_accepted: u64,
+    /// WebSocket upgrades answered with 503 by [`crate::Fault::RefuseConnects`].
+    pub connects_refused: u64,
+    /// `POST /prompt` calls that queued a prompt.
+    pub prompts_submitted: u64,
+    /// Prompts whose playback reached its end (success, error or interrupt).
+    pub prompts_finished: u64,
+    /// Frames handed to sockets, firehose frames included.
+    pub frames_sent: u64,
+    /// Sockets open right now.
+    pub open_sockets: u64,
+    /// Prompts stopped by `POST /interrupt`.
+    pub interrupts: u64,
+}
