@@ -30,13 +30,33 @@ async fn bad_frames_are_reported_and_the_client_goes_on() {
         }
     })
     .await;
-    assert!(seen.iter().any(|e| matches!(e, Event::BadFrame { error: ParseError::InvalidJson { .. }, .. })));
-    assert!(seen.iter().any(|e| matches!(e, Event::BadFrame { error: ParseError::TruncatedBinary { .. }, .. })));
-    assert!(seen.iter().any(|e| matches!(e, Event::Message(m) if m.kind() == "crystools.monitor")));
-    assert!(seen.iter().any(|e| matches!(e, Event::Message(m) if m.kind() == "binary:99")));
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::BadFrame {
+            error: ParseError::InvalidJson { .. },
+            ..
+        }
+    )));
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::BadFrame {
+            error: ParseError::TruncatedBinary { .. },
+            ..
+        }
+    )));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Message(m) if m.kind() == "crystools.monitor"))
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Message(m) if m.kind() == "binary:99"))
+    );
     server.inject(Fault::Oversize { bytes: 2 << 20 });
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::BadFrame { .. })).await;
-    assert!(matches!(seen.last(), Some(Event::BadFrame { error: ParseError::FrameTooLarge { limit, .. }, .. }) if *limit == 1 << 20));
+    assert!(
+        matches!(seen.last(), Some(Event::BadFrame { error: ParseError::FrameTooLarge { limit, .. }, .. }) if *limit == 1 << 20)
+    );
     // Still usable afterwards.
     client.wait_connected(Duration::from_secs(5)).await.unwrap();
     let result = client.run(&server.sample_workflow()).await.unwrap();

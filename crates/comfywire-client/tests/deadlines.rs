@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use comfywire_client::{DeadlineKind, Deadlines, Error, SubmitOptions};
+use comfywire_client::{DeadlineKind, Deadlines, Error, EventKind, SubmitOptions};
 use comfywire_mock::Fault;
 
 #[tokio::test]
@@ -16,30 +16,76 @@ async fn stall_queue_and_total_deadlines_are_distinct_errors() {
 
     // Total: the whole run takes longer than 200 ms.
     let err = client
-        .run_with(&long, SubmitOptions::default(), Deadlines { total: Some(Duration::from_millis(200)), ..Default::default() })
+        .run_with(
+            &long,
+            SubmitOptions::default(),
+            Deadlines {
+                total: Some(Duration::from_millis(200)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Deadline { kind: DeadlineKind::Total, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Deadline {
+                kind: DeadlineKind::Total,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     // Queue: behind the still-running long prompt, this one cannot start in 100 ms.
     let err = client
-        .run_with(&server.sample_workflow(), SubmitOptions::default(), Deadlines { queue: Some(Duration::from_millis(100)), ..Default::default() })
+        .run_with(
+            &server.sample_workflow(),
+            SubmitOptions::default(),
+            Deadlines {
+                queue: Some(Duration::from_millis(100)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Deadline { kind: DeadlineKind::Queue, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Deadline {
+                kind: DeadlineKind::Queue,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     client.clear_queue().await.unwrap();
 
     // Stall: playback pauses for 3 s while the stall deadline is 300 ms.
-    let waited = client.submit(&long).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut progress = client.on(&[EventKind::Progress]);
     let stalled = client.submit(&long).await.unwrap();
-    client.wait(&waited.prompt_id, Default::default()).await.unwrap();
+    common::collect_until(&mut progress, |e| e.prompt_id() == Some(&stalled.prompt_id)).await;
     server.inject(Fault::Stall { millis: 3000 });
     let err = client
-        .wait(&stalled.prompt_id, Deadlines { stall: Some(Duration::from_millis(300)), ..Default::default() })
+        .wait(
+            &stalled.prompt_id,
+            Deadlines {
+                stall: Some(Duration::from_millis(300)),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Deadline { kind: DeadlineKind::Stall, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Deadline {
+                kind: DeadlineKind::Stall,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.code(), 14);
     client.close().await;
 }

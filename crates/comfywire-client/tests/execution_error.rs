@@ -13,8 +13,12 @@ async fn a_raising_node_fails_the_run_with_its_payload() {
     let mut events = client.events();
     server.inject(Fault::FailNextPrompt);
     let err = client.run(&server.sample_workflow()).await.unwrap_err();
-    let Error::ExecutionFailed(record) = &err else { panic!("{err:?}") };
-    let Some(Outcome::Failed(e)) = &record.outcome else { panic!() };
+    let Error::ExecutionFailed(record) = &err else {
+        panic!("{err:?}")
+    };
+    let Some(Outcome::Failed(e)) = &record.outcome else {
+        panic!()
+    };
     assert_eq!(e.exception_type, "RuntimeError");
     assert!(e.node_id.is_some());
     assert!(!e.traceback.is_empty());

@@ -16,10 +16,19 @@ async fn interrupting_the_running_prompt_ends_it_as_interrupted() {
     let submission = client.submit(&workflow).await.unwrap();
     common::collect_until(&mut started, |e| matches!(e, Event::Progress(_))).await;
     assert!(client.interrupt(&submission.prompt_id).await.unwrap());
-    let err = client.wait(&submission.prompt_id, Default::default()).await.unwrap_err();
-    let Error::Interrupted(record) = err else { panic!("{err:?}") };
+    let err = client
+        .wait(&submission.prompt_id, Default::default())
+        .await
+        .unwrap_err();
+    let Error::Interrupted(record) = err else {
+        panic!("{err:?}")
+    };
     assert!(matches!(record.outcome, Some(Outcome::Interrupted(_))));
-    let history = client.server_history(&submission.prompt_id).await.unwrap().unwrap();
+    let history = client
+        .server_history(&submission.prompt_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(history["status"]["status_str"], "error");
     client.close().await;
 }
@@ -30,7 +39,10 @@ async fn another_clients_prompt_is_never_interrupted() {
     let alice = common::client(&server).await;
     let bob = common::client(&server).await;
     let mut alice_progress = alice.on(&[EventKind::Progress]);
-    let a = alice.submit(&server.workflow("long_run").unwrap()).await.unwrap();
+    let a = alice
+        .submit(&server.workflow("long_run").unwrap())
+        .await
+        .unwrap();
     common::collect_until(&mut alice_progress, |e| matches!(e, Event::Progress(_))).await;
     // Bob's prompt waits behind Alice's; interrupting it does nothing while
     // Alice's runs, and never touches hers.
@@ -39,7 +51,13 @@ async fn another_clients_prompt_is_never_interrupted() {
     assert!(!bob.interrupt(&a.prompt_id.replace('-', "")).await.unwrap());
     let ra = alice.wait(&a.prompt_id, Default::default()).await.unwrap();
     assert_eq!(ra.record.phase.name(), "succeeded");
-    let rb = tokio::time::timeout(Duration::from_secs(20), bob.wait(&b.prompt_id, Default::default())).await.unwrap().unwrap();
+    let rb = tokio::time::timeout(
+        Duration::from_secs(20),
+        bob.wait(&b.prompt_id, Default::default()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(rb.record.phase.name(), "succeeded");
     assert_eq!(server.stats().interrupts, 0);
     alice.close().await;

@@ -14,15 +14,32 @@ async fn a_drop_mid_run_still_ends_in_success_with_all_outputs() {
     let mut events = client.events();
     // 30 frames in: past the first steps, before the outputs.
     server.inject(Fault::DropSocketsAfterFrames { frames: 30 });
-    let result = client.run(&server.workflow("long_run").unwrap()).await.unwrap();
+    let result = client
+        .run(&server.workflow("long_run").unwrap())
+        .await
+        .unwrap();
     assert_eq!(result.record.phase, Phase::Succeeded);
     assert!(result.record.had_gap);
-    let history = client.server_history(result.prompt_id()).await.unwrap().unwrap();
-    assert_eq!(&history["outputs"], &serde_json::Value::Object(result.outputs().clone()));
+    let history = client
+        .server_history(result.prompt_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &history["outputs"],
+        &serde_json::Value::Object(result.outputs().clone())
+    );
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::Finished(_))).await;
     common::assert_exactly_one_terminal(&seen);
-    let outputs = seen.iter().filter(|e| matches!(e, Event::Output { .. })).count();
-    assert_eq!(outputs, result.outputs().len(), "each output delivered once");
+    let outputs = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Output { .. }))
+        .count();
+    assert_eq!(
+        outputs,
+        result.outputs().len(),
+        "each output delivered once"
+    );
     assert!(client.stats().reconnects >= 1);
     client.close().await;
 }
@@ -32,11 +49,20 @@ async fn a_server_restart_turns_the_prompt_into_lost_instead_of_a_hang() {
     let server = common::mock(2.0).await;
     let client = common::client(&server).await;
     let mut events = client.on(&[comfywire_client::EventKind::Progress]);
-    let prompt = client.submit(&server.workflow("long_run").unwrap()).await.unwrap();
+    let prompt = client
+        .submit(&server.workflow("long_run").unwrap())
+        .await
+        .unwrap();
     common::collect_until(&mut events, |e| matches!(e, Event::Progress(_))).await;
     server.restart();
-    let err = client.wait(&prompt.prompt_id, Default::default()).await.unwrap_err();
-    assert!(matches!(&err, comfywire_client::Error::Lost { reason, .. } if reason.contains("restart")), "{err:?}");
+    let err = client
+        .wait(&prompt.prompt_id, Default::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, comfywire_client::Error::Lost { reason, .. } if reason.contains("restart")),
+        "{err:?}"
+    );
     assert_eq!(err.code(), 13);
     client.close().await;
 }
@@ -47,12 +73,21 @@ async fn a_deaf_socket_is_replaced_and_the_prompt_finishes() {
     let mut config = common::config(&server.url());
     config.session.deaf_timeout = Some(std::time::Duration::from_millis(500));
     let client = comfywire_client::Client::connect(config).await.unwrap();
-    client.wait_connected(std::time::Duration::from_secs(5)).await.unwrap();
+    client
+        .wait_connected(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     let mut events = client.events();
-    let prompt = client.submit(&server.workflow("long_run").unwrap()).await.unwrap();
+    let prompt = client
+        .submit(&server.workflow("long_run").unwrap())
+        .await
+        .unwrap();
     common::collect_until(&mut events, |e| matches!(e, Event::Progress(_))).await;
     server.inject(Fault::Deaf);
-    let result = client.wait(&prompt.prompt_id, Default::default()).await.unwrap();
+    let result = client
+        .wait(&prompt.prompt_id, Default::default())
+        .await
+        .unwrap();
     assert_eq!(result.record.phase, Phase::Succeeded);
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::Finished(_))).await;
     assert!(seen.iter().any(|e| matches!(e, Event::Connection(s) if matches!(s.last_error, Some(comfywire_client::ConnectionError::Deaf { .. })))));

@@ -13,7 +13,9 @@ use comfywire_mock::Fault;
 async fn refused_connects_follow_the_backoff_schedule() {
     let server = common::mock(0.0).await;
     server.inject(Fault::RefuseConnects { count: 3 });
-    let client = Client::connect(common::config(&server.url())).await.unwrap();
+    let client = Client::connect(common::config(&server.url()))
+        .await
+        .unwrap();
     let mut states = client.watch_status();
     let started = Instant::now();
     let mut delays = Vec::new();
@@ -21,8 +23,14 @@ async fn refused_connects_follow_the_backoff_schedule() {
         states.changed().await.unwrap();
         let status = states.borrow().clone();
         match status.state {
-            ConnectionState::Reconnecting { next_attempt_at, attempt } => {
-                delays.push((attempt, next_attempt_at.saturating_duration_since(Instant::now())));
+            ConnectionState::Reconnecting {
+                next_attempt_at,
+                attempt,
+            } => {
+                delays.push((
+                    attempt,
+                    next_attempt_at.saturating_duration_since(Instant::now()),
+                ));
                 assert!(status.last_error.is_some());
             }
             ConnectionState::Connected => break,
@@ -30,7 +38,10 @@ async fn refused_connects_follow_the_backoff_schedule() {
         }
     }
     // 50 ms, 100 ms, 200 ms after the three refusals.
-    assert_eq!(delays.iter().map(|d| d.0).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(
+        delays.iter().map(|d| d.0).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(340), "{elapsed:?}");
     assert_eq!(server.stats().connects_refused, 3);
@@ -49,9 +60,15 @@ async fn polling_fallback_follows_a_prompt_and_the_socket_comes_back() {
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::Finished(_))).await;
     common::assert_exactly_one_terminal(&seen);
     assert!(seen.iter().any(|e| matches!(e, Event::Connection(s) if matches!(s.state, ConnectionState::Polling { .. }))), "never polled");
-    let result = client.wait(&prompt.prompt_id, Default::default()).await.unwrap();
+    let result = client
+        .wait(&prompt.prompt_id, Default::default())
+        .await
+        .unwrap();
     assert_eq!(result.files().len(), 1, "outputs recovered over HTTP");
-    client.wait_connected(Duration::from_secs(10)).await.unwrap();
+    client
+        .wait_connected(Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(client.stats().reconnects >= 1);
     client.close().await;
 }

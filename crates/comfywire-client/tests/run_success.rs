@@ -13,8 +13,15 @@ async fn runs_a_recorded_workflow_to_success_with_outputs() {
     let result = client.run(&server.sample_workflow()).await.unwrap();
     assert_eq!(result.record.phase, Phase::Succeeded);
     // The server's own history agrees on the outputs.
-    let history = client.server_history(result.prompt_id()).await.unwrap().unwrap();
-    assert_eq!(&history["outputs"], &serde_json::Value::Object(result.outputs().clone()));
+    let history = client
+        .server_history(result.prompt_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        &history["outputs"],
+        &serde_json::Value::Object(result.outputs().clone())
+    );
     let files = result.files();
     assert_eq!(files.len(), 1);
     let png = client.view(&files[0]).await.unwrap();
@@ -24,7 +31,15 @@ async fn runs_a_recorded_workflow_to_success_with_outputs() {
     assert_eq!(result.timings().len(), 4, "{:?}", result.timings());
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::Finished(_))).await;
     common::assert_exactly_one_terminal(&seen);
-    for kind in [EventKind::PromptQueued, EventKind::ExecutionStarted, EventKind::NodeStarted, EventKind::Progress, EventKind::Preview, EventKind::Output, EventKind::Finished] {
+    for kind in [
+        EventKind::PromptQueued,
+        EventKind::ExecutionStarted,
+        EventKind::NodeStarted,
+        EventKind::Progress,
+        EventKind::Preview,
+        EventKind::Output,
+        EventKind::Finished,
+    ] {
         assert!(seen.iter().any(|e| e.kind() == kind), "no {kind:?} event");
     }
     let dir = std::env::temp_dir().join(format!("comfywire-test-{}", result.prompt_id()));
@@ -39,11 +54,21 @@ async fn runs_a_recorded_workflow_to_success_with_outputs() {
 #[tokio::test]
 async fn the_client_id_is_the_servers_sid_and_status_arrives() {
     let server = common::mock(0.0).await;
-    let client = comfywire_client::Client::connect(common::config(&server.url())).await.unwrap();
+    let client = comfywire_client::Client::connect(common::config(&server.url()))
+        .await
+        .unwrap();
     let mut events = client.on(&[EventKind::Status]);
-    client.wait_connected(std::time::Duration::from_secs(5)).await.unwrap();
-    let status = common::collect_until(&mut events, |e| matches!(e, Event::Status { sid: Some(_), .. })).await;
-    let Some(Event::Status { sid: Some(sid), .. }) = status.last() else { panic!() };
+    client
+        .wait_connected(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let status = common::collect_until(&mut events, |e| {
+        matches!(e, Event::Status { sid: Some(_), .. })
+    })
+    .await;
+    let Some(Event::Status { sid: Some(sid), .. }) = status.last() else {
+        panic!()
+    };
     assert_eq!(sid, &client.client_id());
     client.close().await;
 }

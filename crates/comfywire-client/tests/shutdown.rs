@@ -14,13 +14,15 @@ async fn close_ends_everything_and_leaks_nothing() {
     assert_eq!(server.stats().open_sockets, 1);
     client.close().await;
     // The subscription ends rather than hanging.
-    loop {
-        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap() {
-            Some(_) => continue,
-            None => break,
-        }
-    }
-    assert!(matches!(clone.submit(&server.sample_workflow()).await, Err(comfywire_client::Error::Closed)));
+    while tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .is_some()
+    {}
+    assert!(matches!(
+        clone.submit(&server.sample_workflow()).await,
+        Err(comfywire_client::Error::Closed)
+    ));
     clone.close().await;
     for _ in 0..50 {
         if server.stats().open_sockets == 0 {

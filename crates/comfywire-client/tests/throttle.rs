@@ -14,7 +14,10 @@ async fn long_run_progress_is_throttled_over_the_socket() {
     let server = common::mock(1.0).await;
     let client = common::client(&server).await;
     let mut events = client.events();
-    let result = client.run(&server.workflow("long_run").unwrap()).await.unwrap();
+    let result = client
+        .run(&server.workflow("long_run").unwrap())
+        .await
+        .unwrap();
     let mut seen: Vec<(Instant, Event)> = Vec::new();
     loop {
         match events.recv_timeout(Duration::from_secs(5)).await {

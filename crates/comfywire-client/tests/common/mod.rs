@@ -42,7 +42,10 @@ pub async fn client(server: &MockServer) -> Client {
 }
 
 /// Reads events until `done` says stop or 20 s pass.
-pub async fn collect_until(sub: &mut Subscription, mut done: impl FnMut(&Event) -> bool) -> Vec<Event> {
+pub async fn collect_until(
+    sub: &mut Subscription,
+    mut done: impl FnMut(&Event) -> bool,
+) -> Vec<Event> {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -55,7 +58,11 @@ pub async fn collect_until(sub: &mut Subscription, mut done: impl FnMut(&Event) 
                 }
             }
             Ok(None) => return out,
-            Err(_) => panic!("timed out; got {} events: {:?}", out.len(), out.iter().map(|e| e.kind()).collect::<Vec<_>>()),
+            Err(_) => panic!(
+                "timed out; got {} events: {:?}",
+                out.len(),
+                out.iter().map(|e| e.kind()).collect::<Vec<_>>()
+            ),
         }
     }
 }
@@ -66,13 +73,21 @@ pub fn assert_exactly_one_terminal(events: &[Event]) {
     let mut finished: HashMap<String, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         if let Event::Finished(r) = e {
-            assert!(finished.insert(r.prompt_id.clone(), i).is_none(), "two terminal events for {}", r.prompt_id);
+            assert!(
+                finished.insert(r.prompt_id.clone(), i).is_none(),
+                "two terminal events for {}",
+                r.prompt_id
+            );
         }
     }
     for (i, e) in events.iter().enumerate() {
         if let Some(p) = e.prompt_id() {
             if let Some(end) = finished.get(p) {
-                assert!(i <= *end, "event {:?} after the terminal one of {p}", e.kind());
+                assert!(
+                    i <= *end,
+                    "event {:?} after the terminal one of {p}",
+                    e.kind()
+                );
             }
         }
     }
