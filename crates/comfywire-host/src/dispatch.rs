@@ -1,0 +1,241 @@
+//! Callbacks: registered per event kind, run in order on one dispatcher
+//! thread per client — never on a runtime worker, never under a lock. A
+//! callback that fails or panics is contained, logged, and reported as a
+//! `callback_error` event; the client goes on.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::JoinHandle;
+
+use crate::record::{CALLBACK_ERROR, HostEvent};
+
+/// What a binding implements to receive events. `Err` (or a panic) is
+/// contained and reported; it never stops the client.
+pub trait EventCallback: Send + Sync {
+    /// Called on the client's dispatcher thread, in event order.
+    fn on_event(&self, event: &HostEvent) -> Result<(), String>;
+}
+
+struct Registration {
+    kinds: Option<Vec<String>>,
+    prompt_id: Option<String>,
+    callback: Arc<dyn EventCallback>,
+}
+
+impl Registration {
+    fn wants(&self, event: &HostEvent) -> bool {
+        let kind_ok = self.kinds.as_ref().is_none_or(|k| k.contains(&event.kind));
+        let prompt_ok = self
+            .prompt_id
+            .as_ref()
+            .is_none_or(|p| event.prompt_id.as_deref() == Some(p.as_str()));
+        kind_ok && prompt_ok
+    }
+}
+
+pub(crate) struct Registry {
+    callbacks: Mutex<BTreeMap<u64, Registration>>,
+    next_id: AtomicU64,
+    pub(crate) failures: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Registry {
+    pub(crate) fn new() -> Arc<Registry> {
+        Arc::new(Registry {
+            callbacks: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            failures: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        lock(&self.callbacks).is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.callbacks).len()
+    }
+
+    pub(crate) fn add(
+        self: &Arc<Self>,
+        kinds: Option<Vec<String>>,
+        prompt_id: Option<String>,
+        callback: Arc<dyn EventCallback>,
+    ) -> CallbackHandle {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.callbacks).insert(
+            id,
+            Registration {
+                kinds,
+                prompt_id,
+                callback,
+            },
+        );
+        CallbackHandle {
+            id,
+            registry: Arc::downgrade(self),
+        }
+    }
+
+    /// Removes a registration; the callback itself is dropped outside the
+    /// lock (its drop may run foreign code, e.g. a C free function).
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let removed = lock(&self.callbacks).remove(&id);
+        removed.is_some()
+    }
+
+    pub(crate) fn matching(&self, event: &HostEvent) -> Vec<u64> {
+        lock(&self.callbacks)
+            .iter()
+            .filter(|(_, r)| r.wants(event))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn get(&self, id: u64) -> Option<Arc<dyn EventCallback>> {
+        lock(&self.callbacks).get(&id).map(|r| r.callback.clone())
+    }
+
+    pub(crate) fn clear(&self) {
+        let all = std::mem::take(&mut *lock(&self.callbacks));
+        drop(all);
+    }
+}
+
+/// A registered callback; unregisters on [`CallbackHandle::cancel`] or drop.
+#[derive(Debug)]
+pub struct CallbackHandle {
+    id: u64,
+    registry: Weak<Registry>,
+}
+
+impl CallbackHandle {
+    /// The registration id (what the C ABI hands out).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Unregisters now; true if it was still registered.
+    pub fn cancel(&self) -> bool {
+        self.registry.upgrade().is_some_and(|r| r.remove(self.id))
+    }
+
+    /// Keeps the callback registered after this handle is dropped (for
+    /// bindings that unregister by id).
+    pub fn detach(mut self) -> u64 {
+        self.registry = Weak::new();
+        self.id
+    }
+}
+
+impl Drop for CallbackHandle {
+    fn drop(&mut self) {
+        if let Some(r) = self.registry.upgrade() {
+            r.remove(self.id);
+        }
+    }
+}
+
+pub(crate) enum Job {
+    Call {
+        ids: Vec<u64>,
+        event: Arc<HostEvent>,
+    },
+    Stop,
+}
+
+pub(crate) struct Dispatcher {
+    pub(crate) tx: mpsc::Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Dispatcher {
+    pub(crate) fn start(
+        registry: Arc<Registry>,
+        errors: mpsc::SyncSender<HostEvent>,
+    ) -> std::io::Result<Dispatcher> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("comfywire-dispatch".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    match job {
+                        Job::Stop => break,
+                        Job::Call { ids, event } => {
+                            for id in ids {
+                                call(&registry, id, &event, &errors);
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Dispatcher {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn stop(&mut self) {
+        let _ = self.tx.send(Job::Stop);
+        if let Some(thread) = self.thread.take() {
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn call(registry: &Registry, id: u64, event: &HostEvent, errors: &mpsc::SyncSender<HostEvent>) {
+    // Fetched per call, so a callback unregistered by an earlier one is
+    // not called with a stale event.
+    let Some(callback) = registry.get(id) else {
+        return;
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| callback.on_event(event)));
+    let failure = match result {
+        Ok(Ok(())) => return,
+        Ok(Err(message)) => message,
+        Err(panic) => {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("callback panicked: {text}")
+        }
+    };
+    registry.failures.fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(target: "comfywire::callback", kind = %event.kind, error = %failure, "a callback failed; the client goes on");
+    if event.kind == CALLBACK_ERROR {
+        // A failing error handler is only logged, or errors would loop.
+        return;
+    }
+    let report = HostEvent {
+        kind: CALLBACK_ERROR.to_owned(),
+        prompt_id: event.prompt_id.clone(),
+        text: Some(failure),
+        json: Some(serde_json::json!({"failed_kind": event.kind, "subscription": id}).to_string()),
+        ..HostEvent::default()
+    };
+    // Bounded: an unread pull queue drops the newest reports, never blocks.
+    let _ = errors.try_send(report.clone());
+    let report = Arc::new(report);
+    for other in registry.matching(&report) {
+        if other != id {
+            call(registry, other, &report, errors);
+        }
+    }
+}

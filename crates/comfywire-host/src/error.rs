@@ -1,0 +1,155 @@
+//! The one public error of every binding, with stable numeric codes.
+
+use comfywire_client::Error;
+
+use crate::record::HostOutcome;
+
+/// Stable error codes, identical in Python, C, Swift and Kotlin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum ErrorCode {
+    /// An argument is invalid (bad JSON, empty id, null pointer).
+    InvalidArgument = 1,
+    /// The configuration is unusable.
+    Config = 2,
+    /// A request got no answer (network).
+    Request = 3,
+    /// The server answered an unexpected HTTP status.
+    Http = 4,
+    /// The server answered something unexpected.
+    Protocol = 5,
+    /// The prompt was refused (validation).
+    Validation = 10,
+    /// A node raised.
+    ExecutionFailed = 11,
+    /// The prompt was interrupted.
+    Interrupted = 12,
+    /// The server no longer knows the prompt.
+    Lost = 13,
+    /// A deadline of a run or wait expired.
+    Deadline = 14,
+    /// A blocking call's own timeout expired (the prompt goes on).
+    Timeout = 15,
+    /// The client is closed.
+    Closed = 20,
+    /// A local file error.
+    Io = 21,
+    /// A panic was caught at the boundary.
+    Panic = 30,
+}
+
+impl ErrorCode {
+    /// The code as a number.
+    pub fn as_u32(self) -> u32 {
+        self as u32
+    }
+
+    /// A stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::Config => "config",
+            ErrorCode::Request => "request",
+            ErrorCode::Http => "http",
+            ErrorCode::Protocol => "protocol",
+            ErrorCode::Validation => "validation",
+            ErrorCode::ExecutionFailed => "execution_failed",
+            ErrorCode::Interrupted => "interrupted",
+            ErrorCode::Lost => "lost",
+            ErrorCode::Deadline => "deadline",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Closed => "closed",
+            ErrorCode::Io => "io",
+            ErrorCode::Panic => "panic",
+        }
+    }
+}
+
+/// An error with its code, a message, and details where there are some.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct HostError {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A one-line message for people.
+    pub message: String,
+    /// Structured details as JSON: validation node errors, the deadline
+    /// kind, the HTTP status.
+    pub detail_json: Option<String>,
+    /// The execution record, for failed, interrupted and lost prompts.
+    pub outcome: Option<Box<HostOutcome>>,
+}
+
+impl HostError {
+    /// An error without details.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> HostError {
+        HostError {
+            code,
+            message: message.into(),
+            detail_json: None,
+            outcome: None,
+        }
+    }
+}
+
+impl From<Error> for HostError {
+    fn from(error: Error) -> HostError {
+        let message = error.to_string();
+        let (code, detail, outcome) = match &error {
+            Error::Config(_) => (ErrorCode::Config, None, None),
+            Error::Request(_) => (ErrorCode::Request, None, None),
+            Error::Http { status, body } => (
+                ErrorCode::Http,
+                Some(serde_json::json!({"status": status, "body": body})),
+                None,
+            ),
+            Error::Protocol(_) => (ErrorCode::Protocol, None, None),
+            Error::Validation(v) => (
+                ErrorCode::Validation,
+                Some(serde_json::json!({
+                    "type": v.kind,
+                    "message": v.message,
+                    "details": v.details,
+                    "node_errors": v.node_errors.iter().map(|e| serde_json::json!({
+                        "node_id": e.node_id,
+                        "class_type": e.class_type,
+                        "type": e.kind,
+                        "message": e.message,
+                        "details": e.details,
+                        "extra_info": e.extra_info,
+                    })).collect::<Vec<_>>(),
+                })),
+                None,
+            ),
+            Error::ExecutionFailed(r) => (
+                ErrorCode::ExecutionFailed,
+                None,
+                Some(Box::new(HostOutcome::from_record(r))),
+            ),
+            Error::Interrupted(r) => (
+                ErrorCode::Interrupted,
+                None,
+                Some(Box::new(HostOutcome::from_record(r))),
+            ),
+            Error::Lost { reason, .. } => (
+                ErrorCode::Lost,
+                Some(serde_json::json!({"reason": reason})),
+                None,
+            ),
+            Error::Deadline { kind, after, .. } => (
+                ErrorCode::Deadline,
+                Some(serde_json::json!({"deadline": kind.name(), "after_s": after.as_secs_f64()})),
+                None,
+            ),
+            Error::Closed => (ErrorCode::Closed, None, None),
+            Error::Io(_) => (ErrorCode::Io, None, None),
+            _ => (ErrorCode::Protocol, None, None),
+        };
+        HostError {
+            code,
+            message,
+            detail_json: detail.map(|d| d.to_string()),
+            outcome,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Callbacks run in order on the client's one dispatcher thread; a failing
+//! or panicking callback is contained and reported; unsubscribing releases
+//! the callback.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use comfywire_host::comfywire_client::ClientConfig;
+use comfywire_host::{CALLBACK_ERROR, ErrorCode, EventCallback, HostClient, HostEvent};
+use comfywire_mock::{MockConfig, MockServer, TraceSource};
+
+fn mock(speed: f64) -> (tokio::runtime::Runtime, MockServer) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt
+        .block_on(MockServer::start_with(MockConfig {
+            port: 0,
+            traces: TraceSource::Embedded,
+            speed,
+            default_scenario: "success_single".into(),
+        }))
+        .unwrap();
+    (rt, server)
+}
+
+struct Recorder {
+    seen: Mutex<Vec<(String, String)>>,
+    fail_on: Option<&'static str>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl EventCallback for Recorder {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        self.seen.lock().unwrap().push((event.kind.clone(), thread));
+        match self.fail_on {
+            Some("panic") if event.kind == "progress" => panic!("boom in a callback"),
+            Some(kind) if kind == event.kind => Err(format!("refused {kind}")),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.dropped.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn recorder(fail_on: Option<&'static str>, dropped: &Arc<AtomicUsize>) -> Arc<Recorder> {
+    Arc::new(Recorder {
+        seen: Mutex::new(Vec::new()),
+        fail_on,
+        dropped: dropped.clone(),
+    })
+}
+
+#[test]
+fn callbacks_run_in_order_on_the_dispatcher_and_failures_are_contained() {
+    let (_rt, server) = mock(0.0);
+    let host = HostClient::new(ClientConfig::new(server.url())).unwrap();
+    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let all = recorder(None, &dropped);
+    let panicking = recorder(Some("panic"), &dropped);
+    let refusing = recorder(Some("finished"), &dropped);
+    let errors = recorder(None, &dropped);
+    let _a = host.subscribe(None, None, all.clone()).unwrap();
+    let _b = host
+        .subscribe(Some(vec!["progress".into()]), None, panicking.clone())
+        .unwrap();
+    let _c = host
+        .subscribe(Some(vec!["finished".into()]), None, refusing.clone())
+        .unwrap();
+    let _d = host
+        .subscribe(Some(vec![CALLBACK_ERROR.into()]), None, errors.clone())
+        .unwrap();
+    // The client goes on despite both failing callbacks.
+    let outcome = host
+        .run(
+            &server.sample_workflow().to_string(),
+            Some(Duration::from_secs(20)),
+        )
+        .unwrap();
+    assert_eq!(outcome.status, "succeeded");
+    let second = host
+        .run(
+            &server.sample_workflow().to_string(),
+            Some(Duration::from_secs(20)),
+        )
+        .unwrap();
+    assert_eq!(second.status, "succeeded");
+    // Let the dispatcher catch up.
+    for _ in 0..100 {
+        if all
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k == "finished")
+            .count()
+            == 2
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = all.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().all(|(_, t)| t == "comfywire-dispatch"),
+        "callbacks must run on the dispatcher thread"
+    );
+    let kinds: Vec<&str> = seen
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| *k != CALLBACK_ERROR)
+        .collect();
+    let first_finished = kinds.iter().position(|k| *k == "finished").unwrap();
+    let first_started = kinds
+        .iter()
+        .position(|k| *k == "execution_started")
+        .unwrap();
+    assert!(first_started < first_finished, "order kept");
+    assert!(
+        panicking.seen.lock().unwrap().len() > 1,
+        "a panicking callback is called again"
+    );
+    let reports = errors.seen.lock().unwrap().len();
+    assert!(reports >= 3, "{reports} callback_error reports");
+    assert!(host.stats().callback_failures >= 3);
+    // A pull host sees the reports too.
+    let mut pulled = Vec::new();
+    while let Some(e) = host.next_event(Duration::from_millis(50)).unwrap() {
+        pulled.push(e);
+    }
+    assert!(pulled.iter().any(|e| e.kind == CALLBACK_ERROR));
+    host.close();
+    assert_eq!(dropped.load(Ordering::SeqCst), 0, "handles still held");
+}
+
+#[test]
+fn unsubscribing_releases_the_callback_exactly_once() {
+    let (_rt, server) = mock(0.0);
+    let host = HostClient::new(ClientConfig::new(server.url())).unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let handle = host
+        .subscribe(None, None, recorder(None, &dropped))
+        .unwrap();
+    let by_id = host
+        .subscribe(None, None, recorder(None, &dropped))
+        .unwrap()
+        .detach();
+    let kept = host
+        .subscribe(None, None, recorder(None, &dropped))
+        .unwrap();
+    assert_eq!(host.stats().callbacks, 3);
+    assert!(handle.cancel());
+    assert!(!handle.cancel());
+    drop(handle);
+    assert_eq!(dropped.load(Ordering::SeqCst), 1);
+    assert!(host.unsubscribe(by_id));
+    assert!(!host.unsubscribe(by_id));
+    assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    assert!(
+        host.subscribe(Some(vec!["nope".into()]), None, recorder(None, &dropped))
+            .is_err()
+    );
+    host.close();
+    drop(kept);
+    assert_eq!(
+        dropped.load(Ordering::SeqCst),
+        4,
+        "close releases every callback once"
+    );
+}
+
+#[test]
+fn blocking_calls_map_errors_to_stable_codes() {
+    let (rt, server) = mock(0.0);
+    let host = HostClient::new(ClientConfig::new(server.url())).unwrap();
+    host.wait_connected(Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        host.run("{not json", None).unwrap_err().code,
+        ErrorCode::InvalidArgument
+    );
+    server.inject(comfywire_mock::Fault::FailNextPrompt);
+    let err = host
+        .run(&server.sample_workflow().to_string(), None)
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ExecutionFailed);
+    assert_eq!(err.code.as_u32(), 11);
+    let outcome = err.outcome.unwrap();
+    assert_eq!(outcome.error.unwrap().exception_type, "RuntimeError");
+    server.inject(comfywire_mock::Fault::ValidationErrorNextPrompt);
+    let err = host
+        .submit(&server.sample_workflow().to_string())
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Validation);
+    assert!(err.detail_json.unwrap().contains("node_errors"));
+    // Calls from several threads at once.
+    let host = Arc::new(host);
+    let workflow = server.sample_workflow().to_string();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let host = host.clone();
+            let workflow = workflow.clone();
+            std::thread::spawn(move || {
+                host.run(&workflow, Some(Duration::from_secs(30)))
+                    .map(|o| o.status)
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), "succeeded");
+    }
+    assert_eq!(host.history().unwrap().len(), 5);
+    // A blocking call inside an async context is refused, not deadlocked.
+    let inner = host.clone();
+    let refused = rt.block_on(async move { inner.queue() });
+    assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidArgument);
+    host.close();
+}
