@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::event::{Event, PreviewImage, ProgressUpdate};
-use crate::throttle::{Offer, Throttle};
+use crate::throttle::{Offer, Taken, Throttle};
 
 /// Counters of what the throttles held back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -17,11 +17,52 @@ pub struct EmitStats {
     pub coalesced_previews: u64,
 }
 
+/// What a held progress update needs besides its key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Step {
+    value: f64,
+    max: f64,
+    overall: f64,
+}
+
+/// What a held preview needs besides its key.
+#[derive(Debug, Clone, PartialEq)]
+struct Image {
+    mime: String,
+    image: bytes::Bytes,
+    attributed: bool,
+}
+
+fn progress_event(t: Taken<Step>) -> Event {
+    Event::Progress(ProgressUpdate {
+        prompt_id: t.prompt_id,
+        node: t.node_id,
+        display_node: t.label,
+        value: t.value.value,
+        max: t.value.max,
+        overall: t.value.overall,
+    })
+}
+
+fn preview_event(t: Taken<Image>) -> Event {
+    let (prompt_id, node) = if t.value.attributed {
+        (Some(t.prompt_id), Some(t.node_id))
+    } else {
+        (None, None)
+    };
+    Event::Preview(PreviewImage {
+        prompt_id,
+        node,
+        mime: t.value.mime,
+        image: t.value.image,
+    })
+}
+
 #[derive(Debug)]
 pub(crate) struct Emitter {
     pub(crate) queue: VecDeque<Event>,
-    progress: Throttle<ProgressUpdate>,
-    previews: Throttle<PreviewImage>,
+    progress: Throttle<Step>,
+    previews: Throttle<Image>,
     pub(crate) stats: EmitStats,
 }
 
@@ -49,40 +90,68 @@ impl Emitter {
     /// A state change of one node: only that node's held values go first,
     /// so other running nodes keep their rate limit.
     pub(crate) fn node_state(&mut self, prompt_id: &str, node: &str, event: Event, now: Instant) {
-        for p in self.progress.take_node(prompt_id, node, now) {
-            self.queue.push_back(Event::Progress(p));
+        for t in self.progress.take_node(prompt_id, node, now) {
+            self.queue.push_back(progress_event(t));
         }
-        for p in self.previews.take_node(prompt_id, node, now) {
-            self.queue.push_back(Event::Preview(p));
+        for t in self.previews.take_node(prompt_id, node, now) {
+            self.queue.push_back(preview_event(t));
         }
         self.queue.push_back(event);
     }
 
-    pub(crate) fn progress(&mut self, update: ProgressUpdate, now: Instant) {
-        let urgent = update.max > 0.0 && update.value >= update.max;
-        let prompt = update.prompt_id.clone();
-        let node = update.node.clone();
-        match self.progress.offer(&prompt, &node, update, urgent, now) {
-            Offer::Now(update) => self.queue.push_back(Event::Progress(update)),
+    /// A step of one node; the event is built only when it goes out.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn progress(
+        &mut self,
+        prompt_id: &str,
+        node: &str,
+        display_node: Option<&str>,
+        value: f64,
+        max: f64,
+        overall: f64,
+        now: Instant,
+    ) {
+        let urgent = max > 0.0 && value >= max;
+        let step = Step {
+            value,
+            max,
+            overall,
+        };
+        match self
+            .progress
+            .offer(prompt_id, node, display_node, step, urgent, now)
+        {
+            Offer::Now(step) => self.queue.push_back(progress_event(Taken {
+                prompt_id: prompt_id.to_owned(),
+                node_id: node.to_owned(),
+                label: display_node.map(str::to_owned),
+                value: step,
+            })),
             Offer::Held { replaced } => self.stats.coalesced_progress += u64::from(replaced),
         }
     }
 
     pub(crate) fn preview(&mut self, preview: PreviewImage, now: Instant) {
-        let prompt = preview.prompt_id.clone().unwrap_or_default();
-        let node = preview.node.clone().unwrap_or_default();
-        match self.previews.offer(&prompt, &node, preview, false, now) {
-            Offer::Now(p) => self.queue.push_back(Event::Preview(p)),
+        let attributed = preview.prompt_id.is_some();
+        let prompt = preview.prompt_id.as_deref().unwrap_or_default();
+        let node = preview.node.as_deref().unwrap_or_default();
+        let image = Image {
+            mime: preview.mime.clone(),
+            image: preview.image.clone(),
+            attributed,
+        };
+        match self.previews.offer(prompt, node, None, image, false, now) {
+            Offer::Now(_) => self.queue.push_back(Event::Preview(preview)),
             Offer::Held { replaced } => self.stats.coalesced_previews += u64::from(replaced),
         }
     }
 
     pub(crate) fn flush_prompt(&mut self, prompt_id: &str, now: Instant) {
-        for p in self.progress.take_prompt(prompt_id, now) {
-            self.queue.push_back(Event::Progress(p));
+        for t in self.progress.take_prompt(prompt_id, now) {
+            self.queue.push_back(progress_event(t));
         }
-        for p in self.previews.take_prompt(prompt_id, now) {
-            self.queue.push_back(Event::Preview(p));
+        for t in self.previews.take_prompt(prompt_id, now) {
+            self.queue.push_back(preview_event(t));
         }
     }
 
@@ -104,11 +173,11 @@ impl Emitter {
     }
 
     pub(crate) fn flush_due(&mut self, now: Instant) {
-        for p in self.progress.take_due(now) {
-            self.queue.push_back(Event::Progress(p));
+        for t in self.progress.take_due(now) {
+            self.queue.push_back(progress_event(t));
         }
-        for p in self.previews.take_due(now) {
-            self.queue.push_back(Event::Preview(p));
+        for t in self.previews.take_due(now) {
+            self.queue.push_back(preview_event(t));
         }
     }
 

@@ -65,6 +65,44 @@ fn split_envelope(text: &str) -> Option<(&str, &str)> {
     Some((kind, data))
 }
 
+/// For a `progress_state` frame in the server's own formatting: its prompt
+/// id and (entries, finished entries). Entries are only ever added and
+/// states only go from running to finished, so an equal shape means no node
+/// started or finished. `None` when the frame is anything else or not in
+/// the expected form (then it is parsed in full).
+pub(crate) fn progress_state_shape(text: &str) -> Option<(&str, (usize, usize))> {
+    let rest = text.strip_prefix("{\"type\": \"progress_state\", \"data\": {\"prompt_id\": \"")?;
+    let end = rest.find('"')?;
+    let prompt = rest.get(..end)?;
+    if prompt.contains('\\') {
+        return None;
+    }
+    let mut entries = 0;
+    let mut finished = 0;
+    let mut running = 0;
+    for (at, _) in rest.match_indices("\"state\": \"") {
+        entries += 1;
+        match rest.as_bytes().get(at + 10) {
+            Some(b'f') => finished += 1,
+            Some(b'r') => running += 1,
+            _ => {}
+        }
+    }
+    (entries > 0 && running + finished == entries).then_some((prompt, (entries, finished)))
+}
+
+/// The borrowed fast path for `progress_state` and `progress`; `None` for
+/// every other message and for anything it cannot borrow.
+pub(crate) fn parse_hot(text: &str) -> Option<crate::message::hot::Hot<'_>> {
+    use crate::message::hot::Hot;
+    let (kind, data) = split_envelope(text)?;
+    match kind {
+        "progress_state" => serde_json::from_str(data).ok().map(Hot::ProgressState),
+        "progress" => serde_json::from_str(data).ok().map(Hot::Progress),
+        _ => None,
+    }
+}
+
 fn parse_text_inner(text: &str, raw: impl FnOnce() -> Frame) -> Result<ServerMessage, ParseError> {
     if let Some((kind, data)) = split_envelope(text) {
         // A failure here may only mean the slice was not the whole `data`;

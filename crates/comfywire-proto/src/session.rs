@@ -16,7 +16,7 @@ use crate::message::ServerMessage;
 use crate::parse::parse_frame;
 use crate::rng::Rng;
 use crate::state::{ConnectionError, ConnectionState, ConnectionStatus};
-use crate::tracker::{ExecutionRecord, Followup, Phase, Tracker};
+use crate::tracker::{ExecutionRecord, Followup, NodeState, Phase, Tracker};
 
 /// Everything a session can be tuned with. `Default` gives the documented
 /// values.
@@ -146,6 +146,9 @@ pub struct SessionStats {
     pub reconnects: u64,
     /// Consecutive failed connects right now.
     pub consecutive_failures: u32,
+    /// `progress_state` snapshots that only repeated a step and were not
+    /// parsed.
+    pub skipped_snapshots: u64,
     /// Throttle counters.
     pub emitted: EmitStats,
 }
@@ -178,6 +181,7 @@ pub struct Session {
     awaiting_queue: BTreeSet<String>,
     queue_requested: bool,
     deaf_suspect: bool,
+    last_shape: Option<(String, (usize, usize))>,
 }
 
 impl Session {
@@ -206,6 +210,7 @@ impl Session {
             awaiting_queue: BTreeSet::new(),
             queue_requested: false,
             deaf_suspect: false,
+            last_shape: None,
             config,
         }
     }
@@ -451,12 +456,68 @@ impl Session {
         self.last_frame_at = Some(now);
         self.ping_sent_at = None;
         self.deaf_suspect = false;
+        if self.handle_hot(&frame, now) {
+            return;
+        }
         match parse_frame(&frame) {
             Ok(message) => self.handle_message(message, now),
             Err(error) => {
                 self.stats.bad_frames += 1;
                 self.emit.push(Event::BadFrame { error, raw: frame });
             }
+        }
+    }
+
+    /// The allocation-free path for `progress_state` and `progress`, which
+    /// are most of the traffic; false when the frame is anything else.
+    fn handle_hot(&mut self, frame: &Frame, now: Instant) -> bool {
+        use crate::message::hot::Hot;
+        let Frame::Text(bytes) = frame else {
+            return false;
+        };
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return false;
+        };
+        if let Some(shape) = crate::parse::progress_state_shape(text) {
+            // A snapshot with the same nodes in the same states as the last
+            // one only repeats the step that the `progress` right after it
+            // reports too; skipping its parse halves the cost of a step.
+            if self
+                .last_shape
+                .as_ref()
+                .is_some_and(|(p, s)| p == shape.0 && *s == shape.1)
+            {
+                self.stats.skipped_snapshots += 1;
+                return true;
+            }
+        }
+        match crate::parse::parse_hot(text) {
+            Some(Hot::ProgressState(m)) => {
+                if let Some((prompt, shape)) = crate::parse::progress_state_shape(text) {
+                    match &mut self.last_shape {
+                        Some((p, s)) if p == prompt => *s = shape,
+                        slot => *slot = Some((prompt.to_owned(), shape)),
+                    }
+                }
+                let nodes = m.nodes.iter().map(|(id, n)| {
+                    (
+                        *id,
+                        n.value,
+                        n.max,
+                        NodeState::from_word(n.state),
+                        n.display_node_id,
+                    )
+                });
+                self.tracker
+                    .on_progress_state(m.prompt_id, nodes, &mut self.emit, now);
+                true
+            }
+            Some(Hot::Progress(m)) => {
+                self.tracker
+                    .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
+                true
+            }
+            None => false,
         }
     }
 

@@ -11,8 +11,22 @@ use std::time::{Duration, Instant};
 struct Slot<V> {
     prompt_id: String,
     node_id: String,
+    label: Option<String>,
     last_emit: Option<Instant>,
     pending: Option<(u64, V)>,
+}
+
+/// A value taken out of the throttle with the key it was held under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Taken<V> {
+    /// The prompt.
+    pub prompt_id: String,
+    /// The node.
+    pub node_id: String,
+    /// The label given when the key was first seen (e.g. a display node).
+    pub label: Option<String>,
+    /// The value.
+    pub value: V,
 }
 
 /// What [`Throttle::offer`] did with a value.
@@ -51,7 +65,7 @@ impl<V: Clone> Throttle<V> {
         self.interval
     }
 
-    fn slot(&mut self, prompt_id: &str, node_id: &str) -> &mut Slot<V> {
+    fn slot(&mut self, prompt_id: &str, node_id: &str, label: Option<&str>) -> &mut Slot<V> {
         let index = match self
             .slots
             .iter()
@@ -62,6 +76,7 @@ impl<V: Clone> Throttle<V> {
                 self.slots.push(Slot {
                     prompt_id: prompt_id.to_owned(),
                     node_id: node_id.to_owned(),
+                    label: label.map(str::to_owned),
                     last_emit: None,
                     pending: None,
                 });
@@ -78,6 +93,7 @@ impl<V: Clone> Throttle<V> {
         &mut self,
         prompt_id: &str,
         node_id: &str,
+        label: Option<&str>,
         value: V,
         urgent: bool,
         now: Instant,
@@ -85,7 +101,7 @@ impl<V: Clone> Throttle<V> {
         let interval = self.interval;
         self.sequence += 1;
         let sequence = self.sequence;
-        let slot = self.slot(prompt_id, node_id);
+        let slot = self.slot(prompt_id, node_id, label);
         let open = slot
             .last_emit
             .is_none_or(|at| now.saturating_duration_since(at) >= interval);
@@ -112,7 +128,7 @@ impl<V: Clone> Throttle<V> {
     }
 
     /// Takes the pending values that are due at `now`, oldest first.
-    pub fn take_due(&mut self, now: Instant) -> Vec<V> {
+    pub fn take_due(&mut self, now: Instant) -> Vec<Taken<V>> {
         let interval = self.interval;
         self.take_where(now, |s| {
             s.last_emit
@@ -121,27 +137,35 @@ impl<V: Clone> Throttle<V> {
     }
 
     /// Takes every pending value of one prompt, oldest first.
-    pub fn take_prompt(&mut self, prompt_id: &str, now: Instant) -> Vec<V> {
+    pub fn take_prompt(&mut self, prompt_id: &str, now: Instant) -> Vec<Taken<V>> {
         self.take_where(now, |s| s.prompt_id == prompt_id)
     }
 
     /// Takes the pending value of one node, if any.
-    pub fn take_node(&mut self, prompt_id: &str, node_id: &str, now: Instant) -> Vec<V> {
+    pub fn take_node(&mut self, prompt_id: &str, node_id: &str, now: Instant) -> Vec<Taken<V>> {
         self.take_where(now, |s| s.prompt_id == prompt_id && s.node_id == node_id)
     }
 
-    fn take_where(&mut self, now: Instant, pick: impl Fn(&Slot<V>) -> bool) -> Vec<V> {
-        let mut out: Vec<(u64, V)> = Vec::new();
+    fn take_where(&mut self, now: Instant, pick: impl Fn(&Slot<V>) -> bool) -> Vec<Taken<V>> {
+        let mut out: Vec<(u64, Taken<V>)> = Vec::new();
         for slot in self.slots.iter_mut() {
             if slot.pending.is_some() && pick(slot) {
-                if let Some(p) = slot.pending.take() {
+                if let Some((seq, value)) = slot.pending.take() {
                     slot.last_emit = Some(now);
-                    out.push(p);
+                    out.push((
+                        seq,
+                        Taken {
+                            prompt_id: slot.prompt_id.clone(),
+                            node_id: slot.node_id.clone(),
+                            label: slot.label.clone(),
+                            value,
+                        },
+                    ));
                 }
             }
         }
         out.sort_by_key(|(seq, _)| *seq);
-        out.into_iter().map(|(_, v)| v).collect()
+        out.into_iter().map(|(_, t)| t).collect()
     }
 
     /// Drops every slot of a prompt (after it has been flushed).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::emit::Emitter;
-use crate::event::{Event, PreviewImage, ProgressUpdate};
+use crate::event::{Event, PreviewImage};
 use crate::history::HistoryRing;
 use crate::http::{HistoryEntry, HistoryOutcome};
 use crate::message::{ExecutionError, ExecutionInterrupted, NodeRunState, ServerMessage};
@@ -253,6 +253,24 @@ impl ExecutionRecord {
     /// True once terminal.
     pub fn is_terminal(&self) -> bool {
         self.phase.is_terminal()
+    }
+}
+
+/// The part of a node's state word the tracker acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NodeState {
+    Running,
+    Finished,
+    Other,
+}
+
+impl NodeState {
+    pub(crate) fn from_word(word: &str) -> NodeState {
+        match word {
+            "running" => NodeState::Running,
+            "finished" => NodeState::Finished,
+            _ => NodeState::Other,
+        }
     }
 }
 
@@ -512,16 +530,83 @@ impl Tracker {
         n.value = value;
         n.max = max;
         n.started_at.get_or_insert(now);
-        let display_node = n.display_node.clone();
-        let update = ProgressUpdate {
-            prompt_id: record.prompt_id.clone(),
-            node: node.to_owned(),
-            display_node,
-            value,
-            max,
-            overall: record.progress(),
+        let overall = record.progress();
+        let display = record.node(node).and_then(|n| n.display_node.as_deref());
+        emit.progress(&record.prompt_id, node, display, value, max, overall, now);
+    }
+
+    /// `progress`, owned or borrowed.
+    pub(crate) fn on_progress(
+        &mut self,
+        prompt_id: Option<&str>,
+        node: Option<&str>,
+        value: f64,
+        max: f64,
+        emit: &mut Emitter,
+        now: Instant,
+    ) {
+        let current = self.current.clone();
+        let Some(prompt_id) = prompt_id.or(current.as_deref()) else {
+            return;
         };
-        emit.progress(update, now);
+        let Some(record) = self.live(prompt_id) else {
+            return;
+        };
+        let fallback = record.current_node.clone();
+        let Some(node) = node.or(fallback.as_deref()) else {
+            return;
+        };
+        Self::start_running(record, emit, now);
+        if record.node(node).is_none() {
+            Self::start_node(record, node, None, emit, now);
+        }
+        Self::progress_of(record, node, value, max, emit, now);
+    }
+
+    /// `progress_state`, owned or borrowed: `(node id, value, max, state,
+    /// display node)` per entry.
+    pub(crate) fn on_progress_state<'a>(
+        &mut self,
+        prompt_id: &str,
+        nodes: impl Iterator<Item = (&'a str, f64, f64, NodeState, Option<&'a str>)>,
+        emit: &mut Emitter,
+        now: Instant,
+    ) {
+        let Some(record) = self.live(prompt_id) else {
+            return;
+        };
+        record.saw_progress_state = true;
+        Self::start_running(record, emit, now);
+        for (node_id, value, max, state, display) in nodes {
+            let phase = record.node(node_id).map(|n| n.phase);
+            match state {
+                NodeState::Running => {
+                    if phase.is_none() {
+                        Self::start_node(record, node_id, display, emit, now);
+                    }
+                    let started_fresh = value == 0.0 && max == 1.0;
+                    if !started_fresh {
+                        Self::progress_of(record, node_id, value, max, emit, now);
+                    }
+                }
+                NodeState::Finished => {
+                    if phase.is_none() {
+                        Self::start_node(record, node_id, display, emit, now);
+                    }
+                    if let Some(n) = record.nodes.iter_mut().find(|n| n.id == node_id) {
+                        if n.phase == NodePhase::Running {
+                            n.value = value;
+                            n.max = max;
+                        }
+                    }
+                    Self::finish_node(record, node_id, emit, now);
+                }
+                NodeState::Other => {}
+            }
+        }
+        if self.current.as_deref() != Some(prompt_id) {
+            self.current = Some(prompt_id.to_owned());
+        }
     }
 
     pub(crate) fn on_message(
@@ -591,64 +676,31 @@ impl Tracker {
                 }
             }
             ServerMessage::Progress(m) => {
-                let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
-                    return Followup::None;
-                };
-                let Some(record) = self.live(&prompt_id) else {
-                    return Followup::None;
-                };
-                let Some(node) = m.node.or_else(|| record.current_node.clone()) else {
-                    return Followup::None;
-                };
-                Self::start_running(record, emit, now);
-                if record.node(&node).is_none() {
-                    Self::start_node(record, &node, None, emit, now);
-                }
-                Self::progress_of(record, &node, m.value, m.max, emit, now);
+                self.on_progress(
+                    m.prompt_id.as_deref(),
+                    m.node.as_deref(),
+                    m.value,
+                    m.max,
+                    emit,
+                    now,
+                );
             }
             ServerMessage::ProgressState(m) => {
-                let Some(record) = self.live(&m.prompt_id) else {
-                    return Followup::None;
-                };
-                record.saw_progress_state = true;
-                Self::start_running(record, emit, now);
-                for entry in m.nodes {
-                    let display = entry.display_node_id.as_deref();
-                    let phase = record.node(&entry.node_id).map(|n| n.phase);
-                    match entry.state {
-                        NodeRunState::Running => {
-                            if phase.is_none() {
-                                Self::start_node(record, &entry.node_id, display, emit, now);
-                            }
-                            let started_fresh = entry.value == 0.0 && entry.max == 1.0;
-                            if !started_fresh {
-                                Self::progress_of(
-                                    record,
-                                    &entry.node_id,
-                                    entry.value,
-                                    entry.max,
-                                    emit,
-                                    now,
-                                );
-                            }
-                        }
-                        NodeRunState::Finished => {
-                            if phase.is_none() {
-                                Self::start_node(record, &entry.node_id, display, emit, now);
-                            }
-                            if let Some(n) = record.nodes.iter_mut().find(|n| n.id == entry.node_id)
-                            {
-                                if n.phase == NodePhase::Running {
-                                    n.value = entry.value;
-                                    n.max = entry.max;
-                                }
-                            }
-                            Self::finish_node(record, &entry.node_id, emit, now);
-                        }
-                        NodeRunState::Pending | NodeRunState::Error | NodeRunState::Other(_) => {}
-                    }
-                }
-                self.current = Some(m.prompt_id);
+                let nodes = m.nodes.iter().map(|e| {
+                    let state = match e.state {
+                        NodeRunState::Running => NodeState::Running,
+                        NodeRunState::Finished => NodeState::Finished,
+                        _ => NodeState::Other,
+                    };
+                    (
+                        e.node_id.as_str(),
+                        e.value,
+                        e.max,
+                        state,
+                        e.display_node_id.as_deref(),
+                    )
+                });
+                self.on_progress_state(&m.prompt_id, nodes, emit, now);
             }
             ServerMessage::Executed(m) => {
                 let Some(record) = self.live(&m.prompt_id) else {

@@ -216,3 +216,57 @@ fn long_run_progress_is_throttled() {
     assert_eq!(stats.bad_frames, 0);
     assert_eq!(result.session.held_updates(), 0, "throttle keys leaked");
 }
+
+#[test]
+fn the_borrowed_fast_path_and_the_owned_parser_give_the_same_events() {
+    use comfywire_proto::{Session, SessionConfig};
+    for (name, trace) in common::load_traces() {
+        let base = common::base();
+        let mut fast = Session::new(SessionConfig {
+            client_id: Some("c".into()),
+            ..SessionConfig::default()
+        });
+        let mut owned = Session::new(SessionConfig {
+            client_id: Some("c".into()),
+            ..SessionConfig::default()
+        });
+        for s in [&mut fast, &mut owned] {
+            s.connect(base);
+            s.handle_connected(base);
+        }
+        for event in &trace.events {
+            let now = base + std::time::Duration::from_secs_f64(event.t_ms / 1000.0);
+            let frame = match &event.kind {
+                TraceEventKind::Text {
+                    received: true,
+                    data,
+                    ..
+                } => Frame::text(data.clone()),
+                TraceEventKind::Binary { data, .. } => Frame::Binary(data.clone()),
+                _ => continue,
+            };
+            owned.handle_message(parse_frame(&frame).unwrap(), now);
+            fast.handle_frame(frame, now);
+        }
+        let a: Vec<Event> = std::iter::from_fn(|| fast.poll_event()).collect();
+        let b: Vec<Event> = std::iter::from_fn(|| owned.poll_event()).collect();
+        // Skipped snapshots only move a step's progress after the preview
+        // that sits between the snapshot and `progress`; everything that is
+        // not progress or a preview is identical and in the same order.
+        let exact = |v: &[Event]| -> Vec<Event> {
+            v.iter().filter(|e| !e.kind().is_lossy()).cloned().collect()
+        };
+        assert!(exact(&a) == exact(&b), "{name}: lifecycle events differ");
+        let last = |v: &[Event]| {
+            let mut m = std::collections::BTreeMap::new();
+            for e in v {
+                if let Event::Progress(p) = e {
+                    m.insert(p.node.clone(), (p.value, p.max));
+                }
+            }
+            m
+        };
+        assert_eq!(last(&a), last(&b), "{name}: final progress");
+        assert!(!a.is_empty(), "{name}");
+    }
+}

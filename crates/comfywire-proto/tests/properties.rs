@@ -35,20 +35,20 @@ proptest! {
             // Deliver whatever became due on the way, at its deadline.
             while let Some(at) = throttle.next_deadline() {
                 if at > next { break; }
-                for (k, v) in throttle.take_due(at) {
-                    out.push((at - base, k, v, false));
+                for t in throttle.take_due(at) {
+                    out.push((at - base, t.value.0, t.value.1, false));
                 }
             }
             now = next;
             let value = (*key, seq as u32);
             last_offered.insert(*key, seq as u32);
-            if let Offer::Now(v) = throttle.offer("p", &key.to_string(), value, *urgent, now) {
+            if let Offer::Now(v) = throttle.offer("p", &key.to_string(), None, value, *urgent, now) {
                 out.push((now - base, v.0, v.1, *urgent));
             }
         }
         while let Some(at) = throttle.next_deadline() {
-            for (k, v) in throttle.take_due(at) {
-                out.push((at - base, k, v, false));
+            for t in throttle.take_due(at) {
+                out.push((at - base, t.value.0, t.value.1, false));
             }
         }
         for key in 0..3 {
