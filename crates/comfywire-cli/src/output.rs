@@ -354,15 +354,7 @@ pub fn outcome_text(record: &ExecutionRecord, names: &NodeNames) -> String {
         .unwrap_or_default();
     match &record.outcome {
         Some(Outcome::Succeeded) => format!("succeeded{took}"),
-        Some(Outcome::Failed(e)) => format!(
-            "failed{took}: node {} raised {}: {}",
-            e.node_id
-                .as_deref()
-                .map(|n| names.label(n))
-                .unwrap_or_else(|| "?".into()),
-            e.exception_type,
-            e.exception_message.trim_end()
-        ),
+        Some(Outcome::Failed(e)) => format!("failed{took}: {}", failure_text(e, names)),
         Some(Outcome::Interrupted(i)) => match &i.node_id {
             Some(node) => format!("interrupted{took} at node {}", names.label(node)),
             None => format!("interrupted{took}"),
@@ -389,4 +381,20 @@ pub fn describe_output(output: &Value) -> String {
     } else {
         parts.join(", ")
     }
+}
+
+/// `node 3 (TestRaiseError) raised RuntimeError: message`. The server's
+/// `node_type` wins over the workflow's class: it names what really ran.
+pub fn failure_text(e: &comfywire_proto::message::ExecutionError, names: &NodeNames) -> String {
+    let node = e.node_id.as_deref().unwrap_or("?");
+    let class = e.node_type.as_deref().or_else(|| names.class(node));
+    let label = match class {
+        Some(class) => format!("{node} ({class})"),
+        None => node.to_owned(),
+    };
+    format!(
+        "node {label} raised {}: {}",
+        e.exception_type,
+        e.exception_message.trim_end()
+    )
 }

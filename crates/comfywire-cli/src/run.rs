@@ -249,15 +249,7 @@ async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done,
             };
             let mut failure = Failure::from(error);
             if let Some(Outcome::Failed(e)) = &record.outcome {
-                failure.message = format!(
-                    "execution error: node {} raised {}: {}",
-                    e.node_id
-                        .as_deref()
-                        .map(|n| names.label(n))
-                        .unwrap_or_else(|| "?".into()),
-                    e.exception_type,
-                    e.exception_message.trim_end()
-                );
+                failure.message = format!("execution error: {}", output::failure_text(e, names));
             }
             return Err(with_id(failure));
         }
