@@ -44,7 +44,7 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServerArgs {
     /// Server URL (overrides `COMFYWIRE_URL` and the settings file).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub url: Option<String>,
 }
 

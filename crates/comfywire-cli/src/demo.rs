@@ -27,8 +27,8 @@ pub async fn command(args: DemoArgs) -> Result<(), Failure> {
     .await
     .map_err(|e| Failure::new(crate::exit::FAILURE, format!("cannot start the mock: {e}")))?;
     let Some(workflow) = server.workflow(&args.scenario) else {
+        // No shutdown: nothing connected yet, and the process ends here.
         let known = server.scenarios().join(", ");
-        server.shutdown().await;
         return Err(Failure::usage(format!(
             "no recorded session called `{}` (known: {known})",
             args.scenario
