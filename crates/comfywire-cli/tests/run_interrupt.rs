@@ -67,11 +67,19 @@ fn ctrl_c_leaves_another_clients_queued_prompt_alone() {
         .block_on(bob.wait(&submitted.prompt_id, deadlines))
         .unwrap();
     assert_eq!(result.record.phase.name(), "succeeded");
-    let entry = mock
-        .rt
-        .block_on(bob.server_history(&submitted.prompt_id))
-        .unwrap()
-        .unwrap();
+    // The mock files the history entry just after the last frame.
+    let mut entry = None;
+    for _ in 0..50 {
+        entry = mock
+            .rt
+            .block_on(bob.server_history(&submitted.prompt_id))
+            .unwrap();
+        if entry.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let entry = entry.unwrap();
     assert_eq!(entry["status"]["status_str"], "success");
     assert_eq!(mock.server.stats().interrupts, 1);
     mock.rt.block_on(bob.close());
