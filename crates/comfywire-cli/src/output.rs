@@ -313,7 +313,7 @@ pub fn event_line(event: &Event, names: &NodeNames) -> Option<String> {
         Event::Message(m) => format!("message      {pid} {}", m.kind()),
         Event::BadFrame { error, .. } => format!("bad frame    {error}"),
         Event::HttpFailed { request, error } => format!("http failed  {request:?}: {error}"),
-        _ => format!("{}", event.kind().name()),
+        _ => event.kind().name().to_owned(),
     })
 }
 

@@ -115,11 +115,9 @@ impl Progress {
             return;
         }
         match event {
-            Event::Connection(status) => {
-                // The first connect is not news; later changes are.
-                if status.last_error.is_some() {
-                    self.note(output::connection_line(status).trim_start_matches("connection   "));
-                }
+            // The first connect is not news; later changes are.
+            Event::Connection(status) if status.last_error.is_some() => {
+                self.note(output::connection_line(status).trim_start_matches("connection   "));
             }
             Event::PromptQueued { number, .. } => {
                 let n = number.map(|n| format!(" as #{n}")).unwrap_or_default();

@@ -307,7 +307,7 @@ async fn download(
     client
         .download_outputs(record, dir)
         .await
-        .map_err(|e| Failure::from(e))
+        .map_err(Failure::from)
 }
 
 /// The human summary of a successful run, on stdout.
