@@ -304,10 +304,18 @@ async fn download(
     record: &ExecutionRecord,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Failure> {
-    client
-        .download_outputs(record, dir)
-        .await
-        .map_err(Failure::from)
+    // The terminal message can reach us a moment before `/view` serves the
+    // file (seen with the mock), so a 404 is retried briefly.
+    let mut attempt = 0;
+    loop {
+        match client.download_outputs(record, dir).await {
+            Err(Error::Http { status: 404, .. }) if attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.map_err(Failure::from),
+        }
+    }
 }
 
 /// The human summary of a successful run, on stdout.
