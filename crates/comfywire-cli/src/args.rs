@@ -1,0 +1,213 @@
+//! The command line, as clap derive structs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// `comfywire`: a client for ComfyUI's real-time API.
+#[derive(Debug, Parser)]
+#[command(name = "comfywire", version, about, long_about = None)]
+pub struct Cli {
+    /// Debug logging of the client's traffic on stderr (same as
+    /// `RUST_LOG=comfywire=debug`; `RUST_LOG` wins when set).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start an embedded mock ComfyUI playing a real recorded session and
+    /// run a workflow against it, with live progress.
+    Demo(DemoArgs),
+    /// Submit an API-format workflow, follow it and download its outputs.
+    Run(RunArgs),
+    /// Print a server's live event stream until Ctrl-C.
+    Watch(WatchArgs),
+    /// Show or change the server's queue.
+    Queue(QueueArgs),
+    /// Show the server's history, or one entry of it.
+    History(HistoryArgs),
+    /// Record a live session in the trace format (JSON Lines).
+    Record(RecordArgs),
+    /// Replay a recorded trace through the protocol core and print the
+    /// events and each prompt's outcome.
+    Replay(ReplayArgs),
+    /// Read or change the settings file.
+    Config(ConfigArgs),
+}
+
+/// Options every command that talks to a server takes.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerArgs {
+    /// Server URL (overrides `COMFYWIRE_URL` and the settings file).
+    #[arg(long, global = true)]
+    pub url: Option<String>,
+}
+
+/// `comfywire demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Recorded session to play (e.g. long_run, success_single,
+    /// preview_metadata, cached_rerun, execution_error).
+    #[arg(long, default_value = "long_run")]
+    pub scenario: String,
+    /// Playback speed: 1 is recorded speed, 2 twice as fast, 0 no delays.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Print events as JSON lines instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// API-format workflow file (a JSON object of nodes, or `{"prompt": {...}}`).
+    pub workflow: PathBuf,
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Change an input before submitting: `NODE.INPUT=VALUE` (VALUE is JSON
+    /// when it parses, else a string). Repeatable.
+    #[arg(long = "set", value_name = "NODE.INPUT=VALUE")]
+    pub set: Vec<String>,
+    /// Download the output files into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Give up if the prompt has not started after this many seconds.
+    #[arg(long, value_name = "S")]
+    pub queue_timeout: Option<f64>,
+    /// Give up if the running prompt shows no activity for this many seconds.
+    #[arg(long, value_name = "S")]
+    pub stall_timeout: Option<f64>,
+    /// Give up after this many seconds in all.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// One JSON object per line on stdout (events, then a `result` line).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do (default: list).
+    #[command(subcommand)]
+    pub action: Option<QueueAction>,
+}
+
+/// Queue operations.
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// List the running and pending prompts.
+    List,
+    /// Remove pending prompts.
+    Delete {
+        /// Prompt ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Remove every pending prompt.
+    Clear,
+    /// Interrupt a prompt, only if it is the one running now.
+    Interrupt {
+        /// Prompt id.
+        id: String,
+    },
+}
+
+/// `comfywire history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// One prompt's entry (default: the latest entries).
+    pub id: Option<String>,
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// How many entries to list.
+    #[arg(long, default_value_t = 20)]
+    pub max: usize,
+    /// Print the server's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Where to write the trace.
+    pub out: PathBuf,
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Stop after this many seconds (default: at Ctrl-C).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// The socket's clientId (default: a fresh one). Prompts submitted with
+    /// this client id are recorded with all their frames.
+    #[arg(long)]
+    pub client_id: Option<String>,
+}
+
+/// `comfywire replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A trace file.
+    pub trace: PathBuf,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ConfigAction,
+}
+
+/// Settings operations.
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the settings file, or one key of it.
+    Get {
+        /// A key (e.g. `url`, `timeout_s`).
+        key: Option<String>,
+    },
+    /// Set a key (VALUE is JSON when it parses, else a string; `null` removes it).
+    Set {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+    },
+    /// Remove a key.
+    Unset {
+        /// The key.
+        key: String,
+    },
+    /// Print the settings file's path.
+    Path,
+}

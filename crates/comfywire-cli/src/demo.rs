@@ -1,0 +1,82 @@
+//! `comfywire demo`: an embedded mock ComfyUI plays a real recorded
+//! session and `run` follows it, so the first command of the README needs
+//! nothing else on the machine.
+
+use comfywire_client::{ClientConfig, Deadlines};
+use comfywire_mock::{MockConfig, MockServer, TraceSource};
+
+use crate::args::DemoArgs;
+use crate::exit::Failure;
+use crate::output::NodeNames;
+use crate::run::{self, Plan};
+
+/// `comfywire demo`.
+pub async fn command(args: DemoArgs) -> Result<(), Failure> {
+    if !(args.speed >= 0.0 && args.speed.is_finite()) {
+        return Err(Failure::usage(format!(
+            "--speed {}: not a speed",
+            args.speed
+        )));
+    }
+    let server = MockServer::start_with(MockConfig {
+        port: 0,
+        traces: TraceSource::Embedded,
+        speed: args.speed,
+        default_scenario: args.scenario.clone(),
+    })
+    .await
+    .map_err(|e| Failure::new(crate::exit::FAILURE, format!("cannot start the mock: {e}")))?;
+    let Some(workflow) = server.workflow(&args.scenario) else {
+        // No shutdown: nothing connected yet, and the process ends here.
+        let known = server.scenarios().join(", ");
+        return Err(Failure::usage(format!(
+            "no recorded session called `{}` (known: {known})",
+            args.scenario
+        )));
+    };
+    let dir = std::env::temp_dir().join(format!("comfywire-demo-{}", std::process::id()));
+    let names = NodeNames::from_workflow(&workflow);
+    if !args.json {
+        eprintln!(
+            "comfywire demo: a mock ComfyUI at {} replays the recorded session `{}` at {}x",
+            server.url(),
+            args.scenario,
+            args.speed
+        );
+        let mut ids: Vec<&String> = workflow
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .collect();
+        ids.sort_by_key(|id| id.parse::<u64>().unwrap_or(u64::MAX));
+        let chain: Vec<String> = ids.iter().map(|id| names.label(id)).collect();
+        eprintln!("workflow: {}", chain.join(" → "));
+    }
+    let plan = Plan {
+        workflow,
+        deadlines: Deadlines {
+            // The recordings are seconds long; a minute means something broke.
+            total: Some(std::time::Duration::from_secs(60)),
+            ..Deadlines::default()
+        },
+        out: Some(dir.join("outputs")),
+        previews: Some(dir.join("previews")),
+        json: args.json,
+    };
+    let result = run::execute(ClientConfig::new(server.url()), &plan).await;
+    server.shutdown().await;
+    let done = result?;
+    if !args.json {
+        run::print_summary(&done, &names, true);
+        if done.previews > 0 {
+            println!(
+                "  {} previews -> {}",
+                done.previews,
+                dir.join("previews").display()
+            );
+        }
+        println!("next: comfywire run WORKFLOW.json --url http://127.0.0.1:8188 --out DIR");
+    }
+    Ok(())
+}

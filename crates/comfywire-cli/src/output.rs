@@ -1,0 +1,400 @@
+//! The stable JSON-lines schema of `--json` (documented in the crate's
+//! README) and the one-line human form of every event.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Instant;
+
+use comfywire_client::{ConnectionState, ConnectionStatus, Event, ExecutionRecord, Outcome};
+use comfywire_proto::NodePhase;
+use serde_json::{Map, Value, json};
+
+/// Node id → `class_type` of the submitted workflow, to name nodes.
+#[derive(Debug, Clone, Default)]
+pub struct NodeNames(HashMap<String, String>);
+
+impl NodeNames {
+    /// Reads the `class_type` of every node of an API-format workflow.
+    pub fn from_workflow(workflow: &Value) -> NodeNames {
+        let mut names = HashMap::new();
+        for (id, node) in workflow.as_object().into_iter().flatten() {
+            if let Some(class) = node.get("class_type").and_then(Value::as_str) {
+                names.insert(id.clone(), class.to_owned());
+            }
+        }
+        NodeNames(names)
+    }
+
+    /// The class of a node, if known.
+    pub fn class(&self, node: &str) -> Option<&str> {
+        self.0.get(node).map(String::as_str)
+    }
+
+    /// `2 (TestStepProgress)`, or just `2`.
+    pub fn label(&self, node: &str) -> String {
+        match self.class(node) {
+            Some(class) => format!("{node} ({class})"),
+            None => node.to_owned(),
+        }
+    }
+
+    /// How many nodes are known.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when no node is known.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Writes one JSON object as a line on stdout and flushes it, so a reader
+/// sees each event as it happens.
+pub fn emit(value: &Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = writeln!(out, "{value}");
+    let _ = out.flush();
+}
+
+fn node_phase(phase: NodePhase) -> &'static str {
+    match phase {
+        NodePhase::Cached => "cached",
+        NodePhase::Running => "running",
+        NodePhase::Done => "done",
+        NodePhase::Failed => "failed",
+        NodePhase::Interrupted => "interrupted",
+    }
+}
+
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The JSON of a connection status.
+pub fn connection_json(status: &ConnectionStatus) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("state".into(), json!(status.state.name()));
+    let attempt = match &status.state {
+        ConnectionState::Connecting { attempt }
+        | ConnectionState::Reconnecting { attempt, .. }
+        | ConnectionState::Polling { attempt, .. } => Some(*attempt),
+        _ => None,
+    };
+    m.insert("attempt".into(), json!(attempt));
+    let retry_in = status
+        .state
+        .next_attempt_at()
+        .map(|at| millis(at.saturating_duration_since(Instant::now())));
+    m.insert("retry_in_ms".into(), json!(retry_in));
+    m.insert(
+        "error".into(),
+        json!(status.last_error.as_ref().map(ToString::to_string)),
+    );
+    m
+}
+
+/// The JSON of a finished prompt's record.
+pub fn record_json(record: &ExecutionRecord, names: &NodeNames) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("outcome".into(), json!(record.phase.name()));
+    m.insert("number".into(), json!(record.number));
+    m.insert("duration_ms".into(), json!(record.duration().map(millis)));
+    let nodes: Vec<Value> = record
+        .nodes
+        .iter()
+        .map(|n| {
+            let shown = n.display_node.as_deref().unwrap_or(&n.id);
+            json!({
+                "id": n.id,
+                "display_node": n.display_node,
+                "class_type": names.class(shown),
+                "phase": node_phase(n.phase),
+                "duration_ms": n.duration().map(millis),
+            })
+        })
+        .collect();
+    m.insert("nodes".into(), Value::Array(nodes));
+    m.insert("cached".into(), json!(record.cached));
+    m.insert("outputs".into(), Value::Object(record.outputs.clone()));
+    let files: Vec<Value> = comfywire_client::files(record)
+        .into_iter()
+        .map(|f| json!({"filename": f.filename, "subfolder": f.subfolder, "type": f.kind}))
+        .collect();
+    m.insert("files".into(), Value::Array(files));
+    let (error, interrupted_at, reason) = match &record.outcome {
+        Some(Outcome::Failed(e)) => (
+            json!({
+                "node_id": e.node_id,
+                "node_type": e.node_type,
+                "exception_type": e.exception_type,
+                "exception_message": e.exception_message.trim_end(),
+            }),
+            Value::Null,
+            Value::Null,
+        ),
+        Some(Outcome::Interrupted(i)) => (Value::Null, json!(i.node_id), Value::Null),
+        Some(Outcome::Lost { reason }) => (Value::Null, Value::Null, json!(reason)),
+        _ => (Value::Null, Value::Null, Value::Null),
+    };
+    m.insert("error".into(), error);
+    m.insert("interrupted_at".into(), interrupted_at);
+    m.insert("reason".into(), reason);
+    m.insert("had_gap".into(), json!(record.had_gap));
+    m
+}
+
+/// The JSON line of an event: `{"event": kind, "prompt_id": id or null, ...}`.
+/// `preview_file` is where a preview was saved, if it was.
+pub fn event_json(event: &Event, names: &NodeNames, preview_file: Option<&str>) -> Value {
+    let mut m = Map::new();
+    m.insert("event".into(), json!(event.kind().name()));
+    m.insert("prompt_id".into(), json!(event.prompt_id()));
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    match event {
+        Event::Connection(status) => {
+            for (k, v) in connection_json(status) {
+                put(&k, v);
+            }
+        }
+        Event::Status {
+            queue_remaining,
+            sid,
+        } => {
+            put("queue_remaining", json!(queue_remaining));
+            put("sid", json!(sid));
+        }
+        Event::FeatureFlags(flags) => put("flags", Value::Object(flags.clone())),
+        Event::PromptQueued { number, .. } => put("number", json!(number)),
+        Event::ExecutionStarted { .. } => {}
+        Event::NodesCached { nodes, .. } => put("nodes", json!(nodes)),
+        Event::NodeStarted {
+            node, display_node, ..
+        } => {
+            put("node", json!(node));
+            put("display_node", json!(display_node));
+            put(
+                "class_type",
+                json!(names.class(display_node.as_deref().unwrap_or(node))),
+            );
+        }
+        Event::Progress(p) => {
+            put("node", json!(p.node));
+            put("display_node", json!(p.display_node));
+            put("value", json!(p.value));
+            put("max", json!(p.max));
+            put("overall", json!(p.overall));
+        }
+        Event::Preview(p) => {
+            put("node", json!(p.node));
+            put("mime", json!(p.mime));
+            put("bytes", json!(p.image.len()));
+            put("file", json!(preview_file));
+        }
+        Event::ProgressText { node, text, .. } => {
+            put("node", json!(node));
+            put("text", json!(text));
+        }
+        Event::Output {
+            node,
+            display_node,
+            output,
+            recovered,
+            ..
+        } => {
+            put("node", json!(node));
+            put("display_node", json!(display_node));
+            put("output", output.clone());
+            put("recovered", json!(recovered));
+        }
+        Event::NodeFinished { node, .. } => put("node", json!(node)),
+        Event::Blocked(e) => {
+            put("node_id", json!(e.node_id));
+            put("node_type", json!(e.node_type));
+            put("exception_type", json!(e.exception_type));
+            put("exception_message", json!(e.exception_message.trim_end()));
+        }
+        Event::Finished(record) => {
+            for (k, v) in record_json(record, names) {
+                put(&k, v);
+            }
+        }
+        Event::Message(message) => put("type", json!(message.kind())),
+        Event::BadFrame { error, .. } => put("error", json!(error.to_string())),
+        Event::HttpFailed { request, error } => {
+            put("request", json!(format!("{request:?}")));
+            put("error", json!(error));
+        }
+        _ => {}
+    }
+    Value::Object(m)
+}
+
+/// A short prompt id for people (the first 8 characters).
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// The one-line human form of an event (`None` for the ones not worth a
+/// line, such as unchanged progress).
+pub fn event_line(event: &Event, names: &NodeNames) -> Option<String> {
+    let pid = event.prompt_id().map(short).unwrap_or("-");
+    Some(match event {
+        Event::Connection(status) => connection_line(status),
+        Event::Status {
+            queue_remaining,
+            sid,
+        } => match (queue_remaining, sid) {
+            (Some(q), Some(sid)) => format!("status       queue {q} (session {sid})"),
+            (Some(q), None) => format!("status       queue {q}"),
+            (None, _) => "status".to_owned(),
+        },
+        Event::FeatureFlags(flags) => format!("features     {}", Value::Object(flags.clone())),
+        Event::PromptQueued { number, .. } => match number {
+            Some(n) => format!("queued       {pid} as #{n}"),
+            None => format!("queued       {pid}"),
+        },
+        Event::ExecutionStarted { .. } => format!("started      {pid}"),
+        Event::NodesCached { nodes, .. } if nodes.is_empty() => return None,
+        Event::NodesCached { nodes, .. } => format!(
+            "cached       {pid} {}",
+            nodes
+                .iter()
+                .map(|n| names.label(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Event::NodeStarted {
+            node, display_node, ..
+        } => format!(
+            "node         {pid} {}",
+            names.label(display_node.as_deref().unwrap_or(node))
+        ),
+        Event::Progress(p) => format!(
+            "progress     {pid} {} {}/{} ({:.0}% of prompt)",
+            names.label(p.display_node.as_deref().unwrap_or(&p.node)),
+            p.value,
+            p.max,
+            p.overall * 100.0
+        ),
+        Event::Preview(p) => format!(
+            "preview      {pid} node {} {} ({} bytes)",
+            p.node.as_deref().unwrap_or("?"),
+            p.mime,
+            p.image.len()
+        ),
+        Event::ProgressText { node, text, .. } => format!("text         {pid} node {node}: {text}"),
+        Event::Output {
+            node,
+            display_node,
+            output,
+            recovered,
+            ..
+        } => format!(
+            "output       {pid} {}: {}{}",
+            names.label(display_node.as_deref().unwrap_or(node)),
+            describe_output(output),
+            if *recovered {
+                " (recovered from history)"
+            } else {
+                ""
+            }
+        ),
+        Event::NodeFinished { node, .. } => format!("node done    {pid} {}", names.label(node)),
+        Event::Blocked(e) => format!(
+            "blocked      {pid} node {}: {}",
+            e.node_id.as_deref().unwrap_or("?"),
+            e.exception_message.trim_end()
+        ),
+        Event::Finished(record) => format!("finished     {pid} {}", outcome_text(record, names)),
+        Event::Message(m) => format!("message      {pid} {}", m.kind()),
+        Event::BadFrame { error, .. } => format!("bad frame    {error}"),
+        Event::HttpFailed { request, error } => format!("http failed  {request:?}: {error}"),
+        _ => event.kind().name().to_owned(),
+    })
+}
+
+/// `connected`, `reconnecting in 1.2s (attempt 3): connection lost: ...`.
+pub fn connection_line(status: &ConnectionStatus) -> String {
+    let error = status
+        .last_error
+        .as_ref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    match &status.state {
+        ConnectionState::Reconnecting {
+            attempt,
+            next_attempt_at,
+        }
+        | ConnectionState::Polling {
+            attempt,
+            next_attempt_at,
+        } => format!(
+            "connection   {} (attempt {attempt} in {:.1}s){error}",
+            status.state.name(),
+            next_attempt_at
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+        ),
+        ConnectionState::Connecting { attempt } if *attempt > 1 => {
+            format!("connection   connecting (attempt {attempt})")
+        }
+        other => format!("connection   {}", other.name()),
+    }
+}
+
+/// `succeeded in 1.05s`, `failed: node 3 (TestRaiseError) raised ...`.
+pub fn outcome_text(record: &ExecutionRecord, names: &NodeNames) -> String {
+    let took = record
+        .duration()
+        .map(|d| format!(" in {:.2}s", d.as_secs_f64()))
+        .unwrap_or_default();
+    match &record.outcome {
+        Some(Outcome::Succeeded) => format!("succeeded{took}"),
+        Some(Outcome::Failed(e)) => format!("failed{took}: {}", failure_text(e, names)),
+        Some(Outcome::Interrupted(i)) => match &i.node_id {
+            Some(node) => format!("interrupted{took} at node {}", names.label(node)),
+            None => format!("interrupted{took}"),
+        },
+        Some(Outcome::Lost { reason }) => format!("lost: {reason}"),
+        None => record.phase.name().to_owned(),
+    }
+}
+
+/// `2 images`, `text, rows, summary`.
+pub fn describe_output(output: &Value) -> String {
+    let Some(map) = output.as_object() else {
+        return "output".to_owned();
+    };
+    let parts: Vec<String> = map
+        .iter()
+        .map(|(k, v)| match v.as_array() {
+            Some(items) => format!("{k}: {}", items.len()),
+            None => k.clone(),
+        })
+        .collect();
+    if parts.is_empty() {
+        "empty".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `node 3 (TestRaiseError) raised RuntimeError: message`. The server's
+/// `node_type` wins over the workflow's class: it names what really ran.
+pub fn failure_text(e: &comfywire_proto::message::ExecutionError, names: &NodeNames) -> String {
+    let node = e.node_id.as_deref().unwrap_or("?");
+    let class = e.node_type.as_deref().or_else(|| names.class(node));
+    let label = match class {
+        Some(class) => format!("{node} ({class})"),
+        None => node.to_owned(),
+    };
+    format!(
+        "node {label} raised {}: {}",
+        e.exception_type,
+        e.exception_message.trim_end()
+    )
+}

@@ -1,0 +1,354 @@
+//! `comfywire run`: submit a workflow, follow it, download its outputs, and
+//! turn the outcome into an exit code. `demo` runs through here too.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use comfywire_client::{
+    Client, ClientConfig, Deadlines, Error, ExecutionRecord, Outcome, SubmitOptions, new_uuid,
+};
+use serde_json::{Value, json};
+
+use crate::args::RunArgs;
+use crate::exit::{self, Failure};
+use crate::output::{self, NodeNames};
+use crate::progress::{Mode, Progress};
+use crate::server;
+
+/// What to run and how.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The API-format workflow.
+    pub workflow: Value,
+    /// Deadlines of the wait.
+    pub deadlines: Deadlines,
+    /// Download output files here.
+    pub out: Option<PathBuf>,
+    /// Save previews here.
+    pub previews: Option<PathBuf>,
+    /// JSON lines instead of progress.
+    pub json: bool,
+}
+
+/// What a successful run leaves behind.
+#[derive(Debug)]
+pub struct Done {
+    /// The finished record.
+    pub record: Arc<ExecutionRecord>,
+    /// Files written into `out`.
+    pub files: Vec<PathBuf>,
+    /// Previews seen.
+    pub previews: usize,
+}
+
+/// `comfywire run`.
+pub async fn command(args: RunArgs) -> Result<(), Failure> {
+    let mut config = server::client_config(&args.server)?;
+    let text = std::fs::read_to_string(&args.workflow)
+        .map_err(|e| Failure::usage(format!("{}: {e}", args.workflow.display())))?;
+    let mut workflow = parse_workflow(&text)
+        .map_err(|e| Failure::usage(format!("{}: {e}", args.workflow.display())))?;
+    for assignment in &args.set {
+        apply_set(&mut workflow, assignment).map_err(Failure::usage)?;
+    }
+    let seconds = |v: Option<f64>, flag: &str| -> Result<Option<Duration>, Failure> {
+        v.map(|s| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| Failure::usage(format!("{flag} {s}: not a number of seconds")))
+        })
+        .transpose()
+    };
+    let deadlines = Deadlines {
+        queue: seconds(args.queue_timeout, "--queue-timeout")?.or(config.deadlines.queue),
+        stall: seconds(args.stall_timeout, "--stall-timeout")?.or(config.deadlines.stall),
+        total: seconds(args.timeout, "--timeout")?.or(config.deadlines.total),
+    };
+    config.deadlines = deadlines;
+    let plan = Plan {
+        workflow,
+        deadlines,
+        out: args.out,
+        previews: None,
+        json: args.json,
+    };
+    let done = execute(config, &plan).await?;
+    if !plan.json {
+        print_summary(
+            &done,
+            &NodeNames::from_workflow(&plan.workflow),
+            plan.out.is_some(),
+        );
+    }
+    Ok(())
+}
+
+/// Reads a workflow file: an API-format node map, or `{"prompt": {...}}`
+/// as sent to `POST /prompt` (and saved by some tools).
+pub fn parse_workflow(text: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let graph = match value.get("prompt") {
+        Some(inner) if inner.is_object() => inner.clone(),
+        _ => value,
+    };
+    let Some(nodes) = graph.as_object() else {
+        return Err("a workflow is a JSON object of nodes (API format)".into());
+    };
+    if nodes.get("nodes").is_some_and(Value::is_array) && nodes.get("links").is_some() {
+        return Err(
+            "this is a UI-format workflow; export it with \"Save (API Format)\" instead".into(),
+        );
+    }
+    if let Some((id, _)) = nodes.iter().find(|(_, n)| n.get("class_type").is_none()) {
+        return Err(format!(
+            "node {id} has no class_type (not an API-format workflow?)"
+        ));
+    }
+    Ok(graph)
+}
+
+/// Applies `NODE.INPUT=VALUE`; VALUE is JSON when it parses, else a string.
+pub fn apply_set(workflow: &mut Value, assignment: &str) -> Result<(), String> {
+    let (target, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| format!("--set {assignment}: expected NODE.INPUT=VALUE"))?;
+    let (node, input) = target
+        .split_once('.')
+        .filter(|(n, i)| !n.is_empty() && !i.is_empty())
+        .ok_or_else(|| format!("--set {assignment}: expected NODE.INPUT=VALUE"))?;
+    let value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned()));
+    let inputs = workflow
+        .get_mut(node)
+        .ok_or_else(|| format!("--set {assignment}: the workflow has no node {node}"))?
+        .as_object_mut()
+        .ok_or_else(|| format!("--set {assignment}: node {node} is not an object"))?
+        .entry("inputs")
+        .or_insert_with(|| json!({}));
+    let inputs = inputs
+        .as_object_mut()
+        .ok_or_else(|| format!("--set {assignment}: inputs of node {node} are not an object"))?;
+    inputs.insert(input.to_owned(), value);
+    Ok(())
+}
+
+/// Connects, runs the plan and closes the client; with `--json` the last
+/// line on stdout is the `result` object.
+pub async fn execute(config: ClientConfig, plan: &Plan) -> Result<Done, Failure> {
+    let names = NodeNames::from_workflow(&plan.workflow);
+    let outcome = match server::connect(config).await {
+        Ok(client) => {
+            let outcome = follow(&client, plan, &names).await;
+            client.close().await;
+            outcome
+        }
+        Err(failure) => Err((failure, None)),
+    };
+    if plan.json {
+        let mut result = serde_json::Map::new();
+        result.insert("event".into(), json!("result"));
+        match &outcome {
+            Ok(done) => {
+                result.insert("prompt_id".into(), json!(done.record.prompt_id));
+                result.insert("outcome".into(), json!("succeeded"));
+                result.insert("exit_code".into(), json!(exit::OK));
+                result.insert("message".into(), Value::Null);
+                let files: Vec<String> =
+                    done.files.iter().map(|p| p.display().to_string()).collect();
+                result.insert("files".into(), json!(files));
+            }
+            Err((failure, prompt_id)) => {
+                result.insert("prompt_id".into(), json!(prompt_id));
+                result.insert("outcome".into(), json!(failure.outcome));
+                result.insert("exit_code".into(), json!(failure.code));
+                result.insert("message".into(), json!(failure.message));
+                result.insert("files".into(), json!([]));
+            }
+        }
+        output::emit(&Value::Object(result));
+    }
+    outcome.map_err(|(failure, _)| failure)
+}
+
+type Failed = (Failure, Option<String>);
+
+async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done, Failed> {
+    let mode = Mode::detect(plan.json);
+    // The id is chosen here so the subscription can exist before the prompt.
+    let prompt_id = new_uuid();
+    let with_id = |f: Failure| (f, Some(prompt_id.clone()));
+    let mut events = client.events();
+    let options = SubmitOptions {
+        prompt_id: Some(prompt_id.clone()),
+        ..SubmitOptions::default()
+    };
+    let submission = client
+        .submit_with(&plan.workflow, options)
+        .await
+        .map_err(|e| with_id(Failure::from(e)))?;
+    let mut progress = Progress::new(mode, names.clone(), &prompt_id, plan.previews.clone());
+    if let Some(partial) = &submission.partial {
+        progress.note(&format!(
+            "warning: some outputs were skipped: {}",
+            partial.summary()
+        ));
+    }
+    let wait = client.wait_record(&prompt_id, plan.deadlines);
+    tokio::pin!(wait);
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let mut interrupting = false;
+    let waited = loop {
+        tokio::select! {
+            record = &mut wait => break record,
+            Some(event) = events.recv() => progress.handle(&event),
+            _ = &mut ctrl_c => {
+                if interrupting {
+                    // A second Ctrl-C: stop waiting for the server's answer.
+                    progress.finish();
+                    return Err(with_id(Failure::new(exit::INTERRUPTED, format!(
+                        "interrupted: gave up waiting for prompt {prompt_id} to stop"
+                    ))));
+                }
+                interrupting = true;
+                ctrl_c = Box::pin(tokio::signal::ctrl_c());
+                progress.note("interrupting (Ctrl-C again to stop waiting)...");
+                if let Some(failure) = interrupt(client, &prompt_id).await {
+                    progress.finish();
+                    return Err(with_id(failure));
+                }
+            }
+        }
+    };
+    // Events still queued (the last outputs) belong before the summary.
+    while let Some(event) = events.try_recv() {
+        progress.handle(&event);
+    }
+    progress.finish();
+    let record = waited.map_err(|e| with_id(Failure::from(e)))?;
+    match &record.outcome {
+        Some(Outcome::Succeeded) => {}
+        Some(Outcome::Interrupted(_)) => {
+            let at = match &record.outcome {
+                Some(Outcome::Interrupted(i)) => i
+                    .node_id
+                    .as_deref()
+                    .map(|n| format!(" at node {}", names.label(n)))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            let message = format!("interrupted: prompt {prompt_id} was interrupted{at}");
+            return Err(with_id(Failure::new(exit::INTERRUPTED, message)));
+        }
+        _ => {
+            let error = match &record.outcome {
+                Some(Outcome::Failed(_)) => Error::ExecutionFailed(record.clone()),
+                Some(Outcome::Lost { reason }) => Error::Lost {
+                    prompt_id: prompt_id.clone(),
+                    reason: reason.clone(),
+                },
+                _ => Error::Protocol(format!("prompt {prompt_id} ended without an outcome")),
+            };
+            let mut failure = Failure::from(error);
+            if let Some(Outcome::Failed(e)) = &record.outcome {
+                failure.message = format!("execution error: {}", output::failure_text(e, names));
+            }
+            return Err(with_id(failure));
+        }
+    }
+    let files = match &plan.out {
+        Some(dir) => download(client, &record, dir).await.map_err(with_id)?,
+        None => Vec::new(),
+    };
+    Ok(Done {
+        record,
+        files,
+        previews: progress.previews(),
+    })
+}
+
+/// Stops our prompt: interrupt it if it runs, delete it if it still waits.
+/// `Some` when the command should end now (it never started, or the
+/// server could not be asked); `None` to wait for the interrupted record.
+async fn interrupt(client: &Client, prompt_id: &str) -> Option<Failure> {
+    // Between two looks the prompt may move from pending to running, so
+    // look again after deleting it.
+    for _ in 0..3 {
+        match client.interrupt(prompt_id).await {
+            Ok(true) => return None,
+            Ok(false) => {}
+            Err(e) => return Some(Failure::from(e)),
+        }
+        if let Err(e) = client.delete(&[prompt_id.to_owned()]).await {
+            return Some(Failure::from(e));
+        }
+        match client.queue().await {
+            Ok(queue) if queue.is_running(prompt_id) => continue,
+            Ok(_) => {
+                return Some(Failure::new(
+                    exit::INTERRUPTED,
+                    format!(
+                        "interrupted: prompt {prompt_id} was removed from the queue before it started"
+                    ),
+                ));
+            }
+            Err(e) => return Some(Failure::from(e)),
+        }
+    }
+    Some(Failure::new(
+        exit::INTERRUPTED,
+        format!("interrupted: could not stop prompt {prompt_id}"),
+    ))
+}
+
+async fn download(
+    client: &Client,
+    record: &ExecutionRecord,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Failure> {
+    // The terminal message can reach us a moment before `/view` serves the
+    // file (seen with the mock), so a 404 is retried briefly.
+    let mut attempt = 0;
+    loop {
+        match client.download_outputs(record, dir).await {
+            Err(Error::Http { status: 404, .. }) if attempt < 10 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.map_err(Failure::from),
+        }
+    }
+}
+
+/// The human summary of a successful run, on stdout.
+pub fn print_summary(done: &Done, names: &NodeNames, downloaded: bool) {
+    let record = &done.record;
+    println!(
+        "✔ prompt {} {}",
+        output::short(&record.prompt_id),
+        output::outcome_text(record, names)
+    );
+    let files = comfywire_client::files(record);
+    if files.is_empty() && record.outputs.is_empty() {
+        println!("  no outputs");
+    }
+    for (node, out) in &record.outputs {
+        println!(
+            "  output of {}: {}",
+            names.label(node),
+            output::describe_output(out)
+        );
+    }
+    for (i, file) in files.iter().enumerate() {
+        let local = done
+            .files
+            .get(i)
+            .filter(|_| downloaded)
+            .map(|p| format!(" -> {}", p.display()))
+            .unwrap_or_default();
+        let sub = if file.subfolder.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", file.subfolder)
+        };
+        println!("  file [{}] {sub}{}{local}", file.kind, file.filename);
+    }
+}

@@ -1,0 +1,66 @@
+//! `comfywire watch`: a server's live event stream, for people or as JSON
+//! lines, with connection changes and a live reconnect countdown.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use comfywire_client::{ConnectionState, Event};
+
+use crate::args::WatchArgs;
+use crate::exit::Failure;
+use crate::output::{self, NodeNames};
+use crate::server;
+
+/// `comfywire watch`.
+pub async fn command(args: WatchArgs) -> Result<(), Failure> {
+    let config = server::client_config(&args.server)?;
+    let client = server::start(config).await?;
+    let mut events = client.events();
+    let names = NodeNames::default();
+    let live = !args.json && std::io::stderr().is_terminal();
+    if !args.json {
+        eprintln!(
+            "watching {} as client {} (Ctrl-C to stop)",
+            client.url(),
+            client.client_id()
+        );
+    }
+    let mut countdown: Option<(Instant, u32)> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if live && countdown.take().is_some() {
+                    eprint!("\r\x1b[2K");
+                }
+                if let Event::Connection(status) = &event {
+                    if let (Some(at), ConnectionState::Reconnecting { attempt, .. } | ConnectionState::Polling { attempt, .. }) = (status.state.next_attempt_at(), &status.state) {
+                        countdown = Some((at, *attempt));
+                    }
+                }
+                if args.json {
+                    output::emit(&output::event_json(&event, &names, None));
+                } else if let Some(line) = output::event_line(&event, &names) {
+                    println!("{line}");
+                }
+            }
+            _ = tick.tick(), if live && countdown.is_some() => {
+                if let Some((at, attempt)) = countdown {
+                    let left = at.saturating_duration_since(Instant::now()).as_secs_f64();
+                    let mut err = std::io::stderr().lock();
+                    let _ = write!(err, "\r\x1b[2K  reconnecting in {left:.1}s (attempt {attempt})");
+                    let _ = err.flush();
+                }
+            }
+        }
+    }
+    if live && countdown.is_some() {
+        eprint!("\r\x1b[2K");
+    }
+    client.close().await;
+    Ok(())
+}
