@@ -24,6 +24,7 @@ pub(crate) async fn worker(shared: Arc<Shared>) {
             let mut inner = shared.lock();
             match inner.queue.pop_front() {
                 Some(job) => {
+                    inner.running_outputs.clear();
                     inner.running = Some(Running {
                         job: job.clone(),
                         current_node: None,
@@ -183,8 +184,9 @@ fn send(
                 }
             }
             if let (Some(node), Some(output)) = (node, output) {
-                log.outputs
-                    .insert(node.clone(), rewrite::value(output, old, new));
+                let output = rewrite::value(output, old, new);
+                inner.running_outputs.push(output.clone());
+                log.outputs.insert(node.clone(), output);
                 log.meta.insert(
                     node.clone(),
                     json!({"node_id": node, "display_node": node, "parent_node": null, "real_node_id": node}),

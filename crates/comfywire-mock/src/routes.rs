@@ -324,7 +324,11 @@ fn view(shared: &Shared, params: &HashMap<String, String>) -> Reply {
                     .any(|ui| lists_file(ui, filename, &subfolder, &kind))
             })
     });
-    if listed {
+    let running = inner
+        .running_outputs
+        .iter()
+        .any(|ui| lists_file(ui, filename, &subfolder, &kind));
+    if listed || running {
         return reply(StatusCode::OK, "image/png", crate::png::for_name(filename));
     }
     reply(StatusCode::NOT_FOUND, "text/plain", "404: Not Found")

@@ -162,6 +162,10 @@ impl MockServer {
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     let mut shutdown = shared.shutdown.subscribe();
     loop {
+        // A shutdown sent before this task first ran is not a change.
+        if *shutdown.borrow() {
+            return;
+        }
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,

@@ -88,6 +88,9 @@ pub(crate) struct Inner {
     pub validation_error_next_prompt: bool,
     /// (type, subfolder, name) → file bytes.
     pub uploads: HashMap<(String, String, String), Bytes>,
+    /// Outputs of the running prompt sent so far: a real server has them on
+    /// disk (and serves them from `/view`) before its history is written.
+    pub running_outputs: Vec<Value>,
     pub stats: MockStats,
 }
 
@@ -109,6 +112,7 @@ impl Inner {
             fail_next_prompt: false,
             validation_error_next_prompt: false,
             uploads: HashMap::new(),
+            running_outputs: Vec::new(),
             stats: MockStats::default(),
         }
     }
@@ -243,6 +247,7 @@ impl Shared {
             inner.queue.clear();
             inner.history.clear();
             inner.running = None;
+            inner.running_outputs.clear();
             inner.counter = 0;
             inner.stall_until = None;
             inner.drop_all_sockets();
