@@ -28,7 +28,7 @@ struct Step {
 /// What a held preview needs besides its key.
 #[derive(Debug, Clone, PartialEq)]
 struct Image {
-    mime: String,
+    mime: std::borrow::Cow<'static, str>,
     image: bytes::Bytes,
     attributed: bool,
 }
@@ -53,7 +53,7 @@ fn preview_event(t: Taken<Image>) -> Event {
     Event::Preview(PreviewImage {
         prompt_id,
         node,
-        mime: t.value.mime,
+        mime: t.value.mime.into_owned(),
         image: t.value.image,
     })
 }
@@ -131,17 +131,33 @@ impl Emitter {
         }
     }
 
-    pub(crate) fn preview(&mut self, preview: PreviewImage, now: Instant) {
-        let attributed = preview.prompt_id.is_some();
-        let prompt = preview.prompt_id.as_deref().unwrap_or_default();
-        let node = preview.node.as_deref().unwrap_or_default();
-        let image = Image {
-            mime: preview.mime.clone(),
-            image: preview.image.clone(),
-            attributed,
+    /// A preview; unattributed ones (no prompt known) share one key. The
+    /// event is built only when it goes out.
+    pub(crate) fn preview(
+        &mut self,
+        prompt_id: Option<&str>,
+        node: Option<&str>,
+        mime: std::borrow::Cow<'static, str>,
+        image: bytes::Bytes,
+        now: Instant,
+    ) {
+        let held = Image {
+            mime,
+            image,
+            attributed: prompt_id.is_some(),
         };
-        match self.previews.offer(prompt, node, None, image, false, now) {
-            Offer::Now(_) => self.queue.push_back(Event::Preview(preview)),
+        let prompt = prompt_id.unwrap_or_default();
+        let node_key = node.unwrap_or_default();
+        match self
+            .previews
+            .offer(prompt, node_key, None, held, false, now)
+        {
+            Offer::Now(image) => self.queue.push_back(Event::Preview(PreviewImage {
+                prompt_id: prompt_id.map(str::to_owned),
+                node: node.map(str::to_owned),
+                mime: image.mime.into_owned(),
+                image: image.image,
+            })),
             Offer::Held { replaced } => self.stats.coalesced_previews += u64::from(replaced),
         }
     }

@@ -571,6 +571,17 @@ pub(crate) mod hot {
         pub(crate) node: Option<&'a str>,
     }
 
+    /// Type-4 preview metadata.
+    #[derive(Debug, Deserialize)]
+    pub(crate) struct PreviewMetaRef<'a> {
+        pub(crate) node_id: &'a str,
+        pub(crate) prompt_id: &'a str,
+        #[serde(default, borrow)]
+        pub(crate) display_node_id: Option<&'a str>,
+        #[serde(default, borrow)]
+        pub(crate) image_type: Option<&'a str>,
+    }
+
     /// A hot message, borrowed from the frame text.
     #[derive(Debug)]
     pub(crate) enum Hot<'a> {

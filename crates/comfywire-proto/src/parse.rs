@@ -77,10 +77,12 @@ pub(crate) fn progress_state_shape(text: &str) -> Option<(&str, (usize, usize))>
     if prompt.contains('\\') {
         return None;
     }
+    static STATE: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
+    let finder = STATE.get_or_init(|| memchr::memmem::Finder::new(b"\"state\": \""));
     let mut entries = 0;
     let mut finished = 0;
     let mut running = 0;
-    for (at, _) in rest.match_indices("\"state\": \"") {
+    for at in finder.find_iter(rest.as_bytes()) {
         entries += 1;
         match rest.as_bytes().get(at + 10) {
             Some(b'f') => finished += 1,
@@ -89,6 +91,20 @@ pub(crate) fn progress_state_shape(text: &str) -> Option<(&str, (usize, usize))>
         }
     }
     (entries > 0 && running + finished == entries).then_some((prompt, (entries, finished)))
+}
+
+/// A type-4 preview read without allocating: metadata and the image slice.
+pub(crate) fn parse_hot_preview(
+    bytes: &Bytes,
+) -> Option<(crate::message::hot::PreviewMetaRef<'_>, Bytes)> {
+    if read_u32(bytes, 0)? != BINARY_PREVIEW_WITH_METADATA {
+        return None;
+    }
+    let declared = read_u32(bytes, 4)?;
+    let (meta, _) = length_prefixed(bytes, declared).ok()?;
+    let meta = serde_json::from_slice(meta).ok()?;
+    let start = 8usize.checked_add(declared as usize)?;
+    Some((meta, bytes.slice(start..)))
 }
 
 /// The borrowed fast path for `progress_state` and `progress`; `None` for

@@ -472,8 +472,28 @@ impl Session {
     /// are most of the traffic; false when the frame is anything else.
     fn handle_hot(&mut self, frame: &Frame, now: Instant) -> bool {
         use crate::message::hot::Hot;
-        let Frame::Text(bytes) = frame else {
-            return false;
+        let bytes = match frame {
+            Frame::Text(bytes) => bytes,
+            Frame::Binary(bytes) => {
+                let Some((meta, image)) = crate::parse::parse_hot_preview(bytes) else {
+                    return false;
+                };
+                let node = meta.display_node_id.unwrap_or(meta.node_id);
+                let mime = match meta.image_type {
+                    Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
+                    Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
+                    Some(other) => std::borrow::Cow::Owned(other.to_owned()),
+                };
+                self.tracker.on_preview(
+                    Some(meta.prompt_id),
+                    Some(node),
+                    mime,
+                    image,
+                    &mut self.emit,
+                    now,
+                );
+                return true;
+            }
         };
         let Ok(text) = std::str::from_utf8(bytes) else {
             return false;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::emit::Emitter;
-use crate::event::{Event, PreviewImage};
+use crate::event::Event;
 use crate::history::HistoryRing;
 use crate::http::{HistoryEntry, HistoryOutcome};
 use crate::message::{ExecutionError, ExecutionInterrupted, NodeRunState, ServerMessage};
@@ -535,6 +535,34 @@ impl Tracker {
         emit.progress(&record.prompt_id, node, display, value, max, overall, now);
     }
 
+    /// A preview; a type-1 frame (no ids) is attributed to the running
+    /// prompt's current node.
+    pub(crate) fn on_preview(
+        &mut self,
+        prompt_id: Option<&str>,
+        node: Option<&str>,
+        mime: std::borrow::Cow<'static, str>,
+        image: bytes::Bytes,
+        emit: &mut Emitter,
+        now: Instant,
+    ) {
+        match prompt_id {
+            Some(p) => {
+                if self.history.contains(p) {
+                    return;
+                }
+                emit.preview(Some(p), node, mime, image, now);
+            }
+            None => {
+                let current = self.current.as_deref();
+                let node = current
+                    .and_then(|p| self.active.get(p))
+                    .and_then(|r| r.current_node.as_deref());
+                emit.preview(current, node, mime, image, now);
+            }
+        }
+    }
+
     /// `progress`, owned or borrowed.
     pub(crate) fn on_progress(
         &mut self,
@@ -768,36 +796,31 @@ impl Tracker {
                 return self.terminal(&prompt_id, Outcome::Interrupted(m), timestamp, emit, now);
             }
             ServerMessage::Preview(p) => {
-                let prompt_id = self.current.clone();
-                let node = prompt_id
-                    .as_deref()
-                    .and_then(|p| self.active.get(p))
-                    .and_then(|r| r.current_node.clone());
-                emit.preview(
-                    PreviewImage {
-                        prompt_id,
-                        node,
-                        mime: p.format.mime().to_owned(),
-                        image: p.image,
-                    },
+                self.on_preview(
+                    None,
+                    None,
+                    std::borrow::Cow::Borrowed(p.format.mime()),
+                    p.image,
+                    emit,
                     now,
                 );
             }
             ServerMessage::PreviewWithMetadata(p) => {
-                if self.history.contains(&p.metadata.prompt_id) {
-                    return Followup::None;
-                }
-                let node = p.metadata.display_node_id.unwrap_or(p.metadata.node_id);
-                emit.preview(
-                    PreviewImage {
-                        prompt_id: Some(p.metadata.prompt_id),
-                        node: Some(node),
-                        mime: p
-                            .metadata
-                            .image_type
-                            .unwrap_or_else(|| "image/jpeg".to_owned()),
-                        image: p.image,
-                    },
+                let node = p
+                    .metadata
+                    .display_node_id
+                    .as_deref()
+                    .unwrap_or(&p.metadata.node_id);
+                let mime = p.metadata.image_type.clone().map_or(
+                    std::borrow::Cow::Borrowed("image/jpeg"),
+                    std::borrow::Cow::Owned,
+                );
+                self.on_preview(
+                    Some(&p.metadata.prompt_id),
+                    Some(node),
+                    mime,
+                    p.image,
+                    emit,
                     now,
                 );
             }
