@@ -194,10 +194,15 @@ impl Driver {
 
     fn on_message(&mut self, message: Option<Result<Message, tungstenite::Error>>, now: Instant) {
         match message {
-            Some(Ok(Message::Text(text))) => self
-                .session
-                .handle_frame(Frame::Text(Bytes::from(text)), now),
-            Some(Ok(Message::Binary(data))) => self.session.handle_frame(Frame::Binary(data), now),
+            Some(Ok(Message::Text(text))) => {
+                tracing::trace!(target: "comfywire::ws", text = %text.as_str(), "frame");
+                self.session
+                    .handle_frame(Frame::Text(Bytes::from(text)), now)
+            }
+            Some(Ok(Message::Binary(data))) => {
+                tracing::trace!(target: "comfywire::ws", bytes = data.len(), "binary frame");
+                self.session.handle_frame(Frame::Binary(data), now)
+            }
             Some(Ok(Message::Pong(_))) => self.session.handle_pong(now),
             Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
             Some(Ok(Message::Close(frame))) => {
