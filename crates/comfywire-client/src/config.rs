@@ -59,6 +59,9 @@ pub struct ClientConfig {
     pub auth: Option<Auth>,
     /// A `token` query parameter on the socket URL (cloud proxies).
     pub query_token: Option<String>,
+    /// Extra CA certificates (PEM) trusted besides the system's, for
+    /// self-signed servers and private proxies (needs the `tls` feature).
+    pub ca_file: Option<std::path::PathBuf>,
     /// Opening the socket may take this long.
     pub connect_timeout: Duration,
     /// One HTTP request may take this long.
@@ -84,6 +87,7 @@ impl ClientConfig {
             headers: Vec::new(),
             auth: None,
             query_token: None,
+            ca_file: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_message_size: 256 << 20,
@@ -123,6 +127,9 @@ pub struct Settings {
     /// Socket query token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_token: Option<String>,
+    /// Extra CA certificates (PEM file path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
     /// Extra headers.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub headers: std::collections::BTreeMap<String, String>,
@@ -295,6 +302,7 @@ impl Settings {
             (None, None) => None,
         };
         c.query_token = self.query_token.clone();
+        c.ca_file = self.ca_file.as_ref().map(std::path::PathBuf::from);
         if let Some(v) = self.connect_timeout_s {
             c.connect_timeout = secs(v, "connect_timeout_s")?;
         }

@@ -355,6 +355,11 @@ impl Driver {
         let headers = crate::http::headers(&self.config);
         let timeout = self.config.connect_timeout;
         let size = self.config.max_message_size;
+        #[cfg(feature = "tls")]
+        let connector = crate::tls::client_config(self.config.ca_file.as_deref())
+            .map(|c| Some(tokio_tungstenite::Connector::Rustls(c)));
+        #[cfg(not(feature = "tls"))]
+        let connector: Result<Option<tokio_tungstenite::Connector>, crate::Error> = Ok(None);
         self.tasks.spawn(async move {
             tracing::debug!(target: "comfywire::ws", url = %redact(&url), "connecting");
             let result = async {
@@ -365,7 +370,9 @@ impl Driver {
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(size))
                     .max_frame_size(Some(size));
-                match tokio::time::timeout(timeout, tokio_tungstenite::connect_async_with_config(request, Some(config), true)).await {
+                let connector = connector.map_err(|e| e.to_string())?;
+                let connect = tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector);
+                match tokio::time::timeout(timeout, connect).await {
                     Ok(Ok((ws, _))) => Ok(ws),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err(format!("no answer within {timeout:?}")),

@@ -68,6 +68,12 @@ impl Endpoints {
         url.to_string()
     }
 
+    /// True for `https` (and so `wss`).
+    #[cfg(not(feature = "tls"))]
+    pub fn is_https(&self) -> bool {
+        self.base.scheme() == "https"
+    }
+
     /// The base URL as given (normalised).
     pub fn base(&self) -> &str {
         self.base.as_str()

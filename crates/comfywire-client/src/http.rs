@@ -105,10 +105,23 @@ fn base64(input: &[u8]) -> String {
 
 impl HttpApi {
     pub(crate) fn new(config: &ClientConfig, endpoints: Endpoints) -> Result<HttpApi, Error> {
-        let client = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .default_headers(headers(config)?)
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
+            .timeout(config.request_timeout);
+        #[cfg(feature = "tls")]
+        let builder = builder.use_preconfigured_tls(
+            crate::tls::client_config(config.ca_file.as_deref())?
+                .as_ref()
+                .clone(),
+        );
+        #[cfg(not(feature = "tls"))]
+        if endpoints.is_https() || config.ca_file.is_some() {
+            return Err(Error::Config(
+                "https needs comfywire-client's `tls` feature".into(),
+            ));
+        }
+        let client = builder
             .build()
             .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
         Ok(HttpApi { client, endpoints })

@@ -34,6 +34,8 @@ mod error;
 mod fanout;
 mod http;
 mod job;
+#[cfg(feature = "tls")]
+mod tls;
 
 pub use client::{Client, ClientStats, Submission, SubmitOptions, UploadOptions};
 pub use comfywire_proto as proto;
