@@ -499,9 +499,11 @@ struct comfywire_event *comfywire_event_clone(const struct comfywire_event *even
 void comfywire_event_free(struct comfywire_event *event);
 
 /**
- * The event kind: `connection`, `status`, `queued`, `started`, `progress`,
- * `preview`, `output`, `finished`, ..., or `callback_error`. Never NULL for
- * a non-NULL event.
+ * The event kind: `connection`, `status`, `feature_flags`, `prompt_queued`,
+ * `execution_started`, `nodes_cached`, `node_started`, `progress`,
+ * `preview`, `progress_text`, `output`, `node_finished`, `blocked`,
+ * `finished`, `message`, `bad_frame`, `http_failed`, or `callback_error`.
+ * Never NULL for a non-NULL event.
  *
  * Ownership: borrowed from the event; valid until it is freed.
  *
@@ -575,7 +577,7 @@ const char *comfywire_event_json(const struct comfywire_event *event);
 const char *comfywire_event_to_json(const struct comfywire_event *event);
 
 /**
- * Step (progress), queue size (status), queue number (queued), 1 for a
+ * Step (progress), queue size (status), queue number (prompt_queued), 1 for a
  * recovered output; otherwise 0.
  *
  * # Safety

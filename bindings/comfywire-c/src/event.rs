@@ -92,6 +92,14 @@ pub unsafe extern "C" fn comfywire_next_event(
         let out = unsafe { Out::new(out_event, std::ptr::null_mut(), "out_event") }?;
         // SAFETY: forwarded from this function's contract.
         let client = unsafe { client_arg(client) }?;
+        // A pull queue first created after close would only time out (the
+        // host hands out a fresh subscription), so closed is checked here.
+        if client.host.status().state == "closed" {
+            return Err(comfywire_host::HostError::new(
+                comfywire_host::ErrorCode::Closed,
+                "client is closed",
+            ));
+        }
         if let Some(event) = client
             .host
             .next_event(Duration::from_millis(u64::from(timeout_ms)))?
@@ -134,9 +142,11 @@ pub unsafe extern "C" fn comfywire_event_free(event: *mut Event) {
     });
 }
 
-/// The event kind: `connection`, `status`, `queued`, `started`, `progress`,
-/// `preview`, `output`, `finished`, ..., or `callback_error`. Never NULL for
-/// a non-NULL event.
+/// The event kind: `connection`, `status`, `feature_flags`, `prompt_queued`,
+/// `execution_started`, `nodes_cached`, `node_started`, `progress`,
+/// `preview`, `progress_text`, `output`, `node_finished`, `blocked`,
+/// `finished`, `message`, `bad_frame`, `http_failed`, or `callback_error`.
+/// Never NULL for a non-NULL event.
 ///
 /// Ownership: borrowed from the event; valid until it is freed.
 ///
@@ -230,7 +240,7 @@ pub unsafe extern "C" fn comfywire_event_to_json(event: *const Event) -> *const 
     }
 }
 
-/// Step (progress), queue size (status), queue number (queued), 1 for a
+/// Step (progress), queue size (status), queue number (prompt_queued), 1 for a
 /// recovered output; otherwise 0.
 ///
 /// # Safety
