@@ -292,7 +292,10 @@ static void test_pull_loop(void) {
         return;
     }
 
+    /* Checks inside the loop fold into flags, so the pass count does not
+     * depend on how many events arrived (coalescing varies with speed). */
     int progress = 0, previews = 0, outputs = 0, finished = 0, good_progress = 1;
+    int good_events = 1, good_previews = 1, good_outputs = 1, good_finish = 1;
     comfywire_event *kept = NULL;
     for (int i = 0; i < 2000 && !finished; i++) {
         event = NULL;
@@ -304,10 +307,12 @@ static void test_pull_loop(void) {
         }
         const char *kind = comfywire_event_kind(event);
         const char *pid = comfywire_event_prompt_id(event);
-        CHECK(kind != NULL);
+        if (kind == NULL) {
+            good_events = 0;
+        }
         const char *whole = comfywire_event_to_json(event);
         if (whole == NULL || strstr(whole, "\"kind\"") == NULL) {
-            good_progress = 0;
+            good_events = 0;
         }
         if (str_eq(pid, prompt_id)) {
             if (str_eq(kind, "progress")) {
@@ -321,21 +326,25 @@ static void test_pull_loop(void) {
             } else if (str_eq(kind, "preview")) {
                 const uint8_t *data = NULL;
                 size_t len = 0;
-                CHECK(comfywire_event_preview(event, &data, &len) == COMFYWIRE_OK);
+                if (comfywire_event_preview(event, &data, &len) != COMFYWIRE_OK ||
+                    !str_eq(comfywire_event_mime(event), "image/jpeg")) {
+                    good_previews = 0;
+                }
                 if (data != NULL && len > 2 && data[0] == 0xFF && data[1] == 0xD8) {
                     previews++; /* a JPEG, as recorded */
                 }
-                CHECK(str_eq(comfywire_event_mime(event), "image/jpeg"));
                 if (kept == NULL) {
                     kept = comfywire_event_clone(event);
                 }
             } else if (str_eq(kind, "output")) {
                 outputs++;
-                CHECK(comfywire_event_json(event) != NULL);
+                if (comfywire_event_json(event) == NULL) {
+                    good_outputs = 0;
+                }
             } else if (str_eq(kind, "finished")) {
                 finished = 1;
-                CHECK(str_eq(comfywire_event_text(event), "succeeded"));
-                CHECK(comfywire_event_json(event) != NULL);
+                good_finish = str_eq(comfywire_event_text(event), "succeeded") &&
+                              comfywire_event_json(event) != NULL;
             }
         }
         comfywire_event_free(event);
@@ -343,6 +352,10 @@ static void test_pull_loop(void) {
     CHECK(finished == 1);
     CHECK(progress >= 1);
     CHECK(good_progress);
+    CHECK(good_events);
+    CHECK(good_previews);
+    CHECK(good_outputs);
+    CHECK(good_finish);
     CHECK(previews >= 1);
     CHECK(outputs >= 1);
     /* A cloned event outlives the original and keeps its bytes. */
