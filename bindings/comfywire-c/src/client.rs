@@ -60,7 +60,7 @@ pub unsafe extern "C" fn comfywire_client_new(
         let options = unsafe { options.as_ref() }
             .ok_or_else(|| HostError::new(ErrorCode::InvalidArgument, "options is NULL"))?;
         // SAFETY: forwarded from this function's contract.
-        let settings = unsafe { options.to_settings() }?;
+        let settings = unsafe { (*options).to_settings() }?;
         start(HostClient::new(settings.to_config()?), out)
     })
 }

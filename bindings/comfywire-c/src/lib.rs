@@ -7,7 +7,7 @@
 //! codes. Nothing here talks to the network or keeps protocol state.
 //!
 //! What lives here is what only C needs: the panic boundary around every
-//! `extern "C"` body ([`panic`]), status codes and the per-thread last error
+//! `extern "C"` body ([`panic`](mod@panic)), status codes and the per-thread last error
 //! ([`status`]), C strings ([`strings`]), the `user_data` / free-function
 //! pair of callbacks ([`callback`]), and owned records with borrowed
 //! accessors ([`event`], [`outcome`]).

@@ -38,7 +38,7 @@ impl Options {
     ///
     /// # Safety
     /// The string fields are NULL or valid NUL-terminated strings.
-    pub(crate) unsafe fn to_settings(&self) -> Result<Settings, HostError> {
+    pub(crate) unsafe fn to_settings(self) -> Result<Settings, HostError> {
         let secs = |ms: u32| (ms > 0).then(|| f64::from(ms) / 1000.0);
         Ok(Settings {
             // SAFETY: forwarded from this function's contract.
