@@ -96,6 +96,56 @@ static void wait_for(atomic_int *value, int at_least, long timeout_ms) {
 
 /* ---- tests ---- */
 
+/* A callback that calls a blocking function and unsubscribes itself,
+ * which the header documents as allowed on the dispatcher thread. */
+typedef struct {
+    comfywire_client *client;
+    _Atomic uint64_t id;
+    atomic_int queue_ok;
+    atomic_int unsubscribed;
+    atomic_int calls;
+    atomic_int freed;
+} reentrant;
+
+static void on_finished_reenter(void *user_data, const comfywire_event *event) {
+    reentrant *r = user_data;
+    (void)event;
+    atomic_fetch_add(&r->calls, 1);
+    char *queue = NULL;
+    if (comfywire_queue(r->client, &queue) == COMFYWIRE_OK && queue != NULL) {
+        atomic_store(&r->queue_ok, 1);
+    }
+    comfywire_string_free(queue);
+    if (comfywire_unsubscribe(r->client, atomic_load(&r->id)) == COMFYWIRE_OK) {
+        atomic_store(&r->unsubscribed, 1);
+    }
+}
+
+static void free_reentrant(void *user_data) {
+    reentrant *r = user_data;
+    atomic_fetch_add(&r->freed, 1);
+}
+
+static void test_reentrant_callback(comfywire_client *client) {
+    reentrant r;
+    memset(&r, 0, sizeof r);
+    r.client = client;
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, "finished", NULL, on_finished_reenter, &r, free_reentrant,
+                              &id) == COMFYWIRE_OK);
+    atomic_store(&r.id, id);
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run(client, WORKFLOW, 60000, &outcome) == COMFYWIRE_OK);
+    comfywire_outcome_free(outcome);
+    wait_for(&r.freed, 1, 5000);
+    CHECK(atomic_load(&r.calls) == 1);
+    CHECK(atomic_load(&r.queue_ok) == 1);
+    CHECK(atomic_load(&r.unsubscribed) == 1);
+    CHECK(atomic_load(&r.freed) == 1); /* released once, after the call returned */
+    CHECK(comfywire_unsubscribe(client, id) == COMFYWIRE_INVALID_ARGUMENT);
+}
+
+
 static void test_null_and_bad_inputs(void) {
     comfywire_client *client = (comfywire_client *)0x1; /* must be overwritten */
     CHECK(comfywire_client_new(NULL, &client) == COMFYWIRE_INVALID_ARGUMENT);
@@ -426,6 +476,7 @@ int main(int argc, char **argv) {
     if (client != NULL) {
         test_run_success_and_callbacks(client);
         test_execution_error(client);
+        test_reentrant_callback(client);
         test_bad_json_with_client(client);
         test_queue_and_close(client);
         comfywire_client_free(client);
