@@ -1,0 +1,181 @@
+//! Status codes and the per-thread last error.
+//!
+//! The numbers are `comfywire-host`'s [`ErrorCode`]s, so C, Python and
+//! Swift report the same code for the same failure; `0` is success.
+
+use std::cell::RefCell;
+use std::ffi::{CString, c_char};
+
+use comfywire_host::{ErrorCode, HostError};
+
+use crate::strings::to_cstring;
+
+/// The result of every fallible function: `COMFYWIRE_OK` or an error code.
+pub type Status = i32;
+
+/// Success.
+pub const COMFYWIRE_OK: Status = 0;
+/// An argument is NULL, not valid UTF-8, not valid JSON, or otherwise unusable.
+pub const COMFYWIRE_INVALID_ARGUMENT: Status = 1;
+/// The configuration is unusable (bad URL, bad settings value).
+pub const COMFYWIRE_CONFIG: Status = 2;
+/// A request got no answer (network).
+pub const COMFYWIRE_REQUEST: Status = 3;
+/// The server answered an unexpected HTTP status.
+pub const COMFYWIRE_HTTP: Status = 4;
+/// The server answered something unexpected.
+pub const COMFYWIRE_PROTOCOL: Status = 5;
+/// The prompt was refused by validation (details in the last error's JSON).
+pub const COMFYWIRE_VALIDATION: Status = 10;
+/// A node raised while the prompt ran.
+pub const COMFYWIRE_EXECUTION_FAILED: Status = 11;
+/// The prompt was interrupted.
+pub const COMFYWIRE_INTERRUPTED: Status = 12;
+/// The server no longer knows the prompt.
+pub const COMFYWIRE_LOST: Status = 13;
+/// A deadline of a run (queue, stall, total) expired.
+pub const COMFYWIRE_DEADLINE: Status = 14;
+/// A blocking call's own timeout expired; the prompt goes on.
+pub const COMFYWIRE_TIMEOUT: Status = 15;
+/// The client is closed.
+pub const COMFYWIRE_CLOSED: Status = 20;
+/// A local file error.
+pub const COMFYWIRE_IO: Status = 21;
+/// A panic inside the library was caught at the boundary.
+pub const COMFYWIRE_PANIC: Status = 30;
+
+/// The C status of a host error code.
+pub(crate) fn status_of(code: ErrorCode) -> Status {
+    // The host's codes are small and stable; the conversion cannot wrap.
+    code.as_u32() as Status
+}
+
+struct LastError {
+    message: CString,
+    detail_json: Option<CString>,
+}
+
+thread_local! {
+    // Per thread, so concurrent callers never read each other's errors;
+    // replaced only by the next failure, so a pointer handed out stays
+    // valid while the thread makes successful calls.
+    static LAST_ERROR: RefCell<Option<LastError>> = const { RefCell::new(None) };
+}
+
+/// Records `error` as this thread's last error and returns its status.
+pub(crate) fn fail(error: &HostError) -> Status {
+    let last = LastError {
+        message: to_cstring(error.message.clone()),
+        detail_json: error.detail_json.clone().map(to_cstring),
+    };
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(last));
+    status_of(error.code)
+}
+
+/// The message of the last failed call on this thread, or NULL when no
+/// call on this thread has failed yet.
+///
+/// Ownership: borrowed from a thread-local slot; valid until the next
+/// failing comfywire call on the same thread. Do not free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn comfywire_last_error_message() -> *const c_char {
+    // Reading a thread-local cannot panic in a way that matters here, but
+    // the boundary rule holds for every exported body.
+    crate::panic::ffi_ptr(|| {
+        LAST_ERROR.with(|slot| {
+            slot.borrow()
+                .as_ref()
+                .map_or(std::ptr::null(), |e| e.message.as_ptr())
+        })
+    })
+}
+
+/// Structured details of the last failed call on this thread as JSON
+/// (validation node errors, the HTTP status, the deadline kind), or NULL
+/// when it had none.
+///
+/// Ownership: borrowed, valid until the next failing comfywire call on the
+/// same thread. Do not free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn comfywire_last_error_detail_json() -> *const c_char {
+    crate::panic::ffi_ptr(|| {
+        LAST_ERROR.with(|slot| {
+            slot.borrow()
+                .as_ref()
+                .and_then(|e| e.detail_json.as_ref())
+                .map_or(std::ptr::null(), |d| d.as_ptr())
+        })
+    })
+}
+
+/// A stable snake_case name for a status (`"ok"`, `"invalid_argument"`,
+/// `"execution_failed"`, ...), or `"unknown"`.
+///
+/// Ownership: a static string; never free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn comfywire_status_name(status: Status) -> *const c_char {
+    crate::panic::ffi_ptr(|| {
+        let name: &'static std::ffi::CStr = match status {
+            COMFYWIRE_OK => c"ok",
+            COMFYWIRE_INVALID_ARGUMENT => c"invalid_argument",
+            COMFYWIRE_CONFIG => c"config",
+            COMFYWIRE_REQUEST => c"request",
+            COMFYWIRE_HTTP => c"http",
+            COMFYWIRE_PROTOCOL => c"protocol",
+            COMFYWIRE_VALIDATION => c"validation",
+            COMFYWIRE_EXECUTION_FAILED => c"execution_failed",
+            COMFYWIRE_INTERRUPTED => c"interrupted",
+            COMFYWIRE_LOST => c"lost",
+            COMFYWIRE_DEADLINE => c"deadline",
+            COMFYWIRE_TIMEOUT => c"timeout",
+            COMFYWIRE_CLOSED => c"closed",
+            COMFYWIRE_IO => c"io",
+            COMFYWIRE_PANIC => c"panic",
+            _ => c"unknown",
+        };
+        name.as_ptr()
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_match_the_host_codes() {
+        for (status, code) in [
+            (COMFYWIRE_INVALID_ARGUMENT, ErrorCode::InvalidArgument),
+            (COMFYWIRE_CONFIG, ErrorCode::Config),
+            (COMFYWIRE_REQUEST, ErrorCode::Request),
+            (COMFYWIRE_HTTP, ErrorCode::Http),
+            (COMFYWIRE_PROTOCOL, ErrorCode::Protocol),
+            (COMFYWIRE_VALIDATION, ErrorCode::Validation),
+            (COMFYWIRE_EXECUTION_FAILED, ErrorCode::ExecutionFailed),
+            (COMFYWIRE_INTERRUPTED, ErrorCode::Interrupted),
+            (COMFYWIRE_LOST, ErrorCode::Lost),
+            (COMFYWIRE_DEADLINE, ErrorCode::Deadline),
+            (COMFYWIRE_TIMEOUT, ErrorCode::Timeout),
+            (COMFYWIRE_CLOSED, ErrorCode::Closed),
+            (COMFYWIRE_IO, ErrorCode::Io),
+            (COMFYWIRE_PANIC, ErrorCode::Panic),
+        ] {
+            assert_eq!(status, status_of(code));
+            // SAFETY: comfywire_status_name returns a static NUL-terminated string.
+            let name = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
+            assert_eq!(name.to_str().unwrap(), code.name());
+        }
+    }
+
+    #[test]
+    fn last_error_is_per_thread() {
+        fail(&HostError::new(ErrorCode::Http, "here"));
+        let other = std::thread::spawn(|| comfywire_last_error_message().is_null())
+            .join()
+            .unwrap();
+        assert!(other);
+        // SAFETY: non-null and NUL-terminated, set just above on this thread.
+        let text = unsafe { std::ffi::CStr::from_ptr(comfywire_last_error_message()) };
+        assert_eq!(text.to_str().unwrap(), "here");
+    }
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The C ABI's suite (bindings/comfywire-c): builds libcomfywire and the mock,
+# fails when the committed include/comfywire.h drifts from the generated one,
+# stages an install prefix with a pkg-config file, then runs the C and C++
+# tests against comfywire-mock plainly, statically linked, under
+# AddressSanitizer + UBSan and under valgrind, and builds and runs the CMake
+# example. Run by scripts/test.sh; works on a clean clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/comfywire-target}"
+
+# --- tools: install only what is missing, and only where that is expected
+missing=()
+for tool in valgrind pkg-config cmake; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "${CI:-}" = "true" ] && [ "$(id -u)" = "0" ]; then
+    echo "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "test-c: missing ${missing[*]} (installed automatically only with CI=true as root)" >&2
+    exit 1
+  fi
+fi
+for tool in gcc g++ curl; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "test-c: $tool is required" >&2; exit 1; }
+done
+
+# --- build; build.rs regenerates the header
+cargo build -p comfywire-c -p comfywire-mock
+TARGET="$CARGO_TARGET_DIR/debug"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if ! git diff --exit-code -- include/comfywire.h; then
+    echo "test-c: include/comfywire.h differs from the generated header; commit the regenerated file" >&2
+    exit 1
+  fi
+fi
+
+WORK=$(mktemp -d)
+MOCK_PID=""
+cleanup() {
+  if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# --- stage an install prefix, as a package would lay it out
+PREFIX="$WORK/prefix"
+mkdir -p "$PREFIX/lib/pkgconfig" "$PREFIX/include"
+cp "$TARGET/libcomfywire.so" "$TARGET/libcomfywire.a" "$PREFIX/lib/"
+cp include/comfywire.h include/comfywire.hpp "$PREFIX/include/"
+VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+sed -e "s|@PREFIX@|$PREFIX|" -e "s|@VERSION@|$VERSION|" \
+  bindings/comfywire-c/comfywire.pc.in > "$PREFIX/lib/pkgconfig/comfywire.pc"
+export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
+pkg-config --exists --print-errors comfywire
+CFLAGS_CW=$(pkg-config --cflags comfywire)
+LIBS_CW=$(pkg-config --libs comfywire)
+PRIVATE_LIBS=$(sed -n 's/^Libs.private: //p' "$PREFIX/lib/pkgconfig/comfywire.pc")
+RPATH="-Wl,-rpath,$PREFIX/lib"
+
+# --- compile every variant (flags unquoted on purpose: they are word lists)
+C_WARN=(-std=c11 -Wall -Wextra -Werror -g)
+CXX_WARN=(-std=c++17 -Wall -Wextra -Werror -g)
+SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+# shellcheck disable=SC2086
+{
+  gcc "${C_WARN[@]}" $CFLAGS_CW tests/c/test_capi.c -o "$WORK/test_c" $LIBS_CW $RPATH
+  gcc "${C_WARN[@]}" $CFLAGS_CW tests/c/test_capi.c -o "$WORK/test_c_static" \
+    "$PREFIX/lib/libcomfywire.a" $PRIVATE_LIBS
+  gcc "${C_WARN[@]}" "${SAN[@]}" $CFLAGS_CW tests/c/test_capi.c -o "$WORK/test_c_asan" $LIBS_CW $RPATH
+  g++ "${CXX_WARN[@]}" $CFLAGS_CW tests/c/test_capi.cpp -o "$WORK/test_cpp" $LIBS_CW $RPATH -lpthread
+  g++ "${CXX_WARN[@]}" "${SAN[@]}" $CFLAGS_CW tests/c/test_capi.cpp -o "$WORK/test_cpp_asan" \
+    $LIBS_CW $RPATH -lpthread
+}
+
+# --- the mock, on a free port; it prints its URL as its first line
+"$TARGET/comfywire-mock" --port 0 --speed 3 > "$WORK/mock.out" 2> "$WORK/mock.err" &
+MOCK_PID=$!
+URL=""
+for _ in $(seq 1 100); do
+  URL=$(head -n 1 "$WORK/mock.out" 2>/dev/null || true)
+  [ -n "$URL" ] && break
+  kill -0 "$MOCK_PID" 2>/dev/null || { cat "$WORK/mock.err" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$URL" ] || { echo "test-c: the mock printed no URL" >&2; exit 1; }
+echo "mock at $URL"
+
+# --- run: each program's last line is "N passed, N failed"
+failures=0
+summary=()
+run() {
+  local name=$1
+  shift
+  local log="$WORK/$name.log" status=0
+  "$@" > "$log" 2>&1 || status=$?
+  local last
+  last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+  if [ "$status" -ne 0 ] || [ -z "$last" ] || ! [[ "$last" =~ \ 0\ failed$ ]]; then
+    failures=$((failures + 1))
+    echo "--- $name failed (exit $status); log:" >&2
+    tail -n 60 "$log" >&2
+  fi
+  summary+=("$(printf '%-16s %s (exit %s)' "$name" "${last:-no result line}" "$status")")
+}
+VALGRIND=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite -q)
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="print_stacktrace=1"
+run c "$WORK/test_c" "$URL"
+run c-static "$WORK/test_c_static" "$URL"
+run c-asan "$WORK/test_c_asan" "$URL"
+run c-valgrind "${VALGRIND[@]}" "$WORK/test_c" "$URL"
+run cpp "$WORK/test_cpp" "$URL"
+run cpp-asan "$WORK/test_cpp_asan" "$URL"
+run cpp-valgrind "${VALGRIND[@]}" "$WORK/test_cpp" "$URL"
+
+# --- the CMake example: find the staged library, link, run
+example_status=0
+{
+  cmake -S bindings/comfywire-c/examples/cmake -B "$WORK/cmake" -DCOMFYWIRE_ROOT="$PREFIX" &&
+    cmake --build "$WORK/cmake" &&
+    "$WORK/cmake/comfywire_example" "$URL"
+} > "$WORK/cmake.log" 2>&1 || example_status=$?
+if [ "$example_status" -ne 0 ] || ! grep -q '^outcome: succeeded$' "$WORK/cmake.log"; then
+  failures=$((failures + 1))
+  echo "--- cmake example failed; log:" >&2
+  tail -n 40 "$WORK/cmake.log" >&2
+fi
+summary+=("$(printf '%-16s %s (exit %s)' cmake-example "$(grep '^outcome:' "$WORK/cmake.log" || echo 'no outcome')" "$example_status")")
+
+cd "$ROOT"
+printf '%s\n' "${summary[@]}"
+if [ "$failures" -ne 0 ]; then
+  echo "test-c: $failures suite(s) failed" >&2
+  exit 1
+fi
+echo "test-c: all C ABI suites passed"

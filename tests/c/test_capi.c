@@ -1,0 +1,488 @@
+/* C tests of libcomfywire against comfywire-mock.
+ *
+ * usage: test_capi MOCK_URL
+ * The script starts the mock; the execution-error case injects its fault
+ * with curl (POST /mock/fault), which every CI machine here has.
+ * Last line: "N passed, N failed"; exit status 0 only when nothing failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <comfywire.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int passed;
+static int failed;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (cond) {                                                            \
+            passed++;                                                          \
+        } else {                                                               \
+            failed++;                                                          \
+            const char *err_ = comfywire_last_error_message();                 \
+            fprintf(stderr, "FAIL %s:%d: %s (last error: %s)\n", __FILE__,     \
+                    __LINE__, #cond, err_ ? err_ : "none");                    \
+        }                                                                      \
+    } while (0)
+
+/* Any graph the mock does not know plays its default recording
+ * (success_single: 8 progress steps with JPEG previews, one SaveImage). */
+static const char *WORKFLOW =
+    "{\"1\": {\"class_type\": \"EmptyImage\", \"inputs\": {\"width\": 64}},"
+    " \"2\": {\"class_type\": \"SaveImage\", \"inputs\": {\"images\": [\"1\", 0]}}}";
+
+static const char *mock_url;
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int inject_fault(const char *fault) {
+    char command[512];
+    snprintf(command, sizeof command,
+             "curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "
+             "-d '{\"fault\":\"%s\"}' '%s/mock/fault'",
+             fault, mock_url);
+    return system(command);
+}
+
+static int str_eq(const char *a, const char *b) {
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* ---- callback bookkeeping (written on the dispatcher thread) ---- */
+
+typedef struct {
+    atomic_int progress;
+    atomic_int finished;
+    atomic_int other;
+    atomic_int freed;
+} counters;
+
+static void on_event(void *user_data, const comfywire_event *event) {
+    counters *c = user_data;
+    const char *kind = comfywire_event_kind(event);
+    if (str_eq(kind, "progress")) {
+        atomic_fetch_add(&c->progress, 1);
+    } else if (str_eq(kind, "finished")) {
+        atomic_fetch_add(&c->finished, 1);
+    } else {
+        atomic_fetch_add(&c->other, 1);
+    }
+}
+
+static void free_counters(void *user_data) {
+    counters *c = user_data;
+    atomic_fetch_add(&c->freed, 1);
+}
+
+static atomic_int heap_frees;
+
+static void free_heap(void *user_data) {
+    free(user_data);
+    atomic_fetch_add(&heap_frees, 1);
+}
+
+static void wait_for(atomic_int *value, int at_least, long timeout_ms) {
+    for (long waited = 0; atomic_load(value) < at_least && waited < timeout_ms; waited += 20) {
+        sleep_ms(20);
+    }
+}
+
+/* ---- tests ---- */
+
+/* A callback that calls a blocking function and unsubscribes itself,
+ * which the header documents as allowed on the dispatcher thread. */
+typedef struct {
+    comfywire_client *client;
+    _Atomic uint64_t id;
+    atomic_int queue_ok;
+    atomic_int unsubscribed;
+    atomic_int calls;
+    atomic_int freed;
+} reentrant;
+
+static void on_finished_reenter(void *user_data, const comfywire_event *event) {
+    reentrant *r = user_data;
+    (void)event;
+    atomic_fetch_add(&r->calls, 1);
+    char *queue = NULL;
+    if (comfywire_queue(r->client, &queue) == COMFYWIRE_OK && queue != NULL) {
+        atomic_store(&r->queue_ok, 1);
+    }
+    comfywire_string_free(queue);
+    if (comfywire_unsubscribe(r->client, atomic_load(&r->id)) == COMFYWIRE_OK) {
+        atomic_store(&r->unsubscribed, 1);
+    }
+}
+
+static void free_reentrant(void *user_data) {
+    reentrant *r = user_data;
+    atomic_fetch_add(&r->freed, 1);
+}
+
+static void test_reentrant_callback(comfywire_client *client) {
+    reentrant r;
+    memset(&r, 0, sizeof r);
+    r.client = client;
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, "finished", NULL, on_finished_reenter, &r, free_reentrant,
+                              &id) == COMFYWIRE_OK);
+    atomic_store(&r.id, id);
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run(client, WORKFLOW, 60000, &outcome) == COMFYWIRE_OK);
+    comfywire_outcome_free(outcome);
+    wait_for(&r.freed, 1, 5000);
+    CHECK(atomic_load(&r.calls) == 1);
+    CHECK(atomic_load(&r.queue_ok) == 1);
+    CHECK(atomic_load(&r.unsubscribed) == 1);
+    CHECK(atomic_load(&r.freed) == 1); /* released once, after the call returned */
+    CHECK(comfywire_unsubscribe(client, id) == COMFYWIRE_INVALID_ARGUMENT);
+}
+
+
+static void test_null_and_bad_inputs(void) {
+    comfywire_client *client = (comfywire_client *)0x1; /* must be overwritten */
+    CHECK(comfywire_client_new(NULL, &client) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(client == NULL);
+    CHECK(comfywire_last_error_message() != NULL);
+
+    comfywire_options options = comfywire_options_default();
+    CHECK(options.url == NULL && options.connect_timeout_ms == 0);
+    CHECK(comfywire_client_new(&options, &client) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_client_new(&options, NULL) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_client_new_json(NULL, &client) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_client_new_json("{not json", &client) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(client == NULL);
+    CHECK(strstr(comfywire_last_error_message(), "settings") != NULL);
+    CHECK(comfywire_client_new_json("{\"url\": \"not a url\"}", &client) != COMFYWIRE_OK);
+    CHECK(client == NULL);
+
+    char *text = NULL;
+    comfywire_event *event = NULL;
+    comfywire_outcome *outcome = NULL;
+    uint64_t id = 0;
+    CHECK(comfywire_submit(NULL, WORKFLOW, &text) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_run(NULL, WORKFLOW, 0, &outcome) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_wait(NULL, "p", 0, &outcome) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_next_event(NULL, 0, &event) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_connect(NULL, 10) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_queue(NULL, &text) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_clear_queue(NULL) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_delete(NULL, NULL, 0) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_interrupt(NULL, "p", NULL) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_unsubscribe(NULL, 1) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_client_close(NULL) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_connection_state(NULL, &text) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(text == NULL && event == NULL && outcome == NULL);
+
+    /* A rejected subscription still releases its user data, exactly once. */
+    counters *c = calloc(1, sizeof *c);
+    CHECK(comfywire_subscribe(NULL, NULL, NULL, on_event, c, free_counters, &id) ==
+          COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(atomic_load(&c->freed) == 1);
+    CHECK(comfywire_subscribe(NULL, NULL, NULL, NULL, c, free_counters, &id) ==
+          COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(atomic_load(&c->freed) == 2);
+    free(c);
+
+    /* Accessors of NULL give NULL / 0; frees of NULL are no-ops. */
+    CHECK(comfywire_event_kind(NULL) == NULL);
+    CHECK(comfywire_event_value(NULL) == 0.0);
+    CHECK(comfywire_event_clone(NULL) == NULL);
+    const uint8_t *data = (const uint8_t *)1;
+    size_t len = 7;
+    CHECK(comfywire_event_preview(NULL, &data, &len) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(data == NULL && len == 0);
+    CHECK(comfywire_outcome_status(NULL) == NULL);
+    CHECK(!comfywire_outcome_succeeded(NULL));
+    comfywire_event_free(NULL);
+    comfywire_outcome_free(NULL);
+    comfywire_string_free(NULL);
+    comfywire_client_free(NULL);
+
+    CHECK(str_eq(comfywire_status_name(COMFYWIRE_EXECUTION_FAILED), "execution_failed"));
+    CHECK(str_eq(comfywire_status_name(12345), "unknown"));
+    CHECK(comfywire_version() != NULL && strlen(comfywire_version()) > 0);
+}
+
+static comfywire_client *connect_with_options(void) {
+    comfywire_options options = comfywire_options_default();
+    options.url = mock_url;
+    options.client_id = "capi-test-client";
+    options.connect_timeout_ms = 5000;
+    options.total_timeout_ms = 60000;
+    comfywire_client *client = NULL;
+    CHECK(comfywire_client_new(&options, &client) == COMFYWIRE_OK);
+    if (client == NULL) {
+        return NULL;
+    }
+    CHECK(comfywire_connect(client, 10000) == COMFYWIRE_OK);
+    char *state = NULL;
+    CHECK(comfywire_connection_state(client, &state) == COMFYWIRE_OK);
+    CHECK(str_eq(state, "connected"));
+    comfywire_string_free(state);
+    char *id = NULL;
+    CHECK(comfywire_client_id(client, &id) == COMFYWIRE_OK);
+    CHECK(str_eq(id, "capi-test-client"));
+    comfywire_string_free(id);
+    char *status = NULL;
+    CHECK(comfywire_connection_status_json(client, &status) == COMFYWIRE_OK);
+    CHECK(status != NULL && strstr(status, "\"state\":\"connected\"") != NULL);
+    comfywire_string_free(status);
+    return client;
+}
+
+static void test_run_success_and_callbacks(comfywire_client *client) {
+    counters c;
+    memset(&c, 0, sizeof c);
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, "nonsense_kind", NULL, on_event, &c, free_counters, &id) ==
+          COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(atomic_load(&c.freed) == 1);
+    atomic_store(&c.freed, 0);
+
+    CHECK(comfywire_subscribe(client, "progress, finished", NULL, on_event, &c, free_counters,
+                              &id) == COMFYWIRE_OK);
+    CHECK(id != 0);
+
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run(client, WORKFLOW, 60000, &outcome) == COMFYWIRE_OK);
+    CHECK(outcome != NULL);
+    CHECK(comfywire_outcome_succeeded(outcome));
+    CHECK(str_eq(comfywire_outcome_status(outcome), "succeeded"));
+    const char *outputs = comfywire_outcome_outputs_json(outcome);
+    CHECK(outputs != NULL && strstr(outputs, "images") != NULL);
+    CHECK(comfywire_outcome_error_message(outcome) == NULL);
+    CHECK(comfywire_outcome_prompt_id(outcome) != NULL);
+    const char *json = comfywire_outcome_json(outcome);
+    CHECK(json != NULL && strstr(json, "\"status\":\"succeeded\"") != NULL);
+    CHECK(comfywire_outcome_duration_ms(outcome) >= 0.0);
+
+    char *history = NULL;
+    CHECK(comfywire_server_history(client, comfywire_outcome_prompt_id(outcome), &history) ==
+          COMFYWIRE_OK);
+    CHECK(history != NULL);
+    comfywire_string_free(history);
+    comfywire_outcome_free(outcome);
+
+    /* The finished callback may trail run()'s return on the dispatcher. */
+    wait_for(&c.finished, 1, 5000);
+    CHECK(atomic_load(&c.finished) == 1);
+    CHECK(atomic_load(&c.progress) >= 1);
+    CHECK(atomic_load(&c.other) == 0); /* the kind filter held */
+
+    CHECK(comfywire_unsubscribe(client, id) == COMFYWIRE_OK);
+    CHECK(atomic_load(&c.freed) == 1);
+    CHECK(comfywire_unsubscribe(client, id) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(atomic_load(&c.freed) == 1);
+
+    char *stats = NULL;
+    CHECK(comfywire_stats_json(client, &stats) == COMFYWIRE_OK);
+    CHECK(stats != NULL && strstr(stats, "\"callbacks\":0") != NULL);
+    comfywire_string_free(stats);
+}
+
+static void test_execution_error(comfywire_client *client) {
+    CHECK(inject_fault("fail_next_prompt") == 0);
+    comfywire_outcome *outcome = NULL;
+    comfywire_status status = comfywire_run(client, WORKFLOW, 60000, &outcome);
+    CHECK(status == COMFYWIRE_EXECUTION_FAILED);
+    CHECK(comfywire_last_error_message() != NULL);
+    CHECK(outcome != NULL);
+    CHECK(str_eq(comfywire_outcome_status(outcome), "failed"));
+    CHECK(!comfywire_outcome_succeeded(outcome));
+    CHECK(comfywire_outcome_error_message(outcome) != NULL);
+    comfywire_outcome_free(outcome);
+}
+
+static void test_bad_json_with_client(comfywire_client *client) {
+    char *prompt_id = (char *)"stale";
+    CHECK(comfywire_submit(client, "{\"1\": ", &prompt_id) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(prompt_id == NULL);
+    CHECK(strstr(comfywire_last_error_message(), "JSON") != NULL);
+    CHECK(comfywire_submit(client, NULL, &prompt_id) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_submit(client, WORKFLOW, NULL) == COMFYWIRE_INVALID_ARGUMENT);
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run(client, "[1, 2", 1000, &outcome) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(outcome == NULL);
+    CHECK(comfywire_subscribe(client, NULL, NULL, on_event, NULL, NULL, NULL) ==
+          COMFYWIRE_INVALID_ARGUMENT);
+    const char *ids[] = {NULL};
+    CHECK(comfywire_delete(client, ids, 1) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_delete(client, NULL, 2) == COMFYWIRE_INVALID_ARGUMENT);
+}
+
+static void test_pull_loop(void) {
+    char settings[512];
+    snprintf(settings, sizeof settings,
+             "{\"url\": \"%s\", \"preview_interval_ms\": 0, \"progress_interval_ms\": 0}", mock_url);
+    comfywire_client *client = NULL;
+    CHECK(comfywire_client_new_json(settings, &client) == COMFYWIRE_OK);
+    if (client == NULL) {
+        return;
+    }
+    CHECK(comfywire_connect(client, 10000) == COMFYWIRE_OK);
+
+    /* The first pull starts the queue; nothing is there yet. */
+    comfywire_event *event = NULL;
+    CHECK(comfywire_next_event(client, 0, &event) == COMFYWIRE_OK);
+    comfywire_event_free(event);
+
+    char *prompt_id = NULL;
+    CHECK(comfywire_submit(client, WORKFLOW, &prompt_id) == COMFYWIRE_OK);
+    CHECK(prompt_id != NULL && strlen(prompt_id) > 0);
+    if (prompt_id == NULL) {
+        comfywire_client_free(client);
+        return;
+    }
+
+    /* Checks inside the loop fold into flags, so the pass count does not
+     * depend on how many events arrived (coalescing varies with speed). */
+    int progress = 0, previews = 0, outputs = 0, finished = 0, good_progress = 1;
+    int good_events = 1, good_previews = 1, good_outputs = 1, good_finish = 1;
+    comfywire_event *kept = NULL;
+    for (int i = 0; i < 2000 && !finished; i++) {
+        event = NULL;
+        if (comfywire_next_event(client, 500, &event) != COMFYWIRE_OK) {
+            break;
+        }
+        if (event == NULL) {
+            continue;
+        }
+        const char *kind = comfywire_event_kind(event);
+        const char *pid = comfywire_event_prompt_id(event);
+        if (kind == NULL) {
+            good_events = 0;
+        }
+        const char *whole = comfywire_event_to_json(event);
+        if (whole == NULL || strstr(whole, "\"kind\"") == NULL) {
+            good_events = 0;
+        }
+        if (str_eq(pid, prompt_id)) {
+            if (str_eq(kind, "progress")) {
+                progress++;
+                double value = comfywire_event_value(event), max = comfywire_event_max(event);
+                double overall = comfywire_event_overall(event);
+                if (!(max > 0 && value >= 0 && value <= max && overall >= 0 && overall <= 1 &&
+                      comfywire_event_node(event) != NULL)) {
+                    good_progress = 0;
+                }
+            } else if (str_eq(kind, "preview")) {
+                const uint8_t *data = NULL;
+                size_t len = 0;
+                if (comfywire_event_preview(event, &data, &len) != COMFYWIRE_OK ||
+                    !str_eq(comfywire_event_mime(event), "image/jpeg")) {
+                    good_previews = 0;
+                }
+                if (data != NULL && len > 2 && data[0] == 0xFF && data[1] == 0xD8) {
+                    previews++; /* a JPEG, as recorded */
+                }
+                if (kept == NULL) {
+                    kept = comfywire_event_clone(event);
+                }
+            } else if (str_eq(kind, "output")) {
+                outputs++;
+                if (comfywire_event_json(event) == NULL) {
+                    good_outputs = 0;
+                }
+            } else if (str_eq(kind, "finished")) {
+                finished = 1;
+                good_finish = str_eq(comfywire_event_text(event), "succeeded") &&
+                              comfywire_event_json(event) != NULL;
+            }
+        }
+        comfywire_event_free(event);
+    }
+    CHECK(finished == 1);
+    CHECK(progress >= 1);
+    CHECK(good_progress);
+    CHECK(good_events);
+    CHECK(good_previews);
+    CHECK(good_outputs);
+    CHECK(good_finish);
+    CHECK(previews >= 1);
+    CHECK(outputs >= 1);
+    /* A cloned event outlives the original and keeps its bytes. */
+    CHECK(kept != NULL);
+    if (kept != NULL) {
+        const uint8_t *data = NULL;
+        size_t len = 0;
+        CHECK(comfywire_event_preview(kept, &data, &len) == COMFYWIRE_OK && len > 0);
+        comfywire_event_free(kept);
+    }
+
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_wait(client, prompt_id, 10000, &outcome) == COMFYWIRE_OK);
+    CHECK(comfywire_outcome_succeeded(outcome));
+    comfywire_outcome_free(outcome);
+    comfywire_string_free(prompt_id);
+
+    /* A subscription left registered is released by client_free. */
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, NULL, NULL, on_event, calloc(1, sizeof(counters)), free_heap,
+                              &id) == COMFYWIRE_OK);
+    atomic_store(&heap_frees, 0);
+    comfywire_client_free(client);
+    CHECK(atomic_load(&heap_frees) == 1);
+}
+
+static void test_queue_and_close(comfywire_client *client) {
+    char *queue = NULL;
+    CHECK(comfywire_queue(client, &queue) == COMFYWIRE_OK);
+    CHECK(queue != NULL && strstr(queue, "\"running\"") && strstr(queue, "\"pending\""));
+    comfywire_string_free(queue);
+    CHECK(comfywire_clear_queue(client) == COMFYWIRE_OK);
+    CHECK(comfywire_delete(client, NULL, 0) == COMFYWIRE_OK);
+    const char *ids[] = {"00000000-0000-0000-0000-000000000000"};
+    CHECK(comfywire_delete(client, ids, 1) == COMFYWIRE_OK);
+    bool sent = true;
+    CHECK(comfywire_interrupt(client, "not-running", &sent) == COMFYWIRE_OK);
+    CHECK(!sent);
+
+    counters c;
+    memset(&c, 0, sizeof c);
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, "finished", NULL, on_event, &c, free_counters, &id) ==
+          COMFYWIRE_OK);
+    CHECK(comfywire_client_close(client) == COMFYWIRE_OK);
+    CHECK(atomic_load(&c.freed) == 1); /* close releases every subscription */
+    CHECK(comfywire_client_close(client) == COMFYWIRE_OK); /* idempotent */
+    CHECK(atomic_load(&c.freed) == 1);
+    char *prompt_id = NULL;
+    CHECK(comfywire_submit(client, WORKFLOW, &prompt_id) != COMFYWIRE_OK);
+    CHECK(prompt_id == NULL);
+    comfywire_event *event = NULL;
+    comfywire_status pulled = comfywire_next_event(client, 100, &event);
+    CHECK(pulled == COMFYWIRE_CLOSED);
+    CHECK(event == NULL);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s MOCK_URL\n", argv[0]);
+        return 2;
+    }
+    mock_url = argv[1];
+    printf("comfywire %s against %s\n", comfywire_version(), mock_url);
+
+    test_null_and_bad_inputs();
+    comfywire_client *client = connect_with_options();
+    if (client != NULL) {
+        test_run_success_and_callbacks(client);
+        test_execution_error(client);
+        test_reentrant_callback(client);
+        test_bad_json_with_client(client);
+        test_queue_and_close(client);
+        comfywire_client_free(client);
+    }
+    test_pull_loop();
+
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
