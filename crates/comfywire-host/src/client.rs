@@ -78,6 +78,7 @@ pub struct HostClient {
     pull: Mutex<Option<Subscription>>,
     errors: Mutex<mpsc::Receiver<HostEvent>>,
     forward: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for HostClient {
@@ -167,6 +168,7 @@ impl HostClient {
             pull: Mutex::new(None),
             errors: Mutex::new(errors_rx),
             forward: Mutex::new(Some(forward)),
+            closed: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -244,6 +246,9 @@ impl HostClient {
     pub fn next_event(&self, timeout: Duration) -> Result<Option<HostEvent>, HostError> {
         if let Ok(e) = lock(&self.errors).try_recv() {
             return Ok(Some(e));
+        }
+        if self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(HostError::new(ErrorCode::Closed, "client is closed"));
         }
         let mut pull = lock(&self.pull);
         let subscription = pull.get_or_insert_with(|| self.client.events());
@@ -522,6 +527,8 @@ impl HostClient {
     /// (each binding's free function runs once), dispatcher stopped.
     /// Idempotent; also done on drop.
     pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
         if let Ok(rt) = runtime() {
             let client = self.client.clone();
             let forward = lock(&self.forward).take();

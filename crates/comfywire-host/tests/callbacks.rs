@@ -140,6 +140,10 @@ fn callbacks_run_in_order_on_the_dispatcher_and_failures_are_contained() {
     }
     assert!(pulled.iter().any(|e| e.kind == CALLBACK_ERROR));
     host.close();
+    assert_eq!(
+        host.next_event(Duration::from_millis(10)).unwrap_err().code,
+        ErrorCode::Closed
+    );
     assert_eq!(dropped.load(Ordering::SeqCst), 0, "handles still held");
 }
 
