@@ -175,7 +175,14 @@ impl HostClient {
     /// Starts a client from settings JSON (the format of the settings
     /// file; `{"url": "http://127.0.0.1:8188"}` is enough).
     pub fn from_settings_json(json: &str) -> Result<HostClient, HostError> {
-        let mut settings: Settings = serde_json::from_str(json)
+        let value = parse_json(json, "settings")?;
+        if !value.is_object() {
+            return Err(HostError::new(
+                ErrorCode::InvalidArgument,
+                "settings must be a JSON object",
+            ));
+        }
+        let mut settings: Settings = serde_json::from_value(value)
             .map_err(|e| HostError::new(ErrorCode::InvalidArgument, format!("settings: {e}")))?;
         settings.apply_env();
         HostClient::new(settings.to_config()?)
