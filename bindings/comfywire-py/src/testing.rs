@@ -60,14 +60,14 @@ fn with<T>(guard: &MutexGuard<'_, Option<MockServer>>, f: impl FnOnce(&MockServe
 impl NativeMockServer {
     /// Starts a mock on a free port of 127.0.0.1.
     #[new]
-    #[pyo3(signature = (speed=1.0, default_scenario="success_single".to_owned(), traces_dir=None))]
-    fn new(py: Python<'_>, speed: f64, default_scenario: String, traces_dir: Option<String>) -> PyResult<Self> {
+    #[pyo3(signature = (speed=1.0, default_scenario="success_single", traces_dir=None))]
+    fn new(py: Python<'_>, speed: f64, default_scenario: &str, traces_dir: Option<String>) -> PyResult<Self> {
         let rt = mock_runtime()?;
         let config = MockConfig {
             port: 0,
             traces: traces_dir.map_or(TraceSource::Embedded, |d| TraceSource::Dir(d.into())),
             speed,
-            default_scenario,
+            default_scenario: default_scenario.to_owned(),
         };
         let server = py
             .detach(|| rt.block_on(MockServer::start_with(config)))

@@ -3,6 +3,38 @@
 # scripts/test-python.sh, so it cannot drift from the Rust code.
 from typing import Any, Awaitable, ClassVar, Dict, List, Optional, Tuple, Union
 
+from typing_extensions import disjoint_base, final
+
+__all__ = [
+    "Client",
+    "EventStream",
+    "MockServer",
+    "Firehose",
+    "ConnectionChanged",
+    "Status",
+    "FeatureFlags",
+    "PromptQueued",
+    "ExecutionStarted",
+    "NodesCached",
+    "NodeStarted",
+    "Progress",
+    "Preview",
+    "ProgressText",
+    "Output",
+    "NodeFinished",
+    "Blocked",
+    "Finished",
+    "Message",
+    "BadFrame",
+    "HttpFailed",
+    "CallbackError",
+    "enable_debug_logging",
+    "disable_debug_logging",
+    "output_files",
+]
+
+@final
+@disjoint_base
 class ConnectionChanged:
     kind: ClassVar[str]
     @property
@@ -14,6 +46,8 @@ class ConnectionChanged:
     @property
     def last_error(self) -> Optional[str]: ...
 
+@final
+@disjoint_base
 class Status:
     kind: ClassVar[str]
     @property
@@ -21,11 +55,15 @@ class Status:
     @property
     def sid(self) -> Optional[str]: ...
 
+@final
+@disjoint_base
 class FeatureFlags:
     kind: ClassVar[str]
     @property
     def flags(self) -> Dict[str, Any]: ...
 
+@final
+@disjoint_base
 class PromptQueued:
     kind: ClassVar[str]
     @property
@@ -33,11 +71,15 @@ class PromptQueued:
     @property
     def number(self) -> int: ...
 
+@final
+@disjoint_base
 class ExecutionStarted:
     kind: ClassVar[str]
     @property
     def prompt_id(self) -> str: ...
 
+@final
+@disjoint_base
 class NodesCached:
     kind: ClassVar[str]
     @property
@@ -45,6 +87,8 @@ class NodesCached:
     @property
     def nodes(self) -> List[str]: ...
 
+@final
+@disjoint_base
 class NodeStarted:
     kind: ClassVar[str]
     @property
@@ -54,6 +98,8 @@ class NodeStarted:
     @property
     def display_node(self) -> Optional[str]: ...
 
+@final
+@disjoint_base
 class Progress:
     kind: ClassVar[str]
     @property
@@ -69,6 +115,8 @@ class Progress:
     @property
     def overall(self) -> float: ...
 
+@final
+@disjoint_base
 class Preview:
     kind: ClassVar[str]
     @property
@@ -80,6 +128,8 @@ class Preview:
     @property
     def mime(self) -> str: ...
 
+@final
+@disjoint_base
 class ProgressText:
     kind: ClassVar[str]
     @property
@@ -89,6 +139,8 @@ class ProgressText:
     @property
     def text(self) -> str: ...
 
+@final
+@disjoint_base
 class Output:
     kind: ClassVar[str]
     @property
@@ -102,6 +154,8 @@ class Output:
     @property
     def recovered(self) -> bool: ...
 
+@final
+@disjoint_base
 class NodeFinished:
     kind: ClassVar[str]
     @property
@@ -109,6 +163,8 @@ class NodeFinished:
     @property
     def node(self) -> str: ...
 
+@final
+@disjoint_base
 class Blocked:
     kind: ClassVar[str]
     @property
@@ -118,6 +174,8 @@ class Blocked:
     @property
     def message(self) -> str: ...
 
+@final
+@disjoint_base
 class Finished:
     kind: ClassVar[str]
     @property
@@ -127,6 +185,8 @@ class Finished:
     @property
     def outcome(self) -> Any: ...
 
+@final
+@disjoint_base
 class Message:
     kind: ClassVar[str]
     @property
@@ -134,6 +194,8 @@ class Message:
     @property
     def data(self) -> Any: ...
 
+@final
+@disjoint_base
 class BadFrame:
     kind: ClassVar[str]
     @property
@@ -141,6 +203,8 @@ class BadFrame:
     @property
     def size(self) -> int: ...
 
+@final
+@disjoint_base
 class HttpFailed:
     kind: ClassVar[str]
     @property
@@ -148,6 +212,8 @@ class HttpFailed:
     @property
     def error(self) -> str: ...
 
+@final
+@disjoint_base
 class CallbackError:
     kind: ClassVar[str]
     @property
@@ -163,6 +229,8 @@ _Event = Union[
     Message, BadFrame, HttpFailed, CallbackError,
 ]
 
+@final
+@disjoint_base
 class EventStream:
     def __iter__(self) -> EventStream: ...
     def __next__(self) -> _Event: ...
@@ -170,6 +238,8 @@ class EventStream:
     def next_batch_async(self) -> Awaitable[List[_Event]]: ...
     def close(self) -> None: ...
 
+@final
+@disjoint_base
 class Client:
     def __new__(cls, settings_json: str) -> Client: ...
     @property
@@ -215,6 +285,8 @@ class Client:
     def network_changed(self) -> None: ...
     def close(self, aio: bool = False) -> Any: ...
 
+@final
+@disjoint_base
 class MockServer:
     def __new__(
         cls, speed: float = 1.0, default_scenario: str = "success_single", traces_dir: Optional[str] = None
@@ -230,6 +302,8 @@ class MockServer:
     def firehose(self, client_id: str, frames: int, scenario: str = "success_single") -> Firehose: ...
     def shutdown(self) -> None: ...
 
+@final
+@disjoint_base
 class Firehose:
     def wait(self) -> int: ...
 
