@@ -16,8 +16,7 @@ fi
 
 dist="$(mktemp -d)"
 trap 'rm -rf "$dist"' EXIT
-"$VENV/bin/maturin" build --release --manifest-path bindings/comfywire-py/Cargo.toml \
-  -m python/pyproject.toml -o "$dist" --quiet
+(cd python && "$VENV/bin/maturin" build --release -o "$dist" --quiet)
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps "$dist"/comfywire-*.whl
 
 # Run from outside the source tree so the installed wheel is what is tested.

@@ -134,12 +134,17 @@ fn describe(py: Python<'_>, err: &PyErr) -> String {
 /// Logs a failed callback with its traceback on the `comfywire` logger.
 fn log_failure(py: Python<'_>, kind: &str, err: &PyErr) {
     let logged = (|| -> PyResult<()> {
-        let logger = py.import("logging")?.call_method1("getLogger", ("comfywire",))?;
+        let logger = py
+            .import("logging")?
+            .call_method1("getLogger", ("comfywire",))?;
         let kwargs = pyo3::types::PyDict::new(py);
         kwargs.set_item("exc_info", err.clone_ref(py).into_value(py))?;
         logger.call_method(
             "error",
-            ("a comfywire callback for %r events raised; the client goes on", kind),
+            (
+                "a comfywire callback for %r events raised; the client goes on",
+                kind,
+            ),
             Some(&kwargs),
         )?;
         Ok(())

@@ -41,7 +41,10 @@ fn none(py: Python<'_>, _: ()) -> PyResult<Py<PyAny>> {
     Ok(py.None())
 }
 
-fn any<'py, T: IntoPyObject<'py>>(py: Python<'py>, v: T) -> PyResult<Py<PyAny>> {
+fn any<T>(py: Python<'_>, v: T) -> PyResult<Py<PyAny>>
+where
+    T: for<'py> IntoPyObject<'py>,
+{
     v.into_bound_py_any(py).map(Bound::unbind)
 }
 
@@ -130,7 +133,12 @@ impl NativeClient {
         let client = self.client();
         let timeout = secs(Some(timeout), "timeout").map_err(|e| to_pyerr(py, e))?;
         let timeout = timeout.unwrap_or_default();
-        call(py, aio, async move { Ok(client.wait_connected(timeout).await?) }, none)
+        call(
+            py,
+            aio,
+            async move { Ok(client.wait_connected(timeout).await?) },
+            none,
+        )
     }
 
     /// Registers `callback` for these kinds (all when `None`), optionally
@@ -144,12 +152,18 @@ impl NativeClient {
         callback: Py<PyAny>,
     ) -> PyResult<u64> {
         if !callback.bind(py).is_callable() {
-            return Err(pyo3::exceptions::PyTypeError::new_err("callback must be callable"));
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "callback must be callable",
+            ));
         }
         let key = self.store.new_key();
         let handle = self
             .host()
-            .subscribe(kinds, prompt_id, Arc::new(PyCallback::new(key, &self.store)))
+            .subscribe(
+                kinds,
+                prompt_id,
+                Arc::new(PyCallback::new(key, &self.store)),
+            )
             .map_err(|e| to_pyerr(py, e))?;
         self.store.insert(key, callback, handle);
         Ok(key)
@@ -167,7 +181,12 @@ impl NativeClient {
 
     /// Submits a workflow; answers `(prompt_id, number, partial_json)`.
     #[pyo3(signature = (workflow, aio=false))]
-    fn submit(&self, py: Python<'_>, workflow: &Bound<'_, PyAny>, aio: bool) -> PyResult<Py<PyAny>> {
+    fn submit(
+        &self,
+        py: Python<'_>,
+        workflow: &Bound<'_, PyAny>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
         let workflow = workflow_from_py(workflow)?;
         let client = self.client();
         call(
@@ -176,13 +195,15 @@ impl NativeClient {
             async move {
                 let s = client.submit(&workflow).await?;
                 let partial = s.partial.map(|p| {
-                    HostError::from(comfywire_host::comfywire_client::Error::Validation(Box::new(p)))
-                        .detail_json
-                        .unwrap_or_default()
+                    HostError::from(comfywire_host::comfywire_client::Error::Validation(
+                        Box::new(p),
+                    ))
+                    .detail_json
+                    .unwrap_or_default()
                 });
                 Ok((s.prompt_id, s.number, partial))
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 
@@ -223,7 +244,7 @@ impl NativeClient {
                     .await?;
                 Ok(outcome_json(&HostOutcome::from_record(&result.record)))
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 
@@ -231,13 +252,22 @@ impl NativeClient {
     /// outcome JSON or raises (`WaitTimeout` when the time ran out; the
     /// prompt goes on).
     #[pyo3(signature = (prompt_id, timeout=None, aio=false))]
-    fn wait(&self, py: Python<'_>, prompt_id: String, timeout: Option<f64>, aio: bool) -> PyResult<Py<PyAny>> {
+    fn wait(
+        &self,
+        py: Python<'_>,
+        prompt_id: String,
+        timeout: Option<f64>,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
         let limit = secs(timeout, "timeout").map_err(|e| to_pyerr(py, e))?;
         let client = self.client();
         let expired = move |pid: &str| {
             host(
                 ErrorCode::Timeout,
-                format!("prompt {pid} did not finish within {:?}", limit.unwrap_or_default()),
+                format!(
+                    "prompt {pid} did not finish within {:?}",
+                    limit.unwrap_or_default()
+                ),
             )
         };
         if aio {
@@ -255,7 +285,7 @@ impl NativeClient {
                     };
                     outcome_result(outcome).map(|o| outcome_json(&o))
                 },
-                |py, v| any(py, v),
+                any,
             );
         }
         let deadline = limit.map(|l| Instant::now() + l);
@@ -279,7 +309,7 @@ impl NativeClient {
                     .await?
                     .map(|r| (outcome_json(&HostOutcome::from_record(&r)), r.progress())))
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 
@@ -298,7 +328,7 @@ impl NativeClient {
                     .map(|r| outcome_json(&HostOutcome::from_record(r)))
                     .collect::<Vec<_>>())
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 
@@ -306,7 +336,12 @@ impl NativeClient {
     #[pyo3(signature = (prompt_id, aio=false))]
     fn interrupt(&self, py: Python<'_>, prompt_id: String, aio: bool) -> PyResult<Py<PyAny>> {
         let client = self.client();
-        call(py, aio, async move { Ok(client.interrupt(&prompt_id).await?) }, |py, v| any(py, v))
+        call(
+            py,
+            aio,
+            async move { Ok(client.interrupt(&prompt_id).await?) },
+            any,
+        )
     }
 
     /// The server's queue: `(running_ids, pending_ids)`.
@@ -319,11 +354,17 @@ impl NativeClient {
             async move {
                 let q = client.queue().await?;
                 Ok((
-                    q.running.into_iter().map(|i| i.prompt_id).collect::<Vec<_>>(),
-                    q.pending.into_iter().map(|i| i.prompt_id).collect::<Vec<_>>(),
+                    q.running
+                        .into_iter()
+                        .map(|i| i.prompt_id)
+                        .collect::<Vec<_>>(),
+                    q.pending
+                        .into_iter()
+                        .map(|i| i.prompt_id)
+                        .collect::<Vec<_>>(),
                 ))
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 
@@ -331,14 +372,24 @@ impl NativeClient {
     #[pyo3(signature = (prompt_ids, aio=false))]
     fn delete(&self, py: Python<'_>, prompt_ids: Vec<String>, aio: bool) -> PyResult<Py<PyAny>> {
         let client = self.client();
-        call(py, aio, async move { Ok(client.delete(&prompt_ids).await?) }, none)
+        call(
+            py,
+            aio,
+            async move { Ok(client.delete(&prompt_ids).await?) },
+            none,
+        )
     }
 
     /// Deletes every pending prompt.
     #[pyo3(signature = (aio=false))]
     fn clear_queue(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
         let client = self.client();
-        call(py, aio, async move { Ok(client.clear_queue().await?) }, none)
+        call(
+            py,
+            aio,
+            async move { Ok(client.clear_queue().await?) },
+            none,
+        )
     }
 
     /// The server's history entry of a prompt (a dict) or `None`.
@@ -348,7 +399,12 @@ impl NativeClient {
         call(
             py,
             aio,
-            async move { Ok(client.server_history(&prompt_id).await?.unwrap_or(Value::Null)) },
+            async move {
+                Ok(client
+                    .server_history(&prompt_id)
+                    .await?
+                    .unwrap_or(Value::Null))
+            },
             |py, v| to_py(py, &v).map(Bound::unbind),
         )
     }
@@ -392,22 +448,33 @@ impl NativeClient {
     /// Downloads every output file of a finished prompt into `dir`;
     /// answers the paths.
     #[pyo3(signature = (prompt_id, dir, aio=false))]
-    fn download_outputs(&self, py: Python<'_>, prompt_id: String, dir: String, aio: bool) -> PyResult<Py<PyAny>> {
+    fn download_outputs(
+        &self,
+        py: Python<'_>,
+        prompt_id: String,
+        dir: String,
+        aio: bool,
+    ) -> PyResult<Py<PyAny>> {
         let client = self.client();
         call(
             py,
             aio,
             async move {
                 let record = client.execution(&prompt_id).await?.ok_or_else(|| {
-                    host(ErrorCode::InvalidArgument, format!("unknown prompt {prompt_id}"))
+                    host(
+                        ErrorCode::InvalidArgument,
+                        format!("unknown prompt {prompt_id}"),
+                    )
                 })?;
-                let paths = client.download_outputs(&record, std::path::Path::new(&dir)).await?;
+                let paths = client
+                    .download_outputs(&record, std::path::Path::new(&dir))
+                    .await?;
                 Ok(paths
                     .into_iter()
                     .map(|p| p.to_string_lossy().into_owned())
                     .collect::<Vec<_>>())
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 
@@ -442,7 +509,7 @@ impl NativeClient {
                     .await?;
                 Ok((f.filename, f.subfolder, f.kind))
             },
-            |py, v| any(py, v),
+            any,
         )
     }
 

@@ -64,7 +64,9 @@ const MAX_DEPTH: usize = 128;
 
 fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
-        return Err(PyTypeError::new_err("value is nested too deeply (a cycle?)"));
+        return Err(PyTypeError::new_err(
+            "value is nested too deeply (a cycle?)",
+        ));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -128,8 +130,13 @@ pub(crate) fn output_files(outputs: &Bound<'_, PyAny>) -> PyResult<Vec<(String, 
                 let Some(filename) = item.get("filename").and_then(Value::as_str) else {
                     continue;
                 };
-                let text = |k: &str, d: &str| item.get(k).and_then(Value::as_str).unwrap_or(d).to_owned();
-                let file = (filename.to_owned(), text("subfolder", ""), text("type", "output"));
+                let text =
+                    |k: &str, d: &str| item.get(k).and_then(Value::as_str).unwrap_or(d).to_owned();
+                let file = (
+                    filename.to_owned(),
+                    text("subfolder", ""),
+                    text("type", "output"),
+                );
                 if !found.contains(&file) {
                     found.push(file);
                 }

@@ -39,7 +39,11 @@ pub(crate) fn to_pyerr(py: Python<'_>, error: HostError) -> PyErr {
 /// A `RuntimeError` carrying the error text, for module set-up where the
 /// Python package may not be importable yet.
 pub(crate) fn plain(error: &HostError) -> PyErr {
-    PyRuntimeError::new_err(format!("comfywire [{}]: {}", error.code.name(), error.message))
+    PyRuntimeError::new_err(format!(
+        "comfywire [{}]: {}",
+        error.code.name(),
+        error.message
+    ))
 }
 
 /// A host error from a code and message (for failures found in this crate).

@@ -451,7 +451,10 @@ pub(crate) fn to_py(py: Python<'_>, e: &HostEvent) -> PyResult<Py<PyAny>> {
                 py,
                 CallbackError {
                     prompt_id: e.prompt_id.clone(),
-                    failed_kind: detail["failed_kind"].as_str().unwrap_or_default().to_owned(),
+                    failed_kind: detail["failed_kind"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                     error: text(&e.text),
                 },
             )?
@@ -459,15 +462,13 @@ pub(crate) fn to_py(py: Python<'_>, e: &HostEvent) -> PyResult<Py<PyAny>> {
         }
         // A kind newer than this module: pass it through as a message
         // rather than failing the stream.
-        other => any(
-            Py::new(
-                py,
-                Message {
-                    name: other.to_owned(),
-                    data: text_to_py(py, e.json.as_deref())?.unbind(),
-                },
-            )?
-            .into_any(),
-        ),
+        other => any(Py::new(
+            py,
+            Message {
+                name: other.to_owned(),
+                data: text_to_py(py, e.json.as_deref())?.unbind(),
+            },
+        )?
+        .into_any()),
     })
 }

@@ -5,9 +5,9 @@
 //! drops the newest instead of slowing the socket.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::OnceLock;
 
 use pyo3::prelude::*;
 use tracing::field::{Field, Visit};

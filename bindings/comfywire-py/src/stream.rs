@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use comfywire_host::comfywire_client::Subscription;
-use comfywire_host::{CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostEvent, HostError, runtime};
+use comfywire_host::{
+    CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostError, HostEvent, runtime,
+};
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -50,6 +52,12 @@ impl Source {
             },
             Some(e) = self.errors.recv() => batch.push(e),
         }
+        self.drain_ready(&mut batch);
+        batch
+    }
+
+    /// Moves what is already queued (up to [`BATCH`] events) into `batch`.
+    fn drain_ready(&mut self, batch: &mut Vec<HostEvent>) {
         while let Ok(e) = self.errors.try_recv() {
             batch.push(e);
         }
@@ -59,7 +67,6 @@ impl Source {
                 None => break,
             }
         }
-        batch
     }
 }
 
@@ -117,11 +124,12 @@ impl EventStream {
     /// the stream is closed.
     #[pyo3(signature = (timeout=None))]
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(e) = self.pop() {
+        if let Some(e) = self.pop().or_else(|| self.take_ready()) {
             return crate::events::to_py(py, &e).map(Some);
         }
         let rt = runtime().map_err(|e| to_pyerr(py, e))?;
-        let deadline = timeout.map(|t| std::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let deadline =
+            timeout.map(|t| std::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
         let source = self.source.clone();
         let batch = in_slices(py, deadline, |slice| {
             rt.block_on(async {
@@ -190,6 +198,24 @@ impl EventStream {
 }
 
 impl EventStream {
+    /// Takes what is already queued without releasing the GIL or entering
+    /// the runtime: when events arrive faster than Python reads them, this
+    /// is the path every `next` takes.
+    fn take_ready(&self) -> Option<HostEvent> {
+        let mut guard = self.source.try_lock().ok()?;
+        let src = guard.as_mut()?;
+        let mut batch = Vec::new();
+        src.drain_ready(&mut batch);
+        drop(guard);
+        let mut events = batch.into_iter();
+        let first = events.next()?;
+        self.buffered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(events);
+        Some(first)
+    }
+
     fn close_now(&self) {
         if let Ok(rt) = runtime() {
             let source = self.source.clone();

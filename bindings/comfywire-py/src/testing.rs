@@ -49,7 +49,10 @@ impl NativeMockServer {
     }
 }
 
-fn with<T>(guard: &MutexGuard<'_, Option<MockServer>>, f: impl FnOnce(&MockServer) -> T) -> PyResult<T> {
+fn with<T>(
+    guard: &MutexGuard<'_, Option<MockServer>>,
+    f: impl FnOnce(&MockServer) -> T,
+) -> PyResult<T> {
     guard
         .as_ref()
         .map(f)
@@ -61,7 +64,12 @@ impl NativeMockServer {
     /// Starts a mock on a free port of 127.0.0.1.
     #[new]
     #[pyo3(signature = (speed=1.0, default_scenario="success_single", traces_dir=None))]
-    fn new(py: Python<'_>, speed: f64, default_scenario: &str, traces_dir: Option<String>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        speed: f64,
+        default_scenario: &str,
+        traces_dir: Option<String>,
+    ) -> PyResult<Self> {
         let rt = mock_runtime()?;
         let config = MockConfig {
             port: 0,
@@ -143,7 +151,11 @@ impl NativeMockServer {
 
     /// Stops the server. Idempotent.
     fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
-        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let server = self
+            .server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(server) = server {
             let rt = mock_runtime()?;
             py.detach(|| rt.block_on(server.shutdown()));
@@ -167,8 +179,15 @@ impl Firehose {
         if let Some(n) = *self.sent.lock().unwrap_or_else(PoisonError::into_inner) {
             return Ok(n);
         }
-        let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).take() else {
-            return Err(PyRuntimeError::new_err("another thread is waiting for this firehose"));
+        let Some(task) = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Err(PyRuntimeError::new_err(
+                "another thread is waiting for this firehose",
+            ));
         };
         // Awaited from the client runtime through `block`, so Ctrl-C works;
         // the firehose itself goes on running on the mock runtime.

@@ -28,7 +28,11 @@ impl Drop for AbortOnDrop {
 /// Runs `op` in slices of at most [`SLICE`] with the GIL released until it
 /// returns `Some` or `deadline` passes (`Ok(None)`); a pending signal
 /// handler's exception (e.g. `KeyboardInterrupt`) is returned at once.
-pub(crate) fn in_slices<R, F>(py: Python<'_>, deadline: Option<Instant>, mut op: F) -> PyResult<Option<R>>
+pub(crate) fn in_slices<R, F>(
+    py: Python<'_>,
+    deadline: Option<Instant>,
+    mut op: F,
+) -> PyResult<Option<R>>
 where
     R: Send,
     F: FnMut(Duration) -> Option<R> + Send,
@@ -50,7 +54,11 @@ where
 
 /// Runs `future` on the shared runtime and waits for it as [`in_slices`]
 /// does; `Ok(None)` when `deadline` passed first (the work is cancelled).
-pub(crate) fn block_until<T, F>(py: Python<'_>, future: F, deadline: Option<Instant>) -> PyResult<Option<T>>
+pub(crate) fn block_until<T, F>(
+    py: Python<'_>,
+    future: F,
+    deadline: Option<Instant>,
+) -> PyResult<Option<T>>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, HostError>> + Send + 'static,
@@ -63,19 +71,21 @@ where
     let _abort = AbortOnDrop(task.abort_handle());
     // `Mutex` only to make the receiver `Sync` for `detach`; uncontended.
     let rx = std::sync::Mutex::new(rx);
-    let answer = in_slices(py, deadline, |slice| match rx
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .recv_timeout(slice)
-    {
-        Ok(result) => Some(result),
-        Err(mpsc::RecvTimeoutError::Timeout) => None,
-        // The task ended without answering: it panicked (or the runtime is
-        // shutting down).
-        Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(host(
-            ErrorCode::Panic,
-            "the comfywire task stopped without an answer",
-        ))),
+    let answer = in_slices(py, deadline, |slice| {
+        match rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv_timeout(slice)
+        {
+            Ok(result) => Some(result),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            // The task ended without answering: it panicked (or the runtime is
+            // shutting down).
+            Err(mpsc::RecvTimeoutError::Disconnected) => Some(Err(host(
+                ErrorCode::Panic,
+                "the comfywire task stopped without an answer",
+            ))),
+        }
     })?;
     match answer {
         Some(Ok(v)) => Ok(Some(v)),

@@ -3,7 +3,7 @@
 # scripts/test-python.sh, so it cannot drift from the Rust code.
 from typing import Any, Awaitable, ClassVar, Dict, List, Optional, Tuple, Union
 
-from typing_extensions import disjoint_base, final
+from typing_extensions import final
 
 __all__ = [
     "Client",
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 @final
-@disjoint_base
 class ConnectionChanged:
     kind: ClassVar[str]
     @property
@@ -47,7 +46,6 @@ class ConnectionChanged:
     def last_error(self) -> Optional[str]: ...
 
 @final
-@disjoint_base
 class Status:
     kind: ClassVar[str]
     @property
@@ -56,14 +54,12 @@ class Status:
     def sid(self) -> Optional[str]: ...
 
 @final
-@disjoint_base
 class FeatureFlags:
     kind: ClassVar[str]
     @property
     def flags(self) -> Dict[str, Any]: ...
 
 @final
-@disjoint_base
 class PromptQueued:
     kind: ClassVar[str]
     @property
@@ -72,14 +68,12 @@ class PromptQueued:
     def number(self) -> int: ...
 
 @final
-@disjoint_base
 class ExecutionStarted:
     kind: ClassVar[str]
     @property
     def prompt_id(self) -> str: ...
 
 @final
-@disjoint_base
 class NodesCached:
     kind: ClassVar[str]
     @property
@@ -88,7 +82,6 @@ class NodesCached:
     def nodes(self) -> List[str]: ...
 
 @final
-@disjoint_base
 class NodeStarted:
     kind: ClassVar[str]
     @property
@@ -99,7 +92,6 @@ class NodeStarted:
     def display_node(self) -> Optional[str]: ...
 
 @final
-@disjoint_base
 class Progress:
     kind: ClassVar[str]
     @property
@@ -116,7 +108,6 @@ class Progress:
     def overall(self) -> float: ...
 
 @final
-@disjoint_base
 class Preview:
     kind: ClassVar[str]
     @property
@@ -129,7 +120,6 @@ class Preview:
     def mime(self) -> str: ...
 
 @final
-@disjoint_base
 class ProgressText:
     kind: ClassVar[str]
     @property
@@ -140,7 +130,6 @@ class ProgressText:
     def text(self) -> str: ...
 
 @final
-@disjoint_base
 class Output:
     kind: ClassVar[str]
     @property
@@ -155,7 +144,6 @@ class Output:
     def recovered(self) -> bool: ...
 
 @final
-@disjoint_base
 class NodeFinished:
     kind: ClassVar[str]
     @property
@@ -164,7 +152,6 @@ class NodeFinished:
     def node(self) -> str: ...
 
 @final
-@disjoint_base
 class Blocked:
     kind: ClassVar[str]
     @property
@@ -175,7 +162,6 @@ class Blocked:
     def message(self) -> str: ...
 
 @final
-@disjoint_base
 class Finished:
     kind: ClassVar[str]
     @property
@@ -186,7 +172,6 @@ class Finished:
     def outcome(self) -> Any: ...
 
 @final
-@disjoint_base
 class Message:
     kind: ClassVar[str]
     @property
@@ -195,7 +180,6 @@ class Message:
     def data(self) -> Any: ...
 
 @final
-@disjoint_base
 class BadFrame:
     kind: ClassVar[str]
     @property
@@ -204,7 +188,6 @@ class BadFrame:
     def size(self) -> int: ...
 
 @final
-@disjoint_base
 class HttpFailed:
     kind: ClassVar[str]
     @property
@@ -213,7 +196,6 @@ class HttpFailed:
     def error(self) -> str: ...
 
 @final
-@disjoint_base
 class CallbackError:
     kind: ClassVar[str]
     @property
@@ -230,7 +212,6 @@ _Event = Union[
 ]
 
 @final
-@disjoint_base
 class EventStream:
     def __iter__(self) -> EventStream: ...
     def __next__(self) -> _Event: ...
@@ -239,7 +220,6 @@ class EventStream:
     def close(self) -> None: ...
 
 @final
-@disjoint_base
 class Client:
     def __new__(cls, settings_json: str) -> Client: ...
     @property
@@ -286,7 +266,6 @@ class Client:
     def close(self, aio: bool = False) -> Any: ...
 
 @final
-@disjoint_base
 class MockServer:
     def __new__(
         cls, speed: float = 1.0, default_scenario: str = "success_single", traces_dir: Optional[str] = None
@@ -303,7 +282,6 @@ class MockServer:
     def shutdown(self) -> None: ...
 
 @final
-@disjoint_base
 class Firehose:
     def wait(self) -> int: ...
 
