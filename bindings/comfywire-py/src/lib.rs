@@ -1,0 +1,41 @@
+//! # comfywire-py
+//!
+//! The private extension module `comfywire._native` of the `comfywire`
+//! Python package: a thin pyo3 shell over `comfywire-host`, which owns the
+//! runtime, the dispatcher thread, subscriptions and the error codes. This
+//! crate only maps types, releases the GIL around every wait (turning Ctrl-C
+//! into `KeyboardInterrupt`), keeps stored callbacks visible to Python's
+//! garbage collector and bridges `tracing` into Python `logging`.
+//!
+//! The public Python API (typed classes, exceptions, the asyncio client)
+//! lives in `python/src/comfywire/`; the protocol lives in `comfywire-proto`
+//! and the I/O in `comfywire-client`.
+
+use pyo3::prelude::*;
+
+mod callbacks;
+mod client;
+mod convert;
+mod errors;
+mod events;
+mod logbridge;
+mod stream;
+mod testing;
+mod wait;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let runtime = comfywire_host::runtime().map_err(|e| errors::plain(&e))?;
+    // asyncio awaitables run on the same runtime as the client; a second
+    // call (module reloaded in a subinterpreter) keeps the first setting.
+    let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime);
+    m.add_class::<client::NativeClient>()?;
+    m.add_class::<stream::EventStream>()?;
+    m.add_class::<testing::NativeMockServer>()?;
+    m.add_class::<testing::Firehose>()?;
+    events::register(m)?;
+    m.add_function(wrap_pyfunction!(logbridge::enable_debug_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(logbridge::disable_debug_logging, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::output_files, m)?)?;
+    Ok(())
+}

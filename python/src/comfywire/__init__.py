@@ -1,0 +1,121 @@
+"""comfywire: a ComfyUI client that never loses a prompt.
+
+``Client`` blocks (releasing the GIL; Ctrl-C works), ``AsyncClient`` is for
+asyncio; both speak the same vocabulary: ``run``, ``submit`` -> ``Job``,
+``events()``, ``on(kind, callback)``, queue and history calls. The work is
+done by a Rust core (``comfywire._native``).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from ._native import (
+    BadFrame,
+    Blocked,
+    CallbackError,
+    ConnectionChanged,
+    EventStream,
+    ExecutionStarted,
+    FeatureFlags,
+    Finished,
+    HttpFailed,
+    Message,
+    NodeFinished,
+    NodesCached,
+    NodeStarted,
+    Output,
+    Preview,
+    Progress,
+    ProgressText,
+    PromptQueued,
+    Status,
+    disable_debug_logging,
+    enable_debug_logging,
+)
+from ._aio import AsyncClient, AsyncEvents, AsyncJob
+from ._client import Client, Job, RunResult, Subscription, Workflow
+from ._errors import (
+    ClientClosed,
+    ComfyWireError,
+    ConnectionFailed,
+    DeadlineExceeded,
+    ExecutionError,
+    HttpError,
+    PromptInterrupted,
+    PromptLost,
+    ValidationError,
+    WaitTimeout,
+)
+from ._types import ConnectionStatus, FileRef, NodeError, NodeTiming, Outcome, QueueSnapshot
+
+#: Any event a client delivers.
+Event = Union[
+    ConnectionChanged,
+    Status,
+    FeatureFlags,
+    PromptQueued,
+    ExecutionStarted,
+    NodesCached,
+    NodeStarted,
+    Progress,
+    Preview,
+    ProgressText,
+    Output,
+    NodeFinished,
+    Blocked,
+    Finished,
+    Message,
+    BadFrame,
+    HttpFailed,
+    CallbackError,
+]
+
+__all__ = [
+    "AsyncClient",
+    "AsyncEvents",
+    "AsyncJob",
+    "BadFrame",
+    "Blocked",
+    "CallbackError",
+    "Client",
+    "ClientClosed",
+    "ComfyWireError",
+    "ConnectionChanged",
+    "ConnectionFailed",
+    "ConnectionStatus",
+    "DeadlineExceeded",
+    "Event",
+    "EventStream",
+    "ExecutionError",
+    "ExecutionStarted",
+    "FeatureFlags",
+    "FileRef",
+    "Finished",
+    "HttpError",
+    "HttpFailed",
+    "Job",
+    "Message",
+    "NodeError",
+    "NodeFinished",
+    "NodeStarted",
+    "NodeTiming",
+    "NodesCached",
+    "Outcome",
+    "Output",
+    "Preview",
+    "Progress",
+    "ProgressText",
+    "PromptInterrupted",
+    "PromptLost",
+    "PromptQueued",
+    "QueueSnapshot",
+    "RunResult",
+    "Status",
+    "Subscription",
+    "ValidationError",
+    "WaitTimeout",
+    "Workflow",
+    "disable_debug_logging",
+    "enable_debug_logging",
+]

@@ -1,0 +1,368 @@
+"""The blocking client and what it hands out: jobs, subscriptions, results."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+from . import _native
+from ._settings import PathLike, settings_json
+from ._types import ConnectionStatus, FileRef, Outcome, QueueSnapshot, _outcome_fields, _outcome_from_json
+
+__all__ = ["Client", "Job", "Subscription", "RunResult", "Workflow", "KindSpec"]
+
+#: An API-format workflow: a dict (node id -> node) or its JSON text.
+Workflow = Union[Mapping[str, Any], str]
+#: What ``on`` accepts: a kind name, an event class, several, or ``None``
+#: (every kind).
+KindSpec = Union[None, str, type, Iterable[Union[str, type]]]
+
+# Native clients still open, closed at interpreter exit so their threads
+# stop before Python does. Weak: this must not keep any client alive.
+_OPEN: "weakref.WeakSet[_native.Client]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for native in list(_OPEN):
+        try:
+            native.close()
+        except Exception:
+            pass
+
+
+def _kinds(spec: KindSpec) -> Optional[List[str]]:
+    if spec is None or spec == "*":
+        return None
+    if isinstance(spec, (str, type)):
+        spec = [spec]
+    out = []
+    for k in spec:
+        out.append(k if isinstance(k, str) else str(getattr(k, "kind")))
+    return out
+
+
+@dataclass(frozen=True)
+class RunResult(Outcome):
+    """The outcome of a successful run, with helpers to fetch its files."""
+
+    _native: Any = field(default=None, repr=False, compare=False)
+
+    def download(self, dir: PathLike) -> List[Path]:
+        """Downloads every output file into ``dir``; returns the paths."""
+        paths = self._native.download_outputs(self.prompt_id, os.fspath(dir))
+        return [Path(p) for p in paths]
+
+    def read(self, file: FileRef) -> bytes:
+        """The bytes of one file (one of ``files``)."""
+        return bytes(self._native.view(file.filename, file.subfolder, file.type))
+
+
+def _result(native: Any, outcome_json: str) -> RunResult:
+    import json
+
+    return RunResult(**_outcome_fields(json.loads(outcome_json)), _native=native)
+
+
+class Subscription:
+    """A registered callback; ``cancel()`` (or leaving a ``with`` block)
+    unregisters it and releases the callable. It stays registered while
+    this object is merely dropped."""
+
+    __slots__ = ("_native", "_key", "__weakref__")
+
+    def __init__(self, native: Any, key: int) -> None:
+        self._native = native
+        self._key = key
+
+    def cancel(self) -> bool:
+        """Unregisters now; True if it was still registered."""
+        return bool(self._native.unsubscribe(self._key))
+
+    def __enter__(self) -> "Subscription":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def __repr__(self) -> str:
+        return f"Subscription(key={self._key})"
+
+
+class Job:
+    """A submitted prompt."""
+
+    def __init__(self, native: Any, prompt_id: str, number: Optional[int]) -> None:
+        self._native = native
+        self.prompt_id = prompt_id
+        self.number = number
+
+    def _record(self) -> Optional[Tuple[Outcome, float]]:
+        found = self._native.execution(self.prompt_id)
+        if found is None:
+            return None
+        return _outcome_from_json(found[0]), float(found[1])
+
+    @property
+    def state(self) -> str:
+        """``submitted``, ``queued``, ``running``, ``succeeded``, ``failed``,
+        ``interrupted`` or ``lost``."""
+        r = self._record()
+        return r[0].status if r else "submitted"
+
+    @property
+    def progress(self) -> float:
+        """Whole-prompt progress in [0, 1]."""
+        r = self._record()
+        return r[1] if r else 0.0
+
+    @property
+    def outputs(self) -> Dict[str, Any]:
+        """Outputs received so far, by node id."""
+        r = self._record()
+        return dict(r[0].outputs) if r else {}
+
+    def wait(self, timeout: Optional[float] = None) -> RunResult:
+        """Waits for success; raises the prompt's error, or ``WaitTimeout``
+        after ``timeout`` seconds (the prompt goes on)."""
+        return _result(self._native, self._native.wait(self.prompt_id, timeout))
+
+    def interrupt(self) -> bool:
+        """Interrupts it if it is running; True if an interrupt was sent."""
+        return bool(self._native.interrupt(self.prompt_id))
+
+    def __repr__(self) -> str:
+        return f"Job(prompt_id={self.prompt_id!r})"
+
+
+class _Base:
+    """Construction and the calls that never wait, shared by both clients."""
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        *,
+        client_id: Optional[str] = None,
+        token: Optional[str] = None,
+        basic_auth: Optional[Tuple[str, str]] = None,
+        query_token: Optional[str] = None,
+        headers: Optional[Mapping[str, str]] = None,
+        connect_timeout: Optional[float] = None,
+        request_timeout: Optional[float] = None,
+        backoff_initial: Optional[float] = None,
+        backoff_max: Optional[float] = None,
+        backoff_jitter: Optional[float] = None,
+        polling_after_failures: Optional[int] = None,
+        ping_interval: Optional[float] = None,
+        deaf_timeout: Optional[float] = None,
+        progress_interval_ms: Optional[int] = None,
+        preview_interval_ms: Optional[int] = None,
+        history_capacity: Optional[int] = None,
+        queue_timeout: Optional[float] = None,
+        stall_timeout: Optional[float] = None,
+        timeout: Optional[float] = None,
+        config_file: Optional[PathLike] = None,
+    ) -> None:
+        options = dict(
+            url=url,
+            client_id=client_id,
+            token=token,
+            query_token=query_token,
+            connect_timeout=connect_timeout,
+            request_timeout=request_timeout,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            backoff_jitter=backoff_jitter,
+            polling_after_failures=polling_after_failures,
+            ping_interval=ping_interval,
+            deaf_timeout=deaf_timeout,
+            progress_interval_ms=progress_interval_ms,
+            preview_interval_ms=preview_interval_ms,
+            history_capacity=history_capacity,
+            queue_timeout=queue_timeout,
+            stall_timeout=stall_timeout,
+            timeout=timeout,
+        )
+        self._native = _native.Client(settings_json(config_file, basic_auth, headers, options))
+        _OPEN.add(self._native)
+
+    @property
+    def client_id(self) -> str:
+        return str(self._native.client_id)
+
+    @property
+    def status(self) -> ConnectionStatus:
+        """The connection state now."""
+        s = self._native.status()
+        return ConnectionStatus(s["state"], s["attempt"], s["next_retry_ms"], s["last_error"])
+
+    def stats(self) -> Dict[str, int]:
+        """Counters: frames, events, reconnects, coalesced, callbacks, ..."""
+        return dict(self._native.stats())
+
+    def on(
+        self,
+        kind: KindSpec,
+        callback: Callable[[Any], object],
+        *,
+        prompt_id: Optional[str] = None,
+    ) -> Subscription:
+        """Calls ``callback(event)`` for events of ``kind`` (a name such as
+        ``"progress"``, an event class, several, or ``None`` for all),
+        optionally of one prompt. Callbacks run in order on the client's
+        dispatcher thread; one that raises is logged on the ``comfywire``
+        logger and reported as a ``CallbackError`` event."""
+        key = self._native.subscribe(_kinds(kind), prompt_id, callback)
+        return Subscription(self._native, key)
+
+    def on_state_change(self, callback: Callable[[Any], object]) -> Subscription:
+        """Calls ``callback(event)`` with each ``ConnectionChanged``."""
+        return self.on("connection", callback)
+
+    def pause(self) -> None:
+        """Disconnects and stops retrying (app in the background)."""
+        self._native.pause()
+
+    def resume(self) -> None:
+        """Reconnects now."""
+        self._native.resume()
+
+    def network_changed(self) -> None:
+        """The network changed: check or reconnect now."""
+        self._native.network_changed()
+
+    def retry_now(self) -> None:
+        """Skips the backoff wait."""
+        self._native.retry_now()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(client_id={self.client_id!r}, state={self.status.state!r})"
+
+
+def _upload_args(image: Union[bytes, PathLike], filename: Optional[str]) -> Tuple[str, bytes]:
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        if not filename:
+            raise ValueError("filename is required when uploading bytes")
+        return filename, bytes(image)
+    path = Path(os.fspath(image))
+    return filename or path.name, path.read_bytes()
+
+
+def _ids(prompt_ids: Union[str, Iterable[str]]) -> List[str]:
+    return [prompt_ids] if isinstance(prompt_ids, str) else list(prompt_ids)
+
+
+class Client(_Base):
+    """A blocking ComfyUI client. Connects in the background; every call
+    that waits releases the GIL and can be stopped with Ctrl-C."""
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        native = getattr(self, "_native", None)
+        if native is not None:
+            try:
+                native.close()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        """Closes the socket and releases every callback. Idempotent."""
+        self._native.close()
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        """Waits until the socket is connected."""
+        self._native.wait_connected(timeout)
+
+    def events(self) -> "_native.EventStream":
+        """An iterator over every event from now on (typed event objects);
+        it ends when the client closes. ``stream.next(timeout)`` waits at
+        most ``timeout`` seconds and answers ``None`` when nothing came."""
+        return self._native.events()
+
+    def submit(self, workflow: Workflow) -> Job:
+        """Queues a workflow; answers at once with its ``Job``."""
+        prompt_id, number, _partial = self._native.submit(workflow)
+        return Job(self._native, prompt_id, number)
+
+    def run(
+        self,
+        workflow: Workflow,
+        *,
+        timeout: Optional[float] = None,
+        stall_timeout: Optional[float] = None,
+        queue_timeout: Optional[float] = None,
+    ) -> RunResult:
+        """Submits and waits for success. Deadlines in seconds: ``timeout``
+        for the whole run, ``stall_timeout`` without any event while it
+        runs, ``queue_timeout`` before it starts (``None``: the client's
+        default). Raises ``ValidationError``, ``ExecutionError``,
+        ``PromptInterrupted``, ``PromptLost`` or ``DeadlineExceeded``."""
+        return _result(self._native, self._native.run(workflow, timeout, stall_timeout, queue_timeout))
+
+    def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
+        """Waits for a submitted prompt, as ``Job.wait``."""
+        return Job(self._native, prompt_id, None).wait(timeout)
+
+    def job(self, prompt_id: str) -> Job:
+        """The ``Job`` of a prompt submitted earlier."""
+        return Job(self._native, prompt_id, None)
+
+    def interrupt(self, prompt_id: str) -> bool:
+        """Interrupts the prompt only if it is the one running."""
+        return bool(self._native.interrupt(prompt_id))
+
+    def queue(self) -> QueueSnapshot:
+        """The server's queue."""
+        running, pending = self._native.queue()
+        return QueueSnapshot(tuple(running), tuple(pending))
+
+    def delete(self, prompt_ids: Union[str, Iterable[str]]) -> None:
+        """Deletes pending prompts."""
+        self._native.delete(_ids(prompt_ids))
+
+    def clear_queue(self) -> None:
+        """Deletes every pending prompt."""
+        self._native.clear_queue()
+
+    def history(self) -> List[Outcome]:
+        """Finished executions kept in memory (``history_capacity``),
+        oldest first."""
+        return [_outcome_from_json(t) for t in self._native.history()]
+
+    def server_history(self, prompt_id: str) -> Optional[Dict[str, Any]]:
+        """The server's ``/history`` entry of a prompt."""
+        entry = self._native.server_history(prompt_id)
+        return None if entry is None else dict(entry)
+
+    def system_stats(self) -> Dict[str, Any]:
+        """``GET /system_stats``."""
+        return dict(self._native.system_stats())
+
+    def read(self, file: FileRef) -> bytes:
+        """Downloads one file from ``/view``."""
+        return bytes(self._native.view(file.filename, file.subfolder, file.type))
+
+    def upload_image(
+        self,
+        image: Union[bytes, PathLike],
+        filename: Optional[str] = None,
+        *,
+        subfolder: Optional[str] = None,
+        type: Optional[str] = None,
+        overwrite: bool = False,
+    ) -> FileRef:
+        """Uploads an image (bytes with a ``filename``, or a path); answers
+        where the server stored it."""
+        name, data = _upload_args(image, filename)
+        f, s, t = self._native.upload_image(name, data, subfolder, type, overwrite)
+        return FileRef(f, s, t)
+
