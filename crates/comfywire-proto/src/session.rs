@@ -181,6 +181,7 @@ pub struct Session {
     awaiting_queue: BTreeSet<String>,
     queue_requested: bool,
     deaf_suspect: bool,
+    last_check_at: Option<Instant>,
     last_shape: Option<(String, (usize, usize))>,
 }
 
@@ -210,6 +211,7 @@ impl Session {
             awaiting_queue: BTreeSet::new(),
             queue_requested: false,
             deaf_suspect: false,
+            last_check_at: None,
             last_shape: None,
             config,
         }
@@ -833,27 +835,39 @@ impl Session {
         )));
     }
 
+    /// Armed while a prompt of ours is queued or running: silence for
+    /// `deaf_timeout` since the last frame (or the last check) is checked
+    /// over HTTP, again every `deaf_timeout` while it lasts.
     fn watchdog_at(&self) -> Option<Instant> {
         let timeout = self.config.deaf_timeout?;
-        if self.deaf_suspect {
+        let watched = self
+            .tracker
+            .active_records()
+            .any(|r| r.ours && matches!(r.phase, Phase::Queued | Phase::Running));
+        if !watched {
             return None;
         }
+        let last_frame = self.last_frame_at?;
+        let since = self.last_check_at.map_or(last_frame, |c| c.max(last_frame));
+        Some(since + timeout)
+    }
+
+    fn watchdog_fired(&mut self, now: Instant) {
+        self.last_check_at = Some(now);
         let running = self
             .tracker
             .active_records()
             .any(|r| r.ours && r.phase == Phase::Running);
-        if !running {
-            return None;
-        }
-        Some(self.last_frame_at? + timeout)
-    }
-
-    fn watchdog_fired(&mut self, now: Instant) {
-        self.deaf_suspect = true;
         self.reconcile(now);
-        // A socket that misses our running prompt's frames is deaf: replace
-        // it. Reconciliation fills what it missed.
-        self.deaf_reconnect(now);
+        if running {
+            // A socket that misses our running prompt's frames is deaf:
+            // replace it. Reconciliation fills what it missed.
+            self.deaf_reconnect(now);
+        } else {
+            // Waiting in the queue is silent too; only if history shows the
+            // prompt finished unheard is the socket deaf.
+            self.deaf_suspect = true;
+        }
     }
 
     fn deaf_reconnect(&mut self, now: Instant) {

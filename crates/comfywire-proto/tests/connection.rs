@@ -454,3 +454,70 @@ fn the_server_assigned_sid_is_adopted_for_reconnects() {
         client_id: Some("abc123".into())
     }));
 }
+
+#[test]
+fn a_socket_deaf_while_our_prompt_is_queued_is_found_by_periodic_checks() {
+    let (mut s, mut now) = session();
+    s.connect(now);
+    s.handle_connected(now);
+    s.track_prompt("p", Some(2), now);
+    s.handle_http(
+        HttpReply::PromptAccepted {
+            prompt_id: "p".into(),
+            number: Some(0),
+            node_errors: json!({}),
+        },
+        now,
+    );
+    commands(&mut s);
+    let pending = QueueSnapshot::from_json(&json!({"queue_running": [[0, "other", {}, {}, []]], "queue_pending": [[1, "p", {}, {}, []]]})).unwrap();
+    for round in 0..3 {
+        // Silence (pings answered) until the next check.
+        let start = now;
+        let mut cmds = Vec::new();
+        while !cmds.contains(&Command::Http(HttpRequest::History {
+            prompt_id: "p".into(),
+        })) {
+            let t = s.poll_timeout().unwrap();
+            now = t.at;
+            s.handle_timeout(now);
+            cmds = commands(&mut s);
+            for c in &cmds {
+                if matches!(c, Command::Ping(_)) {
+                    s.handle_pong(now);
+                }
+            }
+        }
+        assert_eq!(now - start, Duration::from_secs(30), "round {round}");
+        assert!(
+            !cmds.iter().any(|c| matches!(c, Command::Close { .. })),
+            "a queued wait is not deafness"
+        );
+        if round < 2 {
+            s.handle_http(
+                HttpReply::History {
+                    prompt_id: "p".into(),
+                    entry: None,
+                },
+                now,
+            );
+            assert!(commands(&mut s).contains(&Command::Http(HttpRequest::Queue)));
+            s.handle_http(HttpReply::Queue(pending.clone()), now);
+            assert_eq!(s.state(), &ConnectionState::Connected);
+        } else {
+            // It ran and finished while the socket heard nothing: deaf.
+            s.handle_http(HttpReply::History {
+                prompt_id: "p".into(),
+                entry: Some(HistoryEntry::from_json(&json!({"outputs": {}, "status": {"status_str": "success", "completed": true, "messages": []}})).unwrap()),
+            }, now);
+            let cmds = commands(&mut s);
+            assert!(
+                cmds.iter().any(|c| matches!(c, Command::Close { .. })),
+                "{cmds:?}"
+            );
+            assert!(cmds.iter().any(|c| matches!(c, Command::Connect { .. })));
+            assert!(matches!(s.last_error(), Some(ConnectionError::Deaf { .. })));
+            assert_eq!(events(&mut s).iter().filter(|e| e.is_terminal()).count(), 1);
+        }
+    }
+}
