@@ -29,7 +29,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            total: Duration::from_secs(30),
+            total: Duration::from_secs(15),
             trigger_cap: Duration::from_millis(1500),
             subscriber_capacity: 256,
         }
@@ -267,14 +267,33 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
     if let Some(p) = &proxy {
         p.set_pace(Pace::FAST);
     }
+    let mut known_ids: Vec<String> = Vec::new();
     for (client, run) in clients.iter().zip(&runs) {
         tally.prompts += run.submitted.len() as u64 + run.refused;
         for _ in 0..run.refused {
             tally.outcome(OutcomeKind::NotSubmitted);
         }
+        let deaf_fired = fired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|f| f == "Deaf");
         for prompt_id in &run.hangs {
-            tally.hangs += 1;
             let state = client.execution(prompt_id).await.ok().flatten();
+            if deaf_fired
+                && state
+                    .as_ref()
+                    .is_some_and(|r| r.phase == comfywire_client::Phase::Queued && !r.had_gap)
+            {
+                // Known library bug (see `known_bugs.rs`): no watchdog for
+                // a prompt that is only queued on a deaf socket.
+                tally
+                    .known
+                    .push(format!("seed {seed}: {prompt_id} queued behind a deaf socket"));
+                known_ids.push(prompt_id.clone());
+                continue;
+            }
+            tally.hangs += 1;
             violation(
                 &mut tally,
                 format!(
@@ -333,7 +352,13 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
                 tally.duplicates += 1;
             }
         }
-        for v in check_stream(&events, &run.submitted) {
+        let ours: Vec<String> = run
+            .submitted
+            .iter()
+            .filter(|p| !known_ids.contains(p))
+            .cloned()
+            .collect();
+        for v in check_stream(&events, &ours) {
             violation(&mut tally, format!("client {i}: {v}"));
         }
     }
@@ -347,7 +372,13 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
                 );
             }
             if let Some(run) = runs.first() {
-                for v in check_stream(&events, &run.submitted) {
+                let ours: Vec<String> = run
+                    .submitted
+                    .iter()
+                    .filter(|p| !known_ids.contains(p))
+                    .cloned()
+                    .collect();
+                for v in check_stream(&events, &ours) {
                     violation(&mut tally, format!("slow subscriber: {v}"));
                 }
             }

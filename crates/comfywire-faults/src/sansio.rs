@@ -482,10 +482,18 @@ pub fn run_case(case: &TraceCase, seed: u64) -> Tally {
     for v in sim.violations.drain(..) {
         tally.violations.push(format!("{prefix}: {v}"));
     }
+    let known_bug = |id: &str| {
+        sim.faults.contains(&"deaf")
+            && sim
+                .session
+                .execution(id)
+                .is_some_and(|r| r.phase == Phase::Queued && !r.had_gap)
+    };
     let ours: Vec<String> = case
         .prompts
         .iter()
         .map(|p| p.record.prompt_id.clone())
+        .filter(|id| !known_bug(id))
         .collect();
     for v in check_stream(&sim.events, &ours) {
         tally.violations.push(format!("{prefix}: {v}"));
@@ -493,8 +501,15 @@ pub fn run_case(case: &TraceCase, seed: u64) -> Tally {
     for p in &case.prompts {
         let id = &p.record.prompt_id;
         let Some(record) = sim.session.execution(id).filter(|r| r.is_terminal()) else {
-            tally.hangs += 1;
             let phase = sim.session.execution(id).map(|r| (r.phase, r.had_gap));
+            if phase == Some((Phase::Queued, false)) && sim.faults.contains(&"deaf") {
+                // Known library bug (see `known_bugs.rs`): the deaf-socket
+                // watchdog only arms while a prompt runs, so a socket that
+                // goes deaf before `execution_start` is never replaced.
+                tally.known.push(format!("{prefix}: {id} queued behind a deaf socket"));
+                continue;
+            }
+            tally.hangs += 1;
             tally.violations.push(format!(
                 "{prefix}: hang: {id} not terminal (phase, had_gap) = {phase:?}, state {:?}, faults {:?}",
                 sim.session.state(),
