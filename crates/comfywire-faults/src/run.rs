@@ -361,6 +361,15 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
         for v in check_stream(&events, &ours) {
             violation(&mut tally, format!("client {i}: {v}"));
         }
+        if std::env::var_os("COMFYWIRE_DEBUG").is_some() {
+            eprintln!("schedule {schedule:#?}");
+            for e in &events {
+                match e {
+                    Event::Connection(_) | Event::HttpFailed { .. } => eprintln!("client {i}: {e:?}"),
+                    _ => eprintln!("client {i}: {:?} {:?}", e.kind(), e.prompt_id()),
+                }
+            }
+        }
     }
     match tokio::time::timeout(Duration::from_secs(5), lazy_events).await {
         Ok(Ok(events)) => {
@@ -396,21 +405,22 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
 /// mock server; returns the merged tally.
 pub async fn run_many(seeds: &[u64], parallel: usize, options: &RunOptions) -> Tally {
     let mut total = Tally::default();
-    for chunk in seeds.chunks(parallel.max(1)) {
-        let handles: Vec<_> = chunk
-            .iter()
-            .map(|&seed| {
-                let options = options.clone();
-                tokio::spawn(async move { run_schedule(&Schedule::generate(seed), &options).await })
-            })
-            .collect();
-        for (handle, seed) in handles.into_iter().zip(chunk) {
-            match handle.await {
-                Ok(t) => total.merge(t),
-                Err(e) => total
-                    .violations
-                    .push(format!("seed {seed}: schedule panicked: {e}")),
-            }
+    let mut running = tokio::task::JoinSet::new();
+    let mut next = seeds.iter().copied();
+    // Keep `parallel` schedules in flight; one slow schedule does not hold
+    // back the others.
+    loop {
+        while running.len() < parallel.max(1) {
+            let Some(seed) = next.next() else { break };
+            let options = options.clone();
+            running.spawn(async move {
+                (seed, run_schedule(&Schedule::generate(seed), &options).await)
+            });
+        }
+        match running.join_next().await {
+            Some(Ok((_, t))) => total.merge(t),
+            Some(Err(e)) => total.violations.push(format!("a schedule panicked: {e}")),
+            None => break,
         }
     }
     total
