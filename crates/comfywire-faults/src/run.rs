@@ -29,7 +29,7 @@ pub struct RunOptions {
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
-            total: Duration::from_secs(15),
+            total: Duration::from_secs(20),
             trigger_cap: Duration::from_millis(1500),
             subscriber_capacity: 256,
         }
@@ -37,7 +37,7 @@ impl Default for RunOptions {
 }
 
 /// A client configuration with test-short timers (backoff 20 ms initial,
-/// lost re-check and poll interval 100 ms, deaf watchdog 400 ms).
+/// lost re-check and poll interval 100 ms, deaf watchdog 1 s).
 pub fn client_config(url: &str, options: &RunOptions) -> ClientConfig {
     let mut c = ClientConfig::new(url);
     c.session.backoff = BackoffConfig {
@@ -48,9 +48,9 @@ pub fn client_config(url: &str, options: &RunOptions) -> ClientConfig {
     };
     c.session.poll_interval = Duration::from_millis(100);
     c.session.lost_recheck = Duration::from_millis(100);
-    c.session.deaf_timeout = Some(Duration::from_millis(400));
-    c.session.ping_interval = Duration::from_millis(500);
-    c.session.pong_timeout = Duration::from_millis(500);
+    c.session.deaf_timeout = Some(Duration::from_millis(1000));
+    c.session.ping_interval = Duration::from_millis(1000);
+    c.session.pong_timeout = Duration::from_millis(1000);
     c.request_timeout = Duration::from_secs(3);
     c.connect_timeout = Duration::from_secs(2);
     c.max_message_size = 1 << 20;

@@ -14,7 +14,7 @@ async fn every_prompt_ends_exactly_once_under_random_faults() {
     let parallel = std::env::var("COMFYWIRE_PARALLEL")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(4);
     let started = Instant::now();
     let tally = run_many(&seeds, parallel, &RunOptions::default()).await;
     println!(
