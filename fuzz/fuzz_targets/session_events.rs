@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
     let mut check = |session: &mut Session| {
         while let Some(event) = session.poll_event() {
             if let Some(p) = event.prompt_id() {
-                assert!(!finished.contains(p), "{:?} for {p} after its end", event.kind());
+                assert!(
+                    !finished.contains(p),
+                    "{:?} for {p} after its end",
+                    event.kind()
+                );
             }
             if let Event::Finished(r) = &event {
                 finished.insert(r.prompt_id.clone());
@@ -49,9 +53,14 @@ fuzz_target!(|data: &[u8]| {
     // its bytes (the seed corpus holds real trace frames this way).
     let mut rest = data;
     for _ in 0..256 {
-        let Some((&op, tail)) = rest.split_first() else { break };
+        let Some((&op, tail)) = rest.split_first() else {
+            break;
+        };
         let (len, tail) = match tail {
-            [hi, lo, tail @ ..] => ((usize::from(*hi) << 8 | usize::from(*lo)).min(tail.len()), tail),
+            [hi, lo, tail @ ..] => (
+                (usize::from(*hi) << 8 | usize::from(*lo)).min(tail.len()),
+                tail,
+            ),
             _ => (0, &[][..]),
         };
         let (payload, tail) = tail.split_at(len);
@@ -62,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
             0 | 1 => session.handle_frame(Frame::Text(Bytes::copy_from_slice(payload)), now),
             2 => session.handle_frame(Frame::Binary(Bytes::copy_from_slice(payload)), now),
             3 => session.handle_disconnected(
-                ConnectionError::Lost { code: None, message: "fuzz".into() },
+                ConnectionError::Lost {
+                    code: None,
+                    message: "fuzz".into(),
+                },
                 now,
             ),
             4 => session.handle_connected(now),
@@ -71,7 +83,13 @@ fuzz_target!(|data: &[u8]| {
                     .ok()
                     .and_then(|v| comfywire_proto::HistoryEntry::from_response(&prompt, &v).ok())
                     .flatten();
-                session.handle_http(HttpReply::History { prompt_id: prompt, entry }, now);
+                session.handle_http(
+                    HttpReply::History {
+                        prompt_id: prompt,
+                        entry,
+                    },
+                    now,
+                );
             }
             6 => {
                 let snapshot = serde_json::from_slice(payload)

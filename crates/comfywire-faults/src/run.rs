@@ -287,9 +287,9 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
             {
                 // Known library bug (see `known_bugs.rs`): no watchdog for
                 // a prompt that is only queued on a deaf socket.
-                tally
-                    .known
-                    .push(format!("seed {seed}: {prompt_id} queued behind a deaf socket"));
+                tally.known.push(format!(
+                    "seed {seed}: {prompt_id} queued behind a deaf socket"
+                ));
                 known_ids.push(prompt_id.clone());
                 continue;
             }
@@ -365,7 +365,9 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
             eprintln!("schedule {schedule:#?}");
             for e in &events {
                 match e {
-                    Event::Connection(_) | Event::HttpFailed { .. } => eprintln!("client {i}: {e:?}"),
+                    Event::Connection(_) | Event::HttpFailed { .. } => {
+                        eprintln!("client {i}: {e:?}")
+                    }
                     _ => eprintln!("client {i}: {:?} {:?}", e.kind(), e.prompt_id()),
                 }
             }
@@ -414,7 +416,10 @@ pub async fn run_many(seeds: &[u64], parallel: usize, options: &RunOptions) -> T
             let Some(seed) = next.next() else { break };
             let options = options.clone();
             running.spawn(async move {
-                (seed, run_schedule(&Schedule::generate(seed), &options).await)
+                (
+                    seed,
+                    run_schedule(&Schedule::generate(seed), &options).await,
+                )
             });
         }
         match running.join_next().await {

@@ -506,7 +506,9 @@ pub fn run_case(case: &TraceCase, seed: u64) -> Tally {
                 // Known library bug (see `known_bugs.rs`): the deaf-socket
                 // watchdog only arms while a prompt runs, so a socket that
                 // goes deaf before `execution_start` is never replaced.
-                tally.known.push(format!("{prefix}: {id} queued behind a deaf socket"));
+                tally
+                    .known
+                    .push(format!("{prefix}: {id} queued behind a deaf socket"));
                 continue;
             }
             tally.hangs += 1;

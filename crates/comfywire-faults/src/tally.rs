@@ -94,14 +94,31 @@ impl fmt::Display for Tally {
         writeln!(f, "| succeeded | {} |", n(OutcomeKind::Succeeded))?;
         writeln!(f, "| failed | {} |", n(OutcomeKind::Failed))?;
         writeln!(f, "| interrupted | {} |", n(OutcomeKind::Interrupted))?;
-        writeln!(f, "| lost (all with a reason: {}) | {} |", self.lost_with_reason, n(OutcomeKind::Lost))?;
-        writeln!(f, "| not submitted (POST /prompt refused or cut) | {} |", n(OutcomeKind::NotSubmitted))?;
+        writeln!(
+            f,
+            "| lost (all with a reason: {}) | {} |",
+            self.lost_with_reason,
+            n(OutcomeKind::Lost)
+        )?;
+        writeln!(
+            f,
+            "| not submitted (POST /prompt refused or cut) | {} |",
+            n(OutcomeKind::NotSubmitted)
+        )?;
         writeln!(f, "| duplicate terminal events | {} |", self.duplicates)?;
         writeln!(f, "| hangs (total deadline hit) | {} |", self.hangs)?;
         writeln!(f, "| violations | {} |", self.violations.len())?;
-        writeln!(f, "| known-bug cases (deaf socket while queued) | {} |", self.known.len())?;
+        writeln!(
+            f,
+            "| known-bug cases (deaf socket while queued) | {} |",
+            self.known.len()
+        )?;
         writeln!(f, "| peak RSS | {} MiB |", self.peak_rss_kib / 1024)?;
-        let faults: Vec<String> = self.faults.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
         writeln!(f, "| faults injected | {} |", faults.join(", "))
     }
 }

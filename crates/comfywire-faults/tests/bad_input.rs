@@ -34,10 +34,16 @@ async fn stub(bad: u32, bad_reply: StubReply) -> StubServer {
             return StubReply::raw(404, "{}");
         }
         if method == "POST" && path.ends_with("/prompt") {
-            return StubReply::json(200, json!({"prompt_id": ID, "number": 0, "node_errors": {}}));
+            return StubReply::json(
+                200,
+                json!({"prompt_id": ID, "number": 0, "node_errors": {}}),
+            );
         }
         if path.ends_with("/queue") {
-            return StubReply::json(200, json!({"queue_running": [[0, ID, {}, {}, ["9"]]], "queue_pending": []}));
+            return StubReply::json(
+                200,
+                json!({"queue_running": [[0, ID, {}, {}, ["9"]]], "queue_pending": []}),
+            );
         }
         if path.ends_with(&format!("/history/{ID}")) {
             return if seen.fetch_add(1, Ordering::SeqCst) < bad {
@@ -52,21 +58,36 @@ async fn stub(bad: u32, bad_reply: StubReply) -> StubServer {
     .expect("stub server")
 }
 
-async fn run_against(server: &StubServer, total: Duration) -> (Result<Arc<comfywire_client::ExecutionRecord>, Error>, Vec<Event>) {
+async fn run_against(
+    server: &StubServer,
+    total: Duration,
+) -> (
+    Result<Arc<comfywire_client::ExecutionRecord>, Error>,
+    Vec<Event>,
+) {
     let mut config = client_config(&server.url(), &RunOptions::default());
     config.request_timeout = Duration::from_millis(400);
     config.session.polling_after_failures = 2;
     let client = Client::connect(config).await.expect("client");
     let mut events = client.events();
     let submission = client
-        .submit_with(&json!({"9": {"class_type": "SaveImage", "inputs": {}}}), SubmitOptions {
-            prompt_id: Some(ID.into()),
-            ..SubmitOptions::default()
-        })
+        .submit_with(
+            &json!({"9": {"class_type": "SaveImage", "inputs": {}}}),
+            SubmitOptions {
+                prompt_id: Some(ID.into()),
+                ..SubmitOptions::default()
+            },
+        )
         .await
         .expect("submit");
     let result = client
-        .wait_record(&submission.prompt_id, Deadlines { total: Some(total), ..Deadlines::default() })
+        .wait_record(
+            &submission.prompt_id,
+            Deadlines {
+                total: Some(total),
+                ..Deadlines::default()
+            },
+        )
         .await;
     client.close().await;
     let mut seen = Vec::new();
@@ -81,8 +102,14 @@ async fn recovers_after(bad_reply: StubReply) {
     let (result, events) = run_against(&server, Duration::from_secs(20)).await;
     let record = result.expect("the prompt ends");
     assert_eq!(record.phase, Phase::Succeeded);
-    assert!(same_outputs(&record.outputs, entry()[ID]["outputs"].as_object().expect("outputs")));
-    let failures = events.iter().filter(|e| e.kind() == EventKind::HttpFailed).count();
+    assert!(same_outputs(
+        &record.outputs,
+        entry()[ID]["outputs"].as_object().expect("outputs")
+    ));
+    let failures = events
+        .iter()
+        .filter(|e| e.kind() == EventKind::HttpFailed)
+        .count();
     assert!(failures >= 3, "each bad answer is reported, got {failures}");
     assert!(check_stream(&events, &[ID.to_owned()]).is_empty());
 }
@@ -128,23 +155,54 @@ async fn an_executed_output_over_the_frame_limit_is_recovered_from_history() {
     // big_output's `executed` frame is about 2 MB.
     config.max_message_size = 512 * 1024;
     let client = Client::connect(config).await.expect("client");
-    client.wait_connected(Duration::from_secs(5)).await.expect("connected");
+    client
+        .wait_connected(Duration::from_secs(5))
+        .await
+        .expect("connected");
     let mut events = client.events();
-    let submission = client.submit(&server.workflow("big_output").expect("scenario")).await.expect("submit");
+    let submission = client
+        .submit(&server.workflow("big_output").expect("scenario"))
+        .await
+        .expect("submit");
     let record = client
-        .wait_record(&submission.prompt_id, Deadlines { total: Some(Duration::from_secs(20)), ..Deadlines::default() })
+        .wait_record(
+            &submission.prompt_id,
+            Deadlines {
+                total: Some(Duration::from_secs(20)),
+                ..Deadlines::default()
+            },
+        )
         .await
         .expect("ends");
     assert_eq!(record.phase, Phase::Succeeded);
     assert!(record.had_gap, "the oversize frame costs the socket");
-    let history = client.server_history(&submission.prompt_id).await.expect("history").expect("entry");
-    assert!(same_outputs(&record.outputs, history["outputs"].as_object().expect("outputs")));
+    let history = client
+        .server_history(&submission.prompt_id)
+        .await
+        .expect("history")
+        .expect("entry");
+    assert!(same_outputs(
+        &record.outputs,
+        history["outputs"].as_object().expect("outputs")
+    ));
     let mut seen = Vec::new();
     while let Ok(Some(e)) = events.recv_timeout(Duration::from_millis(300)).await {
         seen.push(e);
     }
-    assert!(seen.iter().any(|e| matches!(e, Event::BadFrame { error: ParseError::FrameTooLarge { .. }, .. })));
-    assert!(seen.iter().any(|e| matches!(e, Event::Output { recovered: true, .. })));
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::BadFrame {
+            error: ParseError::FrameTooLarge { .. },
+            ..
+        }
+    )));
+    assert!(seen.iter().any(|e| matches!(
+        e,
+        Event::Output {
+            recovered: true,
+            ..
+        }
+    )));
     assert!(check_stream(&seen, std::slice::from_ref(&submission.prompt_id)).is_empty());
     client.close().await;
     server.shutdown().await;

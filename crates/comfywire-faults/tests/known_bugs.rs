@@ -69,5 +69,8 @@ fn a_socket_deaf_before_execution_start_still_ends_the_prompt() {
         asked_history,
         "ten seconds of silence with a queued prompt and the session never checked /history or /queue"
     );
-    assert_ne!(session.execution("p1").map(|r| r.phase), Some(Phase::Queued));
+    assert_ne!(
+        session.execution("p1").map(|r| r.phase),
+        Some(Phase::Queued)
+    );
 }

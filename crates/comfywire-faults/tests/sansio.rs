@@ -10,7 +10,11 @@ use comfywire_faults::tally::Tally;
 #[test]
 fn interleavings_of_recorded_frames_keep_every_invariant() {
     let cases = load_cases(&repo_traces());
-    assert!(cases.len() >= 8, "traces not found under {:?}", repo_traces());
+    assert!(
+        cases.len() >= 8,
+        "traces not found under {:?}",
+        repo_traces()
+    );
     let count = std::env::var("COMFYWIRE_SANSIO_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -22,13 +22,22 @@ fn main() {
     let mut count = 0usize;
     for path in entries {
         let text = std::fs::read_to_string(&path).expect("trace");
-        let Ok(trace) = Trace::parse(&text) else { continue };
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let Ok(trace) = Trace::parse(&text) else {
+            continue;
+        };
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let ids = &trace.meta.prompt_ids;
         let mut session = Vec::new();
         for (i, event) in trace.events.iter().enumerate() {
             let (kind, mut payload): (u8, Vec<u8>) = match &event.kind {
-                TraceEventKind::Text { received: true, data, .. } => (0, data.clone().into_bytes()),
+                TraceEventKind::Text {
+                    received: true,
+                    data,
+                    ..
+                } => (0, data.clone().into_bytes()),
                 TraceEventKind::Binary { data, .. } => (1, data.to_vec()),
                 TraceEventKind::WsClose { .. } => (3, Vec::new()),
                 TraceEventKind::WsOpen { .. } => (4, Vec::new()),
@@ -58,5 +67,8 @@ fn main() {
         session.push(0x17);
         std::fs::write(session_dir.join(&name), &session).expect("write");
     }
-    println!("wrote {count} parse_frame inputs and the session_events inputs to {}", out.display());
+    println!(
+        "wrote {count} parse_frame inputs and the session_events inputs to {}",
+        out.display()
+    );
 }

@@ -122,7 +122,10 @@ async fn main() {
     if let (Some(early), Some(last)) = (samples.get(1), samples.last()) {
         let rss_growth = last.1 as f64 / early.1.max(1) as f64;
         let fd_growth = last.2 as i64 - early.2 as i64;
-        println!("RSS {:.2}x from {} to {} prompts, fds {:+}", rss_growth, early.0, last.0, fd_growth);
+        println!(
+            "RSS {:.2}x from {} to {} prompts, fds {:+}",
+            rss_growth, early.0, last.0, fd_growth
+        );
         if rss_growth > 1.5 || fd_growth > 8 || errors > 0 {
             eprintln!("soak: not flat or errors");
             std::process::exit(1);
