@@ -169,7 +169,7 @@ pub fn session_config(client_id: Option<String>, seed: u64) -> SessionConfig {
 #[derive(Debug)]
 enum Due {
     Connect(bool),
-    Reply(HttpReply),
+    Reply(Box<HttpReply>),
 }
 
 /// The simulated server and socket around one session.
@@ -274,7 +274,7 @@ impl Sim<'_> {
                         );
                     }
                     Due::Connect(_) => {}
-                    Due::Reply(reply) => self.session.handle_http(reply, now),
+                    Due::Reply(reply) => self.session.handle_http(*reply, now),
                 }
             }
             while let Some(event) = self.session.poll_event() {
@@ -330,7 +330,7 @@ impl Sim<'_> {
                     }
                 };
                 let at = later(&mut self.rng, self.now);
-                self.due.push((at, Due::Reply(reply)));
+                self.due.push((at, Due::Reply(Box::new(reply))));
             }
         }
     }
