@@ -1,0 +1,131 @@
+//! The invariants every schedule must keep, checked over the event stream
+//! a subscriber saw and over the final records.
+
+use std::collections::HashMap;
+
+use comfywire_proto::{Event, ExecutionRecord, Outcome};
+use serde_json::{Map, Value};
+
+/// Checks one subscriber's whole stream: at most one `Finished` per prompt,
+/// nothing for a prompt after its `Finished`, and a `Finished` for every
+/// prompt in `ours`. Returns one line per violation.
+pub fn check_stream(events: &[Event], ours: &[String]) -> Vec<String> {
+    let mut violations = Vec::new();
+    let mut finished: HashMap<&str, usize> = HashMap::new();
+    for (i, event) in events.iter().enumerate() {
+        if let Event::Finished(record) = event {
+            if finished.insert(&record.prompt_id, i).is_some() {
+                violations.push(format!("duplicate terminal event for {}", record.prompt_id));
+            }
+        }
+    }
+    for (i, event) in events.iter().enumerate() {
+        let Some(prompt_id) = event.prompt_id() else {
+            continue;
+        };
+        if let Some(&end) = finished.get(prompt_id) {
+            if i > end {
+                violations.push(format!(
+                    "{} event for {prompt_id} after its terminal event",
+                    event.kind().name()
+                ));
+            }
+        }
+    }
+    for prompt_id in ours {
+        if !finished.contains_key(prompt_id.as_str()) {
+            violations.push(format!("no terminal event for {prompt_id}"));
+        }
+    }
+    violations
+}
+
+/// Number of `Finished` events for `prompt_id` in `events`.
+pub fn terminal_count(events: &[Event], prompt_id: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::Finished(r) if r.prompt_id == prompt_id))
+        .count()
+}
+
+/// Compares a terminal record with the server's history entry (`None`
+/// when the server has none, e.g. after a restart).
+pub fn check_against_server(record: &ExecutionRecord, server: Option<&Value>) -> Vec<String> {
+    let mut violations = Vec::new();
+    let id = &record.prompt_id;
+    match (&record.outcome, server) {
+        (None, _) => violations.push(format!("{id} is terminal without an outcome")),
+        (Some(Outcome::Lost { reason }), entry) => {
+            if reason.trim().is_empty() {
+                violations.push(format!("{id} lost without a reason"));
+            }
+            if entry.is_some() {
+                violations.push(format!("{id} reported lost but the server has its history"));
+            }
+        }
+        (Some(outcome), Some(entry)) => {
+            let outputs = entry
+                .get("outputs")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if matches!(outcome, Outcome::Succeeded) && !same_outputs(&record.outputs, &outputs) {
+                violations.push(format!(
+                    "{id} succeeded with outputs {:?} but the server's history has {:?}",
+                    record.outputs.keys().collect::<Vec<_>>(),
+                    outputs.keys().collect::<Vec<_>>()
+                ));
+            }
+            let server_ok = entry
+                .pointer("/status/status_str")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s == "success");
+            if matches!(outcome, Outcome::Succeeded) != server_ok {
+                violations.push(format!(
+                    "{id} ended {} but the server's history says {:?}",
+                    record.phase.name(),
+                    entry.pointer("/status/status_str")
+                ));
+            }
+        }
+        (Some(_), None) => {}
+    }
+    violations
+}
+
+/// Output maps equal, ignoring null outputs (the tracker never stores them).
+pub fn same_outputs(ours: &Map<String, Value>, server: &Map<String, Value>) -> bool {
+    let server: Map<String, Value> = server
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    ours == &server
+}
+
+/// The kind of terminal outcome, for tallies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutcomeKind {
+    /// Succeeded.
+    Succeeded,
+    /// Failed.
+    Failed,
+    /// Interrupted.
+    Interrupted,
+    /// Lost (with a reason).
+    Lost,
+    /// `POST /prompt` itself failed or was refused: no terminal expected.
+    NotSubmitted,
+}
+
+impl OutcomeKind {
+    /// The kind of a record's outcome.
+    pub fn of(record: &ExecutionRecord) -> OutcomeKind {
+        match &record.outcome {
+            Some(Outcome::Succeeded) => OutcomeKind::Succeeded,
+            Some(Outcome::Failed(_)) => OutcomeKind::Failed,
+            Some(Outcome::Interrupted(_)) => OutcomeKind::Interrupted,
+            Some(Outcome::Lost { .. }) | None => OutcomeKind::Lost,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! # comfywire-faults
+//!
+//! Test-only proof that comfywire never loses a result. It drives the real
+//! client against the mock server under random, seeded fault schedules
+//! ([`schedule`], [`run`]), optionally through a byte-level fault
+//! [`proxy`]; feeds random interleavings of recorded frames, disconnects,
+//! duplicates and HTTP replies straight into the sans-IO `Session`
+//! ([`sansio`]); and answers reconciliation requests with HTTP errors from
+//! a tiny hand-written server ([`stub_http`]). Every run checks the same
+//! [`invariants`]: exactly one terminal outcome per submitted prompt, no
+//! duplicates, nothing after the end, no hang past the deadline, bounded
+//! memory.
+//!
+//! It is not part of the library: nothing depends on it. A failing seed
+//! is printed and replays with `COMFYWIRE_SEED=<seed>`; `COMFYWIRE_SCHEDULES`
+//! sets how many schedules the long mode runs.
+#![forbid(unsafe_code)]
+
+pub mod invariants;
+pub mod memory;
+pub mod prng;
+pub mod proxy;
+pub mod run;
+pub mod sansio;
+pub mod schedule;
+pub mod stub_http;
+pub mod tally;
