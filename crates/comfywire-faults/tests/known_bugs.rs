@@ -1,5 +1,4 @@
-//! Library bugs the fault schedules found, as failing regression tests.
-//! Each is ignored until the library is fixed; run with `--ignored`.
+//! Library bugs the fault schedules found, kept as regression tests.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,6 @@ use comfywire_proto::{Command, HttpReply, HttpRequest, Phase, QueueItem, QueueSn
 /// deaf while our prompt is still `Queued` is never replaced, and the
 /// prompt — which runs and finishes on the server — never ends.
 #[test]
-#[ignore = "bug: deaf socket while our prompt is only queued is never detected (session.rs watchdog_at)"]
 fn a_socket_deaf_before_execution_start_still_ends_the_prompt() {
     let mut now = Instant::now();
     let mut session = Session::new(session_config(Some("c1".into()), 1));
