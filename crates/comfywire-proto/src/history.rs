@@ -1,7 +1,7 @@
 //! The ring of the last N finished executions, queryable by prompt id and
 //! in order. Memory is bounded by its capacity however long a session runs.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::tracker::ExecutionRecord;
@@ -12,7 +12,7 @@ pub struct HistoryRing {
     capacity: usize,
     entries: VecDeque<Arc<ExecutionRecord>>,
     // Sequence number of each id; index = sequence - first_sequence.
-    index: HashMap<String, u64>,
+    index: crate::hash::FastMap<String, u64>,
     first_sequence: u64,
 }
 
@@ -22,7 +22,7 @@ impl HistoryRing {
         HistoryRing {
             capacity: capacity.max(1),
             entries: VecDeque::new(),
-            index: HashMap::new(),
+            index: Default::default(),
             first_sequence: 0,
         }
     }

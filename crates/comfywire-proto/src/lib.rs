@@ -71,6 +71,7 @@ mod emit;
 pub mod error;
 pub mod event;
 pub mod frame;
+mod hash;
 pub mod history;
 pub mod http;
 pub mod message;

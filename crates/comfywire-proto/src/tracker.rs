@@ -4,7 +4,7 @@
 //! A record's phase only moves forward. Once a prompt is terminal its record
 //! moves to the history ring and every later signal for it is ignored.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::emit::Emitter;
 use crate::event::Event;
+use crate::hash::FastMap;
 use crate::history::HistoryRing;
 use crate::http::{HistoryEntry, HistoryOutcome};
 use crate::message::{ExecutionError, ExecutionInterrupted, NodeRunState, ServerMessage};
@@ -285,7 +286,7 @@ pub(crate) enum Followup {
 /// The per-prompt bookkeeping of a session.
 #[derive(Debug)]
 pub struct Tracker {
-    active: HashMap<String, ExecutionRecord>,
+    active: FastMap<String, ExecutionRecord>,
     arrival: VecDeque<String>,
     history: HistoryRing,
     current: Option<String>,
@@ -295,7 +296,7 @@ pub struct Tracker {
 impl Tracker {
     pub(crate) fn new(history_capacity: usize, max_foreign: usize) -> Self {
         Tracker {
-            active: HashMap::new(),
+            active: FastMap::default(),
             arrival: VecDeque::new(),
             history: HistoryRing::new(history_capacity),
             current: None,
@@ -432,6 +433,11 @@ impl Tracker {
     /// The record a message for `prompt_id` should update, or `None` when
     /// the prompt is already terminal.
     fn live(&mut self, prompt_id: &str) -> Option<&mut ExecutionRecord> {
+        // An active record is never in the ring (finishing moves it there),
+        // so the common case costs one lookup.
+        if self.active.contains_key(prompt_id) {
+            return self.active.get_mut(prompt_id);
+        }
         if self.history.contains(prompt_id) {
             return None;
         }
@@ -573,16 +579,32 @@ impl Tracker {
         emit: &mut Emitter,
         now: Instant,
     ) {
-        let current = self.current.clone();
-        let Some(prompt_id) = prompt_id.or(current.as_deref()) else {
-            return;
+        // The ids are almost always in the message; the fallbacks (a
+        // missing prompt id or node) are the only place that copies.
+        let current;
+        let prompt_id = match prompt_id {
+            Some(p) => p,
+            None => {
+                current = self.current.clone();
+                match current.as_deref() {
+                    Some(p) => p,
+                    None => return,
+                }
+            }
         };
         let Some(record) = self.live(prompt_id) else {
             return;
         };
-        let fallback = record.current_node.clone();
-        let Some(node) = node.or(fallback.as_deref()) else {
-            return;
+        let fallback;
+        let node = match node {
+            Some(n) => n,
+            None => {
+                fallback = record.current_node.clone();
+                match fallback.as_deref() {
+                    Some(n) => n,
+                    None => return,
+                }
+            }
         };
         Self::start_running(record, emit, now);
         if record.node(node).is_none() {
