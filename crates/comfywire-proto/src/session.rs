@@ -403,11 +403,10 @@ impl Session {
         if self.state == ConnectionState::Closed || self.state == ConnectionState::Paused {
             return;
         }
-        let reconnect = self.ever_connected;
-        self.ever_connected = true;
-        if reconnect {
+        if self.ever_connected {
             self.stats.reconnects += 1;
         }
+        self.ever_connected = true;
         self.connected_at = Some(now);
         self.stable_at = Some(now + self.config.stable_after);
         self.next_ping_at = Some(now + self.config.ping_interval);
@@ -420,9 +419,9 @@ impl Session {
                 &self.config.feature_flags,
             )));
         self.set_state(ConnectionState::Connected);
-        if reconnect {
-            self.reconcile(now);
-        }
+        // After a reconnect, and also on a first connect that follows a
+        // submission (the prompt may have run while no socket was open).
+        self.reconcile(now);
     }
 
     /// A connect attempt failed.
@@ -580,6 +579,12 @@ impl Session {
             } => {
                 self.tracker
                     .accepted(&prompt_id, number, node_errors, &mut self.emit, now);
+                if self.state != ConnectionState::Connected {
+                    // Its frames may already be lost: settle it from history.
+                    if let Some(record) = self.tracker.record_mut(&prompt_id) {
+                        record.had_gap = true;
+                    }
+                }
             }
             HttpReply::PromptRejected { prompt_id } => self.tracker.rejected(&prompt_id),
             HttpReply::History { prompt_id, entry } => {

@@ -521,3 +521,33 @@ fn a_socket_deaf_while_our_prompt_is_queued_is_found_by_periodic_checks() {
         }
     }
 }
+
+#[test]
+fn a_prompt_submitted_before_the_first_connect_is_reconciled_when_it_opens() {
+    let (mut s, now) = session();
+    s.connect(now);
+    commands(&mut s);
+    // Submitted while the socket is still connecting: it may run unheard.
+    s.track_prompt("early", Some(1), now);
+    s.handle_http(
+        HttpReply::PromptAccepted {
+            prompt_id: "early".into(),
+            number: Some(0),
+            node_errors: json!({}),
+        },
+        now,
+    );
+    assert!(s.execution("early").unwrap().had_gap);
+    s.handle_connected(now);
+    assert!(
+        commands(&mut s).contains(&Command::Http(HttpRequest::History {
+            prompt_id: "early".into()
+        }))
+    );
+    s.handle_http(HttpReply::History {
+        prompt_id: "early".into(),
+        entry: Some(HistoryEntry::from_json(&json!({"outputs": {"9": {"images": []}}, "status": {"status_str": "success", "completed": true, "messages": []}})).unwrap()),
+    }, now);
+    assert_eq!(s.execution("early").unwrap().phase.name(), "succeeded");
+    assert_eq!(events(&mut s).iter().filter(|e| e.is_terminal()).count(), 1);
+}
