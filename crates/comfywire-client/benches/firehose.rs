@@ -180,6 +180,9 @@ async fn soak(prompts: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `cargo test --all-targets` runs bench binaries without `--bench`:
+    // then a small smoke run checks that both loops still work.
+    let smoke = !args.iter().any(|a| a == "--bench");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
