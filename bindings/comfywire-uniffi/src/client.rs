@@ -143,8 +143,10 @@ impl Client {
     }
 
     /// Closes the socket, stops the dispatcher and releases every listener.
-    /// Idempotent; also done when the object is released.
-    pub fn close(&self) {
+    /// Idempotent; also done when the object is released. Not named
+    /// `close`: Kotlin objects already have `close()` (AutoCloseable),
+    /// which releases the object and so ends in the same place.
+    pub fn shutdown(&self) {
         self.host.close();
     }
 }
