@@ -132,7 +132,7 @@ final class ComfyWireTests: XCTestCase {
         _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
         let finished = await recorder.wait(for: "finished")
         XCTAssertTrue(finished)
-        subscription.cancel()
+        _ = subscription.cancel()
         let kinds = recorder.kinds
         let started = try XCTUnwrap(kinds.firstIndex(of: "execution_started"))
         XCTAssertLessThan(started, try XCTUnwrap(kinds.firstIndex(of: "finished")))
@@ -183,8 +183,8 @@ final class ComfyWireTests: XCTestCase {
         let reported = await reports.wait(for: "callback_error", seconds: 5)
         XCTAssertTrue(reported)
         XCTAssertGreaterThanOrEqual(client.stats().callbackFailures, 1)
-        a.cancel()
-        b.cancel()
+        _ = a.cancel()
+        _ = b.cancel()
     }
 
     func testInterruptEndsThePromptAsInterrupted() async throws {
@@ -204,7 +204,7 @@ final class ComfyWireTests: XCTestCase {
         } catch ComfyError.Interrupted(_, _, let outcome) {
             XCTAssertEqual(outcome?.status, "interrupted")
         }
-        subscription.cancel()
+        _ = subscription.cancel()
         try await mock("speed", #"{"speed": 1}"#)
     }
 
@@ -227,7 +227,7 @@ final class ComfyWireTests: XCTestCase {
         XCTAssertTrue(states.all.contains("paused"), "\(states.all)")
         XCTAssertEqual(states.all.last, "connected")
         try client.networkChanged()
-        stateSub.cancel()
+        _ = stateSub.cancel()
         client.shutdown()
     }
 
