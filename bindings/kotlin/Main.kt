@@ -29,7 +29,9 @@ fun mock(path: String, body: String) {
     c.disconnect()
 }
 
-fun newClient(): Client = Client(ClientOptions(url = mockUrl))
+/** A client whose socket is open: the client does not yet settle a prompt
+ *  that ends before its first connection, so no test races that. */
+suspend fun newClient(): Client = Client(ClientOptions(url = mockUrl)).also { it.waitConnected(10_000u) }
 
 /** Collects events (and the threads they came on) from a listener. */
 class Recorder(private val throwOn: String? = null) : EventListener {

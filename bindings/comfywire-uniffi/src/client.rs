@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::{self, Deadlines, FileRef, Settings};
+use comfywire_host::comfywire_client::{self, Deadlines, FileRef};
 use comfywire_host::{CALLBACK_ERROR, ErrorCode, HostClient, HostError, HostOutcome};
 use serde_json::Value;
 
@@ -60,11 +60,6 @@ impl Client {
     /// with the `COMFYWIRE_*` environment overrides applied.
     #[uniffi::constructor]
     pub fn from_settings_json(json: String) -> Result<Arc<Client>, ComfyError> {
-        // Parsed here first only to reject bad JSON with this crate's
-        // message; the host does the real work.
-        let _: Settings = serde_json::from_str(&json).map_err(|e| {
-            ComfyError::new(ErrorCode::InvalidArgument, format!("settings: {e}"))
-        })?;
         let host = HostClient::from_settings_json(&json)?;
         Ok(Arc::new(Client { host }))
     }
@@ -275,15 +270,7 @@ impl Client {
     /// Finished executions kept in memory, oldest first.
     pub async fn history(&self) -> Result<Vec<Outcome>, ComfyError> {
         let client = self.inner();
-        spawn(async move {
-            Ok(client
-                .history()
-                .await?
-                .iter()
-                .map(|r| outcome(r))
-                .collect())
-        })
-        .await
+        spawn(async move { Ok(client.history().await?.iter().map(|r| outcome(r)).collect()) }).await
     }
 
     /// The server's history entry of a prompt, as JSON text.

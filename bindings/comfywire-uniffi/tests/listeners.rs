@@ -71,6 +71,9 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 fn failing_listener_is_reported_and_released_subscription_unregisters() {
     let (_rt, server) = mock();
     let client = Client::new(options(&server)).unwrap();
+    // Connected first: a prompt that finishes before the socket is up is
+    // not settled by the client today (see the report of issue 7).
+    block_on(client.wait_connected(10_000)).unwrap();
     let refusing = Arc::new(Recorder {
         refuse: Some("finished"),
         ..Recorder::default()

@@ -84,12 +84,16 @@ final class States: StateListener, @unchecked Sendable {
 }
 
 final class ComfyWireTests: XCTestCase {
-    func client() throws -> Client {
-        try Client(options: ClientOptions(url: try mockUrl()))
+    /// A client whose socket is open: the client does not yet settle a
+    /// prompt that ends before its first connection, so no test races that.
+    func client() async throws -> Client {
+        let client = try Client(options: ClientOptions(url: try mockUrl()))
+        try await client.waitConnected(timeoutMs: 10_000)
+        return client
     }
 
     func testRunSucceedsWithOutputs() async throws {
-        let client = try client()
+        let client = try await client()
         try await client.waitConnected(timeoutMs: 10_000)
         let outcome = try await client.run(workflowJson: workflow, options: scenario("success_single"))
         XCTAssertEqual(outcome.status, "succeeded")
@@ -103,7 +107,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testExecutionErrorMapsToExecutionFailed() async throws {
-        let client = try client()
+        let client = try await client()
         try await client.waitConnected(timeoutMs: 10_000)
         try await mock("fault", #"{"fault": "fail_next_prompt"}"#)
         do {
@@ -116,7 +120,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testBadWorkflowIsInvalidArgument() async throws {
-        let client = try client()
+        let client = try await client()
         do {
             _ = try await client.submit(workflowJson: "{not json", options: JobOptions())
             XCTFail("submit should have failed")
@@ -126,7 +130,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testListenerGetsEventsInOrderOffTheMainThread() async throws {
-        let client = try client()
+        let client = try await client()
         let recorder = Recorder()
         let subscription = try client.subscribe(kinds: [], promptId: nil, listener: recorder)
         _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
@@ -140,7 +144,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testConcurrentAsyncRuns() async throws {
-        let client = try client()
+        let client = try await client()
         try await client.waitConnected(timeoutMs: 10_000)
         async let a = client.run(workflowJson: workflow, options: scenario("success_single"))
         async let b = client.run(workflowJson: workflow, options: scenario("success_single"))
@@ -150,7 +154,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testCancelledSubscriptionGetsNothing() async throws {
-        let client = try client()
+        let client = try await client()
         let recorder = Recorder()
         let subscription = try client.subscribe(kinds: ["progress", "finished"], promptId: nil, listener: recorder)
         XCTAssertTrue(subscription.isActive())
@@ -162,7 +166,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testReleasedSubscriptionUnsubscribes() async throws {
-        let client = try client()
+        let client = try await client()
         let recorder = Recorder()
         do {
             _ = try client.subscribe(kinds: ["finished"], promptId: nil, listener: recorder)
@@ -173,7 +177,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testThrowingListenerIsContainedAndReported() async throws {
-        let client = try client()
+        let client = try await client()
         let thrower = Recorder(throwOn: "finished")
         let reports = Recorder()
         let a = try client.subscribe(kinds: ["finished"], promptId: nil, listener: thrower)
@@ -190,7 +194,7 @@ final class ComfyWireTests: XCTestCase {
     func testInterruptEndsThePromptAsInterrupted() async throws {
         try await mock("speed", #"{"speed": 0.25}"#)
         defer { Task { try? await mock("speed", #"{"speed": 1}"#) } }
-        let client = try client()
+        let client = try await client()
         let recorder = Recorder()
         let subscription = try client.subscribe(kinds: ["progress"], promptId: nil, listener: recorder)
         let submission = try await client.submit(workflowJson: workflow, options: scenario("long_run"))
@@ -209,7 +213,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testPullAndStateListenerAndLifecycle() async throws {
-        let client = try client()
+        let client = try await client()
         let states = States()
         let stateSub = try client.onStateChange(listener: states)
         try await client.waitConnected(timeoutMs: 10_000)
@@ -232,7 +236,7 @@ final class ComfyWireTests: XCTestCase {
     }
 
     func testQueueOperations() async throws {
-        let client = try client()
+        let client = try await client()
         try await client.waitConnected(timeoutMs: 10_000)
         let queue = try await client.queue()
         XCTAssertTrue(queue.running.isEmpty && queue.pending.isEmpty)
