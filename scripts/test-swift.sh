@@ -42,7 +42,10 @@ system_mounts() {
   mount_in "$1" --bind /dev/pts "$1/dev/pts"
 }
 
-if [ ! -x "$ROOT/usr/bin/swift" ]; then
+# A marker, not `-x $ROOT/usr/bin/swift`: that is an absolute symlink,
+# which only resolves inside the chroot.
+READY="$ROOT/.comfywire-swift-ready"
+if [ ! -e "$READY" ]; then
   echo "-- making the Swift root in $ROOT (cold path, a few minutes)"
   if ! command -v debootstrap >/dev/null; then
     apt-get update -qq
@@ -58,7 +61,16 @@ if [ ! -x "$ROOT/usr/bin/swift" ]; then
   system_mounts "$PARTIAL"
   chroot "$PARTIAL" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
       --no-install-recommends swiftlang libc6-dev libstdc++-14-dev >/dev/null'
+  chroot "$PARTIAL" swift --version >"$PARTIAL/.comfywire-swift-ready" # needs /proc
   cleanup
+  # An unfinished root of an older run (no marker) is replaced, not
+  # entered: `mv` onto an existing folder would nest the new root inside it.
+  if [ -e "$ROOT" ]; then
+    for m in ws dev/pts dev proc; do
+      ! mountpoint -q "$ROOT/$m" 2>/dev/null || umount -l "$ROOT/$m"
+    done
+    rm -rf --one-file-system "$ROOT"
+  fi
   mv "$PARTIAL" "$ROOT"
 fi
 
@@ -72,14 +84,16 @@ rm -rf "$GEN"
 
 # The package's generated parts (ignored by git): the Swift API, the C
 # header in a system-library target, and the cdylib to link.
+# Copied only when changed, so SwiftPM's incremental build stays warm.
+put() { cmp -s "$1" "$2" || cp "$1" "$2"; }
 mkdir -p "$PKG/Sources/ComfyWire" "$PKG/Sources/ComfyWireFFI" "$PKG/lib"
-cp "$GEN/ComfyWire.swift" "$PKG/Sources/ComfyWire/"
-cp "$GEN/ComfyWireFFI.h" "$PKG/Sources/ComfyWireFFI/"
+put "$GEN/ComfyWire.swift" "$PKG/Sources/ComfyWire/ComfyWire.swift"
+put "$GEN/ComfyWireFFI.h" "$PKG/Sources/ComfyWireFFI/ComfyWireFFI.h"
 # Our own module map: the generated one `use`s Darwin modules, which do not
 # exist on Linux.
-printf 'module ComfyWireFFI {\n    header "ComfyWireFFI.h"\n    export *\n}\n' \
-  >"$PKG/Sources/ComfyWireFFI/module.modulemap"
-cp "$LIB_DIR/libcomfywire_uniffi.so" "$PKG/lib/"
+printf 'module ComfyWireFFI {\n    header "ComfyWireFFI.h"\n    export *\n}\n' >"$GEN/module.modulemap"
+put "$GEN/module.modulemap" "$PKG/Sources/ComfyWireFFI/module.modulemap"
+put "$LIB_DIR/libcomfywire_uniffi.so" "$PKG/lib/libcomfywire_uniffi.so"
 
 WORK=$(mktemp -d)
 "$LIB_DIR/comfywire-mock" --port 0 >"$WORK/mock.out" 2>"$WORK/mock.err" &
