@@ -1,0 +1,98 @@
+//! Foreign listeners and their [`Subscription`] handles.
+//!
+//! A listener is registered with the host like any binding's callback, so it
+//! runs in event order on the client's dispatcher thread (never a runtime
+//! worker, never under a lock), and whatever it throws is contained: logged,
+//! counted, and reported as a `callback_error` event. Registering returns a
+//! [`Subscription`] that unregisters on `cancel()` or when the foreign
+//! object is released, so a forgotten listener cannot outlive its owner.
+
+use std::sync::{Arc, Mutex};
+
+use comfywire_host::{CallbackHandle, EventCallback, HostEvent};
+
+use crate::error::ListenerError;
+use crate::record::{ConnectionStatus, Event};
+
+/// Receives events. Implemented in Swift or Kotlin.
+#[uniffi::export(with_foreign)]
+pub trait EventListener: Send + Sync {
+    /// Called on the client's dispatcher thread, in event order. Throwing
+    /// does not stop the client; it is reported as a `callback_error` event.
+    fn on_event(&self, event: Event) -> Result<(), ListenerError>;
+}
+
+/// Receives connection state changes. Implemented in Swift or Kotlin.
+#[uniffi::export(with_foreign)]
+pub trait StateListener: Send + Sync {
+    /// Called on the dispatcher thread with each new state, in order.
+    fn on_state(&self, status: ConnectionStatus) -> Result<(), ListenerError>;
+}
+
+fn failure(error: ListenerError) -> String {
+    error.to_string()
+}
+
+/// Feeds host events to a foreign [`EventListener`].
+pub(crate) struct EventAdapter(pub(crate) Arc<dyn EventListener>);
+
+impl EventCallback for EventAdapter {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        self.0.on_event(Event::from(event)).map_err(failure)
+    }
+}
+
+/// Feeds `connection` events to a foreign [`StateListener`].
+pub(crate) struct StateAdapter(pub(crate) Arc<dyn StateListener>);
+
+impl EventCallback for StateAdapter {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        match ConnectionStatus::from_event(event) {
+            Some(status) => self.0.on_state(status).map_err(failure),
+            // Registered for `connection` only, whose JSON the host always
+            // sets; anything else is not a state change.
+            None => Ok(()),
+        }
+    }
+}
+
+/// A registered listener. Unregisters on [`Subscription::cancel`] or when
+/// released (Swift `deinit`, Kotlin `close()` / garbage collection).
+#[derive(Debug, uniffi::Object)]
+pub struct Subscription {
+    handle: Mutex<Option<CallbackHandle>>,
+}
+
+impl Subscription {
+    pub(crate) fn new(handle: CallbackHandle) -> Arc<Subscription> {
+        Arc::new(Subscription {
+            handle: Mutex::new(Some(handle)),
+        })
+    }
+
+    fn take(&self) -> Option<CallbackHandle> {
+        self.handle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+#[uniffi::export]
+impl Subscription {
+    /// Unregisters now (events already being delivered may still arrive);
+    /// true if it was still registered. Idempotent.
+    pub fn cancel(&self) -> bool {
+        // Taken out first: the handle (and with it possibly the last
+        // reference to the foreign listener) is released outside the lock.
+        self.take().is_some_and(|handle| handle.cancel())
+    }
+
+    /// True until [`Subscription::cancel`] was called.
+    pub fn is_active(&self) -> bool {
+        self.handle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+}

@@ -1,0 +1,257 @@
+// The Swift suite of comfywire's uniffi bindings, run against the mock
+// server by scripts/test-swift.sh (COMFYWIRE_MOCK_URL names it).
+import ComfyWire
+import Foundation
+import XCTest
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+let workflow = #"{"1": {"class_type": "EmptyImage", "inputs": {}}}"#
+
+func mockUrl() throws -> String {
+    guard let url = ProcessInfo.processInfo.environment["COMFYWIRE_MOCK_URL"] else {
+        throw XCTSkip("COMFYWIRE_MOCK_URL is not set")
+    }
+    return url
+}
+
+func scenario(_ name: String) -> JobOptions {
+    JobOptions(extraDataJson: #"{"mock_scenario": "\#(name)"}"#)
+}
+
+/// POSTs a control request to the mock (faults, playback speed).
+func mock(_ path: String, _ body: String) async throws {
+    var request = URLRequest(url: URL(string: "\(try mockUrl())/mock/\(path)")!)
+    request.httpMethod = "POST"
+    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    request.httpBody = body.data(using: .utf8)
+    let status: Int = try await withCheckedThrowingContinuation { done in
+        URLSession.shared.dataTask(with: request) { _, response, error in
+            if let error { return done.resume(throwing: error) }
+            done.resume(returning: (response as? HTTPURLResponse)?.statusCode ?? 0)
+        }.resume()
+    }
+    XCTAssertEqual(status, 200, "mock \(path)")
+}
+
+struct Refused: Error {}
+
+/// Collects events and the threads they came on; thread-safe because the
+/// dispatcher thread writes while the test reads.
+final class Recorder: EventListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [Event] = []
+    private var onMain = false
+    private let throwOn: String?
+
+    init(throwOn: String? = nil) { self.throwOn = throwOn }
+
+    func onEvent(event: Event) throws {
+        lock.lock()
+        seen.append(event)
+        if Thread.isMainThread { onMain = true }
+        lock.unlock()
+        if event.kind == throwOn {
+            // Not a ListenerError: exercises the unexpected-error path.
+            throw Refused()
+        }
+    }
+
+    var events: [Event] { lock.lock(); defer { lock.unlock() }; return seen }
+    var kinds: [String] { events.map(\.kind) }
+    var sawMainThread: Bool { lock.lock(); defer { lock.unlock() }; return onMain }
+
+    /// Waits (without blocking the cooperative pool for long) until `kind` arrived.
+    func wait(for kind: String, seconds: Double = 20) async -> Bool {
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            if kinds.contains(kind) { return true }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return false
+    }
+}
+
+final class States: StateListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [String] = []
+    func onState(status: ConnectionStatus) throws {
+        lock.lock(); seen.append(status.state); lock.unlock()
+    }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return seen }
+}
+
+final class ComfyWireTests: XCTestCase {
+    /// A client whose socket is open: the client does not yet settle a
+    /// prompt that ends before its first connection, so no test races that.
+    func client() async throws -> Client {
+        let client = try Client(options: ClientOptions(url: try mockUrl()))
+        try await client.waitConnected(timeoutMs: 10_000)
+        return client
+    }
+
+    func testRunSucceedsWithOutputs() async throws {
+        let client = try await client()
+        try await client.waitConnected(timeoutMs: 10_000)
+        let outcome = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        XCTAssertEqual(outcome.status, "succeeded")
+        XCTAssertNotEqual(outcome.outputsJson, "{}")
+        let files = try await client.outputFiles(promptId: outcome.promptId)
+        XCTAssertFalse(files.isEmpty)
+        let bytes = try await client.view(file: files[0])
+        XCTAssertFalse(bytes.isEmpty)
+        let history = try await client.history()
+        XCTAssertTrue(history.contains { $0.promptId == outcome.promptId })
+    }
+
+    func testExecutionErrorMapsToExecutionFailed() async throws {
+        let client = try await client()
+        try await client.waitConnected(timeoutMs: 10_000)
+        try await mock("fault", #"{"fault": "fail_next_prompt"}"#)
+        do {
+            _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+            XCTFail("run should have failed")
+        } catch ComfyError.ExecutionFailed(_, _, let outcome) {
+            XCTAssertEqual(outcome?.status, "failed")
+            XCTAssertFalse(outcome?.error?.exceptionMessage.isEmpty ?? true)
+        }
+    }
+
+    func testBadWorkflowIsInvalidArgument() async throws {
+        let client = try await client()
+        do {
+            _ = try await client.submit(workflowJson: "{not json", options: JobOptions())
+            XCTFail("submit should have failed")
+        } catch ComfyError.InvalidArgument(let reason, _, _) {
+            XCTAssertTrue(reason.contains("workflow"), reason)
+        }
+    }
+
+    func testListenerGetsEventsInOrderOffTheMainThread() async throws {
+        let client = try await client()
+        let recorder = Recorder()
+        let subscription = try client.subscribe(kinds: [], promptId: nil, listener: recorder)
+        _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        let finished = await recorder.wait(for: "finished")
+        XCTAssertTrue(finished)
+        _ = subscription.cancel()
+        let kinds = recorder.kinds
+        let started = try XCTUnwrap(kinds.firstIndex(of: "execution_started"))
+        XCTAssertLessThan(started, try XCTUnwrap(kinds.firstIndex(of: "finished")))
+        XCTAssertFalse(recorder.sawMainThread)
+    }
+
+    func testConcurrentAsyncRuns() async throws {
+        let client = try await client()
+        try await client.waitConnected(timeoutMs: 10_000)
+        async let a = client.run(workflowJson: workflow, options: scenario("success_single"))
+        async let b = client.run(workflowJson: workflow, options: scenario("success_single"))
+        let (ra, rb) = try await (a, b)
+        XCTAssertEqual([ra.status, rb.status], ["succeeded", "succeeded"])
+        XCTAssertNotEqual(ra.promptId, rb.promptId)
+    }
+
+    func testCancelledSubscriptionGetsNothing() async throws {
+        let client = try await client()
+        let recorder = Recorder()
+        let subscription = try client.subscribe(kinds: ["progress", "finished"], promptId: nil, listener: recorder)
+        XCTAssertTrue(subscription.isActive())
+        XCTAssertTrue(subscription.cancel())
+        XCTAssertFalse(subscription.cancel())
+        _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        try await Task.sleep(nanoseconds: 200_000_000)
+        XCTAssertTrue(recorder.events.isEmpty, "\(recorder.kinds)")
+    }
+
+    func testReleasedSubscriptionUnsubscribes() async throws {
+        let client = try await client()
+        let recorder = Recorder()
+        do {
+            _ = try client.subscribe(kinds: ["finished"], promptId: nil, listener: recorder)
+        }
+        XCTAssertEqual(client.stats().callbacks, 0)
+        _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        XCTAssertTrue(recorder.events.isEmpty)
+    }
+
+    func testThrowingListenerIsContainedAndReported() async throws {
+        let client = try await client()
+        let thrower = Recorder(throwOn: "finished")
+        let reports = Recorder()
+        let a = try client.subscribe(kinds: ["finished"], promptId: nil, listener: thrower)
+        let b = try client.subscribe(kinds: [callbackErrorKind()], promptId: nil, listener: reports)
+        let outcome = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        XCTAssertEqual(outcome.status, "succeeded")
+        let reported = await reports.wait(for: "callback_error", seconds: 5)
+        XCTAssertTrue(reported)
+        XCTAssertGreaterThanOrEqual(client.stats().callbackFailures, 1)
+        _ = a.cancel()
+        _ = b.cancel()
+    }
+
+    func testInterruptEndsThePromptAsInterrupted() async throws {
+        try await mock("speed", #"{"speed": 0.25}"#)
+        defer { Task { try? await mock("speed", #"{"speed": 1}"#) } }
+        let client = try await client()
+        let recorder = Recorder()
+        let subscription = try client.subscribe(kinds: ["progress"], promptId: nil, listener: recorder)
+        let submission = try await client.submit(workflowJson: workflow, options: scenario("long_run"))
+        let progressed = await recorder.wait(for: "progress")
+        XCTAssertTrue(progressed)
+        let sent = try await client.interrupt(promptId: submission.promptId)
+        XCTAssertTrue(sent)
+        do {
+            _ = try await client.wait(promptId: submission.promptId, timeoutMs: 20_000)
+            XCTFail("wait should have failed")
+        } catch ComfyError.Interrupted(_, _, let outcome) {
+            XCTAssertEqual(outcome?.status, "interrupted")
+        }
+        _ = subscription.cancel()
+        try await mock("speed", #"{"speed": 1}"#)
+    }
+
+    func testPullAndStateListenerAndLifecycle() async throws {
+        let client = try await client()
+        let states = States()
+        let stateSub = try client.onStateChange(listener: states)
+        try await client.waitConnected(timeoutMs: 10_000)
+        _ = try client.nextEvent(timeoutMs: 10)  // the pull queue starts with the first call
+        _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        var pulled: [String] = []
+        while let event = try client.nextEvent(timeoutMs: 300) { pulled.append(event.kind) }
+        XCTAssertTrue(pulled.contains("finished"), "\(pulled)")
+        try client.pause()
+        try client.resume()
+        try await client.waitConnected(timeoutMs: 10_000)
+        for _ in 0..<250 where !(states.all.contains("paused") && states.all.last == "connected") {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        XCTAssertTrue(states.all.contains("paused"), "\(states.all)")
+        XCTAssertEqual(states.all.last, "connected")
+        try client.networkChanged()
+        _ = stateSub.cancel()
+        client.shutdown()
+    }
+
+    func testQueueOperations() async throws {
+        let client = try await client()
+        try await client.waitConnected(timeoutMs: 10_000)
+        let queue = try await client.queue()
+        XCTAssertTrue(queue.running.isEmpty && queue.pending.isEmpty)
+        try await client.clearQueue()
+        try await client.delete(promptIds: ["not-a-prompt"])
+        let sent = try await client.interrupt(promptId: "not-a-prompt")
+        XCTAssertFalse(sent)
+        let stats = try await client.systemStats()
+        XCTAssertTrue(stats.contains("system"))
+    }
+
+    func testSettingsJsonConstructor() async throws {
+        let client = try Client.fromSettingsJson(json: #"{"url": "\#(try mockUrl())"}"#)
+        try await client.waitConnected(timeoutMs: 10_000)
+        XCTAssertEqual(client.status().state, "connected")
+        XCTAssertThrowsError(try Client.fromSettingsJson(json: "[1]"))
+    }
+}

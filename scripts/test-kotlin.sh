@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The Kotlin suite of the uniffi bindings: builds the cdylib, generates the
+# Kotlin sources with the workspace's own uniffi-bindgen (never committed),
+# compiles bindings/kotlin/Main.kt with kotlinc from npm, and runs it on the
+# JVM (JNA from Debian) against a comfywire-mock on a free port.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/comfywire-target}"
+TOOLS="${COMFYWIRE_TOOLS:-/var/tmp/comfywire-tools}"
+KOTLIN_VERSION=2.4.20 # npm kotlin-compiler; its lib/ also ships kotlinx-coroutines
+JNA_JAR=/usr/share/java/jna.jar # Debian libjna-java >= 5.12 (uniffi uses its Cleaner)
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+if ! dpkg -s libjna-java >/dev/null 2>&1; then
+  echo "-- installing libjna-java"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libjna-java >/dev/null
+fi
+
+KC="$TOOLS/node_modules/kotlin-compiler"
+if [ "$(node -p "try{require('$KC/package.json').version}catch(e){''}")" != "$KOTLIN_VERSION" ]; then
+  echo "-- installing kotlin-compiler@$KOTLIN_VERSION into $TOOLS"
+  mkdir -p "$TOOLS"
+  npm install --prefix "$TOOLS" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
+fi
+
+echo "-- building the cdylib, the mock and uniffi-bindgen"
+cargo build --quiet -p comfywire-uniffi -p comfywire-mock -p uniffi-bindgen
+LIB_DIR="$CARGO_TARGET_DIR/debug"
+GEN="$CARGO_TARGET_DIR/uniffi-gen/kotlin"
+rm -rf "$GEN"
+"$LIB_DIR/uniffi-bindgen" generate "$LIB_DIR/libcomfywire_uniffi.so" \
+  --language kotlin --out-dir "$GEN" --no-format
+
+WORK=$(mktemp -d)
+MOCK_PID=""
+cleanup() {
+  [ -z "$MOCK_PID" ] || kill "$MOCK_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+echo "-- compiling the Kotlin suite"
+CP="$JNA_JAR:$KC/lib/kotlinx-coroutines-core-jvm.jar"
+"$KC/bin/kotlinc" -nowarn -cp "$CP" $(find "$GEN" -name '*.kt') \
+  "$REPO/bindings/kotlin/Main.kt" -d "$WORK/suite.jar" 2>&1 | grep -v '^warning' || true
+[ -s "$WORK/suite.jar" ] || { echo "kotlinc failed"; exit 1; }
+
+"$LIB_DIR/comfywire-mock" --port 0 >"$WORK/mock.out" 2>"$WORK/mock.err" &
+MOCK_PID=$!
+for _ in $(seq 100); do [ -s "$WORK/mock.out" ] && break; sleep 0.1; done
+COMFYWIRE_MOCK_URL=$(head -n1 "$WORK/mock.out")
+[ -n "$COMFYWIRE_MOCK_URL" ] || { echo "the mock did not start"; cat "$WORK/mock.err"; exit 1; }
+export COMFYWIRE_MOCK_URL
+echo "-- running against $COMFYWIRE_MOCK_URL"
+java -cp "$WORK/suite.jar:$CP:$KC/lib/kotlin-stdlib.jar" \
+  -Djna.library.path="$LIB_DIR" MainKt
