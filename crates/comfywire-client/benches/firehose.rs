@@ -199,10 +199,10 @@ fn main() {
     let frames = std::env::var("COMFYWIRE_FRAMES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(if smoke { 20_000 } else { 1_000_000 });
     let runs = std::env::var("COMFYWIRE_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(if smoke { 1 } else { 3 });
     rt.block_on(firehose(frames, runs));
 }
