@@ -24,11 +24,7 @@ async fn interrupting_the_running_prompt_ends_it_as_interrupted() {
         panic!("{err:?}")
     };
     assert!(matches!(record.outcome, Some(Outcome::Interrupted(_))));
-    let history = client
-        .server_history(&submission.prompt_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let history = common::server_history(&client, &submission.prompt_id).await;
     assert_eq!(history["status"]["status_str"], "error");
     client.close().await;
 }

@@ -20,11 +20,7 @@ async fn a_drop_mid_run_still_ends_in_success_with_all_outputs() {
         .unwrap();
     assert_eq!(result.record.phase, Phase::Succeeded);
     assert!(result.record.had_gap);
-    let history = client
-        .server_history(result.prompt_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let history = common::server_history(&client, result.prompt_id()).await;
     assert_eq!(
         &history["outputs"],
         &serde_json::Value::Object(result.outputs().clone())

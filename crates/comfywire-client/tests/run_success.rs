@@ -13,11 +13,7 @@ async fn runs_a_recorded_workflow_to_success_with_outputs() {
     let result = client.run(&server.sample_workflow()).await.unwrap();
     assert_eq!(result.record.phase, Phase::Succeeded);
     // The server's own history agrees on the outputs.
-    let history = client
-        .server_history(result.prompt_id())
-        .await
-        .unwrap()
-        .unwrap();
+    let history = common::server_history(&client, result.prompt_id()).await;
     assert_eq!(
         &history["outputs"],
         &serde_json::Value::Object(result.outputs().clone())

@@ -92,3 +92,16 @@ pub fn assert_exactly_one_terminal(events: &[Event]) {
         }
     }
 }
+
+/// The server's history entry of a prompt. The server writes it just after
+/// the terminal message (protocol §6.3), so a read right after `Finished`
+/// may find nothing yet: retry for up to 5 s.
+pub async fn server_history(client: &Client, prompt_id: &str) -> serde_json::Value {
+    for _ in 0..250 {
+        if let Some(entry) = client.server_history(prompt_id).await.unwrap() {
+            return entry;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no history entry for {prompt_id}");
+}
