@@ -13,24 +13,29 @@ use comfywire_client::Event;
 async fn long_run_progress_is_throttled_over_the_socket() {
     let server = common::mock(1.0).await;
     let client = common::client(&server).await;
+    // Read while it runs: an unread queue would coalesce progress further
+    // (latest wins), which is the subscriber's business, not the throttle's.
     let mut events = client.events();
+    let reader = tokio::spawn(async move {
+        let mut seen: Vec<(Instant, Event)> = Vec::new();
+        loop {
+            match events.recv_timeout(Duration::from_secs(20)).await {
+                Ok(Some(e)) => {
+                    let end = matches!(e, Event::Finished(_));
+                    seen.push((Instant::now(), e));
+                    if end {
+                        return seen;
+                    }
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    });
     let result = client
         .run(&server.workflow("long_run").unwrap())
         .await
         .unwrap();
-    let mut seen: Vec<(Instant, Event)> = Vec::new();
-    loop {
-        match events.recv_timeout(Duration::from_secs(5)).await {
-            Ok(Some(e)) => {
-                let end = matches!(e, Event::Finished(_));
-                seen.push((Instant::now(), e));
-                if end {
-                    break;
-                }
-            }
-            other => panic!("{other:?}"),
-        }
-    }
+    let seen = reader.await.unwrap();
     let mut last: HashMap<String, (f64, f64)> = HashMap::new();
     let mut count = 0;
     for (_, e) in &seen {
