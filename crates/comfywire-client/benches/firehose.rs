@@ -70,6 +70,46 @@ async fn raw_loop(server: &MockServer, frames: u64) -> (f64, u64) {
     (frames as f64 / secs, peak)
 }
 
+/// (c) the raw loop feeding a bare `Session` on the same task: what the
+/// core costs without the driver, subscribers or channels.
+async fn session_loop(server: &MockServer, frames: u64) -> f64 {
+    use comfywire_client::proto::{Frame, Session, SessionConfig};
+    let url = format!(
+        "{}/ws?clientId=session-bench",
+        server.url().replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.next().await.unwrap().unwrap();
+    let mut session = Session::new(SessionConfig {
+        client_id: Some("session-bench".into()),
+        ..SessionConfig::default()
+    });
+    session.connect(Instant::now());
+    session.handle_connected(Instant::now());
+    let started = Instant::now();
+    let sender = server.firehose("session-bench", frames, "long_run");
+    let mut got = 0u64;
+    while got < frames {
+        let frame = match ws.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => Frame::Text(t.into()),
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => Frame::Binary(b),
+            Some(Ok(_)) => continue,
+            other => panic!("session loop ended early: {other:?}"),
+        };
+        got += 1;
+        let now = Instant::now();
+        session.handle_frame(frame, now);
+        if session.poll_timeout().is_some_and(|t| t.at <= now) {
+            session.handle_timeout(now);
+        }
+        while session.poll_event().is_some() {}
+        while session.poll_command().is_some() {}
+    }
+    let secs = started.elapsed().as_secs_f64();
+    sender.await.unwrap();
+    frames as f64 / secs
+}
+
 async fn client_loop(server: &MockServer, frames: u64) -> (f64, u64, u64) {
     let client = Client::connect(ClientConfig::new(server.url()))
         .await
@@ -112,11 +152,13 @@ async fn firehose(frames: u64, runs: usize) {
     .await
     .unwrap();
     let (mut raw, mut ours, mut raw_rss, mut our_rss) = (Vec::new(), Vec::new(), 0, 0);
+    let mut bare = Vec::new();
     let mut events = 0;
     for run in 0..runs {
         let (r, rss) = raw_loop(&server, frames).await;
         raw.push(r);
         raw_rss = raw_rss.max(rss);
+        bare.push(session_loop(&server, frames).await);
         let (c, rss, e) = client_loop(&server, frames).await;
         ours.push(c);
         our_rss = our_rss.max(rss);
@@ -133,6 +175,11 @@ async fn firehose(frames: u64, runs: usize) {
     println!("  (a) raw tokio-tungstenite read loop : {a:>10.0} frames/s   peak RSS {raw_rss} KiB");
     println!(
         "  (b) comfywire Client, full tracking : {b:>10.0} frames/s   peak RSS {our_rss} KiB   ({events} events in the last run)"
+    );
+    let c = median(bare);
+    println!(
+        "  (c) raw loop + bare Session (no driver): {c:>10.0} frames/s   c/a = {:.2}",
+        c / a
     );
     println!("  b/a = {:.2}", b / a);
     server.shutdown().await;
