@@ -36,6 +36,11 @@ pub fn parse_text(text: &str) -> Result<ServerMessage, ParseError> {
     parse_text_inner(text, || Frame::text(text))
 }
 
+/// Parses a text frame whose UTF-8 the caller has already checked.
+pub(crate) fn parse_text_frame(text: &str, frame: &Frame) -> Result<ServerMessage, ParseError> {
+    parse_text_inner(text, || frame.clone())
+}
+
 fn parse_text_bytes(bytes: &Bytes, frame: &Frame) -> Result<ServerMessage, ParseError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ParseError::InvalidUtf8)?;
     parse_text_inner(text, || frame.clone())

@@ -457,10 +457,25 @@ impl Session {
         self.last_frame_at = Some(now);
         self.ping_sent_at = None;
         self.deaf_suspect = false;
-        if self.handle_hot(&frame, now) {
-            return;
-        }
-        match parse_frame(&frame) {
+        // UTF-8 is checked once here, for both the fast and the full path.
+        let parsed = match &frame {
+            Frame::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    if self.handle_hot_text(text, now) {
+                        return;
+                    }
+                    crate::parse::parse_text_frame(text, &frame)
+                }
+                Err(_) => Err(crate::ParseError::InvalidUtf8),
+            },
+            Frame::Binary(bytes) => {
+                if self.handle_hot_preview(bytes, now) {
+                    return;
+                }
+                parse_frame(&frame)
+            }
+        };
+        match parsed {
             Ok(message) => self.handle_message(message, now),
             Err(error) => {
                 self.stats.bad_frames += 1;
@@ -469,44 +484,42 @@ impl Session {
         }
     }
 
-    /// The allocation-free path for `progress_state` and `progress`, which
-    /// are most of the traffic; false when the frame is anything else.
-    fn handle_hot(&mut self, frame: &Frame, now: Instant) -> bool {
-        use crate::message::hot::Hot;
-        let bytes = match frame {
-            Frame::Text(bytes) => bytes,
-            Frame::Binary(bytes) => {
-                let Some((meta, image)) = crate::parse::parse_hot_preview(bytes) else {
-                    return false;
-                };
-                let node = meta.display_node_id.unwrap_or(meta.node_id);
-                let mime = match meta.image_type {
-                    Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
-                    Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
-                    Some(other) => std::borrow::Cow::Owned(other.to_owned()),
-                };
-                self.tracker.on_preview(
-                    Some(meta.prompt_id),
-                    Some(node),
-                    mime,
-                    image,
-                    &mut self.emit,
-                    now,
-                );
-                return true;
-            }
-        };
-        let Ok(text) = std::str::from_utf8(bytes) else {
+    /// The allocation-free path for type-4 previews; false for any other
+    /// binary frame.
+    fn handle_hot_preview(&mut self, bytes: &Bytes, now: Instant) -> bool {
+        let Some((meta, image)) = crate::parse::parse_hot_preview(bytes) else {
             return false;
         };
-        if let Some(shape) = crate::parse::progress_state_shape(text) {
+        let node = meta.display_node_id.unwrap_or(meta.node_id);
+        let mime = match meta.image_type {
+            Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
+            Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
+            Some(other) => std::borrow::Cow::Owned(other.to_owned()),
+        };
+        self.tracker.on_preview(
+            Some(meta.prompt_id),
+            Some(node),
+            mime,
+            image,
+            &mut self.emit,
+            now,
+        );
+        true
+    }
+
+    /// The allocation-free path for `progress_state` and `progress`, which
+    /// are most of the traffic; false when the text is anything else.
+    fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
+        use crate::message::hot::Hot;
+        let shape = crate::parse::progress_state_shape(text);
+        if let Some((prompt, shape)) = shape {
             // A snapshot with the same nodes in the same states as the last
             // one only repeats the step that the `progress` right after it
             // reports too; skipping its parse halves the cost of a step.
             if self
                 .last_shape
                 .as_ref()
-                .is_some_and(|(p, s)| p == shape.0 && *s == shape.1)
+                .is_some_and(|(p, s)| p == prompt && *s == shape)
             {
                 self.stats.skipped_snapshots += 1;
                 return true;
@@ -514,7 +527,7 @@ impl Session {
         }
         match crate::parse::parse_hot(text) {
             Some(Hot::ProgressState(m)) => {
-                if let Some((prompt, shape)) = crate::parse::progress_state_shape(text) {
+                if let Some((prompt, shape)) = shape {
                     match &mut self.last_shape {
                         Some((p, s)) if p == prompt => *s = shape,
                         slot => *slot = Some((prompt.to_owned(), shape)),
