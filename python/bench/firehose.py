@@ -32,6 +32,9 @@ LIFECYCLE = [
     "progress",
 ]
 
+# The recorded session the firehose cycles through (set from --scenario).
+SCENARIO = ["long_run"]
+
 
 def ws_url(http: str, client_id: str) -> str:
     return http.replace("http://", "ws://") + f"/ws?clientId={client_id}"
@@ -61,7 +64,7 @@ def bench_websocket_client(mock: MockServer, frames: int) -> Tuple[float, int]:
     ws.settimeout(30)
     got = 0
     start = time.perf_counter()
-    hose = mock.firehose(client_id, frames)
+    hose = mock.firehose(client_id, frames, SCENARIO[0])
     while got < frames:
         out = ws.recv()
         if isinstance(out, str):
@@ -87,7 +90,7 @@ def bench_aiohttp(mock: MockServer, frames: int) -> Tuple[float, int]:
                         break
                 got = 0
                 start = time.perf_counter()
-                hose = mock.firehose(client_id, frames)
+                hose = mock.firehose(client_id, frames, SCENARIO[0])
                 while got < frames:
                     msg = await ws.receive()
                     if msg.type == aiohttp.WSMsgType.TEXT:
@@ -124,7 +127,7 @@ def bench_callback(mock: MockServer, frames: int) -> Tuple[float, int]:
         client.on(LIFECYCLE, on_event)
         base = client.stats()["frames"]
         start = time.perf_counter()
-        hose = mock.firehose(client.client_id, frames)
+        hose = mock.firehose(client.client_id, frames, SCENARIO[0])
         done = wait_frames(client, base + frames)
         hose.wait()
         # The callbacks must have caught up too.
@@ -149,7 +152,7 @@ def bench_iterator(mock: MockServer, frames: int) -> Tuple[float, int]:
         got = 0
         start = time.perf_counter()
         last = start
-        hose = mock.firehose(client.client_id, frames)
+        hose = mock.firehose(client.client_id, frames, SCENARIO[0])
         while True:
             e = stream.next(timeout=0.2)
             if e is None:
@@ -167,7 +170,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--scenario",
+        default="long_run",
+        help="recorded session to cycle through (long_run: the progress / preview mix of a real sampler run)",
+    )
     args = parser.parse_args()
+    SCENARIO[0] = args.scenario
     benches: List[Tuple[str, str, Callable[[MockServer, int], Tuple[float, int]]]] = [
         ("websocket-client + json.loads", "frames/s", bench_websocket_client),
         ("aiohttp + json.loads", "frames/s", bench_aiohttp),

@@ -154,12 +154,28 @@ async fn firehose(frames: u64, runs: usize) {
     let (mut raw, mut ours, mut raw_rss, mut our_rss) = (Vec::new(), Vec::new(), 0, 0);
     let mut bare = Vec::new();
     let mut events = 0;
+    // `COMFYWIRE_LOOPS=client` (or any comma list of raw, session,
+    // client) runs only those loops, for profiling one of them.
+    let loops = std::env::var("COMFYWIRE_LOOPS").unwrap_or_else(|_| "raw,session,client".into());
+    let wants = |name: &str| loops.split(',').any(|l| l.trim() == name);
     for run in 0..runs {
-        let (r, rss) = raw_loop(&server, frames).await;
+        let (r, rss) = if wants("raw") {
+            raw_loop(&server, frames).await
+        } else {
+            (f64::NAN, 0)
+        };
         raw.push(r);
         raw_rss = raw_rss.max(rss);
-        bare.push(session_loop(&server, frames).await);
-        let (c, rss, e) = client_loop(&server, frames).await;
+        bare.push(if wants("session") {
+            session_loop(&server, frames).await
+        } else {
+            f64::NAN
+        });
+        let (c, rss, e) = if wants("client") {
+            client_loop(&server, frames).await
+        } else {
+            (f64::NAN, 0, 0)
+        };
         ours.push(c);
         our_rss = our_rss.max(rss);
         events = e;
