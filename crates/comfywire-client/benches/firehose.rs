@@ -90,15 +90,18 @@ async fn session_loop(server: &MockServer, frames: u64) -> f64 {
     let sender = server.firehose("session-bench", frames, "long_run");
     let mut got = 0u64;
     while got < frames {
-        let frame = match ws.next().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => Frame::Text(t.into()),
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => Frame::Binary(b),
+        let now = Instant::now();
+        match ws.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                session.handle_text(t, now)
+            }
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
+                session.handle_frame(Frame::Binary(b), now)
+            }
             Some(Ok(_)) => continue,
             other => panic!("session loop ended early: {other:?}"),
         };
         got += 1;
-        let now = Instant::now();
-        session.handle_frame(frame, now);
         if session.poll_timeout().is_some_and(|t| t.at <= now) {
             session.handle_timeout(now);
         }

@@ -79,6 +79,7 @@ pub mod parse;
 pub mod replay;
 pub mod rng;
 pub mod session;
+mod snapshot;
 pub mod state;
 pub mod throttle;
 pub mod trace;

@@ -182,7 +182,7 @@ pub struct Session {
     queue_requested: bool,
     deaf_suspect: bool,
     last_check_at: Option<Instant>,
-    last_shape: Option<(String, (usize, usize))>,
+    snapshots: crate::snapshot::SnapshotMemo,
 }
 
 impl Session {
@@ -212,7 +212,7 @@ impl Session {
             queue_requested: false,
             deaf_suspect: false,
             last_check_at: None,
-            last_shape: None,
+            snapshots: crate::snapshot::SnapshotMemo::default(),
             config,
         }
     }
@@ -453,10 +453,7 @@ impl Session {
 
     /// A frame arrived. Bad frames become [`Event::BadFrame`].
     pub fn handle_frame(&mut self, frame: Frame, now: Instant) {
-        self.stats.frames += 1;
-        self.last_frame_at = Some(now);
-        self.ping_sent_at = None;
-        self.deaf_suspect = false;
+        self.note_frame(now);
         // UTF-8 is checked once here, for both the fast and the full path.
         let parsed = match &frame {
             Frame::Text(bytes) => match std::str::from_utf8(bytes) {
@@ -475,6 +472,37 @@ impl Session {
                 parse_frame(&frame)
             }
         };
+        self.handle_parsed(parsed, frame, now);
+    }
+
+    /// A text frame whose UTF-8 the caller has already checked (a
+    /// WebSocket library must): the same as [`Session::handle_frame`] with
+    /// [`Frame::Text`], minus a second pass over the bytes on the hot path.
+    /// `text` is turned into the frame's bytes only when the frame is kept
+    /// (an unknown type, a bad frame).
+    pub fn handle_text<T: AsRef<str> + Into<Bytes>>(&mut self, text: T, now: Instant) {
+        self.note_frame(now);
+        if self.handle_hot_text(text.as_ref(), now) {
+            return;
+        }
+        let frame = Frame::Text(text.into());
+        let parsed = parse_frame(&frame);
+        self.handle_parsed(parsed, frame, now);
+    }
+
+    fn note_frame(&mut self, now: Instant) {
+        self.stats.frames += 1;
+        self.last_frame_at = Some(now);
+        self.ping_sent_at = None;
+        self.deaf_suspect = false;
+    }
+
+    fn handle_parsed(
+        &mut self,
+        parsed: Result<ServerMessage, crate::ParseError>,
+        frame: Frame,
+        now: Instant,
+    ) {
         match parsed {
             Ok(message) => self.handle_message(message, now),
             Err(error) => {
@@ -484,9 +512,15 @@ impl Session {
         }
     }
 
-    /// The allocation-free path for type-4 previews; false for any other
-    /// binary frame.
+    /// The allocation-free path for type-1 and type-4 previews; false for
+    /// any other binary frame.
     fn handle_hot_preview(&mut self, bytes: &Bytes, now: Instant) -> bool {
+        if let Some((format, image)) = crate::parse::parse_legacy_preview(bytes) {
+            let mime = std::borrow::Cow::Borrowed(format.mime());
+            self.tracker
+                .on_preview(None, None, mime, image, &mut self.emit, now);
+            return true;
+        }
         let Some((meta, image)) = crate::parse::parse_hot_preview(bytes) else {
             return false;
         };
@@ -511,27 +545,31 @@ impl Session {
     /// are most of the traffic; false when the text is anything else.
     fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
         use crate::message::hot::Hot;
+        if let Some(m) = crate::parse::scan_progress(text) {
+            self.tracker
+                .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
+            return true;
+        }
+        if self.snapshots.repeats(text) {
+            self.stats.skipped_snapshots += 1;
+            return true;
+        }
         let shape = crate::parse::progress_state_shape(text);
         if let Some((prompt, shape)) = shape {
-            // A snapshot with the same nodes in the same states as the last
-            // one only repeats the step that the `progress` right after it
-            // reports too; skipping its parse halves the cost of a step.
-            if self
-                .last_shape
-                .as_ref()
-                .is_some_and(|(p, s)| p == prompt && *s == shape)
-            {
+            // Same nodes in the same states as the last snapshot: it only
+            // repeats the step that the `progress` right after it reports
+            // too; skipping its parse halves the cost of a step.
+            if self.snapshots.same_shape(prompt, shape) {
+                self.snapshots.remember(text, prompt, shape);
                 self.stats.skipped_snapshots += 1;
                 return true;
             }
         }
         match crate::parse::parse_hot(text) {
             Some(Hot::ProgressState(m)) => {
-                if let Some((prompt, shape)) = shape {
-                    match &mut self.last_shape {
-                        Some((p, s)) if p == prompt => *s = shape,
-                        slot => *slot = Some((prompt.to_owned(), shape)),
-                    }
+                match shape {
+                    Some((prompt, shape)) => self.snapshots.remember(text, prompt, shape),
+                    None => self.snapshots.forget(),
                 }
                 let nodes = m.nodes.iter().map(|(id, n)| {
                     (

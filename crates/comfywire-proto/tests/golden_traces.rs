@@ -230,7 +230,12 @@ fn the_borrowed_fast_path_and_the_owned_parser_give_the_same_events() {
             client_id: Some("c".into()),
             ..SessionConfig::default()
         });
-        for s in [&mut fast, &mut owned] {
+        // Fed the way the driver feeds it: text already checked as UTF-8.
+        let mut checked = Session::new(SessionConfig {
+            client_id: Some("c".into()),
+            ..SessionConfig::default()
+        });
+        for s in [&mut fast, &mut owned, &mut checked] {
             s.connect(base);
             s.handle_connected(base);
         }
@@ -246,10 +251,17 @@ fn the_borrowed_fast_path_and_the_owned_parser_give_the_same_events() {
                 _ => continue,
             };
             owned.handle_message(parse_frame(&frame).unwrap(), now);
+            match &event.kind {
+                TraceEventKind::Text { data, .. } => checked.handle_text(data.clone(), now),
+                _ => checked.handle_frame(frame.clone(), now),
+            }
             fast.handle_frame(frame, now);
         }
         let a: Vec<Event> = std::iter::from_fn(|| fast.poll_event()).collect();
         let b: Vec<Event> = std::iter::from_fn(|| owned.poll_event()).collect();
+        let c: Vec<Event> = std::iter::from_fn(|| checked.poll_event()).collect();
+        assert!(a == c, "{name}: handle_text and handle_frame differ");
+        assert_eq!(fast.stats(), checked.stats(), "{name}");
         // Skipped snapshots only move a step's progress after the preview
         // that sits between the snapshot and `progress`; everything that is
         // not progress or a preview is identical and in the same order.
