@@ -98,14 +98,15 @@ pub(crate) fn progress_state_shape(text: &str) -> Option<(&str, (usize, usize))>
     (entries > 0 && running + finished == entries).then_some((prompt, (entries, finished)))
 }
 
-/// A type-1 preview (no ids) straight to its format and image slice;
+/// A type-1 preview (no ids) straight to its format and a copy of the
+/// image (see [`crate::event::PreviewImage::image`] for why a copy);
 /// `None` for any other or truncated frame.
 pub(crate) fn parse_legacy_preview(bytes: &Bytes) -> Option<(ImageFormat, Bytes)> {
     if read_u32(bytes, 0)? != BINARY_PREVIEW {
         return None;
     }
     let format = image_format(read_u32(bytes, 4)?);
-    Some((format, bytes.slice(8..)))
+    Some((format, Bytes::copy_from_slice(bytes.get(8..)?)))
 }
 
 fn image_format(code: u32) -> ImageFormat {
@@ -116,7 +117,8 @@ fn image_format(code: u32) -> ImageFormat {
     }
 }
 
-/// A type-4 preview read without allocating: metadata and the image slice.
+/// A type-4 preview: its metadata borrowed from the frame and a copy of
+/// the image (see [`crate::event::PreviewImage::image`] for why a copy).
 pub(crate) fn parse_hot_preview(
     bytes: &Bytes,
 ) -> Option<(crate::message::hot::PreviewMetaRef<'_>, Bytes)> {
@@ -130,7 +132,7 @@ pub(crate) fn parse_hot_preview(
         None => serde_json::from_slice(meta).ok()?,
     };
     let start = 8usize.checked_add(declared as usize)?;
-    Some((meta, bytes.slice(start..)))
+    Some((meta, Bytes::copy_from_slice(bytes.get(start..)?)))
 }
 
 /// `progress` exactly as the server writes it (`json.dumps` of

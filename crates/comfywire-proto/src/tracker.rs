@@ -592,9 +592,25 @@ impl Tracker {
                 }
             }
         };
-        let Some(record) = self.live(prompt_id) else {
+        // One lookup for the common case (the record is active); the
+        // borrow checker only allows that when the work happens in place.
+        if let Some(record) = self.active.get_mut(prompt_id) {
+            Self::progress_in(record, node, value, max, emit, now);
             return;
-        };
+        }
+        if let Some(record) = self.live(prompt_id) {
+            Self::progress_in(record, node, value, max, emit, now);
+        }
+    }
+
+    fn progress_in(
+        record: &mut ExecutionRecord,
+        node: Option<&str>,
+        value: f64,
+        max: f64,
+        emit: &mut Emitter,
+        now: Instant,
+    ) {
         let fallback;
         let node = match node {
             Some(n) => n,
