@@ -282,3 +282,48 @@ fn the_borrowed_fast_path_and_the_owned_parser_give_the_same_events() {
         assert!(!a.is_empty(), "{name}");
     }
 }
+
+#[test]
+fn previews_taken_from_frames_never_keep_the_frame_alive() {
+    use comfywire_proto::{Session, SessionConfig};
+    let mut checked = 0;
+    for (name, trace) in common::load_traces() {
+        let base = common::base();
+        let mut session = Session::new(SessionConfig {
+            client_id: Some("c".into()),
+            preview_interval: std::time::Duration::ZERO,
+            ..SessionConfig::default()
+        });
+        session.connect(base);
+        session.handle_connected(base);
+        for event in &trace.events {
+            let now = base + std::time::Duration::from_secs_f64(event.t_ms / 1000.0);
+            let data = match &event.kind {
+                TraceEventKind::Text {
+                    received: true,
+                    data,
+                    ..
+                } => {
+                    session.handle_text(data.clone(), now);
+                    continue;
+                }
+                TraceEventKind::Binary { data, .. } => data.clone(),
+                _ => continue,
+            };
+            let frame = data.as_ptr() as usize..data.as_ptr() as usize + data.len();
+            session.handle_frame(Frame::Binary(data.clone()), now);
+            for e in std::iter::from_fn(|| session.poll_event()) {
+                if let Event::Preview(p) = e {
+                    checked += 1;
+                    assert!(!p.image.is_empty(), "{name}");
+                    assert!(
+                        !frame.contains(&(p.image.as_ptr() as usize)),
+                        "{name}: the preview is a slice of the frame"
+                    );
+                    assert!(data.ends_with(&p.image), "{name}: image bytes differ");
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} previews");
+}
