@@ -8,6 +8,8 @@
 //! (a) a raw tokio-tungstenite read loop that parses nothing, and (b) a
 //! `Client` with full parsing, tracking, throttling and one subscriber
 //! draining every event. Prints frames/s medians, b/a, and peak RSS.
+//! Every loop announces the same feature flags as the `Client`, so all of
+//! them get the same frames (previews with their metadata header).
 //!
 //! Soak (`COMFYWIRE_SOAK=N`, default 10000 when `soak` is passed as an
 //! argument): N prompts through one client, RSS and open fds sampled every
@@ -41,6 +43,33 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Sends the feature flags the `Client` sends (preview metadata) and waits
+/// for the server's answer, so every loop receives the same frames: type-4
+/// previews carry a metadata header that type-1 ones do not.
+async fn negotiate(ws: &mut RawWs) {
+    use comfywire_client::proto::SessionConfig;
+    use comfywire_client::proto::http::feature_flags_message;
+    use futures_util::SinkExt;
+    let flags = feature_flags_message(&SessionConfig::default().feature_flags);
+    ws.send(tokio_tungstenite::tungstenite::Message::text(flags))
+        .await
+        .unwrap();
+    loop {
+        match ws.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))
+                if t.contains("\"feature_flags\"") =>
+            {
+                return;
+            }
+            Some(Ok(_)) => {}
+            other => panic!("no feature_flags answer: {other:?}"),
+        }
+    }
+}
+
 async fn raw_loop(server: &MockServer, frames: u64) -> (f64, u64) {
     let url = format!(
         "{}/ws?clientId=raw-bench",
@@ -49,6 +78,7 @@ async fn raw_loop(server: &MockServer, frames: u64) -> (f64, u64) {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     // The connect-time status frame.
     ws.next().await.unwrap().unwrap();
+    negotiate(&mut ws).await;
     let started = Instant::now();
     let sender = server.firehose("raw-bench", frames, "long_run");
     let mut got = 0u64;
@@ -80,6 +110,7 @@ async fn session_loop(server: &MockServer, frames: u64) -> f64 {
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     ws.next().await.unwrap().unwrap();
+    negotiate(&mut ws).await;
     let mut session = Session::new(SessionConfig {
         client_id: Some("session-bench".into()),
         ..SessionConfig::default()

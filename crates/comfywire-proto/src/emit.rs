@@ -25,11 +25,13 @@ struct Step {
     overall: f64,
 }
 
-/// What a held preview needs besides its key.
+/// What a held preview needs besides its key. The image is a copy in a
+/// buffer of its own (see [`PreviewImage::image`] for why), recycled when
+/// a newer preview displaces it.
 #[derive(Debug, Clone, PartialEq)]
 struct Image {
     mime: std::borrow::Cow<'static, str>,
-    image: bytes::Bytes,
+    image: Vec<u8>,
     attributed: bool,
 }
 
@@ -54,7 +56,7 @@ fn preview_event(t: Taken<Image>) -> Event {
         prompt_id,
         node,
         mime: t.value.mime.into_owned(),
-        image: t.value.image,
+        image: bytes::Bytes::from(t.value.image),
     })
 }
 
@@ -63,6 +65,8 @@ pub(crate) struct Emitter {
     pub(crate) queue: VecDeque<Event>,
     progress: Throttle<Step>,
     previews: Throttle<Image>,
+    /// The buffer of the last displaced preview, for the next one.
+    spare_image: Vec<u8>,
     pub(crate) stats: EmitStats,
 }
 
@@ -72,6 +76,7 @@ impl Emitter {
             queue: VecDeque::new(),
             progress: Throttle::new(progress_interval),
             previews: Throttle::new(preview_interval),
+            spare_image: Vec::new(),
             stats: EmitStats::default(),
         }
     }
@@ -127,23 +132,29 @@ impl Emitter {
                 label: display_node.map(str::to_owned),
                 value: step,
             })),
-            Offer::Held { replaced } => self.stats.coalesced_progress += u64::from(replaced),
+            Offer::Held { replaced } => {
+                self.stats.coalesced_progress += u64::from(replaced.is_some());
+            }
         }
     }
 
     /// A preview; unattributed ones (no prompt known) share one key. The
-    /// event is built only when it goes out.
+    /// event is built only when it goes out; the image is copied out of
+    /// the frame into a recycled buffer.
     pub(crate) fn preview(
         &mut self,
         prompt_id: Option<&str>,
         node: Option<&str>,
         mime: std::borrow::Cow<'static, str>,
-        image: bytes::Bytes,
+        image: &[u8],
         now: Instant,
     ) {
+        let mut buffer = std::mem::take(&mut self.spare_image);
+        buffer.clear();
+        buffer.extend_from_slice(image);
         let held = Image {
             mime,
-            image,
+            image: buffer,
             attributed: prompt_id.is_some(),
         };
         let prompt = prompt_id.unwrap_or_default();
@@ -156,9 +167,14 @@ impl Emitter {
                 prompt_id: prompt_id.map(str::to_owned),
                 node: node.map(str::to_owned),
                 mime: image.mime.into_owned(),
-                image: image.image,
+                image: bytes::Bytes::from(image.image),
             })),
-            Offer::Held { replaced } => self.stats.coalesced_previews += u64::from(replaced),
+            Offer::Held { replaced } => {
+                if let Some(old) = replaced {
+                    self.stats.coalesced_previews += 1;
+                    self.spare_image = old.image;
+                }
+            }
         }
     }
 
@@ -199,5 +215,58 @@ impl Emitter {
 
     pub(crate) fn held(&self) -> usize {
         self.progress.len() + self.previews.len()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a test needs some instant
+mod tests {
+    use super::*;
+
+    fn images(emitter: &mut Emitter) -> Vec<Vec<u8>> {
+        emitter
+            .queue
+            .drain(..)
+            .filter_map(|e| match e {
+                Event::Preview(p) => Some(p.image.to_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn recycled_preview_buffers_never_mix_images() {
+        let t0 = Instant::now();
+        let mut e = Emitter::new(Duration::from_millis(16), Duration::from_millis(50));
+        let jpeg = || std::borrow::Cow::Borrowed("image/jpeg");
+        e.preview(Some("p"), Some("1"), jpeg(), b"first", t0);
+        assert_eq!(images(&mut e), vec![b"first".to_vec()]);
+        // Held, then displaced twice: each displaced buffer is reused for
+        // the next image, which must never show through.
+        for (i, image) in [&b"second-long-image"[..], b"third", b"4th"]
+            .into_iter()
+            .enumerate()
+        {
+            e.preview(
+                Some("p"),
+                Some("1"),
+                jpeg(),
+                image,
+                t0 + Duration::from_millis(i as u64 + 1),
+            );
+        }
+        assert!(images(&mut e).is_empty());
+        assert_eq!(e.stats.coalesced_previews, 2);
+        e.flush_due(t0 + Duration::from_millis(50));
+        assert_eq!(images(&mut e), vec![b"4th".to_vec()]);
+        e.preview(
+            Some("p"),
+            Some("1"),
+            jpeg(),
+            b"fifth",
+            t0 + Duration::from_millis(60),
+        );
+        e.flush_prompt("p", t0 + Duration::from_millis(61));
+        assert_eq!(images(&mut e), vec![b"fifth".to_vec()]);
     }
 }

@@ -40,11 +40,11 @@ pub struct PreviewImage {
     pub node: Option<String>,
     /// MIME type of `image`.
     pub mime: String,
-    /// Encoded image bytes. From [`crate::Session::handle_frame`] they are a
-    /// copy of their own, not a slice of the frame: a frame is usually a
-    /// slice of the socket's read buffer, and a preview held by a throttle
-    /// or a slow subscriber would otherwise keep that whole buffer alive
-    /// and make the WebSocket library allocate and copy a new one.
+    /// Encoded image bytes, in a buffer of their own rather than a slice of
+    /// the frame: a frame is usually a slice of the socket's read buffer,
+    /// and a preview held by a throttle or a slow subscriber would
+    /// otherwise keep that whole buffer alive and make the WebSocket
+    /// library allocate and copy a new one.
     pub image: Bytes,
 }
 

@@ -34,11 +34,11 @@ pub struct Taken<V> {
 pub enum Offer<V> {
     /// It may go out now.
     Now(V),
-    /// It is held as the key's pending value; `replaced` is true when it
-    /// displaced an older pending value (which is now coalesced away).
+    /// It is held as the key's pending value.
     Held {
-        /// An older pending value was dropped.
-        replaced: bool,
+        /// The older pending value it displaced (now coalesced away),
+        /// handed back so that its buffers can be reused.
+        replaced: Option<V>,
     },
 }
 
@@ -111,9 +111,8 @@ impl<V: Clone> Throttle<V> {
             Offer::Now(value)
         } else {
             // Keep the first arrival's sequence so flushes keep key order.
-            let replaced = slot.pending.is_some();
             let seq = slot.pending.as_ref().map_or(sequence, |(s, _)| *s);
-            slot.pending = Some((seq, value));
+            let replaced = slot.pending.replace((seq, value)).map(|(_, v)| v);
             Offer::Held { replaced }
         }
     }

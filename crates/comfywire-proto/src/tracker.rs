@@ -548,13 +548,15 @@ impl Tracker {
         prompt_id: Option<&str>,
         node: Option<&str>,
         mime: std::borrow::Cow<'static, str>,
-        image: bytes::Bytes,
+        image: &[u8],
         emit: &mut Emitter,
         now: Instant,
     ) {
         match prompt_id {
             Some(p) => {
-                if self.history.contains(p) {
+                // The running prompt (nearly every preview's) is never in
+                // the ring: finishing clears `current`; skip the lookup.
+                if self.current.as_deref() != Some(p) && self.history.contains(p) {
                     return;
                 }
                 emit.preview(Some(p), node, mime, image, now);
@@ -838,7 +840,7 @@ impl Tracker {
                     None,
                     None,
                     std::borrow::Cow::Borrowed(p.format.mime()),
-                    p.image,
+                    &p.image,
                     emit,
                     now,
                 );
@@ -857,7 +859,7 @@ impl Tracker {
                     Some(&p.metadata.prompt_id),
                     Some(node),
                     mime,
-                    p.image,
+                    &p.image,
                     emit,
                     now,
                 );
