@@ -78,6 +78,7 @@ pub mod message;
 pub mod parse;
 pub mod replay;
 pub mod rng;
+mod scan;
 pub mod session;
 mod snapshot;
 pub mod state;

@@ -126,96 +126,15 @@ pub(crate) fn parse_hot_preview(
     }
     let declared = read_u32(bytes, 4)?;
     let (meta, _) = length_prefixed(bytes, declared).ok()?;
-    let meta = match std::str::from_utf8(meta).ok().and_then(scan_preview_meta) {
+    let meta = match std::str::from_utf8(meta)
+        .ok()
+        .and_then(crate::scan::preview_meta)
+    {
         Some(meta) => meta,
         None => serde_json::from_slice(meta).ok()?,
     };
     let start = 8usize.checked_add(declared as usize)?;
     Some((meta, bytes.get(start..)?))
-}
-
-/// `progress` exactly as the server writes it (`json.dumps` of
-/// `{"value", "max", "prompt_id", "node"}` with integer steps), read with
-/// plain byte comparisons: a third of a sampler run's frames are these.
-/// `None` for any other form (floats, escapes, other key order, nulls,
-/// trailing text), which then takes the serde path, so this changes only
-/// speed, never what is accepted.
-pub(crate) fn scan_progress(text: &str) -> Option<crate::message::hot::ProgressRef<'_>> {
-    let rest = text.strip_prefix("{\"type\": \"progress\", \"data\": {\"value\": ")?;
-    let (value, rest) = scan_step(rest)?;
-    let rest = rest.strip_prefix(", \"max\": ")?;
-    let (max, rest) = scan_step(rest)?;
-    let rest = rest.strip_prefix(", \"prompt_id\": \"")?;
-    let (prompt_id, rest) = scan_plain_string(rest)?;
-    let rest = rest.strip_prefix(", \"node\": \"")?;
-    let (node, rest) = scan_plain_string(rest)?;
-    (rest == "}}").then_some(crate::message::hot::ProgressRef {
-        value,
-        max,
-        prompt_id: Some(prompt_id),
-        node: Some(node),
-    })
-}
-
-/// Type-4 preview metadata exactly as the server writes it (`node_id`,
-/// `prompt_id`, `display_node_id`, `parent_node_id`, `real_node_id`,
-/// `image_type`, in that order, plain strings or a null parent), read with
-/// byte comparisons; `None` for any other form, which serde then reads.
-fn scan_preview_meta(text: &str) -> Option<crate::message::hot::PreviewMetaRef<'_>> {
-    let rest = text.strip_prefix("{\"node_id\": \"")?;
-    let (node_id, rest) = scan_plain_string(rest)?;
-    let rest = rest.strip_prefix(", \"prompt_id\": \"")?;
-    let (prompt_id, rest) = scan_plain_string(rest)?;
-    let rest = rest.strip_prefix(", \"display_node_id\": \"")?;
-    let (display_node_id, rest) = scan_plain_string(rest)?;
-    let rest = rest.strip_prefix(", \"parent_node_id\": ")?;
-    let rest = match rest.strip_prefix("null") {
-        Some(rest) => rest,
-        None => scan_plain_string(rest.strip_prefix('"')?)?.1,
-    };
-    let rest = rest.strip_prefix(", \"real_node_id\": \"")?;
-    let (_, rest) = scan_plain_string(rest)?;
-    let rest = rest.strip_prefix(", \"image_type\": \"")?;
-    let (image_type, rest) = scan_plain_string(rest)?;
-    (rest == "}").then_some(crate::message::hot::PreviewMetaRef {
-        node_id,
-        prompt_id,
-        display_node_id: Some(display_node_id),
-        image_type: Some(image_type),
-    })
-}
-
-/// A JSON integer of at most 15 digits (exact in an `f64`) followed by
-/// something that cannot continue a number; `None` otherwise.
-fn scan_step(text: &str) -> Option<(f64, &str)> {
-    let bytes = text.as_bytes();
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    // JSON forbids leading zeros; longer numbers might not be exact.
-    if digits == 0 || digits > 15 || (digits > 1 && bytes[0] == b'0') {
-        return None;
-    }
-    if matches!(bytes.get(digits), Some(b'.' | b'e' | b'E')) {
-        return None;
-    }
-    let value = bytes[..digits]
-        .iter()
-        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    #[allow(clippy::cast_precision_loss)] // at most 15 digits: exact
-    Some((value as f64, text.get(digits..)?))
-}
-
-/// The body of a JSON string up to its closing quote, when it has no
-/// escapes or control characters (so it can be borrowed as is); the text
-/// after the closing quote.
-fn scan_plain_string(text: &str) -> Option<(&str, &str)> {
-    // Ids are a few dozen bytes: a plain loop beats a SIMD search's setup.
-    let end = text
-        .bytes()
-        .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
-    if text.as_bytes().get(end) != Some(&b'"') {
-        return None;
-    }
-    Some((text.get(..end)?, text.get(end + 1..)?))
 }
 
 /// The borrowed fast path for `progress_state` and `progress`; `None` for
@@ -224,7 +143,9 @@ pub(crate) fn parse_hot(text: &str) -> Option<crate::message::hot::Hot<'_>> {
     use crate::message::hot::Hot;
     let (kind, data) = split_envelope(text)?;
     match kind {
-        "progress_state" => serde_json::from_str(data).ok().map(Hot::ProgressState),
+        "progress_state" => crate::scan::progress_state(text)
+            .or_else(|| serde_json::from_str(data).ok())
+            .map(Hot::ProgressState),
         "progress" => serde_json::from_str(data).ok().map(Hot::Progress),
         _ => None,
     }
@@ -473,84 +394,6 @@ mod tests {
             r#"{"type": "progress", "data": {"value": 1, "max": 2.0, "prompt_id": "p", "node": "3"}}"#,
         );
         assert!(matches!(a, Ok(ServerMessage::Progress(p)) if p.value == 1.0 && p.max == 2.0));
-    }
-
-    fn scanned(text: &str) -> Option<(f64, f64, Option<&str>, Option<&str>)> {
-        scan_progress(text).map(|p| (p.value, p.max, p.prompt_id, p.node))
-    }
-
-    #[test]
-    fn every_recorded_progress_frame_takes_the_byte_scan_and_agrees_with_serde() {
-        let trace = include_str!("../../../tests/data/traces/long_run.jsonl");
-        let mut seen = 0;
-        for line in trace.lines() {
-            let record: Value = serde_json::from_str(line).unwrap();
-            let Some(text) = record.get("data").and_then(Value::as_str) else {
-                continue;
-            };
-            let Ok(ServerMessage::Progress(p)) = parse_text(text) else {
-                continue;
-            };
-            seen += 1;
-            assert_eq!(
-                scanned(text),
-                Some((p.value, p.max, p.prompt_id.as_deref(), p.node.as_deref())),
-                "{text}"
-            );
-        }
-        assert_eq!(seen, 200);
-    }
-
-    #[test]
-    fn the_byte_scan_leaves_every_other_form_to_serde() {
-        let ok = r#"{"type": "progress", "data": {"value": 12, "max": 200, "prompt_id": "p-1", "node": "7"}}"#;
-        assert_eq!(scanned(ok), Some((12.0, 200.0, Some("p-1"), Some("7"))));
-        for other in [
-            // floats, exponents, leading zeros, signs, huge numbers
-            r#"{"type": "progress", "data": {"value": 1.5, "max": 2, "prompt_id": "p", "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"value": 1e3, "max": 2, "prompt_id": "p", "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"value": 01, "max": 2, "prompt_id": "p", "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"value": -1, "max": 2, "prompt_id": "p", "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"value": 1234567890123456, "max": 2, "prompt_id": "p", "node": "7"}}"#,
-            // escapes and control characters in strings
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "p\"q", "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "p", "node": "\u0037"}}"#,
-            "{\"type\": \"progress\", \"data\": {\"value\": 1, \"max\": 2, \"prompt_id\": \"p\u{1}\", \"node\": \"7\"}}",
-            // nulls, other key order, extra keys, trailing text, truncation
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": null, "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"max": 2, "value": 1, "prompt_id": "p", "node": "7"}}"#,
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "p", "node": "7", "x": 1}}"#,
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "p", "node": "7"}} "#,
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "p", "node": "7"}"#,
-            r#"{"type": "progress", "data": {"value": 1, "max": 2, "prompt_id": "p", "node": "#,
-            r#"{"type": "progress", "data": {"value": "#,
-        ] {
-            assert_eq!(scanned(other), None, "{other:?}");
-        }
-    }
-
-    #[test]
-    fn preview_metadata_scan_agrees_with_serde_or_leaves_it_to_serde() {
-        let canonical = r#"{"node_id": "2", "prompt_id": "87901d88-ca22", "display_node_id": "3", "parent_node_id": null, "real_node_id": "2", "image_type": "image/png"}"#;
-        let with_parent = r#"{"node_id": "2", "prompt_id": "p", "display_node_id": "3", "parent_node_id": "9", "real_node_id": "2", "image_type": "image/jpeg"}"#;
-        for text in [canonical, with_parent] {
-            let fast = scan_preview_meta(text).expect(text);
-            let slow: PreviewMetadata = serde_json::from_str(text).unwrap();
-            assert_eq!(fast.node_id, slow.node_id);
-            assert_eq!(fast.prompt_id, slow.prompt_id);
-            assert_eq!(fast.display_node_id, slow.display_node_id.as_deref());
-            assert_eq!(fast.image_type, slow.image_type.as_deref());
-        }
-        for other in [
-            r#"{"prompt_id": "p", "node_id": "2", "display_node_id": "3", "parent_node_id": null, "real_node_id": "2", "image_type": "image/png"}"#,
-            r#"{"node_id": "2", "prompt_id": "p", "display_node_id": null, "parent_node_id": null, "real_node_id": "2", "image_type": "image/png"}"#,
-            r#"{"node_id": "2\u0033", "prompt_id": "p", "display_node_id": "3", "parent_node_id": null, "real_node_id": "2", "image_type": "image/png"}"#,
-            r#"{"node_id": "2", "prompt_id": "p", "display_node_id": "3", "parent_node_id": null, "real_node_id": "2", "image_type": "image/png", "x": 1}"#,
-            r#"{"node_id": "2", "prompt_id": "p", "display_node_id": "3", "parent_node_id": null, "real_node_id": "2"}"#,
-            r#"{"node_id": "2", "prompt_id": "p""#,
-        ] {
-            assert!(scan_preview_meta(other).is_none(), "{other}");
-        }
     }
 
     #[test]

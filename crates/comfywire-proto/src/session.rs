@@ -545,7 +545,7 @@ impl Session {
     /// are most of the traffic; false when the text is anything else.
     fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
         use crate::message::hot::Hot;
-        if let Some(m) = crate::parse::scan_progress(text) {
+        if let Some(m) = crate::scan::progress(text) {
             self.tracker
                 .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
             return true;
