@@ -167,7 +167,13 @@ impl Driver {
                 message = next_message(&mut self.ws) => {
                     let now = Instant::now();
                     self.on_message(message, now);
-                    self.drain_ready(now);
+                    if self.drain_ready(now) {
+                        // More is buffered: hand the batch's events out,
+                        // then let subscribers (on a current-thread runtime,
+                        // on this very thread) run before the next batch.
+                        self.publish();
+                        tokio::task::yield_now().await;
+                    }
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
@@ -192,14 +198,18 @@ impl Driver {
     /// through the select. They share the clock reading taken when the
     /// batch began: a batch takes well under a millisecond, far finer than
     /// any timer of the session (16 ms throttle, seconds for the rest).
-    fn drain_ready(&mut self, now: Instant) {
+    /// True when the batch filled up (more may be waiting).
+    fn drain_ready(&mut self, now: Instant) -> bool {
         for _ in 0..BATCH {
-            let Some(ws) = self.ws.as_mut() else { return };
+            let Some(ws) = self.ws.as_mut() else {
+                return false;
+            };
             match ws.next().now_or_never() {
                 Some(message) => self.on_message(message, now),
-                None => return,
+                None => return false,
             }
         }
+        true
     }
 
     fn on_message(&mut self, message: Option<Result<Message, tungstenite::Error>>, now: Instant) {

@@ -67,7 +67,11 @@ async fn a_slow_subscriber_is_coalesced_and_never_loses_lifecycle_events() {
     }
     assert!(
         slow_seen.len() < fast_seen[0].len(),
-        "nothing was coalesced"
+        "nothing was coalesced: slow {} fast {} progress {} previews {}",
+        slow_seen.len(),
+        fast_seen[0].len(),
+        kinds(&fast_seen[0], EventKind::Progress),
+        kinds(&fast_seen[0], EventKind::Preview)
     );
     common::assert_exactly_one_terminal(&slow_seen);
     let stats = client.stats();
