@@ -84,41 +84,60 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    group.bench_function("session_track_throttle", |b| {
-        let base = Instant::now();
-        b.iter(|| {
-            let mut s = Session::new(SessionConfig {
-                client_id: Some("bench".into()),
-                ..SessionConfig::default()
-            });
-            s.connect(base);
-            s.handle_connected(base);
-            for p in &prompts {
-                s.track_prompt(p, Some(4), base);
-                s.handle_http(
-                    HttpReply::PromptAccepted {
-                        prompt_id: p.clone(),
-                        number: Some(0),
-                        node_errors: serde_json::Value::Null,
-                    },
-                    base,
-                );
-            }
-            let mut events = 0usize;
-            for (t, f) in &all {
-                let now = base + Duration::from_secs_f64(t / 1000.0);
-                if s.poll_timeout().is_some_and(|x| x.at <= now) {
-                    s.handle_timeout(now);
-                }
-                s.handle_frame(f.clone(), now);
-                while s.poll_event().is_some() {
-                    events += 1;
-                }
-                while s.poll_command().is_some() {}
-            }
-            black_box(events)
+    // As the driver feeds it: text whose UTF-8 the socket library checked.
+    let checked: Vec<(f64, Result<&'static str, Frame>)> = all
+        .iter()
+        .map(|(t, f)| match f {
+            Frame::Text(b) => (
+                *t,
+                Ok(&*String::leak(String::from_utf8(b.to_vec()).unwrap())),
+            ),
+            Frame::Binary(_) => (*t, Err(f.clone())),
         })
-    });
+        .collect();
+    for (name, driver_like) in [
+        ("session_track_throttle", false),
+        ("session_checked_text", true),
+    ] {
+        group.bench_function(name, |b| {
+            let base = Instant::now();
+            b.iter(|| {
+                let mut s = Session::new(SessionConfig {
+                    client_id: Some("bench".into()),
+                    ..SessionConfig::default()
+                });
+                s.connect(base);
+                s.handle_connected(base);
+                for p in &prompts {
+                    s.track_prompt(p, Some(4), base);
+                    s.handle_http(
+                        HttpReply::PromptAccepted {
+                            prompt_id: p.clone(),
+                            number: Some(0),
+                            node_errors: serde_json::Value::Null,
+                        },
+                        base,
+                    );
+                }
+                let mut events = 0usize;
+                for (i, (t, f)) in all.iter().enumerate() {
+                    let now = base + Duration::from_secs_f64(t / 1000.0);
+                    if s.poll_timeout().is_some_and(|x| x.at <= now) {
+                        s.handle_timeout(now);
+                    }
+                    match (&checked[i].1, driver_like) {
+                        (Ok(text), true) => s.handle_text(*text, now),
+                        _ => s.handle_frame(f.clone(), now),
+                    }
+                    while s.poll_event().is_some() {
+                        events += 1;
+                    }
+                    while s.poll_command().is_some() {}
+                }
+                black_box(events)
+            })
+        });
+    }
     group.finish();
 }
 
