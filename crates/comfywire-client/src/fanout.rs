@@ -145,8 +145,14 @@ impl Registry {
 
     fn push(&self, queue: &mut VecDeque<Event>, event: &Event, capacity: usize) {
         if event.kind().is_lossy() {
-            // Latest wins: replace an undelivered value of the same stream,
-            // but never move it past a state change of its prompt.
+            if queue.len() < capacity {
+                // A subscriber that keeps up gets every value.
+                queue.push_back(event.clone());
+                return;
+            }
+            // Under pressure, latest wins: replace an undelivered value of
+            // the same stream, but never move it past a state change of
+            // its prompt.
             for slot in queue.iter_mut().rev().take(64) {
                 if same_stream(slot, event) {
                     *slot = event.clone();
@@ -157,10 +163,8 @@ impl Registry {
                     break;
                 }
             }
-            if queue.len() >= capacity {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         } else if queue.len() >= capacity {
             // Lifecycle and terminal events are never dropped: make room
             // by dropping the oldest coalescible one, if any.
@@ -230,6 +234,16 @@ impl Subscription {
         lock(&self.subscriber.queue).events.pop_front()
     }
 
+    /// Moves up to `max` waiting events to the end of `out` under one lock
+    /// (a consumer draining a burst takes the queue once, not per event);
+    /// returns how many.
+    pub fn try_recv_many(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
+        let mut queue = lock(&self.subscriber.queue);
+        let n = max.min(queue.events.len());
+        out.extend(queue.events.drain(..n));
+        n
+    }
+
     /// Events waiting.
     pub fn pending(&self) -> usize {
         lock(&self.subscriber.queue).events.len()
@@ -249,5 +263,54 @@ impl Drop for Subscription {
         if let Some(registry) = self.registry.upgrade() {
             registry.remove(&self.subscriber);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use comfywire_proto::ProgressUpdate;
+
+    fn step(node: &str, value: f64) -> Event {
+        Event::Progress(ProgressUpdate {
+            prompt_id: "p".into(),
+            node: node.into(),
+            display_node: None,
+            value,
+            max: 10.0,
+            overall: 0.0,
+        })
+    }
+
+    fn values(events: &[Event]) -> Vec<f64> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Progress(p) => Some(p.value),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_subscriber_that_keeps_up_gets_every_value_and_a_full_one_the_latest() {
+        let registry = Arc::new(Registry::default());
+        let mut sub = registry.subscribe(Filter::all(), 4);
+        registry.deliver((1..=3).map(|v| step("1", f64::from(v))).collect());
+        let mut out = Vec::new();
+        assert_eq!(sub.try_recv_many(&mut out, 10), 3);
+        assert_eq!(values(&out), [1.0, 2.0, 3.0]);
+        assert_eq!(registry.stats.coalesced.load(Ordering::Relaxed), 0);
+
+        // Seven values of one node into room for four: the first four
+        // queue, the rest replace the newest, so the last value survives.
+        registry.deliver((1..=7).map(|v| step("2", f64::from(v))).collect());
+        out.clear();
+        assert_eq!(sub.try_recv_many(&mut out, 2), 2);
+        assert_eq!(sub.try_recv_many(&mut out, 10), 2);
+        assert_eq!(values(&out), [1.0, 2.0, 3.0, 7.0]);
+        assert_eq!(registry.stats.coalesced.load(Ordering::Relaxed), 3);
+        assert!(sub.try_recv().is_none());
     }
 }
