@@ -10,13 +10,18 @@ use comfywire_client::{
 };
 use serde_json::Value;
 
-use crate::dispatch::{CallbackHandle, Dispatcher, EventCallback, Job, Registry};
+use crate::dispatch::{
+    CallbackHandle, Delivery, DispatchContext, Dispatcher, EventCallback, Job, PlainContext,
+    Registry,
+};
 use crate::error::{ErrorCode, HostError};
 use crate::record::{CALLBACK_ERROR, HostEvent, HostOutcome, HostStatus};
 use crate::runtime::{on_runtime_thread, runtime};
 
 /// Callback failures kept for the pull queue before the oldest are dropped.
 const ERROR_BACKLOG: usize = 256;
+/// Most events forwarded to the dispatcher in one job.
+const FORWARD_BATCH: usize = 256;
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +138,14 @@ pub fn outcome_result(outcome: HostOutcome) -> Result<HostOutcome, HostError> {
 impl HostClient {
     /// Starts a client (it connects in the background).
     pub fn new(config: ClientConfig) -> Result<HostClient, HostError> {
+        HostClient::with_context(config, Arc::new(PlainContext))
+    }
+
+    /// Starts a client whose dispatcher thread runs inside `context`.
+    pub fn with_context(
+        config: ClientConfig,
+        context: Arc<dyn DispatchContext>,
+    ) -> Result<HostClient, HostError> {
         let rt = runtime()?;
         let client = {
             let _guard = rt.enter();
@@ -140,7 +153,7 @@ impl HostClient {
         };
         let registry = Registry::new();
         let (errors_tx, errors_rx) = mpsc::sync_channel(ERROR_BACKLOG);
-        let dispatcher = Dispatcher::start(registry.clone(), errors_tx).map_err(|e| {
+        let dispatcher = Dispatcher::start(registry.clone(), errors_tx, context).map_err(|e| {
             HostError::new(
                 ErrorCode::Config,
                 format!("cannot start the dispatcher thread: {e}"),
@@ -150,13 +163,22 @@ impl HostClient {
         let tx = dispatcher.tx.clone();
         let forward_registry = registry.clone();
         let forward = rt.spawn(async move {
-            while let Some(event) = events.recv().await {
-                if forward_registry.is_empty() {
-                    continue;
+            while let Some(first) = events.recv().await {
+                // What is already queued goes along in the same job.
+                let mut batch = Vec::new();
+                let mut next = Some(first);
+                for _ in 0..FORWARD_BATCH {
+                    let Some(event) = next.take().or_else(|| events.try_recv()) else {
+                        break;
+                    };
+                    let ids =
+                        forward_registry.matching_kind(event.kind().name(), event.prompt_id());
+                    if !ids.is_empty() {
+                        let flat = HostEvent::from_event(&event);
+                        batch.push(Delivery { ids, event, flat });
+                    }
                 }
-                let flat = Arc::new(HostEvent::from_event(&event));
-                let ids = forward_registry.matching(&flat);
-                if !ids.is_empty() && tx.send(Job::Call { ids, event: flat }).is_err() {
+                if !batch.is_empty() && tx.send(Job::Calls(batch)).is_err() {
                     break;
                 }
             }
@@ -175,6 +197,12 @@ impl HostClient {
     /// Starts a client from settings JSON (the format of the settings
     /// file; `{"url": "http://127.0.0.1:8188"}` is enough).
     pub fn from_settings_json(json: &str) -> Result<HostClient, HostError> {
+        HostClient::new(HostClient::settings_config(json)?)
+    }
+
+    /// The client configuration of settings JSON (the format of the
+    /// settings file), with the environment's overrides applied.
+    pub fn settings_config(json: &str) -> Result<ClientConfig, HostError> {
         let value = parse_json(json, "settings")?;
         if !value.is_object() {
             return Err(HostError::new(
@@ -185,7 +213,7 @@ impl HostClient {
         let mut settings: Settings = serde_json::from_value(value)
             .map_err(|e| HostError::new(ErrorCode::InvalidArgument, format!("settings: {e}")))?;
         settings.apply_env();
-        HostClient::new(settings.to_config()?)
+        Ok(settings.to_config()?)
     }
 
     /// The underlying async client (for bindings with async methods).
