@@ -83,6 +83,10 @@ pub struct HostClient {
     pull: Mutex<Option<Subscription>>,
     errors: Mutex<mpsc::Receiver<HostEvent>>,
     forward: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    // Kept apart from `dispatcher`, whose lock `close` holds while the
+    // dispatcher thread finishes (for Python, taking the GIL): a
+    // subscribing thread holding the GIL must not wait for that lock.
+    jobs: mpsc::Sender<Job>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -159,39 +163,33 @@ impl HostClient {
                 format!("cannot start the dispatcher thread: {e}"),
             )
         })?;
-        let mut events = client.events();
-        let tx = dispatcher.tx.clone();
-        let forward_registry = registry.clone();
-        let forward = rt.spawn(async move {
-            while let Some(first) = events.recv().await {
-                // What is already queued goes along in the same job.
-                let mut batch = Vec::new();
-                let mut next = Some(first);
-                for _ in 0..FORWARD_BATCH {
-                    let Some(event) = next.take().or_else(|| events.try_recv()) else {
-                        break;
-                    };
-                    let ids =
-                        forward_registry.matching_kind(event.kind().name(), event.prompt_id());
-                    if !ids.is_empty() {
-                        let flat = HostEvent::from_event(&event);
-                        batch.push(Delivery { ids, event, flat });
-                    }
-                }
-                if !batch.is_empty() && tx.send(Job::Calls(batch)).is_err() {
-                    break;
-                }
-            }
-        });
         Ok(HostClient {
             client,
             registry,
+            jobs: dispatcher.tx.clone(),
             dispatcher: Mutex::new(dispatcher),
             pull: Mutex::new(None),
             errors: Mutex::new(errors_rx),
-            forward: Mutex::new(Some(forward)),
+            forward: Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Starts forwarding the client's events to the dispatcher, once, when
+    /// the first callback for them registers: until then no subscription
+    /// queue holds a copy of every event for nobody (a pull stream's
+    /// `callback_error` registration alone does not need one).
+    fn ensure_forward(&self) -> Result<(), HostError> {
+        let mut forward = lock(&self.forward);
+        // Checked under the lock `close` takes after setting the flag: a
+        // task started here is always the one `close` joins.
+        if forward.is_some() || self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let events = self.client.events();
+        let (registry, jobs) = (self.registry.clone(), self.jobs.clone());
+        *forward = Some(runtime()?.spawn(forward_events(events, registry, jobs)));
+        Ok(())
     }
 
     /// Starts a client from settings JSON (the format of the settings
@@ -266,6 +264,12 @@ impl HostClient {
                     ));
                 }
             }
+        }
+        let wants_client_events = kinds
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|k| k != CALLBACK_ERROR));
+        if wants_client_events {
+            self.ensure_forward()?;
         }
         Ok(self.registry.add(kinds, prompt_id, callback))
     }
@@ -582,6 +586,28 @@ impl HostClient {
         lock(&self.dispatcher).stop();
         self.registry.clear();
         lock(&self.pull).take();
+    }
+}
+
+/// Hands the client's events to the dispatcher, each with the
+/// registrations it matches, one job per batch already queued.
+async fn forward_events(mut events: Subscription, registry: Arc<Registry>, tx: mpsc::Sender<Job>) {
+    while let Some(first) = events.recv().await {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..FORWARD_BATCH {
+            let Some(event) = next.take().or_else(|| events.try_recv()) else {
+                break;
+            };
+            let ids = registry.matching_kind(event.kind().name(), event.prompt_id());
+            if !ids.is_empty() {
+                let flat = HostEvent::from_event(&event);
+                batch.push(Delivery { ids, event, flat });
+            }
+        }
+        if !batch.is_empty() && tx.send(Job::Calls(batch)).is_err() {
+            break;
+        }
     }
 }
 
