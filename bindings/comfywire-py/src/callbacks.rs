@@ -3,14 +3,40 @@
 //! `__clear__`); the host's registry only holds a key into it. So a
 //! callback that refers back to its client forms a cycle the collector can
 //! see and break, and unsubscribing drops the callable at once.
+//!
+//! The dispatcher thread keeps one Python thread state for its whole life
+//! and holds the GIL once per batch of events ([`PyDispatch`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
-use comfywire_host::{CallbackHandle, EventCallback, HostEvent};
+use comfywire_host::comfywire_client::Event;
+use comfywire_host::{CallbackHandle, DispatchContext, EventCallback, HostEvent};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
+
+use crate::events::Converter;
+
+/// Runs a client's dispatcher thread as Python wants it. Without it every
+/// callback call would take the GIL from a thread with no Python thread
+/// state, and CPython would make one (mapping a fresh frame stack) and
+/// destroy it again (unmapping it, flushing every core's TLB) per call.
+pub(crate) struct PyDispatch;
+
+impl DispatchContext for PyDispatch {
+    fn run_thread(&self, run: &mut (dyn FnMut() + Send)) {
+        // The thread state made here lives until the loop ends; the loop
+        // itself waits without the GIL.
+        Python::attach(|py| py.detach(run));
+    }
+
+    fn run_batch(&self, run: &mut (dyn FnMut() + Send)) {
+        // The calls inside attach again, which only counts while the GIL
+        // is held.
+        Python::attach(|_| run());
+    }
+}
 
 struct Entry {
     callable: Py<PyAny>,
@@ -88,6 +114,8 @@ pub(crate) struct PyCallback {
     pub(crate) key: u64,
     /// Weak: the registry must not keep the client's callables alive.
     pub(crate) store: Weak<Store>,
+    /// Only the dispatcher thread converts, so the lock is never contended.
+    converter: Mutex<Converter>,
 }
 
 impl PyCallback {
@@ -96,12 +124,17 @@ impl PyCallback {
         PyCallback {
             key,
             store: Arc::downgrade(store),
+            converter: Mutex::default(),
         }
     }
-}
 
-impl EventCallback for PyCallback {
-    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+    /// Converts with `convert` and calls the callable, if it is still
+    /// registered; a raised exception is logged and returned as text.
+    fn deliver(
+        &self,
+        kind: &str,
+        convert: impl FnOnce(Python<'_>, &mut Converter) -> PyResult<Py<PyAny>>,
+    ) -> Result<(), String> {
         let Some(store) = self.store.upgrade() else {
             return Ok(());
         };
@@ -110,15 +143,31 @@ impl EventCallback for PyCallback {
             let Some(callable) = store.callable(py, self.key) else {
                 return Ok(());
             };
-            let result = crate::events::to_py(py, event).and_then(|e| callable.call1(py, (e,)));
-            match result {
+            let event = {
+                let mut converter = self
+                    .converter
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                convert(py, &mut converter)
+            };
+            match event.and_then(|e| callable.call1(py, (e,))) {
                 Ok(_) => Ok(()),
                 Err(err) => {
-                    log_failure(py, &event.kind, &err);
+                    log_failure(py, kind, &err);
                     Err(describe(py, &err))
                 }
             }
         })
+    }
+}
+
+impl EventCallback for PyCallback {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        self.deliver(&event.kind, |py, c| c.host_event(py, event))
+    }
+
+    fn on_client_event(&self, event: &Event, _flat: &HostEvent) -> Result<(), String> {
+        self.deliver(event.kind().name(), |py, c| c.event(py, event))
     }
 }
 

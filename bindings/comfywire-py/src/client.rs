@@ -14,7 +14,7 @@ use pyo3::types::{PyBytes, PyDict};
 use pyo3::{PyTraverseError, PyVisit};
 use serde_json::Value;
 
-use crate::callbacks::{PyCallback, Store};
+use crate::callbacks::{PyCallback, PyDispatch, Store};
 use crate::convert::{to_py, workflow_from_py};
 use crate::errors::{host, to_pyerr};
 use crate::stream::EventStream;
@@ -85,7 +85,10 @@ impl NativeClient {
     #[new]
     fn new(py: Python<'_>, settings_json: &str) -> PyResult<Self> {
         let host = py
-            .detach(|| HostClient::from_settings_json(settings_json))
+            .detach(|| {
+                let config = HostClient::settings_config(settings_json)?;
+                HostClient::with_context(config, Arc::new(PyDispatch))
+            })
             .map_err(|e| to_pyerr(py, e))?;
         Ok(NativeClient {
             host: Some(Arc::new(host)),

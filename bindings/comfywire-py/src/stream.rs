@@ -1,13 +1,15 @@
 //! `Client.events()`: a pull stream over a client subscription, merged with
 //! the `callback_error` reports of failing callbacks. Events are taken from
-//! the Rust queue in batches (one wait, then whatever is already queued) so
-//! a fast producer costs one GIL release per batch, not per event.
+//! the Rust queue in batches (one wait, then whatever is already queued)
+//! and turned into Python objects a whole batch at a time, so a fast
+//! producer costs one GIL release per batch, and the common `next` only
+//! pops an object that is already made.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::Subscription;
+use comfywire_host::comfywire_client::{Event, Subscription};
 use comfywire_host::{
     CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostError, HostEvent, runtime,
 };
@@ -17,6 +19,7 @@ use pyo3::types::PyList;
 use tokio::sync::mpsc;
 
 use crate::errors::to_pyerr;
+use crate::events::Converter;
 use crate::wait::in_slices;
 
 /// Most events moved from the Rust queue in one go.
@@ -34,6 +37,14 @@ impl EventCallback for ErrorForward {
     }
 }
 
+/// An event taken from the Rust side, not yet a Python object.
+enum Taken {
+    /// One of the client's events.
+    Client(Event),
+    /// A callback failure report.
+    Report(HostEvent),
+}
+
 struct Source {
     events: Subscription,
     errors: mpsc::Receiver<HostEvent>,
@@ -43,30 +54,62 @@ struct Source {
 impl Source {
     /// Waits for at least one event, then takes what is already queued;
     /// an empty batch means the client is closed.
-    async fn next_batch(&mut self) -> Vec<HostEvent> {
+    async fn next_batch(&mut self) -> Vec<Taken> {
         let mut batch = Vec::new();
         tokio::select! {
             e = self.events.recv() => match e {
-                Some(e) => batch.push(HostEvent::from_event(&e)),
+                Some(e) => batch.push(Taken::Client(e)),
                 None => return batch,
             },
-            Some(e) = self.errors.recv() => batch.push(e),
+            Some(e) = self.errors.recv() => batch.push(Taken::Report(e)),
         }
         self.drain_ready(&mut batch);
         batch
     }
 
     /// Moves what is already queued (up to [`BATCH`] events) into `batch`.
-    fn drain_ready(&mut self, batch: &mut Vec<HostEvent>) {
+    fn drain_ready(&mut self, batch: &mut Vec<Taken>) {
         while let Ok(e) = self.errors.try_recv() {
-            batch.push(e);
+            batch.push(Taken::Report(e));
         }
         while batch.len() < BATCH {
             match self.events.try_recv() {
-                Some(e) => batch.push(HostEvent::from_event(&e)),
+                Some(e) => batch.push(Taken::Client(e)),
                 None => break,
             }
         }
+    }
+}
+
+/// Events already made into Python objects, in order, and the converter
+/// that made them.
+#[derive(Default)]
+struct Ready {
+    events: VecDeque<Py<PyAny>>,
+    converter: Converter,
+}
+
+impl Ready {
+    /// Converts `batch` in order behind what is already waiting. An event
+    /// that fails to convert (only a broken interpreter makes that
+    /// happen) is skipped and its error returned, after the rest of the
+    /// batch is queued: one bad event must not take its neighbours along.
+    fn extend(&mut self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<()> {
+        self.events.reserve(batch.len());
+        let mut failed = None;
+        for taken in batch {
+            let event = match &taken {
+                Taken::Client(e) => self.converter.event(py, e),
+                Taken::Report(e) => self.converter.host_event(py, e),
+            };
+            match event {
+                Ok(e) => self.events.push_back(e),
+                Err(err) => {
+                    failed.get_or_insert(err);
+                }
+            }
+        }
+        failed.map_or(Ok(()), Err)
     }
 }
 
@@ -76,7 +119,12 @@ impl Source {
 pub(crate) struct EventStream {
     // tokio's mutex: the async path holds it across an await.
     source: Arc<tokio::sync::Mutex<Option<Source>>>,
-    buffered: Mutex<VecDeque<HostEvent>>,
+    // Only locked with the GIL held and never across a wait.
+    ready: Arc<Mutex<Ready>>,
+}
+
+fn lock(ready: &Mutex<Ready>) -> MutexGuard<'_, Ready> {
+    ready.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl EventStream {
@@ -94,15 +142,8 @@ impl EventStream {
                 errors: rx,
                 _errors_handle: handle,
             }))),
-            buffered: Mutex::new(VecDeque::new()),
+            ready: Arc::default(),
         })
-    }
-
-    fn pop(&self) -> Option<HostEvent> {
-        self.buffered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
     }
 }
 
@@ -113,7 +154,10 @@ impl EventStream {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match self.next(py, None)? {
+        if let Some(e) = lock(&self.ready).events.pop_front() {
+            return Ok(e);
+        }
+        match self.wait(py, None)? {
             Some(e) => Ok(e),
             None => Err(PyStopIteration::new_err(())),
         }
@@ -124,8 +168,57 @@ impl EventStream {
     /// the stream is closed.
     #[pyo3(signature = (timeout=None))]
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(e) = self.pop().or_else(|| self.take_ready()) {
-            return crate::events::to_py(py, &e).map(Some);
+        if let Some(e) = lock(&self.ready).events.pop_front() {
+            return Ok(Some(e));
+        }
+        self.wait(py, timeout)
+    }
+
+    /// An awaitable of the next batch of events (a list, never empty);
+    /// raises `StopAsyncIteration` once the stream is closed.
+    fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let waiting: Vec<Py<PyAny>> = lock(&self.ready).events.drain(..).collect();
+        let source = self.source.clone();
+        let ready = self.ready.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let mut batch = Vec::new();
+            if waiting.is_empty() {
+                let mut guard = source.lock().await;
+                if let Some(src) = guard.as_mut() {
+                    batch = src.next_batch().await;
+                }
+                if batch.is_empty() {
+                    guard.take();
+                }
+            }
+            Python::attach(|py| {
+                if waiting.is_empty() && batch.is_empty() {
+                    return Err(PyStopAsyncIteration::new_err(()));
+                }
+                let mut ready = lock(&ready);
+                // Whatever another caller made meanwhile comes first.
+                let mut out: Vec<Py<PyAny>> = waiting;
+                ready.extend(py, batch)?;
+                out.extend(ready.events.drain(..));
+                Ok(PyList::new(py, out)?.unbind())
+            })
+        })
+    }
+
+    /// Stops the stream and releases its queue.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.close_now());
+    }
+}
+
+impl EventStream {
+    /// The next event when none is made yet: first what the Rust queue
+    /// already holds (without releasing the GIL or entering the runtime:
+    /// when events arrive faster than Python reads them, this is the path
+    /// every batch takes), else a wait of up to `timeout`.
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(batch) = self.take_ready() {
+            return self.push_and_pop(py, batch).map(Some);
         }
         let rt = runtime().map_err(|e| to_pyerr(py, e))?;
         let deadline =
@@ -146,74 +239,37 @@ impl EventStream {
         let Some(batch) = batch else {
             return Ok(None);
         };
-        let mut events = batch.into_iter();
-        let Some(first) = events.next() else {
+        if batch.is_empty() {
             self.close_now();
-            return Err(PyStopIteration::new_err(()));
-        };
-        self.buffered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(events);
-        crate::events::to_py(py, &first).map(Some)
+            // Made by another caller before the end: still delivered.
+            return match lock(&self.ready).events.pop_front() {
+                Some(e) => Ok(Some(e)),
+                None => Err(PyStopIteration::new_err(())),
+            };
+        }
+        self.push_and_pop(py, batch).map(Some)
     }
 
-    /// An awaitable of the next batch of events (a list, never empty);
-    /// raises `StopAsyncIteration` once the stream is closed.
-    fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let mut ready: Vec<HostEvent> = self
-            .buffered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
-        let source = self.source.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            if ready.is_empty() {
-                let mut guard = source.lock().await;
-                if let Some(src) = guard.as_mut() {
-                    ready = src.next_batch().await;
-                }
-                if ready.is_empty() {
-                    guard.take();
-                }
-            }
-            Python::attach(|py| {
-                if ready.is_empty() {
-                    return Err(PyStopAsyncIteration::new_err(()));
-                }
-                let list = PyList::empty(py);
-                for e in &ready {
-                    list.append(crate::events::to_py(py, e)?)?;
-                }
-                Ok(list.unbind())
-            })
-        })
+    /// Converts `batch` behind what is waiting and pops the oldest event
+    /// (another thread may have made some meanwhile: order is kept).
+    fn push_and_pop(&self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<Py<PyAny>> {
+        let mut ready = lock(&self.ready);
+        ready.extend(py, batch)?;
+        match ready.events.pop_front() {
+            Some(e) => Ok(e),
+            // `batch` was not empty, so neither is the queue.
+            None => Err(PyStopIteration::new_err(())),
+        }
     }
 
-    /// Stops the stream and releases its queue.
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.close_now());
-    }
-}
-
-impl EventStream {
-    /// Takes what is already queued without releasing the GIL or entering
-    /// the runtime: when events arrive faster than Python reads them, this
-    /// is the path every `next` takes.
-    fn take_ready(&self) -> Option<HostEvent> {
+    /// What the Rust queue already holds, taken without waiting; `None`
+    /// when nothing is there (or another caller is waiting on it).
+    fn take_ready(&self) -> Option<Vec<Taken>> {
         let mut guard = self.source.try_lock().ok()?;
         let src = guard.as_mut()?;
         let mut batch = Vec::new();
         src.drain_ready(&mut batch);
-        drop(guard);
-        let mut events = batch.into_iter();
-        let first = events.next()?;
-        self.buffered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(events);
-        Some(first)
+        (!batch.is_empty()).then_some(batch)
     }
 
     fn close_now(&self) {

@@ -10,13 +10,18 @@ use comfywire_client::{
 };
 use serde_json::Value;
 
-use crate::dispatch::{CallbackHandle, Dispatcher, EventCallback, Job, Registry};
+use crate::dispatch::{
+    CallbackHandle, Delivery, DispatchContext, Dispatcher, EventCallback, Job, PlainContext,
+    Registry,
+};
 use crate::error::{ErrorCode, HostError};
 use crate::record::{CALLBACK_ERROR, HostEvent, HostOutcome, HostStatus};
 use crate::runtime::{on_runtime_thread, runtime};
 
 /// Callback failures kept for the pull queue before the oldest are dropped.
 const ERROR_BACKLOG: usize = 256;
+/// Most events forwarded to the dispatcher in one job.
+const FORWARD_BATCH: usize = 256;
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +83,10 @@ pub struct HostClient {
     pull: Mutex<Option<Subscription>>,
     errors: Mutex<mpsc::Receiver<HostEvent>>,
     forward: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    // Kept apart from `dispatcher`, whose lock `close` holds while the
+    // dispatcher thread finishes (for Python, taking the GIL): a
+    // subscribing thread holding the GIL must not wait for that lock.
+    jobs: mpsc::Sender<Job>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -133,6 +142,14 @@ pub fn outcome_result(outcome: HostOutcome) -> Result<HostOutcome, HostError> {
 impl HostClient {
     /// Starts a client (it connects in the background).
     pub fn new(config: ClientConfig) -> Result<HostClient, HostError> {
+        HostClient::with_context(config, Arc::new(PlainContext))
+    }
+
+    /// Starts a client whose dispatcher thread runs inside `context`.
+    pub fn with_context(
+        config: ClientConfig,
+        context: Arc<dyn DispatchContext>,
+    ) -> Result<HostClient, HostError> {
         let rt = runtime()?;
         let client = {
             let _guard = rt.enter();
@@ -140,41 +157,50 @@ impl HostClient {
         };
         let registry = Registry::new();
         let (errors_tx, errors_rx) = mpsc::sync_channel(ERROR_BACKLOG);
-        let dispatcher = Dispatcher::start(registry.clone(), errors_tx).map_err(|e| {
+        let dispatcher = Dispatcher::start(registry.clone(), errors_tx, context).map_err(|e| {
             HostError::new(
                 ErrorCode::Config,
                 format!("cannot start the dispatcher thread: {e}"),
             )
         })?;
-        let mut events = client.events();
-        let tx = dispatcher.tx.clone();
-        let forward_registry = registry.clone();
-        let forward = rt.spawn(async move {
-            while let Some(event) = events.recv().await {
-                if forward_registry.is_empty() {
-                    continue;
-                }
-                let flat = Arc::new(HostEvent::from_event(&event));
-                let ids = forward_registry.matching(&flat);
-                if !ids.is_empty() && tx.send(Job::Call { ids, event: flat }).is_err() {
-                    break;
-                }
-            }
-        });
         Ok(HostClient {
             client,
             registry,
+            jobs: dispatcher.tx.clone(),
             dispatcher: Mutex::new(dispatcher),
             pull: Mutex::new(None),
             errors: Mutex::new(errors_rx),
-            forward: Mutex::new(Some(forward)),
+            forward: Mutex::new(None),
             closed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Starts forwarding the client's events to the dispatcher, once, when
+    /// the first callback for them registers: until then no subscription
+    /// queue holds a copy of every event for nobody (a pull stream's
+    /// `callback_error` registration alone does not need one).
+    fn ensure_forward(&self) -> Result<(), HostError> {
+        let mut forward = lock(&self.forward);
+        // Checked under the lock `close` takes after setting the flag: a
+        // task started here is always the one `close` joins.
+        if forward.is_some() || self.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let events = self.client.events();
+        let (registry, jobs) = (self.registry.clone(), self.jobs.clone());
+        *forward = Some(runtime()?.spawn(forward_events(events, registry, jobs)));
+        Ok(())
     }
 
     /// Starts a client from settings JSON (the format of the settings
     /// file; `{"url": "http://127.0.0.1:8188"}` is enough).
     pub fn from_settings_json(json: &str) -> Result<HostClient, HostError> {
+        HostClient::new(HostClient::settings_config(json)?)
+    }
+
+    /// The client configuration of settings JSON (the format of the
+    /// settings file), with the environment's overrides applied.
+    pub fn settings_config(json: &str) -> Result<ClientConfig, HostError> {
         let value = parse_json(json, "settings")?;
         if !value.is_object() {
             return Err(HostError::new(
@@ -185,7 +211,7 @@ impl HostClient {
         let mut settings: Settings = serde_json::from_value(value)
             .map_err(|e| HostError::new(ErrorCode::InvalidArgument, format!("settings: {e}")))?;
         settings.apply_env();
-        HostClient::new(settings.to_config()?)
+        Ok(settings.to_config()?)
     }
 
     /// The underlying async client (for bindings with async methods).
@@ -238,6 +264,12 @@ impl HostClient {
                     ));
                 }
             }
+        }
+        let wants_client_events = kinds
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|k| k != CALLBACK_ERROR));
+        if wants_client_events {
+            self.ensure_forward()?;
         }
         Ok(self.registry.add(kinds, prompt_id, callback))
     }
@@ -554,6 +586,28 @@ impl HostClient {
         lock(&self.dispatcher).stop();
         self.registry.clear();
         lock(&self.pull).take();
+    }
+}
+
+/// Hands the client's events to the dispatcher, each with the
+/// registrations it matches, one job per batch already queued.
+async fn forward_events(mut events: Subscription, registry: Arc<Registry>, tx: mpsc::Sender<Job>) {
+    while let Some(first) = events.recv().await {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        for _ in 0..FORWARD_BATCH {
+            let Some(event) = next.take().or_else(|| events.try_recv()) else {
+                break;
+            };
+            let ids = registry.matching_kind(event.kind().name(), event.prompt_id());
+            if !ids.is_empty() {
+                let flat = HostEvent::from_event(&event);
+                batch.push(Delivery { ids, event, flat });
+            }
+        }
+        if !batch.is_empty() && tx.send(Job::Calls(batch)).is_err() {
+            break;
+        }
     }
 }
 

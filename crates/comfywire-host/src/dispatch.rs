@@ -10,6 +10,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
+use comfywire_client::Event;
+
 use crate::record::{CALLBACK_ERROR, HostEvent};
 
 /// What a binding implements to receive events. `Err` (or a panic) is
@@ -17,7 +19,38 @@ use crate::record::{CALLBACK_ERROR, HostEvent};
 pub trait EventCallback: Send + Sync {
     /// Called on the client's dispatcher thread, in event order.
     fn on_event(&self, event: &HostEvent) -> Result<(), String>;
+
+    /// Called instead of [`EventCallback::on_event`] for the client's own
+    /// events (every kind but `callback_error`), with the client's event
+    /// beside its flat record, for bindings that map the client's types
+    /// themselves. By default, `on_event(flat)`.
+    fn on_client_event(&self, event: &Event, flat: &HostEvent) -> Result<(), String> {
+        let _ = event;
+        self.on_event(flat)
+    }
 }
+
+/// How a binding runs its client's dispatcher thread. Python keeps one
+/// interpreter thread state for the thread's whole life and takes the GIL
+/// once per batch instead of once per call: a thread state made per call
+/// maps and unmaps a frame stack each time, which cost more than the calls.
+pub trait DispatchContext: Send + Sync {
+    /// Runs the dispatcher's whole loop; `run` returns when the client
+    /// closes.
+    fn run_thread(&self, run: &mut (dyn FnMut() + Send)) {
+        run();
+    }
+
+    /// Runs the callback calls of one batch of events, in order.
+    fn run_batch(&self, run: &mut (dyn FnMut() + Send)) {
+        run();
+    }
+}
+
+/// The context of bindings that need none.
+pub(crate) struct PlainContext;
+
+impl DispatchContext for PlainContext {}
 
 struct Registration {
     kinds: Option<Vec<String>>,
@@ -26,12 +59,15 @@ struct Registration {
 }
 
 impl Registration {
-    fn wants(&self, event: &HostEvent) -> bool {
-        let kind_ok = self.kinds.as_ref().is_none_or(|k| k.contains(&event.kind));
+    fn wants(&self, kind: &str, prompt_id: Option<&str>) -> bool {
+        let kind_ok = self
+            .kinds
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|k| k == kind));
         let prompt_ok = self
             .prompt_id
             .as_ref()
-            .is_none_or(|p| event.prompt_id.as_deref() == Some(p.as_str()));
+            .is_none_or(|p| prompt_id == Some(p.as_str()));
         kind_ok && prompt_ok
     }
 }
@@ -53,10 +89,6 @@ impl Registry {
             next_id: AtomicU64::new(1),
             failures: AtomicU64::new(0),
         })
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        lock(&self.callbacks).is_empty()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -92,9 +124,16 @@ impl Registry {
     }
 
     pub(crate) fn matching(&self, event: &HostEvent) -> Vec<u64> {
+        self.matching_kind(&event.kind, event.prompt_id.as_deref())
+    }
+
+    /// The registrations that want an event of `kind` for `prompt_id`;
+    /// asked before an event is flattened, so that events no callback
+    /// wants cost no allocation.
+    pub(crate) fn matching_kind(&self, kind: &str, prompt_id: Option<&str>) -> Vec<u64> {
         lock(&self.callbacks)
             .iter()
-            .filter(|(_, r)| r.wants(event))
+            .filter(|(_, r)| r.wants(kind, prompt_id))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -143,11 +182,18 @@ impl Drop for CallbackHandle {
     }
 }
 
+/// One event of the client on its way to the callbacks that want it.
+pub(crate) struct Delivery {
+    /// The registrations it matched when it was forwarded.
+    pub(crate) ids: Vec<u64>,
+    pub(crate) event: Event,
+    pub(crate) flat: HostEvent,
+}
+
 pub(crate) enum Job {
-    Call {
-        ids: Vec<u64>,
-        event: Arc<HostEvent>,
-    },
+    /// Events in order: one job per batch the client delivered, so the
+    /// dispatcher wakes (and Python takes the GIL) once per batch.
+    Calls(Vec<Delivery>),
     Stop,
 }
 
@@ -160,21 +206,24 @@ impl Dispatcher {
     pub(crate) fn start(
         registry: Arc<Registry>,
         errors: mpsc::SyncSender<HostEvent>,
+        context: Arc<dyn DispatchContext>,
     ) -> std::io::Result<Dispatcher> {
         let (tx, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("comfywire-dispatch".into())
             .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    match job {
-                        Job::Stop => break,
-                        Job::Call { ids, event } => {
-                            for id in ids {
-                                call(&registry, id, &event, &errors);
+                let batches = context.clone();
+                context.run_thread(&mut move || {
+                    while let Ok(Job::Calls(batch)) = rx.recv() {
+                        batches.run_batch(&mut || {
+                            for d in &batch {
+                                for id in &d.ids {
+                                    call(&registry, *id, Some(&d.event), &d.flat, &errors);
+                                }
                             }
-                        }
+                        });
                     }
-                }
+                });
             })?;
         Ok(Dispatcher {
             tx,
@@ -198,13 +247,24 @@ impl Drop for Dispatcher {
     }
 }
 
-fn call(registry: &Registry, id: u64, event: &HostEvent, errors: &mpsc::SyncSender<HostEvent>) {
+/// Calls one callback with one event; `source` is the client's event when
+/// `event` is its flat record (`None` for failure reports).
+fn call(
+    registry: &Registry,
+    id: u64,
+    source: Option<&Event>,
+    event: &HostEvent,
+    errors: &mpsc::SyncSender<HostEvent>,
+) {
     // Fetched per call, so a callback unregistered by an earlier one is
     // not called with a stale event.
     let Some(callback) = registry.get(id) else {
         return;
     };
-    let result = catch_unwind(AssertUnwindSafe(|| callback.on_event(event)));
+    let result = catch_unwind(AssertUnwindSafe(|| match source {
+        Some(source) => callback.on_client_event(source, event),
+        None => callback.on_event(event),
+    }));
     let failure = match result {
         Ok(Ok(())) => return,
         Ok(Err(message)) => message,
@@ -232,10 +292,9 @@ fn call(registry: &Registry, id: u64, event: &HostEvent, errors: &mpsc::SyncSend
     };
     // Bounded: an unread pull queue drops the newest reports, never blocks.
     let _ = errors.try_send(report.clone());
-    let report = Arc::new(report);
     for other in registry.matching(&report) {
         if other != id {
-            call(registry, other, &report, errors);
+            call(registry, other, None, &report, errors);
         }
     }
 }

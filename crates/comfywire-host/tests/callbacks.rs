@@ -7,8 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::ClientConfig;
-use comfywire_host::{CALLBACK_ERROR, ErrorCode, EventCallback, HostClient, HostEvent};
+use comfywire_host::comfywire_client::{ClientConfig, Event};
+use comfywire_host::{
+    CALLBACK_ERROR, DispatchContext, ErrorCode, EventCallback, HostClient, HostEvent,
+};
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 
 fn mock(speed: f64) -> (tokio::runtime::Runtime, MockServer) {
@@ -145,6 +147,131 @@ fn callbacks_run_in_order_on_the_dispatcher_and_failures_are_contained() {
         ErrorCode::Closed
     );
     assert_eq!(dropped.load(Ordering::SeqCst), 0, "handles still held");
+}
+
+/// Counts what the dispatcher runs inside it, and marks the calls made
+/// inside a batch.
+#[derive(Default)]
+struct Counting {
+    threads: AtomicUsize,
+    batches: AtomicUsize,
+    in_batch: std::sync::atomic::AtomicBool,
+}
+
+impl DispatchContext for Counting {
+    fn run_thread(&self, run: &mut (dyn FnMut() + Send)) {
+        self.threads.fetch_add(1, Ordering::SeqCst);
+        run();
+    }
+
+    fn run_batch(&self, run: &mut (dyn FnMut() + Send)) {
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        self.in_batch.store(true, Ordering::SeqCst);
+        run();
+        self.in_batch.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Records the client events it is handed, and fails on every other one.
+struct Flaky {
+    context: Arc<Counting>,
+    seen: Mutex<Vec<(String, Option<String>, bool)>>,
+}
+
+impl EventCallback for Flaky {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        Err(format!("only client events expected, got {}", event.kind))
+    }
+
+    fn on_client_event(&self, event: &Event, flat: &HostEvent) -> Result<(), String> {
+        assert_eq!(
+            event.kind().name(),
+            flat.kind,
+            "the flat record is the event's"
+        );
+        assert_eq!(event.prompt_id(), flat.prompt_id.as_deref());
+        let mut seen = self.seen.lock().unwrap();
+        seen.push((
+            flat.kind.clone(),
+            flat.node.clone(),
+            self.context.in_batch.load(Ordering::SeqCst),
+        ));
+        if seen.len() % 2 == 1 {
+            return Err(format!("refused event {}", seen.len()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_dispatch_context_wraps_the_thread_once_and_every_batch() {
+    let (rt, server) = mock(0.0);
+    let context = Arc::new(Counting::default());
+    let mut config = ClientConfig::new(server.url());
+    config.session.progress_interval = Duration::ZERO;
+    let host = HostClient::with_context(config, context.clone()).unwrap();
+    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let lifecycle: Vec<String> = ["node_started", "node_finished", "finished"]
+        .map(String::from)
+        .to_vec();
+    let flaky = Arc::new(Flaky {
+        context: context.clone(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let all = recorder(None, &dropped);
+    let _a = host
+        .subscribe(Some(lifecycle.clone()), None, flaky.clone())
+        .unwrap();
+    let _b = host
+        .subscribe(Some(lifecycle.clone()), None, all.clone())
+        .unwrap();
+    let errors = recorder(None, &dropped);
+    let _c = host
+        .subscribe(Some(vec![CALLBACK_ERROR.into()]), None, errors.clone())
+        .unwrap();
+    // As fast as the socket takes them: the client delivers in batches.
+    let base = host.stats().frames;
+    let id = host.client_id();
+    let sent = rt
+        .block_on(async { server.firehose(&id, 3000, "long_run").await })
+        .unwrap();
+    assert_eq!(sent, 3000);
+    let mut last = usize::MAX;
+    for _ in 0..250 {
+        let now = all.seen.lock().unwrap().len();
+        if now == last && host.stats().frames >= base + 3000 {
+            break;
+        }
+        last = now;
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let flaky_seen = flaky.seen.lock().unwrap().clone();
+    let all_kinds: Vec<String> = all
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(flaky_seen.len() > 20, "{} events", flaky_seen.len());
+    let flaky_kinds: Vec<String> = flaky_seen.iter().map(|(k, _, _)| k.clone()).collect();
+    assert_eq!(
+        flaky_kinds, all_kinds,
+        "a failing callback costs neither it nor its neighbours an event"
+    );
+    assert!(flaky_seen.iter().all(|(_, _, in_batch)| *in_batch));
+    let failures = flaky_seen.len().div_ceil(2);
+    assert_eq!(errors.seen.lock().unwrap().len(), failures);
+    assert_eq!(host.stats().callback_failures, failures as u64);
+    assert_eq!(context.threads.load(Ordering::SeqCst), 1);
+    let batches = context.batches.load(Ordering::SeqCst);
+    assert!(
+        batches < flaky_seen.len(),
+        "{batches} batches for {} events",
+        flaky_seen.len()
+    );
+    host.close();
 }
 
 #[test]
