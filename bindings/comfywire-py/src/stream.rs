@@ -49,6 +49,8 @@ struct Source {
     events: Subscription,
     errors: mpsc::Receiver<HostEvent>,
     _errors_handle: CallbackHandle,
+    /// Reused between batches: events taken from the queue in one go.
+    scratch: Vec<comfywire_host::comfywire_client::Event>,
 }
 
 impl Source {
@@ -72,12 +74,11 @@ impl Source {
         while let Ok(e) = self.errors.try_recv() {
             batch.push(Taken::Report(e));
         }
-        while batch.len() < BATCH {
-            match self.events.try_recv() {
-                Some(e) => batch.push(Taken::Client(e)),
-                None => break,
-            }
-        }
+        let room = BATCH.saturating_sub(batch.len());
+        self.scratch.clear();
+        // One lock of the queue for the whole burst.
+        self.events.try_recv_many(&mut self.scratch, room);
+        batch.extend(self.scratch.drain(..).map(Taken::Client));
     }
 }
 
@@ -141,6 +142,7 @@ impl EventStream {
                 events: host.client().events(),
                 errors: rx,
                 _errors_handle: handle,
+                scratch: Vec::new(),
             }))),
             ready: Arc::default(),
         })
