@@ -116,25 +116,25 @@ fn image_format(code: u32) -> ImageFormat {
     }
 }
 
-/// A type-4 preview read without allocating: metadata and image, both
-/// borrowed from the frame.
-pub(crate) fn parse_hot_preview(
-    bytes: &[u8],
-) -> Option<(crate::message::hot::PreviewMetaRef<'_>, &[u8])> {
+/// A type-4 preview split into its metadata header and image, both
+/// borrowed from the frame; `None` for any other or malformed frame.
+pub(crate) fn split_preview_with_metadata(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     if read_u32(bytes, 0)? != BINARY_PREVIEW_WITH_METADATA {
         return None;
     }
     let declared = read_u32(bytes, 4)?;
-    let (meta, _) = length_prefixed(bytes, declared).ok()?;
-    let meta = match std::str::from_utf8(meta)
+    length_prefixed(bytes, declared).ok()
+}
+
+/// A type-4 metadata header read without allocating.
+pub(crate) fn preview_meta(header: &[u8]) -> Option<crate::message::hot::PreviewMetaRef<'_>> {
+    match std::str::from_utf8(header)
         .ok()
         .and_then(crate::scan::preview_meta)
     {
-        Some(meta) => meta,
-        None => serde_json::from_slice(meta).ok()?,
-    };
-    let start = 8usize.checked_add(declared as usize)?;
-    Some((meta, bytes.get(start..)?))
+        Some(meta) => Some(meta),
+        None => serde_json::from_slice(header).ok(),
+    }
 }
 
 /// The borrowed fast path for `progress_state` and `progress`; `None` for

@@ -59,6 +59,41 @@ pub(crate) fn preview_meta(text: &str) -> Option<PreviewMetaRef<'_>> {
     })
 }
 
+/// The last type-4 metadata header read and what it said.
+#[derive(Debug, Default)]
+pub(crate) struct PreviewHeaderMemo {
+    header: Vec<u8>,
+    /// The prompt.
+    pub(crate) prompt_id: String,
+    /// The node to show it on (the display node, else the reporting one).
+    pub(crate) node: String,
+    /// The image's MIME type.
+    pub(crate) mime: std::borrow::Cow<'static, str>,
+}
+
+impl PreviewHeaderMemo {
+    /// True when `header` is byte for byte the one last remembered.
+    pub(crate) fn matches(&self, header: &[u8]) -> bool {
+        !self.header.is_empty() && self.header == header
+    }
+
+    /// Remembers `header` and what `meta` read from it.
+    pub(crate) fn remember(&mut self, header: &[u8], meta: &PreviewMetaRef<'_>) {
+        self.header.clear();
+        self.header.extend_from_slice(header);
+        self.prompt_id.clear();
+        self.prompt_id.push_str(meta.prompt_id);
+        self.node.clear();
+        self.node
+            .push_str(meta.display_node_id.unwrap_or(meta.node_id));
+        self.mime = match meta.image_type {
+            Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
+            Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
+            Some(other) => std::borrow::Cow::Owned(other.to_owned()),
+        };
+    }
+}
+
 /// A JSON integer of at most 15 digits (exact in an `f64`) followed by
 /// something that cannot continue a number; `None` otherwise.
 fn step(text: &str) -> Option<(f64, &str)> {
@@ -399,5 +434,24 @@ mod tests {
             let serde: f64 = serde_json::from_str(text).unwrap();
             assert_eq!(ours.to_bits(), serde.to_bits(), "{text}");
         }
+    }
+
+    #[test]
+    fn a_preview_header_is_read_again_only_when_its_bytes_change() {
+        let header = br#"{"node_id": "2", "prompt_id": "p", "display_node_id": "5", "parent_node_id": null, "real_node_id": "2", "image_type": "image/png"}"#;
+        let mut memo = PreviewHeaderMemo::default();
+        assert!(!memo.matches(b""));
+        assert!(!memo.matches(header));
+        let meta = preview_meta(std::str::from_utf8(header).unwrap()).unwrap();
+        memo.remember(header, &meta);
+        assert!(memo.matches(header));
+        assert_eq!((memo.prompt_id.as_str(), memo.node.as_str()), ("p", "5"));
+        assert_eq!(memo.mime, "image/png");
+        let other = header
+            .to_vec()
+            .iter()
+            .map(|b| if *b == b'5' { b'6' } else { *b })
+            .collect::<Vec<u8>>();
+        assert!(!memo.matches(&other));
     }
 }

@@ -183,6 +183,7 @@ pub struct Session {
     deaf_suspect: bool,
     last_check_at: Option<Instant>,
     snapshots: crate::snapshot::SnapshotMemo,
+    preview_header: crate::scan::PreviewHeaderMemo,
 }
 
 impl Session {
@@ -213,6 +214,7 @@ impl Session {
             deaf_suspect: false,
             last_check_at: None,
             snapshots: crate::snapshot::SnapshotMemo::default(),
+            preview_header: crate::scan::PreviewHeaderMemo::default(),
             config,
         }
     }
@@ -521,19 +523,22 @@ impl Session {
                 .on_preview(None, None, mime, image, &mut self.emit, now);
             return true;
         }
-        let Some((meta, image)) = crate::parse::parse_hot_preview(bytes) else {
+        let Some((header, image)) = crate::parse::split_preview_with_metadata(bytes) else {
             return false;
         };
-        let node = meta.display_node_id.unwrap_or(meta.node_id);
-        let mime = match meta.image_type {
-            Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
-            Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
-            Some(other) => std::borrow::Cow::Owned(other.to_owned()),
-        };
+        // A run's previews repeat one header (same node, same prompt):
+        // equal bytes need no second reading.
+        if !self.preview_header.matches(header) {
+            let Some(meta) = crate::parse::preview_meta(header) else {
+                return false;
+            };
+            self.preview_header.remember(header, &meta);
+        }
+        let last = &self.preview_header;
         self.tracker.on_preview(
-            Some(meta.prompt_id),
-            Some(node),
-            mime,
+            Some(&last.prompt_id),
+            Some(&last.node),
+            last.mime.clone(),
             image,
             &mut self.emit,
             now,
