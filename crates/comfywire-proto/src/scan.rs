@@ -15,8 +15,7 @@ use crate::message::hot::{NodeRef, PreviewMetaRef, ProgressRef, ProgressStateRef
 /// trailing text), which then takes the serde path, so this changes only
 /// speed, never what is accepted.
 pub(crate) fn progress(text: &str) -> Option<ProgressRef<'_>> {
-    let rest = text.strip_prefix("{\"type\": \"progress\", \"data\": {\"value\": ")?;
-    let (value, rest) = step(rest)?;
+    let (value, rest) = progress_value(text)?;
     let rest = rest.strip_prefix(", \"max\": ")?;
     let (max, rest) = step(rest)?;
     let rest = rest.strip_prefix(", \"prompt_id\": \"")?;
@@ -29,6 +28,54 @@ pub(crate) fn progress(text: &str) -> Option<ProgressRef<'_>> {
         prompt_id: Some(prompt_id),
         node: Some(node),
     })
+}
+
+/// The step of a `progress` frame and the text after it.
+fn progress_value(text: &str) -> Option<(f64, &str)> {
+    step(text.strip_prefix("{\"type\": \"progress\", \"data\": {\"value\": ")?)
+}
+
+/// The last `progress` frame read: its text after the step, and what that
+/// text said. Consecutive steps of a node differ only in the step, so the
+/// rest is compared in one go instead of being read again.
+#[derive(Debug, Default)]
+pub(crate) struct ProgressMemo {
+    tail: String,
+    /// Its `max`.
+    pub(crate) max: f64,
+    /// Its prompt.
+    pub(crate) prompt_id: String,
+    /// Its node.
+    pub(crate) node: String,
+}
+
+impl ProgressMemo {
+    /// The step of a `progress` frame that equals the remembered one but
+    /// for the step.
+    pub(crate) fn repeat(&self, text: &str) -> Option<f64> {
+        if self.tail.is_empty() {
+            return None;
+        }
+        let (value, rest) = progress_value(text)?;
+        (rest == self.tail).then_some(value)
+    }
+
+    /// Remembers `text`, which [`progress`] read as `m`.
+    pub(crate) fn remember(&mut self, text: &str, m: &ProgressRef<'_>) {
+        let (Some((_, tail)), Some(prompt_id), Some(node)) =
+            (progress_value(text), m.prompt_id, m.node)
+        else {
+            self.tail.clear();
+            return;
+        };
+        self.tail.clear();
+        self.tail.push_str(tail);
+        self.max = m.max;
+        self.prompt_id.clear();
+        self.prompt_id.push_str(prompt_id);
+        self.node.clear();
+        self.node.push_str(node);
+    }
 }
 
 /// Type-4 preview metadata exactly as the server writes it (`node_id`,
@@ -453,5 +500,26 @@ mod tests {
             .map(|b| if *b == b'5' { b'6' } else { *b })
             .collect::<Vec<u8>>();
         assert!(!memo.matches(&other));
+    }
+
+    #[test]
+    fn a_progress_frame_repeating_the_last_but_for_the_step_is_read_from_memory() {
+        let frame = |value: &str, node: &str| {
+            format!(
+                r#"{{"type": "progress", "data": {{"value": {value}, "max": 200, "prompt_id": "p", "node": "{node}"}}}}"#
+            )
+        };
+        let mut memo = ProgressMemo::default();
+        let first = frame("9", "2");
+        assert_eq!(memo.repeat(&first), None);
+        memo.remember(&first, &progress(&first).unwrap());
+        assert_eq!(memo.repeat(&frame("10", "2")), Some(10.0));
+        assert_eq!(
+            (memo.max, memo.prompt_id.as_str(), memo.node.as_str()),
+            (200.0, "p", "2")
+        );
+        assert_eq!(memo.repeat(&frame("10", "3")), None);
+        assert_eq!(memo.repeat(&frame("1.5", "2")), None);
+        assert_eq!(memo.repeat(&format!("{} ", frame("10", "2"))), None);
     }
 }

@@ -184,6 +184,7 @@ pub struct Session {
     last_check_at: Option<Instant>,
     snapshots: crate::snapshot::SnapshotMemo,
     preview_header: crate::scan::PreviewHeaderMemo,
+    last_progress: crate::scan::ProgressMemo,
 }
 
 impl Session {
@@ -215,6 +216,7 @@ impl Session {
             last_check_at: None,
             snapshots: crate::snapshot::SnapshotMemo::default(),
             preview_header: crate::scan::PreviewHeaderMemo::default(),
+            last_progress: crate::scan::ProgressMemo::default(),
             config,
         }
     }
@@ -550,7 +552,20 @@ impl Session {
     /// are most of the traffic; false when the text is anything else.
     fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
         use crate::message::hot::Hot;
+        if let Some(value) = self.last_progress.repeat(text) {
+            let last = &self.last_progress;
+            self.tracker.on_progress(
+                Some(&last.prompt_id),
+                Some(&last.node),
+                value,
+                last.max,
+                &mut self.emit,
+                now,
+            );
+            return true;
+        }
         if let Some(m) = crate::scan::progress(text) {
+            self.last_progress.remember(text, &m);
             self.tracker
                 .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
             return true;
