@@ -239,8 +239,8 @@ event_classes! {
         prompt_id: Py<PyString>,
         /// `succeeded`, `failed`, `interrupted` or `lost`.
         status: Py<PyString>,
-        /// The full outcome (`comfywire.Outcome`).
-        outcome: Py<PyAny>,
+        /// The full outcome (`comfywire.Outcome`), built on first read.
+        outcome: LazyOutcome,
     }
     /// A server message comfywire passes through (unknown or custom types).
     Message = "message" {
@@ -271,6 +271,40 @@ event_classes! {
         failed_kind: Py<PyString>,
         /// The exception, as text.
         error: Py<PyString>,
+    }
+}
+
+/// A `comfywire.Outcome` built when first read: callbacks and loops often
+/// look only at `status`, and the outcome (every node, every output,
+/// through JSON into the Python dataclass) costs more than the rest of the
+/// event together.
+pub(crate) struct LazyOutcome {
+    record: std::sync::Arc<comfywire_host::comfywire_client::ExecutionRecord>,
+    made: PyOnceLock<Py<PyAny>>,
+}
+
+impl LazyOutcome {
+    fn get(&self, py: Python<'_>) -> PyResult<&Py<PyAny>> {
+        self.made.get_or_try_init(py, || {
+            let outcome = HostOutcome::from_record(&self.record);
+            outcome_from_json(py, &outcome.to_json().to_string())
+        })
+    }
+}
+
+impl<'py> IntoPyObject<'py> for &LazyOutcome {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(self.get(py)?.bind(py).clone())
+    }
+}
+
+impl ReprField for LazyOutcome {
+    fn repr_field(&self, py: Python<'_>) -> PyResult<String> {
+        self.get(py)?.repr_field(py)
     }
 }
 
@@ -474,17 +508,17 @@ impl Converter {
                     message: plain(py, &e.exception_message),
                 },
             ),
-            Event::Finished(record) => {
-                let outcome = HostOutcome::from_record(record);
-                new(
-                    py,
-                    Finished {
-                        prompt_id: self.str(py, pid.unwrap_or_default()),
-                        status: self.str(py, &outcome.status),
-                        outcome: outcome_from_json(py, &outcome.to_json().to_string())?,
+            Event::Finished(record) => new(
+                py,
+                Finished {
+                    prompt_id: self.str(py, pid.unwrap_or_default()),
+                    status: self.str(py, record.phase.name()),
+                    outcome: LazyOutcome {
+                        record: record.clone(),
+                        made: PyOnceLock::new(),
                     },
-                )
-            }
+                },
+            ),
             Event::Message(m) => {
                 let data = match m.as_ref() {
                     ServerMessage::Unknown(u) => to_py(py, &u.data)?.unbind(),
