@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use comfywire_host::comfywire_client::Event;
-use comfywire_host::{CallbackHandle, DispatchContext, EventCallback, HostEvent};
+use comfywire_host::{CallbackHandle, DispatchContext, EventCallback, HostEvent, LazyFlat};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 
@@ -166,7 +166,7 @@ impl EventCallback for PyCallback {
         self.deliver(&event.kind, |py, c| c.host_event(py, event))
     }
 
-    fn on_client_event(&self, event: &Event, _flat: &HostEvent) -> Result<(), String> {
+    fn on_client_event(&self, event: &Event, _flat: &LazyFlat<'_>) -> Result<(), String> {
         self.deliver(event.kind().name(), |py, c| c.event(py, event))
     }
 }

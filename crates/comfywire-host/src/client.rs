@@ -592,17 +592,15 @@ impl HostClient {
 /// Hands the client's events to the dispatcher, each with the
 /// registrations it matches, one job per batch already queued.
 async fn forward_events(mut events: Subscription, registry: Arc<Registry>, tx: mpsc::Sender<Job>) {
+    let mut taken = Vec::with_capacity(FORWARD_BATCH);
     while let Some(first) = events.recv().await {
+        taken.push(first);
+        events.try_recv_many(&mut taken, FORWARD_BATCH - 1);
         let mut batch = Vec::new();
-        let mut next = Some(first);
-        for _ in 0..FORWARD_BATCH {
-            let Some(event) = next.take().or_else(|| events.try_recv()) else {
-                break;
-            };
+        for event in taken.drain(..) {
             let ids = registry.matching_kind(event.kind().name(), event.prompt_id());
             if !ids.is_empty() {
-                let flat = HostEvent::from_event(&event);
-                batch.push(Delivery { ids, event, flat });
+                batch.push(Delivery { ids, event });
             }
         }
         if !batch.is_empty() && tx.send(Job::Calls(batch)).is_err() {

@@ -22,11 +22,11 @@ pub trait EventCallback: Send + Sync {
 
     /// Called instead of [`EventCallback::on_event`] for the client's own
     /// events (every kind but `callback_error`), with the client's event
-    /// beside its flat record, for bindings that map the client's types
-    /// themselves. By default, `on_event(flat)`.
-    fn on_client_event(&self, event: &Event, flat: &HostEvent) -> Result<(), String> {
+    /// and its flat record (made on first request), for bindings that map
+    /// the client's types themselves. By default, `on_event(flat.get())`.
+    fn on_client_event(&self, event: &Event, flat: &LazyFlat<'_>) -> Result<(), String> {
         let _ = event;
-        self.on_event(flat)
+        self.on_event(flat.get())
     }
 }
 
@@ -182,12 +182,42 @@ impl Drop for CallbackHandle {
     }
 }
 
+/// A client event's flat record, made when first asked for: bindings that
+/// map the client's own types never need it, and for a `finished` event it
+/// means serialising the whole outcome.
+pub struct LazyFlat<'a> {
+    event: &'a Event,
+    flat: std::cell::OnceCell<HostEvent>,
+}
+
+impl<'a> LazyFlat<'a> {
+    /// The record of `event`, not made yet.
+    pub fn new(event: &'a Event) -> LazyFlat<'a> {
+        LazyFlat {
+            event,
+            flat: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// The flat record (made on the first call).
+    pub fn get(&self) -> &HostEvent {
+        self.flat.get_or_init(|| HostEvent::from_event(self.event))
+    }
+}
+
 /// One event of the client on its way to the callbacks that want it.
 pub(crate) struct Delivery {
     /// The registrations it matched when it was forwarded.
     pub(crate) ids: Vec<u64>,
     pub(crate) event: Event,
-    pub(crate) flat: HostEvent,
+}
+
+/// What a callback is called with.
+enum Input<'a> {
+    /// A client event.
+    Client(&'a Event, &'a LazyFlat<'a>),
+    /// A failure report (not a client event).
+    Report(&'a HostEvent),
 }
 
 pub(crate) enum Job {
@@ -217,8 +247,10 @@ impl Dispatcher {
                     while let Ok(Job::Calls(batch)) = rx.recv() {
                         batches.run_batch(&mut || {
                             for d in &batch {
+                                let flat = LazyFlat::new(&d.event);
                                 for id in &d.ids {
-                                    call(&registry, *id, Some(&d.event), &d.flat, &errors);
+                                    let input = Input::Client(&d.event, &flat);
+                                    call(&registry, *id, &input, &errors);
                                 }
                             }
                         });
@@ -247,23 +279,16 @@ impl Drop for Dispatcher {
     }
 }
 
-/// Calls one callback with one event; `source` is the client's event when
-/// `event` is its flat record (`None` for failure reports).
-fn call(
-    registry: &Registry,
-    id: u64,
-    source: Option<&Event>,
-    event: &HostEvent,
-    errors: &mpsc::SyncSender<HostEvent>,
-) {
+/// Calls one callback with one event; a failure is logged and reported.
+fn call(registry: &Registry, id: u64, input: &Input<'_>, errors: &mpsc::SyncSender<HostEvent>) {
     // Fetched per call, so a callback unregistered by an earlier one is
     // not called with a stale event.
     let Some(callback) = registry.get(id) else {
         return;
     };
-    let result = catch_unwind(AssertUnwindSafe(|| match source {
-        Some(source) => callback.on_client_event(source, event),
-        None => callback.on_event(event),
+    let result = catch_unwind(AssertUnwindSafe(|| match input {
+        Input::Client(event, flat) => callback.on_client_event(event, flat),
+        Input::Report(report) => callback.on_event(report),
     }));
     let failure = match result {
         Ok(Ok(())) => return,
@@ -278,6 +303,10 @@ fn call(
         }
     };
     registry.failures.fetch_add(1, Ordering::Relaxed);
+    let event = match input {
+        Input::Client(_, flat) => flat.get(),
+        Input::Report(report) => report,
+    };
     tracing::warn!(target: "comfywire::callback", kind = %event.kind, error = %failure, "a callback failed; the client goes on");
     if event.kind == CALLBACK_ERROR {
         // A failing error handler is only logged, or errors would loop.
@@ -294,7 +323,7 @@ fn call(
     let _ = errors.try_send(report.clone());
     for other in registry.matching(&report) {
         if other != id {
-            call(registry, other, None, &report, errors);
+            call(registry, other, &Input::Report(&report), errors);
         }
     }
 }

@@ -22,7 +22,7 @@ mod runtime;
 
 pub use client::{HostClient, HostFile, HostQueue, HostStats, HostSubmission, outcome_result};
 pub use comfywire_client;
-pub use dispatch::{CallbackHandle, DispatchContext, EventCallback};
+pub use dispatch::{CallbackHandle, DispatchContext, EventCallback, LazyFlat};
 pub use error::{ErrorCode, HostError};
 pub use record::{
     CALLBACK_ERROR, HostEvent, HostExecutionError, HostNode, HostOutcome, HostStatus,

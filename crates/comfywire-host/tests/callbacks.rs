@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use comfywire_host::comfywire_client::{ClientConfig, Event};
 use comfywire_host::{
-    CALLBACK_ERROR, DispatchContext, ErrorCode, EventCallback, HostClient, HostEvent,
+    CALLBACK_ERROR, DispatchContext, ErrorCode, EventCallback, HostClient, HostEvent, LazyFlat,
 };
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 
@@ -183,7 +183,8 @@ impl EventCallback for Flaky {
         Err(format!("only client events expected, got {}", event.kind))
     }
 
-    fn on_client_event(&self, event: &Event, flat: &HostEvent) -> Result<(), String> {
+    fn on_client_event(&self, event: &Event, flat: &LazyFlat<'_>) -> Result<(), String> {
+        let flat = flat.get();
         assert_eq!(
             event.kind().name(),
             flat.kind,
