@@ -11,8 +11,8 @@ use comfywire_client::{
 use serde_json::Value;
 
 use crate::dispatch::{
-    CallbackHandle, Delivery, DispatchContext, Dispatcher, EventCallback, Job, PlainContext,
-    Registry,
+    Backlog, CallbackHandle, Delivery, DispatchContext, Dispatcher, EventCallback, Job,
+    PlainContext, Registry,
 };
 use crate::error::{ErrorCode, HostError};
 use crate::record::{CALLBACK_ERROR, HostEvent, HostOutcome, HostStatus};
@@ -87,6 +87,7 @@ pub struct HostClient {
     // dispatcher thread finishes (for Python, taking the GIL): a
     // subscribing thread holding the GIL must not wait for that lock.
     jobs: mpsc::Sender<Job>,
+    backlog: Arc<Backlog>,
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -167,6 +168,7 @@ impl HostClient {
             client,
             registry,
             jobs: dispatcher.tx.clone(),
+            backlog: dispatcher.backlog.clone(),
             dispatcher: Mutex::new(dispatcher),
             pull: Mutex::new(None),
             errors: Mutex::new(errors_rx),
@@ -188,7 +190,8 @@ impl HostClient {
         }
         let events = self.client.events();
         let (registry, jobs) = (self.registry.clone(), self.jobs.clone());
-        *forward = Some(runtime()?.spawn(forward_events(events, registry, jobs)));
+        let backlog = self.backlog.clone();
+        *forward = Some(runtime()?.spawn(forward_events(events, registry, jobs, backlog)));
         Ok(())
     }
 
@@ -591,9 +594,21 @@ impl HostClient {
 
 /// Hands the client's events to the dispatcher, each with the
 /// registrations it matches, one job per batch already queued.
-async fn forward_events(mut events: Subscription, registry: Arc<Registry>, tx: mpsc::Sender<Job>) {
+async fn forward_events(
+    mut events: Subscription,
+    registry: Arc<Registry>,
+    tx: mpsc::Sender<Job>,
+    backlog: Arc<Backlog>,
+) {
     let mut taken = Vec::with_capacity(FORWARD_BATCH);
-    while let Some(first) = events.recv().await {
+    loop {
+        // Not taking more while the dispatcher is behind leaves the events
+        // in the subscription's bounded queue, which coalesces progress.
+        backlog.reserve().await;
+        let Some(first) = events.recv().await else {
+            backlog.release();
+            break;
+        };
         taken.push(first);
         events.try_recv_many(&mut taken, FORWARD_BATCH - 1);
         let mut batch = Vec::new();
@@ -603,7 +618,10 @@ async fn forward_events(mut events: Subscription, registry: Arc<Registry>, tx: m
                 batch.push(Delivery { ids, event });
             }
         }
-        if !batch.is_empty() && tx.send(Job::Calls(batch)).is_err() {
+        if batch.is_empty() {
+            backlog.release();
+        } else if tx.send(Job::Calls(batch)).is_err() {
+            backlog.release();
             break;
         }
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -227,8 +227,48 @@ pub(crate) enum Job {
     Stop,
 }
 
+/// Batches of client events handed to the dispatcher and not yet done.
+/// The forwarder waits while [`Backlog::LIMIT`] are pending, so a slow
+/// callback makes the client's bounded subscription queue coalesce
+/// (progress, previews) instead of the hand-off growing without bound.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    pending: AtomicUsize,
+    room: tokio::sync::Notify,
+}
+
+impl Backlog {
+    /// Batches (of up to 256 events each) in flight at most.
+    pub(crate) const LIMIT: usize = 4;
+
+    /// Waits until another batch may be handed over, and counts it.
+    pub(crate) async fn reserve(&self) {
+        loop {
+            let room = self.room.notified();
+            if self.pending.load(Ordering::Acquire) < Self::LIMIT {
+                self.pending.fetch_add(1, Ordering::AcqRel);
+                return;
+            }
+            room.await;
+        }
+    }
+
+    /// One batch is done (or was never delivered).
+    pub(crate) fn release(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.room.notify_one();
+    }
+
+    /// Batches in flight now.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::Acquire)
+    }
+}
+
 pub(crate) struct Dispatcher {
     pub(crate) tx: mpsc::Sender<Job>,
+    pub(crate) backlog: Arc<Backlog>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -239,6 +279,8 @@ impl Dispatcher {
         context: Arc<dyn DispatchContext>,
     ) -> std::io::Result<Dispatcher> {
         let (tx, rx) = mpsc::channel::<Job>();
+        let backlog = Arc::new(Backlog::default());
+        let done = backlog.clone();
         let thread = std::thread::Builder::new()
             .name("comfywire-dispatch".into())
             .spawn(move || {
@@ -254,11 +296,13 @@ impl Dispatcher {
                                 }
                             }
                         });
+                        done.release();
                     }
                 });
             })?;
         Ok(Dispatcher {
             tx,
+            backlog,
             thread: Some(thread),
         })
     }
@@ -325,5 +369,37 @@ fn call(registry: &Registry, id: u64, input: &Input<'_>, errors: &mpsc::SyncSend
         if other != id {
             call(registry, other, &Input::Report(&report), errors);
         }
+    }
+}
+
+#[cfg(test)]
+mod backlog_tests {
+    use super::*;
+
+    #[test]
+    fn the_forwarder_waits_while_the_dispatcher_is_behind() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("runtime: {e}"));
+        let backlog = Arc::new(Backlog::default());
+        rt.block_on(async {
+            for _ in 0..Backlog::LIMIT {
+                backlog.reserve().await;
+            }
+            assert_eq!(backlog.pending(), Backlog::LIMIT);
+            let waiting = backlog.clone();
+            let next = tokio::spawn(async move { waiting.reserve().await });
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(!next.is_finished(), "a fifth batch went out");
+            // The dispatcher finishes one batch, on its own thread.
+            let done = backlog.clone();
+            std::thread::spawn(move || done.release());
+            tokio::time::timeout(std::time::Duration::from_secs(5), next)
+                .await
+                .unwrap_or_else(|_| panic!("never woken"))
+                .unwrap_or_else(|e| panic!("task: {e}"));
+            assert_eq!(backlog.pending(), Backlog::LIMIT);
+        });
     }
 }

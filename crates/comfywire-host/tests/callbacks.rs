@@ -357,3 +357,59 @@ fn blocking_calls_map_errors_to_stable_codes() {
     assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidArgument);
     host.close();
 }
+
+/// Counts what it is handed, slowly.
+struct Slow {
+    progress: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+impl EventCallback for Slow {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        match event.kind.as_str() {
+            "progress" => {
+                self.progress.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_micros(500));
+            }
+            "finished" => {
+                self.finished.fetch_add(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_callback_makes_progress_coalesce_instead_of_piling_up() {
+    let (_rt, server) = mock(0.0);
+    let mut config = ClientConfig::new(server.url());
+    // Unthrottled: every step becomes an event, far faster than the
+    // callback takes them.
+    config.session.progress_interval = Duration::ZERO;
+    config.subscriber_capacity = 64;
+    let host = HostClient::new(config).unwrap();
+    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let slow = Arc::new(Slow {
+        progress: AtomicUsize::new(0),
+        finished: AtomicUsize::new(0),
+    });
+    let _handle = host.subscribe(None, None, slow.clone()).unwrap();
+    let workflow = server.workflow("long_run").unwrap().to_string();
+    for _ in 0..3 {
+        let outcome = host.run(&workflow, Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(outcome.status, "succeeded");
+    }
+    for _ in 0..500 {
+        if slow.finished.load(Ordering::SeqCst) == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Every terminal event arrived; the 600 steps did not all queue up
+    // behind the slow callback: the bounded subscription coalesced them.
+    assert_eq!(slow.finished.load(Ordering::SeqCst), 3);
+    let steps = slow.progress.load(Ordering::SeqCst);
+    assert!(steps > 0 && steps < 600, "{steps} progress events");
+    assert!(host.stats().coalesced > 0);
+}
