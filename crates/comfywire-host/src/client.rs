@@ -22,6 +22,11 @@ use crate::runtime::{on_runtime_thread, runtime};
 const ERROR_BACKLOG: usize = 256;
 /// Most events forwarded to the dispatcher in one job.
 const FORWARD_BATCH: usize = 256;
+/// Shortest time between two hand-offs to the dispatcher while events
+/// trickle in: during a firehose each hand-off wakes the dispatcher thread
+/// (and, for Python, takes the GIL), and thousands of small batches a
+/// second cost more than the callbacks. A full batch goes at once.
+const HAND_OFF_EVERY: Duration = Duration::from_millis(1);
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq)]
@@ -601,6 +606,7 @@ async fn forward_events(
     backlog: Arc<Backlog>,
 ) {
     let mut taken = Vec::with_capacity(FORWARD_BATCH);
+    let mut last_hand_off: Option<tokio::time::Instant> = None;
     loop {
         // Not taking more while the dispatcher is behind leaves the events
         // in the subscription's bounded queue, which coalesces progress.
@@ -611,6 +617,14 @@ async fn forward_events(
         };
         taken.push(first);
         events.try_recv_many(&mut taken, FORWARD_BATCH - 1);
+        if let Some(due) = last_hand_off.map(|at| at + HAND_OFF_EVERY) {
+            if taken.len() < FORWARD_BATCH && tokio::time::Instant::now() < due {
+                tokio::time::sleep_until(due).await;
+                let room = FORWARD_BATCH - taken.len();
+                events.try_recv_many(&mut taken, room);
+            }
+        }
+        last_hand_off = Some(tokio::time::Instant::now());
         let mut batch = Vec::new();
         for event in taken.drain(..) {
             let ids = registry.matching_kind(event.kind().name(), event.prompt_id());
