@@ -136,9 +136,16 @@ impl Driver {
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
+        let mut more_buffered = false;
         loop {
             self.perform().await;
             self.publish();
+            if std::mem::take(&mut more_buffered) {
+                // A full batch was read and more is waiting: with its events
+                // handed out, let subscribers (on a current-thread runtime,
+                // on this very thread) run before the next batch.
+                tokio::task::yield_now().await;
+            }
             if closing.is_some() || self.rx.is_closed() && self.rx.is_empty() {
                 break;
             }
@@ -167,13 +174,7 @@ impl Driver {
                 message = next_message(&mut self.ws) => {
                     let now = Instant::now();
                     self.on_message(message, now);
-                    if self.drain_ready(now) {
-                        // More is buffered: hand the batch's events out,
-                        // then let subscribers (on a current-thread runtime,
-                        // on this very thread) run before the next batch.
-                        self.publish();
-                        tokio::task::yield_now().await;
-                    }
+                    more_buffered = self.drain_ready(now);
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;

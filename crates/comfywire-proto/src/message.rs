@@ -414,6 +414,17 @@ impl ImageFormat {
     }
 }
 
+/// The MIME type to show a type-4 preview with: its declared `image_type`,
+/// JPEG when it declares none (as the official front end assumes). The
+/// two common types are borrowed, so the hot path does not allocate.
+pub(crate) fn preview_mime(image_type: Option<&str>) -> std::borrow::Cow<'static, str> {
+    match image_type {
+        Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
+        Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
+        Some(other) => std::borrow::Cow::Owned(other.to_owned()),
+    }
+}
+
 /// Binary type 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preview {

@@ -133,31 +133,16 @@ impl PreviewHeaderMemo {
         self.node.clear();
         self.node
             .push_str(meta.display_node_id.unwrap_or(meta.node_id));
-        self.mime = match meta.image_type {
-            Some("image/png") => std::borrow::Cow::Borrowed("image/png"),
-            Some("image/jpeg") | None => std::borrow::Cow::Borrowed("image/jpeg"),
-            Some(other) => std::borrow::Cow::Owned(other.to_owned()),
-        };
+        self.mime = crate::message::preview_mime(meta.image_type);
     }
 }
 
-/// A JSON integer of at most 15 digits (exact in an `f64`) followed by
-/// something that cannot continue a number; `None` otherwise.
+/// A [`number`] without a fraction: the server writes steps as integers,
+/// and a step with a fraction is left to serde.
 fn step(text: &str) -> Option<(f64, &str)> {
-    let bytes = text.as_bytes();
-    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    // JSON forbids leading zeros; longer numbers might not be exact.
-    if digits == 0 || digits > 15 || (digits > 1 && bytes[0] == b'0') {
-        return None;
-    }
-    if matches!(bytes.get(digits), Some(b'.' | b'e' | b'E')) {
-        return None;
-    }
-    let value = bytes[..digits]
-        .iter()
-        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-    #[allow(clippy::cast_precision_loss)] // at most 15 digits: exact
-    Some((value as f64, text.get(digits..)?))
+    let (value, rest) = number(text)?;
+    let read = text.get(..text.len() - rest.len())?;
+    (!read.contains('.')).then_some((value, rest))
 }
 
 /// The body of a JSON string up to its closing quote, when it has no
@@ -261,7 +246,10 @@ fn number(text: &str) -> Option<(f64, &str)> {
         .filter(|b| b.is_ascii_digit())
         .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
     #[allow(clippy::cast_precision_loss)] // at most 15 digits: exact
-    let value = digits as f64 / 10f64.powi(i32::try_from(fraction).ok()?);
+    let value = match fraction {
+        0 => digits as f64,
+        _ => digits as f64 / 10f64.powi(i32::try_from(fraction).ok()?),
+    };
     Some((value, text.get(end..)?))
 }
 

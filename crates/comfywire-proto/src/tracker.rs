@@ -851,10 +851,7 @@ impl Tracker {
                     .display_node_id
                     .as_deref()
                     .unwrap_or(&p.metadata.node_id);
-                let mime = p.metadata.image_type.clone().map_or(
-                    std::borrow::Cow::Borrowed("image/jpeg"),
-                    std::borrow::Cow::Owned,
-                );
+                let mime = crate::message::preview_mime(p.metadata.image_type.as_deref());
                 self.on_preview(
                     Some(&p.metadata.prompt_id),
                     Some(node),
