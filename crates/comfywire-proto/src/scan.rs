@@ -50,21 +50,22 @@ pub(crate) struct ProgressMemo {
 }
 
 impl ProgressMemo {
-    /// The step of a `progress` frame that equals the remembered one but
-    /// for the step.
-    pub(crate) fn repeat(&self, text: &str) -> Option<f64> {
-        if self.tail.is_empty() {
-            return None;
-        }
+    /// Reads a `progress` frame in the server's form: its step, with its
+    /// `max`, prompt and node left in the memo. A frame equal to the last
+    /// one but for the step is not read again.
+    pub(crate) fn read(&mut self, text: &str) -> Option<f64> {
         let (value, rest) = progress_value(text)?;
-        (rest == self.tail).then_some(value)
+        if !self.tail.is_empty() && rest == self.tail {
+            return Some(value);
+        }
+        let m = progress(text)?;
+        self.remember(rest, &m);
+        Some(value)
     }
 
-    /// Remembers `text`, which [`progress`] read as `m`.
-    pub(crate) fn remember(&mut self, text: &str, m: &ProgressRef<'_>) {
-        let (Some((_, tail)), Some(prompt_id), Some(node)) =
-            (progress_value(text), m.prompt_id, m.node)
-        else {
+    /// Remembers `tail` (the text after the step) and what it said.
+    fn remember(&mut self, tail: &str, m: &ProgressRef<'_>) {
+        let (Some(prompt_id), Some(node)) = (m.prompt_id, m.node) else {
             self.tail.clear();
             return;
         };
@@ -498,16 +499,21 @@ mod tests {
             )
         };
         let mut memo = ProgressMemo::default();
-        let first = frame("9", "2");
-        assert_eq!(memo.repeat(&first), None);
-        memo.remember(&first, &progress(&first).unwrap());
-        assert_eq!(memo.repeat(&frame("10", "2")), Some(10.0));
+        assert_eq!(memo.read(&frame("9", "2")), Some(9.0));
         assert_eq!(
             (memo.max, memo.prompt_id.as_str(), memo.node.as_str()),
             (200.0, "p", "2")
         );
-        assert_eq!(memo.repeat(&frame("10", "3")), None);
-        assert_eq!(memo.repeat(&frame("1.5", "2")), None);
-        assert_eq!(memo.repeat(&format!("{} ", frame("10", "2"))), None);
+        assert_eq!(
+            memo.tail,
+            r#", "max": 200, "prompt_id": "p", "node": "2"}}"#
+        );
+        assert_eq!(memo.read(&frame("10", "2")), Some(10.0));
+        // Another node is read in full and becomes the one remembered.
+        assert_eq!(memo.read(&frame("10", "3")), Some(10.0));
+        assert_eq!(memo.node, "3");
+        assert_eq!(memo.read(&frame("1.5", "3")), None);
+        assert_eq!(memo.read(&format!("{} ", frame("10", "3"))), None);
+        assert_eq!(memo.node, "3");
     }
 }

@@ -552,7 +552,7 @@ impl Session {
     /// are most of the traffic; false when the text is anything else.
     fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
         use crate::message::hot::Hot;
-        if let Some(value) = self.last_progress.repeat(text) {
+        if let Some(value) = self.last_progress.read(text) {
             let last = &self.last_progress;
             self.tracker.on_progress(
                 Some(&last.prompt_id),
@@ -562,12 +562,6 @@ impl Session {
                 &mut self.emit,
                 now,
             );
-            return true;
-        }
-        if let Some(m) = crate::scan::progress(text) {
-            self.last_progress.remember(text, &m);
-            self.tracker
-                .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
             return true;
         }
         if self.snapshots.repeats(text) {
