@@ -264,9 +264,16 @@ static void test_run_success_and_callbacks(comfywire_client *client) {
     CHECK(json != NULL && strstr(json, "\"status\":\"succeeded\"") != NULL);
     CHECK(comfywire_outcome_duration_ms(outcome) >= 0.0);
 
+    /* The server writes its history just after the terminal message
+     * (protocol 6.3), so run() may return first: ask again, boundedly. */
     char *history = NULL;
-    CHECK(comfywire_server_history(client, comfywire_outcome_prompt_id(outcome), &history) ==
-          COMFYWIRE_OK);
+    for (long waited = 0; history == NULL && waited < 5000; waited += 20) {
+        CHECK(comfywire_server_history(client, comfywire_outcome_prompt_id(outcome), &history) ==
+              COMFYWIRE_OK);
+        if (history == NULL) {
+            sleep_ms(20);
+        }
+    }
     CHECK(history != NULL);
     comfywire_string_free(history);
     comfywire_outcome_free(outcome);
