@@ -100,6 +100,19 @@ pub enum NodePhase {
     Interrupted,
 }
 
+impl NodePhase {
+    /// The phase's stable lowercase name, used by every binding.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodePhase::Cached => "cached",
+            NodePhase::Running => "running",
+            NodePhase::Done => "done",
+            NodePhase::Failed => "failed",
+            NodePhase::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One node of an execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NodeRecord {
