@@ -39,7 +39,38 @@ impl Filter {
         self
     }
 
-    fn wants(&self, event: &Event) -> bool {
+    /// Nothing at all (the start of a [`Filter::union`]).
+    pub fn none() -> Filter {
+        Filter {
+            kinds: Some(0),
+            prompt_id: None,
+        }
+    }
+
+    /// What either filter lets through: the kinds of both, and one prompt
+    /// only when both are limited to that same prompt.
+    pub fn union(&self, other: &Filter) -> Filter {
+        let kinds = match (self.kinds, other.kinds) {
+            (Some(a), Some(b)) => Some(a | b),
+            _ => None,
+        };
+        // A filter that lets nothing through does not widen the prompt.
+        let prompt_id = match (self.kinds, other.kinds) {
+            (Some(0), _) => other.prompt_id.clone(),
+            (_, Some(0)) => self.prompt_id.clone(),
+            _ if self.prompt_id == other.prompt_id => self.prompt_id.clone(),
+            _ => None,
+        };
+        Filter { kinds, prompt_id }
+    }
+
+    /// True when `kind` may pass (whatever the prompt).
+    pub fn wants_kind(&self, kind: EventKind) -> bool {
+        self.kinds.is_none_or(|mask| mask & bit(kind) != 0)
+    }
+
+    /// True when this filter lets `event` through.
+    pub fn wants(&self, event: &Event) -> bool {
         if let Some(mask) = self.kinds {
             if mask & bit(event.kind()) == 0 {
                 return false;
@@ -61,11 +92,13 @@ fn bit(kind: EventKind) -> u32 {
 struct Queue {
     events: VecDeque<Event>,
     closed: bool,
+    // Under the queue's lock, which delivery takes anyway, so that a
+    // subscription can change what it wants while it lives.
+    filter: Filter,
 }
 
 #[derive(Debug)]
 pub(crate) struct Subscriber {
-    filter: Filter,
     capacity: usize,
     queue: Mutex<Queue>,
     notify: Notify,
@@ -107,9 +140,11 @@ fn same_stream(a: &Event, b: &Event) -> bool {
 impl Registry {
     pub(crate) fn subscribe(self: &Arc<Self>, filter: Filter, capacity: usize) -> Subscription {
         let subscriber = Arc::new(Subscriber {
-            filter,
             capacity: capacity.max(1),
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                filter,
+                ..Queue::default()
+            }),
             notify: Notify::new(),
         });
         lock(&self.subscribers).push(subscriber.clone());
@@ -130,13 +165,14 @@ impl Registry {
         }
         let subscribers = lock(&self.subscribers);
         for subscriber in subscribers.iter() {
-            let mut queue = lock(&subscriber.queue);
+            let mut guard = lock(&subscriber.queue);
+            let queue = &mut *guard;
             let mut added = false;
-            for event in batch.iter().filter(|e| subscriber.filter.wants(e)) {
+            for event in batch.iter().filter(|e| queue.filter.wants(e)) {
                 self.push(&mut queue.events, event, subscriber.capacity);
                 added = true;
             }
-            drop(queue);
+            drop(guard);
             if added {
                 subscriber.notify.notify_one();
             }
@@ -244,6 +280,18 @@ impl Subscription {
         n
     }
 
+    /// Changes which events this subscription receives from now on
+    /// (events already queued stay).
+    pub fn set_filter(&self, filter: Filter) {
+        lock(&self.subscriber.queue).filter = filter;
+    }
+
+    /// A handle that changes this subscription's filter from elsewhere
+    /// while its owner waits in [`Subscription::recv`].
+    pub fn filter_handle(&self) -> FilterHandle {
+        FilterHandle(Arc::downgrade(&self.subscriber))
+    }
+
     /// Events waiting.
     pub fn pending(&self) -> usize {
         lock(&self.subscriber.queue).events.len()
@@ -255,6 +303,19 @@ impl Subscription {
     /// The subscription as a `futures` stream.
     pub fn into_stream(self) -> impl futures_util::Stream<Item = Event> + Send + 'static {
         futures_util::stream::unfold(self, |mut s| async move { s.recv().await.map(|e| (e, s)) })
+    }
+}
+
+/// Changes a subscription's filter; does nothing once it has ended.
+#[derive(Debug, Clone)]
+pub struct FilterHandle(Weak<Subscriber>);
+
+impl FilterHandle {
+    /// What the subscription receives from now on.
+    pub fn set(&self, filter: Filter) {
+        if let Some(subscriber) = self.0.upgrade() {
+            lock(&subscriber.queue).filter = filter;
+        }
     }
 }
 

@@ -60,8 +60,14 @@ impl RunResult {
 
 /// Every `{filename, subfolder, type}` item in a record's outputs.
 pub fn files(record: &ExecutionRecord) -> Vec<FileRef> {
+    output_files(&record.outputs)
+}
+
+/// Every `{filename, subfolder, type}` item in UI outputs by node id, in
+/// node order, each once.
+pub fn output_files(outputs: &Map<String, Value>) -> Vec<FileRef> {
     let mut out = Vec::new();
-    for output in record.outputs.values() {
+    for output in outputs.values() {
         let Some(map) = output.as_object() else {
             continue;
         };

@@ -34,17 +34,18 @@ mod error;
 mod fanout;
 mod http;
 mod job;
+pub mod json;
 #[cfg(feature = "tls")]
 mod tls;
 
 pub use client::{Client, ClientStats, Submission, SubmitOptions, UploadOptions};
 pub use comfywire_proto as proto;
 pub use comfywire_proto::{
-    ConnectionError, ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord, Outcome,
-    Phase, QueueSnapshot,
+    ConnectionError, ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord, NodePhase,
+    Outcome, Phase, QueueItem, QueueSnapshot,
 };
 pub use config::{Auth, BasicAuth, ClientConfig, Deadlines, ENV_VARS, Settings};
 pub use endpoints::{new_client_id, new_uuid, redact};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
-pub use fanout::{Filter, Subscription};
-pub use job::{FileRef, RunResult, files};
+pub use fanout::{Filter, FilterHandle, Subscription};
+pub use job::{FileRef, RunResult, files, output_files};

@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use comfywire_client::Event;
+use comfywire_client::{Event, Filter, FilterHandle};
+use parking_lot::Mutex;
 
-use crate::record::{CALLBACK_ERROR, HostEvent};
+use crate::error::{ErrorCode, HostError};
+use crate::model::{HostEvent, HostEventKind};
 
 /// What a binding implements to receive events. `Err` (or a panic) is
 /// contained and reported; it never stops the client.
@@ -48,111 +50,195 @@ pub trait DispatchContext: Send + Sync {
 }
 
 /// The context of bindings that need none.
-pub(crate) struct PlainContext;
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainContext;
 
 impl DispatchContext for PlainContext {}
 
 struct Registration {
-    kinds: Option<Vec<String>>,
+    filter: Filter,
     prompt_id: Option<String>,
+    callback_errors: bool,
     callback: Arc<dyn EventCallback>,
 }
 
-impl Registration {
-    fn wants(&self, kind: &str, prompt_id: Option<&str>) -> bool {
-        let kind_ok = self
-            .kinds
-            .as_ref()
-            .is_none_or(|k| k.iter().any(|k| k == kind));
-        let prompt_ok = self
-            .prompt_id
-            .as_ref()
-            .is_none_or(|p| prompt_id == Some(p.as_str()));
-        kind_ok && prompt_ok
-    }
+/// Which events a registration wants, parsed once from kind names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interest {
+    filter: Filter,
+    prompt_id: Option<String>,
+    callback_errors: bool,
 }
 
-pub(crate) struct Registry {
-    callbacks: Mutex<BTreeMap<u64, Registration>>,
-    next_id: AtomicU64,
-    pub(crate) failures: AtomicU64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Registry {
-    pub(crate) fn new() -> Arc<Registry> {
-        Arc::new(Registry {
-            callbacks: Mutex::new(BTreeMap::new()),
-            next_id: AtomicU64::new(1),
-            failures: AtomicU64::new(0),
+impl Interest {
+    /// Parses kind names (every kind when `kinds` is `None` or empty),
+    /// optionally for one prompt; an unknown name is an
+    /// `InvalidArgument` error naming it.
+    pub fn parse(kinds: Option<&[String]>, prompt_id: Option<String>) -> Result<Interest, HostError> {
+        let (filter, callback_errors) = match kinds {
+            None | Some([]) => (Filter::all(), true),
+            Some(names) => {
+                let mut client_kinds = Vec::with_capacity(names.len());
+                let mut callback_errors = false;
+                for name in names {
+                    match HostEventKind::from_name(name.trim()) {
+                        Some(HostEventKind::Client(kind)) => client_kinds.push(kind),
+                        Some(HostEventKind::CallbackError) => callback_errors = true,
+                        None => {
+                            return Err(HostError::new(
+                                ErrorCode::InvalidArgument,
+                                format!("unknown event kind `{name}`"),
+                            ));
+                        }
+                    }
+                }
+                (Filter::kinds(&client_kinds), callback_errors)
+            }
+        };
+        let filter = match &prompt_id {
+            Some(p) => filter.prompt(p.clone()),
+            None => filter,
+        };
+        Ok(Interest {
+            filter,
+            prompt_id,
+            callback_errors,
         })
     }
 
+    /// The client filter of the client events wanted.
+    pub fn filter(&self) -> &Filter {
+        &self.filter
+    }
+}
+
+/// The callbacks of one client. The forwarder's subscription always
+/// carries the union of their filters, so events nobody wants are never
+/// queued for the dispatcher.
+pub(crate) struct Registrations {
+    callbacks: Mutex<BTreeMap<u64, Registration>>,
+    next_id: AtomicU64,
+    pub(crate) failures: AtomicU64,
+    forward: Mutex<Option<FilterHandle>>,
+}
+
+impl Registrations {
+    pub(crate) fn new() -> Arc<Registrations> {
+        Arc::new(Registrations {
+            callbacks: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(1),
+            failures: AtomicU64::new(0),
+            forward: Mutex::new(None),
+        })
+    }
+
+    /// Where the union of the filters goes from now on.
+    pub(crate) fn forward_to(&self, handle: FilterHandle) {
+        let callbacks = self.callbacks.lock();
+        handle.set(union(&callbacks));
+        *self.forward.lock() = Some(handle);
+    }
+
     pub(crate) fn len(&self) -> usize {
-        lock(&self.callbacks).len()
+        self.callbacks.lock().len()
     }
 
     pub(crate) fn add(
         self: &Arc<Self>,
-        kinds: Option<Vec<String>>,
-        prompt_id: Option<String>,
+        interest: Interest,
         callback: Arc<dyn EventCallback>,
     ) -> CallbackHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.callbacks).insert(
+        let mut callbacks = self.callbacks.lock();
+        callbacks.insert(
             id,
             Registration {
-                kinds,
-                prompt_id,
+                filter: interest.filter,
+                prompt_id: interest.prompt_id,
+                callback_errors: interest.callback_errors,
                 callback,
             },
         );
+        self.refilter(&callbacks);
         CallbackHandle {
             id,
             registry: Arc::downgrade(self),
         }
     }
 
+    // Under the callbacks' lock, so that filters are set in the order the
+    // registrations changed.
+    fn refilter(&self, callbacks: &BTreeMap<u64, Registration>) {
+        if let Some(handle) = &*self.forward.lock() {
+            handle.set(union(callbacks));
+        }
+    }
+
     /// Removes a registration; the callback itself is dropped outside the
     /// lock (its drop may run foreign code, e.g. a C free function).
     pub(crate) fn remove(&self, id: u64) -> bool {
-        let removed = lock(&self.callbacks).remove(&id);
+        let removed = {
+            let mut callbacks = self.callbacks.lock();
+            let removed = callbacks.remove(&id);
+            if removed.is_some() {
+                self.refilter(&callbacks);
+            }
+            removed
+        };
         removed.is_some()
     }
 
-    pub(crate) fn matching(&self, event: &HostEvent) -> Vec<u64> {
-        self.matching_kind(&event.kind, event.prompt_id.as_deref())
+    /// The registrations that want a client event.
+    pub(crate) fn matching(&self, event: &Event) -> Vec<u64> {
+        self.callbacks
+            .lock()
+            .iter()
+            .filter(|(_, r)| r.filter.wants(event))
+            .map(|(id, _)| *id)
+            .collect()
     }
 
-    /// The registrations that want an event of `kind` for `prompt_id`;
-    /// asked before an event is flattened, so that events no callback
-    /// wants cost no allocation.
-    pub(crate) fn matching_kind(&self, kind: &str, prompt_id: Option<&str>) -> Vec<u64> {
-        lock(&self.callbacks)
+    /// The registrations that want a callback failure report.
+    fn matching_report(&self, prompt_id: Option<&str>) -> Vec<u64> {
+        self.callbacks
+            .lock()
             .iter()
-            .filter(|(_, r)| r.wants(kind, prompt_id))
+            .filter(|(_, r)| {
+                r.callback_errors
+                    && r.prompt_id
+                        .as_deref()
+                        .is_none_or(|p| prompt_id == Some(p))
+            })
             .map(|(id, _)| *id)
             .collect()
     }
 
     fn get(&self, id: u64) -> Option<Arc<dyn EventCallback>> {
-        lock(&self.callbacks).get(&id).map(|r| r.callback.clone())
+        self.callbacks.lock().get(&id).map(|r| r.callback.clone())
     }
 
     pub(crate) fn clear(&self) {
-        let all = std::mem::take(&mut *lock(&self.callbacks));
+        let all = {
+            let mut callbacks = self.callbacks.lock();
+            let all = std::mem::take(&mut *callbacks);
+            self.refilter(&callbacks);
+            all
+        };
         drop(all);
     }
+}
+
+fn union(callbacks: &BTreeMap<u64, Registration>) -> Filter {
+    callbacks
+        .values()
+        .fold(Filter::none(), |all, r| all.union(&r.filter))
 }
 
 /// A registered callback; unregisters on [`CallbackHandle::cancel`] or drop.
 #[derive(Debug)]
 pub struct CallbackHandle {
     id: u64,
-    registry: Weak<Registry>,
+    registry: Weak<Registrations>,
 }
 
 impl CallbackHandle {
@@ -274,7 +360,7 @@ pub(crate) struct Dispatcher {
 
 impl Dispatcher {
     pub(crate) fn start(
-        registry: Arc<Registry>,
+        registry: Arc<Registrations>,
         errors: mpsc::SyncSender<HostEvent>,
         context: Arc<dyn DispatchContext>,
     ) -> std::io::Result<Dispatcher> {
@@ -324,7 +410,7 @@ impl Drop for Dispatcher {
 }
 
 /// Calls one callback with one event; a failure is logged and reported.
-fn call(registry: &Registry, id: u64, input: &Input<'_>, errors: &mpsc::SyncSender<HostEvent>) {
+fn call(registry: &Registrations, id: u64, input: &Input<'_>, errors: &mpsc::SyncSender<HostEvent>) {
     // Fetched per call, so a callback unregistered by an earlier one is
     // not called with a stale event.
     let Some(callback) = registry.get(id) else {
@@ -338,34 +424,23 @@ fn call(registry: &Registry, id: u64, input: &Input<'_>, errors: &mpsc::SyncSend
         Ok(Ok(())) => return,
         Ok(Err(message)) => message,
         Err(panic) => {
-            let text = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            format!("callback panicked: {text}")
+            format!("callback panicked: {}", panic_text(panic.as_ref()))
         }
     };
     registry.failures.fetch_add(1, Ordering::Relaxed);
-    let event = match input {
-        Input::Client(_, flat) => flat.get(),
-        Input::Report(report) => report,
+    let (kind, prompt_id) = match input {
+        Input::Client(event, _) => (HostEventKind::Client(event.kind()), event.prompt_id()),
+        Input::Report(report) => (report.kind, report.prompt_id.as_deref()),
     };
-    tracing::warn!(target: "comfywire::callback", kind = %event.kind, error = %failure, "a callback failed; the client goes on");
-    if event.kind == CALLBACK_ERROR {
+    tracing::warn!(target: "comfywire::callback", kind = kind.name(), error = %failure, "a callback failed; the client goes on");
+    if kind == HostEventKind::CallbackError {
         // A failing error handler is only logged, or errors would loop.
         return;
     }
-    let report = HostEvent {
-        kind: CALLBACK_ERROR.to_owned(),
-        prompt_id: event.prompt_id.clone(),
-        text: Some(failure),
-        json: Some(serde_json::json!({"failed_kind": event.kind, "subscription": id}).to_string()),
-        ..HostEvent::default()
-    };
+    let report = HostEvent::callback_error(prompt_id.map(str::to_owned), kind, id, failure);
     // Bounded: an unread pull queue drops the newest reports, never blocks.
     let _ = errors.try_send(report.clone());
-    for other in registry.matching(&report) {
+    for other in registry.matching_report(report.prompt_id.as_deref()) {
         if other != id {
             call(registry, other, &Input::Report(&report), errors);
         }
@@ -402,4 +477,13 @@ mod backlog_tests {
             assert_eq!(backlog.pending(), Backlog::LIMIT);
         });
     }
+}
+
+/// The message of a caught panic.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }

@@ -1,8 +1,9 @@
 //! The one public error of every binding, with stable numeric codes.
 
-use comfywire_client::Error;
+use comfywire_client::{Error, ValidationError};
+use serde_json::{Value, json};
 
-use crate::record::HostOutcome;
+use crate::model::HostOutcome;
 
 /// Stable error codes, identical in Python, C, Swift and Kotlin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,9 +74,9 @@ pub struct HostError {
     pub code: ErrorCode,
     /// A one-line message for people.
     pub message: String,
-    /// Structured details as JSON: validation node errors, the deadline
-    /// kind, the HTTP status.
-    pub detail_json: Option<String>,
+    /// Structured details: validation node errors, the deadline kind, the
+    /// HTTP status and body, a lost prompt's reason.
+    pub detail: Option<Value>,
     /// The execution record, for failed, interrupted and lost prompts.
     pub outcome: Option<Box<HostOutcome>>,
 }
@@ -86,7 +87,7 @@ impl HostError {
         HostError {
             code,
             message: message.into(),
-            detail_json: None,
+            detail: None,
             outcome: None,
         }
     }
@@ -100,27 +101,11 @@ impl From<Error> for HostError {
             Error::Request(_) => (ErrorCode::Request, None, None),
             Error::Http { status, body } => (
                 ErrorCode::Http,
-                Some(serde_json::json!({"status": status, "body": body})),
+                Some(json!({"status": status, "body": body})),
                 None,
             ),
             Error::Protocol(_) => (ErrorCode::Protocol, None, None),
-            Error::Validation(v) => (
-                ErrorCode::Validation,
-                Some(serde_json::json!({
-                    "type": v.kind,
-                    "message": v.message,
-                    "details": v.details,
-                    "node_errors": v.node_errors.iter().map(|e| serde_json::json!({
-                        "node_id": e.node_id,
-                        "class_type": e.class_type,
-                        "type": e.kind,
-                        "message": e.message,
-                        "details": e.details,
-                        "extra_info": e.extra_info,
-                    })).collect::<Vec<_>>(),
-                })),
-                None,
-            ),
+            Error::Validation(v) => (ErrorCode::Validation, Some(validation_detail(v)), None),
             Error::ExecutionFailed(r) => (
                 ErrorCode::ExecutionFailed,
                 None,
@@ -133,12 +118,12 @@ impl From<Error> for HostError {
             ),
             Error::Lost { reason, .. } => (
                 ErrorCode::Lost,
-                Some(serde_json::json!({"reason": reason})),
+                Some(json!({"reason": reason})),
                 None,
             ),
             Error::Deadline { kind, after, .. } => (
                 ErrorCode::Deadline,
-                Some(serde_json::json!({"deadline": kind.name(), "after_s": after.as_secs_f64()})),
+                Some(json!({"deadline": kind.name(), "after_s": after.as_secs_f64()})),
                 None,
             ),
             Error::Closed => (ErrorCode::Closed, None, None),
@@ -148,8 +133,26 @@ impl From<Error> for HostError {
         HostError {
             code,
             message,
-            detail_json: detail.map(|d| d.to_string()),
+            detail,
             outcome,
         }
     }
+}
+
+/// The details of a refused (or partly refused) prompt: the server's error
+/// and every node's errors, as every binding shows them.
+pub fn validation_detail(v: &ValidationError) -> Value {
+    json!({
+        "type": v.kind,
+        "message": v.message,
+        "details": v.details,
+        "node_errors": v.node_errors.iter().map(|e| json!({
+            "node_id": e.node_id,
+            "class_type": e.class_type,
+            "type": e.kind,
+            "message": e.message,
+            "details": e.details,
+            "extra_info": e.extra_info,
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -1,30 +1,51 @@
 //! # comfywire-host
 //!
-//! What the Python, C and Swift/Kotlin bindings share, so they have one set
-//! of semantics instead of three that drift apart: the process's one tokio
-//! runtime ([`runtime()`]), one dispatcher thread per client that runs
-//! callbacks in order (never on a runtime worker, never under a lock),
-//! callback handles that unregister on cancel or drop, a blocking facade
-//! ([`HostClient`]), flat records ([`HostEvent`], [`HostOutcome`],
-//! [`HostStatus`]) and one error type with stable codes ([`HostError`],
-//! [`ErrorCode`]).
+//! The whole job API of comfywire, written once for every binding (Python,
+//! C, Swift/Kotlin): [`Jobs`] (async: submit, run and wait with deadlines,
+//! queue, interrupt, history, `/view`, downloads, uploads, lifecycle
+//! hints), [`block_on`] for front ends that block, and [`HostClient`],
+//! which adds one dispatcher thread per client that runs callbacks in
+//! order (never on a runtime worker, never under a lock), callback handles
+//! that unregister on cancel or drop, and a pull queue. The process has
+//! one tokio runtime ([`runtime()`]) that every binding uses.
 //!
-//! It has no pyo3, uniffi or libc in it; the bindings are thin shells over
-//! it. The client itself is `comfywire-client`; the protocol logic is
+//! Bindings depend on this crate only and map its typed flat model
+//! ([`HostEvent`], [`HostOutcome`], [`HostStatus`], ...) and its one error
+//! ([`HostError`] with stable [`ErrorCode`]s) into their language; no job
+//! rule lives in a binding. There is no pyo3, uniffi or libc in it. The
+//! client itself is `comfywire-client`; the protocol logic is
 //! `comfywire-proto`.
 #![forbid(unsafe_code)]
 
 mod client;
 mod dispatch;
 mod error;
-mod record;
+mod forward;
+mod jobs;
+mod model;
 mod runtime;
 
-pub use client::{HostClient, HostFile, HostQueue, HostStats, HostSubmission, outcome_result};
-pub use comfywire_client;
-pub use dispatch::{CallbackHandle, DispatchContext, EventCallback, LazyFlat};
-pub use error::{ErrorCode, HostError};
-pub use record::{
-    CALLBACK_ERROR, HostEvent, HostExecutionError, HostNode, HostOutcome, HostStatus,
+pub use client::{Delivered, HostClient};
+pub use dispatch::{
+    CallbackHandle, DispatchContext, EventCallback, Interest, LazyFlat, PlainContext, panic_text,
 };
-pub use runtime::{on_runtime_thread, runtime};
+pub use error::{ErrorCode, HostError, validation_detail};
+pub use jobs::{JobOptions, Jobs, UploadSpec, outcome_result, parse_json};
+pub use model::{
+    CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode,
+    HostOutcome, HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
+};
+pub use runtime::{block_on, on_runtime_thread, runtime};
+
+/// The client's own event model, for bindings that map events without the
+/// flat record (Python builds its objects straight from these).
+pub mod event {
+    pub use comfywire_client::proto::{
+        PreviewImage, ProgressUpdate, ServerMessage,
+    };
+    pub use comfywire_client::{
+        ConnectionState, Event, EventKind, ExecutionRecord, NodePhase, Outcome, Phase,
+    };
+}
+
+pub use comfywire_client::{ClientConfig, Settings, Subscription};

@@ -32,3 +32,18 @@ pub fn runtime() -> Result<&'static Runtime, crate::HostError> {
 pub fn on_runtime_thread() -> bool {
     tokio::runtime::Handle::try_current().is_ok()
 }
+
+/// Runs one call of the async API to the end on the shared runtime, for
+/// front ends that block (C, blocking wrappers). Refuses to run on a
+/// runtime thread, where waiting would stall the very client it waits for.
+pub fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, crate::HostError>>,
+) -> Result<T, crate::HostError> {
+    if on_runtime_thread() {
+        return Err(crate::HostError::new(
+            crate::ErrorCode::InvalidArgument,
+            "a blocking comfywire call was made from an async context; use the async API there",
+        ));
+    }
+    runtime()?.block_on(future)
+}

@@ -7,11 +7,30 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::{ClientConfig, Event};
+use comfywire_host::event::{Event, Phase};
 use comfywire_host::{
-    CALLBACK_ERROR, DispatchContext, ErrorCode, EventCallback, HostClient, HostEvent, LazyFlat,
+    CALLBACK_ERROR, ClientConfig, DispatchContext, ErrorCode, EventCallback, HostClient,
+    HostEvent, JobOptions, LazyFlat, PlainContext, Settings, block_on,
 };
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
+
+fn settings(server: &MockServer) -> Settings {
+    Settings {
+        url: Some(server.url()),
+        ..Settings::default()
+    }
+}
+
+fn within(secs: u64) -> JobOptions {
+    JobOptions {
+        timeout: Some(Duration::from_secs(secs)),
+        ..JobOptions::default()
+    }
+}
+
+fn connected(host: &HostClient) {
+    block_on(host.jobs().wait_connected(Duration::from_secs(5))).unwrap();
+}
 
 fn mock(speed: f64) -> (tokio::runtime::Runtime, MockServer) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -39,10 +58,10 @@ struct Recorder {
 impl EventCallback for Recorder {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
         let thread = std::thread::current().name().unwrap_or("").to_owned();
-        self.seen.lock().unwrap().push((event.kind.clone(), thread));
+        self.seen.lock().unwrap().push((event.kind.name().to_owned(), thread));
         match self.fail_on {
-            Some("panic") if event.kind == "progress" => panic!("boom in a callback"),
-            Some(kind) if kind == event.kind => Err(format!("refused {kind}")),
+            Some("panic") if event.kind.name() == "progress" => panic!("boom in a callback"),
+            Some(kind) if kind == event.kind.name() => Err(format!("refused {kind}")),
             _ => Ok(()),
         }
     }
@@ -65,8 +84,8 @@ fn recorder(fail_on: Option<&'static str>, dropped: &Arc<AtomicUsize>) -> Arc<Re
 #[test]
 fn callbacks_run_in_order_on_the_dispatcher_and_failures_are_contained() {
     let (_rt, server) = mock(0.0);
-    let host = HostClient::new(ClientConfig::new(server.url())).unwrap();
-    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let host = HostClient::new(&settings(&server)).unwrap();
+    connected(&host);
     let dropped = Arc::new(AtomicUsize::new(0));
     let all = recorder(None, &dropped);
     let panicking = recorder(Some("panic"), &dropped);
@@ -74,29 +93,19 @@ fn callbacks_run_in_order_on_the_dispatcher_and_failures_are_contained() {
     let errors = recorder(None, &dropped);
     let _a = host.subscribe(None, None, all.clone()).unwrap();
     let _b = host
-        .subscribe(Some(vec!["progress".into()]), None, panicking.clone())
+        .subscribe(Some(&["progress".into()]), None, panicking.clone())
         .unwrap();
     let _c = host
-        .subscribe(Some(vec!["finished".into()]), None, refusing.clone())
+        .subscribe(Some(&["finished".into()]), None, refusing.clone())
         .unwrap();
     let _d = host
-        .subscribe(Some(vec![CALLBACK_ERROR.into()]), None, errors.clone())
+        .subscribe(Some(&[CALLBACK_ERROR.into()]), None, errors.clone())
         .unwrap();
     // The client goes on despite both failing callbacks.
-    let outcome = host
-        .run(
-            &server.sample_workflow().to_string(),
-            Some(Duration::from_secs(20)),
-        )
-        .unwrap();
-    assert_eq!(outcome.status, "succeeded");
-    let second = host
-        .run(
-            &server.sample_workflow().to_string(),
-            Some(Duration::from_secs(20)),
-        )
-        .unwrap();
-    assert_eq!(second.status, "succeeded");
+    let outcome = block_on(host.jobs().run(server.sample_workflow(), within(20))).unwrap();
+    assert_eq!(outcome.status, Phase::Succeeded);
+    let second = block_on(host.jobs().run(server.sample_workflow(), within(20))).unwrap();
+    assert_eq!(second.status, Phase::Succeeded);
     // Let the dispatcher catch up.
     for _ in 0..100 {
         if all
@@ -140,7 +149,7 @@ fn callbacks_run_in_order_on_the_dispatcher_and_failures_are_contained() {
     while let Some(e) = host.next_event(Duration::from_millis(50)).unwrap() {
         pulled.push(e);
     }
-    assert!(pulled.iter().any(|e| e.kind == CALLBACK_ERROR));
+    assert!(pulled.iter().any(|e| e.kind().name() == CALLBACK_ERROR));
     host.close();
     assert_eq!(
         host.next_event(Duration::from_millis(10)).unwrap_err().code,
@@ -180,20 +189,23 @@ struct Flaky {
 
 impl EventCallback for Flaky {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        Err(format!("only client events expected, got {}", event.kind))
+        Err(format!(
+            "only client events expected, got {}",
+            event.kind.name()
+        ))
     }
 
     fn on_client_event(&self, event: &Event, flat: &LazyFlat<'_>) -> Result<(), String> {
         let flat = flat.get();
         assert_eq!(
             event.kind().name(),
-            flat.kind,
+            flat.kind.name(),
             "the flat record is the event's"
         );
         assert_eq!(event.prompt_id(), flat.prompt_id.as_deref());
         let mut seen = self.seen.lock().unwrap();
         seen.push((
-            flat.kind.clone(),
+            flat.kind.name().to_owned(),
             flat.node.clone(),
             self.context.in_batch.load(Ordering::SeqCst),
         ));
@@ -210,8 +222,8 @@ fn a_dispatch_context_wraps_the_thread_once_and_every_batch() {
     let context = Arc::new(Counting::default());
     let mut config = ClientConfig::new(server.url());
     config.session.progress_interval = Duration::ZERO;
-    let host = HostClient::with_context(config, context.clone()).unwrap();
-    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let host = HostClient::from_config(config, context.clone()).unwrap();
+    connected(&host);
     let lifecycle: Vec<String> = ["node_started", "node_finished", "finished"]
         .map(String::from)
         .to_vec();
@@ -222,14 +234,14 @@ fn a_dispatch_context_wraps_the_thread_once_and_every_batch() {
     let dropped = Arc::new(AtomicUsize::new(0));
     let all = recorder(None, &dropped);
     let _a = host
-        .subscribe(Some(lifecycle.clone()), None, flaky.clone())
+        .subscribe(Some(&lifecycle), None, flaky.clone())
         .unwrap();
     let _b = host
-        .subscribe(Some(lifecycle.clone()), None, all.clone())
+        .subscribe(Some(&lifecycle), None, all.clone())
         .unwrap();
     let errors = recorder(None, &dropped);
     let _c = host
-        .subscribe(Some(vec![CALLBACK_ERROR.into()]), None, errors.clone())
+        .subscribe(Some(&[CALLBACK_ERROR.into()]), None, errors.clone())
         .unwrap();
     // As fast as the socket takes them: the client delivers in batches.
     let base = host.stats().frames;
@@ -278,7 +290,7 @@ fn a_dispatch_context_wraps_the_thread_once_and_every_batch() {
 #[test]
 fn unsubscribing_releases_the_callback_exactly_once() {
     let (_rt, server) = mock(0.0);
-    let host = HostClient::new(ClientConfig::new(server.url())).unwrap();
+    let host = HostClient::new(&settings(&server)).unwrap();
     let dropped = Arc::new(AtomicUsize::new(0));
     let handle = host
         .subscribe(None, None, recorder(None, &dropped))
@@ -299,7 +311,7 @@ fn unsubscribing_releases_the_callback_exactly_once() {
     assert!(!host.unsubscribe(by_id));
     assert_eq!(dropped.load(Ordering::SeqCst), 2);
     assert!(
-        host.subscribe(Some(vec!["nope".into()]), None, recorder(None, &dropped))
+        host.subscribe(Some(&["nope".into()]), None, recorder(None, &dropped))
             .is_err()
     );
     host.close();
@@ -314,46 +326,51 @@ fn unsubscribing_releases_the_callback_exactly_once() {
 #[test]
 fn blocking_calls_map_errors_to_stable_codes() {
     let (rt, server) = mock(0.0);
-    let host = HostClient::new(ClientConfig::new(server.url())).unwrap();
-    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let host = HostClient::new(&settings(&server)).unwrap();
+    connected(&host);
     assert_eq!(
-        host.run("{not json", None).unwrap_err().code,
+        comfywire_host::parse_json("{not json", "workflow")
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidArgument
     );
+    assert_eq!(
+        block_on(host.jobs().run(serde_json::json!([1]), JobOptions::default()))
+            .unwrap_err()
+            .code,
+        ErrorCode::Config,
+        "a workflow is an object"
+    );
     server.inject(comfywire_mock::Fault::FailNextPrompt);
-    let err = host
-        .run(&server.sample_workflow().to_string(), None)
-        .unwrap_err();
+    let err = block_on(host.jobs().run(server.sample_workflow(), JobOptions::default())).unwrap_err();
     assert_eq!(err.code, ErrorCode::ExecutionFailed);
     assert_eq!(err.code.as_u32(), 11);
     let outcome = err.outcome.unwrap();
     assert_eq!(outcome.error.unwrap().exception_type, "RuntimeError");
     server.inject(comfywire_mock::Fault::ValidationErrorNextPrompt);
-    let err = host
-        .submit(&server.sample_workflow().to_string())
+    let err = block_on(host.jobs().submit(server.sample_workflow(), JobOptions::default()))
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::Validation);
-    assert!(err.detail_json.unwrap().contains("node_errors"));
+    assert!(err.detail.unwrap()["node_errors"].is_array());
     // Calls from several threads at once.
     let host = Arc::new(host);
-    let workflow = server.sample_workflow().to_string();
+    let workflow = server.sample_workflow();
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let host = host.clone();
             let workflow = workflow.clone();
             std::thread::spawn(move || {
-                host.run(&workflow, Some(Duration::from_secs(30)))
-                    .map(|o| o.status)
+                block_on(host.jobs().run(workflow, within(30))).map(|o| o.status)
             })
         })
         .collect();
     for t in threads {
-        assert_eq!(t.join().unwrap().unwrap(), "succeeded");
+        assert_eq!(t.join().unwrap().unwrap(), Phase::Succeeded);
     }
-    assert_eq!(host.history().unwrap().len(), 5);
+    assert_eq!(block_on(host.jobs().history()).unwrap().len(), 5);
     // A blocking call inside an async context is refused, not deadlocked.
     let inner = host.clone();
-    let refused = rt.block_on(async move { inner.queue() });
+    let refused = rt.block_on(async move { block_on(inner.jobs().queue()) });
     assert_eq!(refused.unwrap_err().code, ErrorCode::InvalidArgument);
     host.close();
 }
@@ -366,7 +383,7 @@ struct Slow {
 
 impl EventCallback for Slow {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        match event.kind.as_str() {
+        match event.kind.name() {
             "progress" => {
                 self.progress.fetch_add(1, Ordering::SeqCst);
                 std::thread::sleep(Duration::from_micros(500));
@@ -388,17 +405,17 @@ fn a_slow_callback_makes_progress_coalesce_instead_of_piling_up() {
     // callback takes them.
     config.session.progress_interval = Duration::ZERO;
     config.subscriber_capacity = 64;
-    let host = HostClient::new(config).unwrap();
-    host.wait_connected(Duration::from_secs(5)).unwrap();
+    let host = HostClient::from_config(config, Arc::new(PlainContext)).unwrap();
+    connected(&host);
     let slow = Arc::new(Slow {
         progress: AtomicUsize::new(0),
         finished: AtomicUsize::new(0),
     });
     let _handle = host.subscribe(None, None, slow.clone()).unwrap();
-    let workflow = server.workflow("long_run").unwrap().to_string();
+    let workflow = server.workflow("long_run").unwrap();
     for _ in 0..3 {
-        let outcome = host.run(&workflow, Some(Duration::from_secs(30))).unwrap();
-        assert_eq!(outcome.status, "succeeded");
+        let outcome = block_on(host.jobs().run(workflow.clone(), within(30))).unwrap();
+        assert_eq!(outcome.status, Phase::Succeeded);
     }
     for _ in 0..500 {
         if slow.finished.load(Ordering::SeqCst) == 3 {

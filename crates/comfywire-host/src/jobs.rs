@@ -1,0 +1,383 @@
+//! [`Jobs`]: the whole job API, async, written once for every binding.
+//! Each call takes `&self` and borrows nothing from the caller, so a
+//! binding can move a clone into a task, an asyncio future or a uniffi
+//! future; blocking front ends wrap a call in [`crate::block_on`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use comfywire_client::{Client, Deadlines, SubmitOptions, UploadOptions};
+use serde_json::Value;
+
+use crate::error::{ErrorCode, HostError, validation_detail};
+use crate::model::{HostFile, HostOutcome, HostQueue, HostStatus, HostSubmission};
+
+/// Options of one submission, run or wait. Absent deadlines keep the
+/// client's configured ones.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobOptions {
+    /// Use this prompt id instead of a fresh UUID.
+    pub prompt_id: Option<String>,
+    /// `extra_data` for the server and nodes (a JSON object).
+    pub extra_data: Option<Value>,
+    /// Put the prompt at the front of the queue.
+    pub front: bool,
+    /// Run only these output nodes.
+    pub partial_execution_targets: Option<Vec<String>>,
+    /// `run`: longest time from submission to the end (a `Deadline`
+    /// error). `wait`: longest time to wait (a `Timeout` error; the prompt
+    /// goes on).
+    pub timeout: Option<Duration>,
+    /// Longest time without any event while the prompt runs.
+    pub stall_timeout: Option<Duration>,
+    /// Longest wait for the prompt to start.
+    pub queue_timeout: Option<Duration>,
+}
+
+impl JobOptions {
+    fn submit_options(&self) -> Result<SubmitOptions, HostError> {
+        if let Some(extra) = &self.extra_data {
+            if !extra.is_object() {
+                return Err(HostError::new(
+                    ErrorCode::InvalidArgument,
+                    "extra_data must be a JSON object",
+                ));
+            }
+        }
+        Ok(SubmitOptions {
+            prompt_id: self.prompt_id.clone(),
+            extra_data: self.extra_data.clone(),
+            front: self.front,
+            partial_execution_targets: self.partial_execution_targets.clone(),
+        })
+    }
+
+    /// The client's deadlines with these options' overrides; `total` only
+    /// when `with_total` (a wait's timeout is not a deadline).
+    fn deadlines(&self, base: Deadlines, with_total: bool) -> Deadlines {
+        Deadlines {
+            queue: self.queue_timeout.or(base.queue),
+            stall: self.stall_timeout.or(base.stall),
+            total: if with_total {
+                self.timeout.or(base.total)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Options of an upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UploadSpec {
+    /// Subfolder (created if missing).
+    pub subfolder: Option<String>,
+    /// `input` (default), `temp` or `output`.
+    pub kind: Option<String>,
+    /// Overwrite a file of the same name.
+    pub overwrite: bool,
+}
+
+/// Maps a terminal outcome to `Ok` (succeeded) or the matching error, which
+/// carries the outcome.
+pub fn outcome_result(outcome: HostOutcome) -> Result<HostOutcome, HostError> {
+    use comfywire_client::Phase;
+    let code = match outcome.status {
+        Phase::Succeeded => return Ok(outcome),
+        Phase::Failed => ErrorCode::ExecutionFailed,
+        Phase::Interrupted => ErrorCode::Interrupted,
+        Phase::Lost => ErrorCode::Lost,
+        _ => ErrorCode::Protocol,
+    };
+    let message = match (&outcome.error, &outcome.lost_reason) {
+        (Some(e), _) => format!(
+            "node {} ({}) raised {}: {}",
+            e.node_id.as_deref().unwrap_or("?"),
+            e.node_type.as_deref().unwrap_or("?"),
+            e.exception_type,
+            e.exception_message.trim_end()
+        ),
+        (None, Some(reason)) => format!("prompt {} was lost: {reason}", outcome.prompt_id),
+        _ => format!(
+            "prompt {} ended {}",
+            outcome.prompt_id,
+            outcome.status.name()
+        ),
+    };
+    let detail = outcome
+        .lost_reason
+        .as_ref()
+        .map(|reason| serde_json::json!({ "reason": reason }));
+    Err(HostError {
+        code,
+        message,
+        detail,
+        outcome: Some(Box::new(outcome)),
+    })
+}
+
+/// Parses JSON text a caller gave, naming the argument on failure.
+pub fn parse_json(text: &str, what: &str) -> Result<Value, HostError> {
+    serde_json::from_str(text).map_err(|e| {
+        HostError::new(
+            ErrorCode::InvalidArgument,
+            format!("{what} is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// The job API of one client. Cheap to clone; every clone drives the same
+/// client.
+#[derive(Debug, Clone)]
+pub struct Jobs {
+    client: Client,
+}
+
+impl Jobs {
+    pub(crate) fn new(client: Client) -> Jobs {
+        Jobs { client }
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// `Closed` once the client is closed: every call after `close` fails
+    /// the same way, whether or not it would need the socket.
+    fn open(&self) -> Result<&Client, HostError> {
+        if matches!(
+            self.client.status().state,
+            comfywire_client::ConnectionState::Closed
+        ) {
+            return Err(HostError::new(ErrorCode::Closed, "client is closed"));
+        }
+        Ok(&self.client)
+    }
+
+    /// The client id (the socket's `clientId` and every prompt's
+    /// `client_id`).
+    pub fn client_id(&self) -> String {
+        self.client.client_id()
+    }
+
+    /// The connection state now.
+    pub fn status(&self) -> HostStatus {
+        HostStatus::from_status(&self.client.status())
+    }
+
+    /// Waits until the socket is open, up to `timeout`.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<(), HostError> {
+        Ok(self.open()?.wait_connected(timeout).await?)
+    }
+
+    /// Submits an API-format workflow and returns once the server queued
+    /// it.
+    pub async fn submit(
+        &self,
+        workflow: Value,
+        options: JobOptions,
+    ) -> Result<HostSubmission, HostError> {
+        let s = self
+            .open()?
+            .submit_with(&workflow, options.submit_options()?)
+            .await?;
+        Ok(HostSubmission {
+            prompt_id: s.prompt_id,
+            number: s.number,
+            skipped: s.partial.as_ref().map(validation_detail),
+        })
+    }
+
+    /// Submits and waits for the end with the options' deadlines (the
+    /// client's where absent): the outcome of a prompt that succeeded, or
+    /// the error of one that failed, was interrupted or lost (with its
+    /// outcome), was refused, or ran out of time.
+    pub async fn run(&self, workflow: Value, options: JobOptions) -> Result<HostOutcome, HostError> {
+        let deadlines = options.deadlines(self.client.config().deadlines, true);
+        let result = self
+            .open()?
+            .run_with(&workflow, options.submit_options()?, deadlines)
+            .await?;
+        Ok(HostOutcome::from_record(&result.record))
+    }
+
+    /// Waits for the one terminal outcome of a prompt, whatever it is.
+    /// The stall and queue deadlines apply; `options.timeout` bounds the
+    /// wait (`Timeout`; the prompt goes on).
+    pub async fn outcome(
+        &self,
+        prompt_id: &str,
+        options: &JobOptions,
+    ) -> Result<HostOutcome, HostError> {
+        let deadlines = options.deadlines(self.client.config().deadlines, false);
+        let waiting = self.open()?.wait_record(prompt_id, deadlines);
+        let record = match options.timeout {
+            None => waiting.await?,
+            Some(limit) => tokio::time::timeout(limit, waiting).await.map_err(|_| {
+                HostError::new(
+                    ErrorCode::Timeout,
+                    format!("prompt {prompt_id} did not finish within {limit:?}"),
+                )
+            })??,
+        };
+        Ok(HostOutcome::from_record(&record))
+    }
+
+    /// Waits like [`Jobs::outcome`], then maps the outcome as
+    /// [`outcome_result`] does.
+    pub async fn wait(
+        &self,
+        prompt_id: &str,
+        options: &JobOptions,
+    ) -> Result<HostOutcome, HostError> {
+        outcome_result(self.outcome(prompt_id, options).await?)
+    }
+
+    /// The record of a prompt this client has seen, in any phase.
+    pub async fn execution(&self, prompt_id: &str) -> Result<Option<HostOutcome>, HostError> {
+        Ok(self
+            .open()?
+            .execution(prompt_id)
+            .await?
+            .map(|r| HostOutcome::from_record(&r)))
+    }
+
+    /// Finished executions kept in memory (the ring), oldest first.
+    pub async fn history(&self) -> Result<Vec<HostOutcome>, HostError> {
+        Ok(self
+            .open()?
+            .history()
+            .await?
+            .iter()
+            .map(|r| HostOutcome::from_record(r))
+            .collect())
+    }
+
+    /// Interrupts the prompt only if it is the one running now (never
+    /// another client's); true if an interrupt was sent.
+    pub async fn interrupt(&self, prompt_id: &str) -> Result<bool, HostError> {
+        Ok(self.open()?.interrupt(prompt_id).await?)
+    }
+
+    /// The server's queue.
+    pub async fn queue(&self) -> Result<HostQueue, HostError> {
+        Ok(self.open()?.queue().await?.into())
+    }
+
+    /// Deletes pending prompts (running ones are untouched: see
+    /// [`Jobs::interrupt`]).
+    pub async fn delete(&self, prompt_ids: &[String]) -> Result<(), HostError> {
+        Ok(self.open()?.delete(prompt_ids).await?)
+    }
+
+    /// Deletes every pending prompt.
+    pub async fn clear_queue(&self) -> Result<(), HostError> {
+        Ok(self.open()?.clear_queue().await?)
+    }
+
+    /// The server's history entry of a prompt, `None` when it has none.
+    pub async fn server_history(&self, prompt_id: &str) -> Result<Option<Value>, HostError> {
+        Ok(self.open()?.server_history(prompt_id).await?)
+    }
+
+    /// `GET /system_stats`.
+    pub async fn system_stats(&self) -> Result<Value, HostError> {
+        Ok(self.open()?.system_stats().await?)
+    }
+
+    /// Reads a file from `/view`.
+    pub async fn view(&self, file: &HostFile) -> Result<Bytes, HostError> {
+        Ok(self.open()?.view(&file.into()).await?)
+    }
+
+    async fn record_of(&self, prompt_id: &str) -> Result<HostOutcome, HostError> {
+        self.execution(prompt_id).await?.ok_or_else(|| {
+            HostError::new(
+                ErrorCode::InvalidArgument,
+                format!("prompt {prompt_id} is not known to this client"),
+            )
+        })
+    }
+
+    /// The files among a prompt's outputs.
+    pub async fn output_files(&self, prompt_id: &str) -> Result<Vec<HostFile>, HostError> {
+        Ok(self.record_of(prompt_id).await?.files())
+    }
+
+    /// Downloads every output file of a prompt into `dir` (created if
+    /// missing); returns the paths written.
+    pub async fn download_outputs(
+        &self,
+        prompt_id: &str,
+        dir: &Path,
+    ) -> Result<Vec<String>, HostError> {
+        let files = self.output_files(prompt_id).await?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| HostError::new(ErrorCode::Io, format!("{}: {e}", dir.display())))?;
+        let mut written = Vec::with_capacity(files.len());
+        for file in &files {
+            let name = Path::new(&file.filename).file_name().ok_or_else(|| {
+                HostError::new(
+                    ErrorCode::Protocol,
+                    format!("bad output file name {:?}", file.filename),
+                )
+            })?;
+            let path = dir.join(name);
+            let bytes = self.view(file).await?;
+            tokio::fs::write(&path, &bytes)
+                .await
+                .map_err(|e| HostError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?;
+            written.push(path.to_string_lossy().into_owned());
+        }
+        Ok(written)
+    }
+
+    /// Uploads a file to `/upload/image`; returns where the server stored
+    /// it (use that name: the server may rename it).
+    pub async fn upload(
+        &self,
+        filename: &str,
+        data: &[u8],
+        spec: UploadSpec,
+    ) -> Result<HostFile, HostError> {
+        if filename.is_empty() {
+            return Err(HostError::new(
+                ErrorCode::InvalidArgument,
+                "an upload needs a file name",
+            ));
+        }
+        let options = UploadOptions {
+            subfolder: spec.subfolder,
+            kind: spec.kind,
+            overwrite: spec.overwrite,
+        };
+        Ok(self
+            .open()?
+            .upload_image(filename, data, options)
+            .await?
+            .into())
+    }
+
+    /// Skips the current backoff wait.
+    pub fn retry_now(&self) -> Result<(), HostError> {
+        Ok(self.open()?.retry_now()?)
+    }
+
+    /// App to the background: disconnect and stop retrying.
+    pub fn pause(&self) -> Result<(), HostError> {
+        Ok(self.open()?.pause()?)
+    }
+
+    /// App back: reconnect now.
+    pub fn resume(&self) -> Result<(), HostError> {
+        Ok(self.open()?.resume()?)
+    }
+
+    /// The network changed (Wi-Fi to cellular, VPN): check or reconnect
+    /// now.
+    pub fn network_changed(&self) -> Result<(), HostError> {
+        Ok(self.open()?.network_changed()?)
+    }
+}

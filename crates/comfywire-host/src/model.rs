@@ -1,0 +1,533 @@
+//! The typed flat model every binding maps: kinds, statuses and phases are
+//! enums (named by the one `name()` of each in the protocol core), JSON
+//! payloads stay [`Value`]s until a binding converts them once, and images
+//! stay shared [`Bytes`].
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use comfywire_client::proto::{Outcome, ServerMessage};
+use comfywire_client::{
+    ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord, FileRef, NodePhase,
+    Phase, QueueSnapshot,
+};
+use serde_json::{Map, Value, json};
+
+/// The kind of a delivered event: one of the client's kinds, or a report
+/// that a callback failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HostEventKind {
+    /// An event of the client.
+    Client(EventKind),
+    /// A callback raised, returned an error or panicked.
+    CallbackError,
+}
+
+impl HostEventKind {
+    /// The stable snake_case name every binding shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostEventKind::Client(kind) => kind.name(),
+            HostEventKind::CallbackError => CALLBACK_ERROR,
+        }
+    }
+
+    /// The kind of a name, `None` when no kind has it.
+    pub fn from_name(name: &str) -> Option<HostEventKind> {
+        if name == CALLBACK_ERROR {
+            return Some(HostEventKind::CallbackError);
+        }
+        EventKind::from_name(name).map(HostEventKind::Client)
+    }
+}
+
+/// The kind name of events a failing callback produces.
+pub const CALLBACK_ERROR: &str = "callback_error";
+
+/// One event, flattened. Which fields are set depends on `kind` (see the
+/// field docs); the rest are empty.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostEvent {
+    /// What happened.
+    pub kind: HostEventKind,
+    /// The prompt, when the event has one.
+    pub prompt_id: Option<String>,
+    /// The node (node events, progress, previews, outputs, progress text,
+    /// a blocked node).
+    pub node: Option<String>,
+    /// The node to show it on.
+    pub display_node: Option<String>,
+    /// Step (progress), queue size (status), queue number (queued), 1.0 for
+    /// a recovered output, the frame's length in bytes (bad frame).
+    pub value: f64,
+    /// Total steps (progress).
+    pub max: f64,
+    /// Whole-prompt progress in `[0, 1]` (progress, finished).
+    pub overall: f64,
+    /// Progress text, the server's session id (status), the connection
+    /// state name, the terminal status name (finished), the message type
+    /// (message), an error text (blocked, bad frame, http failed,
+    /// callback error).
+    pub text: Option<String>,
+    /// The JSON payload: an output dict, feature flags, cached node ids, an
+    /// unknown message's data, `{"failed_kind", "subscription"}` of a
+    /// callback error.
+    pub data: Option<Value>,
+    /// The outcome of a finished prompt.
+    pub outcome: Option<Box<HostOutcome>>,
+    /// The connection status of a connection change.
+    pub status: Option<HostStatus>,
+    /// Preview image bytes.
+    pub image: Option<Bytes>,
+    /// Preview MIME type.
+    pub mime: Option<String>,
+}
+
+impl HostEvent {
+    /// An event of `kind` with every field empty.
+    pub fn empty(kind: HostEventKind) -> HostEvent {
+        HostEvent {
+            kind,
+            prompt_id: None,
+            node: None,
+            display_node: None,
+            value: 0.0,
+            max: 0.0,
+            overall: 0.0,
+            text: None,
+            data: None,
+            outcome: None,
+            status: None,
+            image: None,
+            mime: None,
+        }
+    }
+
+    /// Flattens a client event.
+    pub fn from_event(event: &Event) -> HostEvent {
+        let mut out = HostEvent::empty(HostEventKind::Client(event.kind()));
+        out.prompt_id = event.prompt_id().map(str::to_owned);
+        match event {
+            Event::Connection(status) => {
+                out.text = Some(status.state.name().to_owned());
+                out.status = Some(HostStatus::from_status(status));
+            }
+            Event::Status {
+                queue_remaining,
+                sid,
+            } => {
+                out.value = queue_remaining.unwrap_or(0) as f64;
+                out.text = sid.clone();
+            }
+            Event::FeatureFlags(flags) => out.data = Some(Value::Object(flags.clone())),
+            Event::PromptQueued { number, .. } => out.value = number.unwrap_or(0) as f64,
+            Event::NodesCached { nodes, .. } => out.data = Some(json!(nodes)),
+            Event::NodeStarted {
+                node, display_node, ..
+            } => {
+                out.node = Some(node.clone());
+                out.display_node = display_node.clone();
+            }
+            Event::Progress(p) => {
+                out.node = Some(p.node.clone());
+                out.display_node = p.display_node.clone();
+                out.value = p.value;
+                out.max = p.max;
+                out.overall = p.overall;
+            }
+            Event::Preview(p) => {
+                out.node = p.node.clone();
+                out.image = Some(p.image.clone());
+                out.mime = Some(p.mime.clone());
+            }
+            Event::ProgressText { node, text, .. } => {
+                out.node = Some(node.clone());
+                out.text = Some(text.clone());
+            }
+            Event::Output {
+                node,
+                display_node,
+                output,
+                recovered,
+                ..
+            } => {
+                out.node = Some(node.clone());
+                out.display_node = display_node.clone();
+                out.data = Some(output.clone());
+                out.value = if *recovered { 1.0 } else { 0.0 };
+            }
+            Event::NodeFinished { node, .. } => out.node = Some(node.clone()),
+            Event::Blocked(e) => {
+                out.node = e.node_id.clone();
+                out.text = Some(e.exception_message.clone());
+            }
+            Event::Finished(record) => {
+                let outcome = HostOutcome::from_record(record);
+                out.text = Some(outcome.status.name().to_owned());
+                out.overall = outcome.progress;
+                out.outcome = Some(Box::new(outcome));
+            }
+            Event::Message(m) => {
+                out.text = Some(m.kind().to_owned());
+                if let ServerMessage::Unknown(u) = m.as_ref() {
+                    out.data = Some(u.data.clone());
+                }
+            }
+            Event::BadFrame { error, raw } => {
+                out.text = Some(error.to_string());
+                out.value = raw.len() as f64;
+            }
+            Event::HttpFailed { error, .. } => out.text = Some(error.clone()),
+            _ => {}
+        }
+        out
+    }
+
+    /// The report of a failed callback.
+    pub fn callback_error(
+        prompt_id: Option<String>,
+        failed_kind: HostEventKind,
+        subscription: u64,
+        message: String,
+    ) -> HostEvent {
+        let mut out = HostEvent::empty(HostEventKind::CallbackError);
+        out.prompt_id = prompt_id;
+        out.text = Some(message);
+        out.data = Some(json!({"failed_kind": failed_kind.name(), "subscription": subscription}));
+        out
+    }
+}
+
+/// A node's part in an outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostNode {
+    /// Node id.
+    pub id: String,
+    /// Node to show it on.
+    pub display_node: Option<String>,
+    /// Where the node is.
+    pub phase: NodePhase,
+    /// Run time in milliseconds, when both ends are known.
+    pub duration_ms: Option<f64>,
+}
+
+/// The server's error payload of a failed prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostExecutionError {
+    /// Failing node.
+    pub node_id: Option<String>,
+    /// Its class.
+    pub node_type: Option<String>,
+    /// Exception class.
+    pub exception_type: String,
+    /// Exception message.
+    pub exception_message: String,
+    /// Traceback lines.
+    pub traceback: Vec<String>,
+}
+
+/// How a prompt ended (or where it is), flattened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostOutcome {
+    /// The prompt.
+    pub prompt_id: String,
+    /// Where it is: submitted, queued, running, or one of the terminal
+    /// phases (succeeded, failed, interrupted, lost).
+    pub status: Phase,
+    /// Its queue number, when known.
+    pub number: Option<u64>,
+    /// UI outputs by node id (a JSON object).
+    pub outputs: Value,
+    /// Nodes in start order with their timings.
+    pub nodes: Vec<HostNode>,
+    /// Nodes served from the cache.
+    pub cached: Vec<String>,
+    /// The error of a failed prompt.
+    pub error: Option<HostExecutionError>,
+    /// The node that was running when it was interrupted, when known.
+    pub interrupted_at: Option<String>,
+    /// Why a prompt was declared lost.
+    pub lost_reason: Option<String>,
+    /// Start to end, in milliseconds.
+    pub duration_ms: Option<f64>,
+    /// Whole-prompt progress in `[0, 1]` (1 once succeeded).
+    pub progress: f64,
+    /// True when the socket was down during the run and history filled it.
+    pub had_gap: bool,
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+impl HostOutcome {
+    /// Flattens an execution record.
+    pub fn from_record(record: &ExecutionRecord) -> HostOutcome {
+        let error = match &record.outcome {
+            Some(Outcome::Failed(e)) => Some(HostExecutionError {
+                node_id: e.node_id.clone(),
+                node_type: e.node_type.clone(),
+                exception_type: e.exception_type.clone(),
+                exception_message: e.exception_message.clone(),
+                traceback: e.traceback.clone(),
+            }),
+            _ => None,
+        };
+        let (interrupted_at, lost_reason) = match &record.outcome {
+            Some(Outcome::Interrupted(i)) => (i.node_id.clone(), None),
+            Some(Outcome::Lost { reason }) => (None, Some(reason.clone())),
+            _ => (None, None),
+        };
+        HostOutcome {
+            prompt_id: record.prompt_id.clone(),
+            status: record.phase,
+            number: record.number,
+            outputs: Value::Object(record.outputs.clone()),
+            nodes: record
+                .nodes
+                .iter()
+                .map(|n| HostNode {
+                    id: n.id.clone(),
+                    display_node: n.display_node.clone(),
+                    phase: n.phase,
+                    duration_ms: n.duration().map(millis),
+                })
+                .collect(),
+            cached: record.cached.clone(),
+            error,
+            interrupted_at,
+            lost_reason,
+            duration_ms: record.duration().map(millis),
+            progress: if record.phase == Phase::Succeeded {
+                1.0
+            } else {
+                record.progress()
+            },
+            had_gap: record.had_gap,
+        }
+    }
+
+    /// True once the prompt has ended, however.
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+
+    /// The files among the outputs (`{"filename", "subfolder", "type"}`
+    /// entries of any output list), in node order.
+    pub fn files(&self) -> Vec<HostFile> {
+        let outputs = self.outputs.as_object().cloned().unwrap_or_default();
+        comfywire_client::output_files(&outputs)
+            .into_iter()
+            .map(HostFile::from)
+            .collect()
+    }
+
+    /// The outcome as a JSON object (the C ABI's `comfywire_outcome_json`
+    /// and logs).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "prompt_id": self.prompt_id,
+            "status": self.status.name(),
+            "number": self.number,
+            "outputs": self.outputs,
+            "nodes": self.nodes.iter().map(|n| json!({
+                "id": n.id, "display_node": n.display_node, "phase": n.phase.name(),
+                "duration_ms": n.duration_ms,
+            })).collect::<Vec<_>>(),
+            "cached": self.cached,
+            "error": self.error.as_ref().map(|e| json!({
+                "node_id": e.node_id, "node_type": e.node_type, "exception_type": e.exception_type,
+                "exception_message": e.exception_message, "traceback": e.traceback,
+            })),
+            "interrupted_at": self.interrupted_at,
+            "lost_reason": self.lost_reason,
+            "duration_ms": self.duration_ms,
+            "progress": self.progress,
+            "had_gap": self.had_gap,
+        })
+    }
+}
+
+/// Connection state, flattened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostStatus {
+    /// `idle`, `connecting`, `connected`, `reconnecting`, `polling`,
+    /// `paused` or `closed` (the protocol core's `ConnectionState::name`).
+    pub state: String,
+    /// The next (or current) connect attempt number.
+    pub attempt: u32,
+    /// Milliseconds until the next attempt, when one is scheduled.
+    pub next_retry_ms: Option<u64>,
+    /// The error that ended the last connection or attempt.
+    pub last_error: Option<String>,
+}
+
+impl HostStatus {
+    /// Flattens a connection status.
+    pub fn from_status(status: &ConnectionStatus) -> HostStatus {
+        let attempt = match &status.state {
+            ConnectionState::Connecting { attempt }
+            | ConnectionState::Reconnecting { attempt, .. }
+            | ConnectionState::Polling { attempt, .. } => *attempt,
+            _ => 0,
+        };
+        HostStatus {
+            state: status.state.name().to_owned(),
+            attempt,
+            next_retry_ms: status.state.next_attempt_at().map(|at| {
+                at.saturating_duration_since(std::time::Instant::now())
+                    .as_millis() as u64
+            }),
+            last_error: status.last_error.as_ref().map(ToString::to_string),
+        }
+    }
+
+    /// True once the client is closed.
+    pub fn is_closed(&self) -> bool {
+        self.state == "closed"
+    }
+
+    /// The status as a JSON object.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "state": self.state,
+            "attempt": self.attempt,
+            "next_retry_ms": self.next_retry_ms,
+            "last_error": self.last_error,
+        })
+    }
+}
+
+/// The answer to a submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSubmission {
+    /// The prompt id.
+    pub prompt_id: String,
+    /// Its queue number.
+    pub number: Option<u64>,
+    /// Outputs the server skipped because their branch failed validation
+    /// (the same JSON as a validation error's detail); the rest runs.
+    pub skipped: Option<Value>,
+}
+
+/// One entry of the server's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostQueueItem {
+    /// The prompt.
+    pub prompt_id: String,
+    /// Its queue number (priority).
+    pub number: f64,
+    /// The client that submitted it, when the server says.
+    pub client_id: Option<String>,
+}
+
+/// The server's queue.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HostQueue {
+    /// Running prompts.
+    pub running: Vec<HostQueueItem>,
+    /// Pending prompts in run order.
+    pub pending: Vec<HostQueueItem>,
+}
+
+impl From<QueueSnapshot> for HostQueue {
+    fn from(q: QueueSnapshot) -> HostQueue {
+        let items = |list: Vec<comfywire_client::QueueItem>| {
+            list.into_iter()
+                .map(|i| HostQueueItem {
+                    prompt_id: i.prompt_id,
+                    number: i.number,
+                    client_id: i.client_id,
+                })
+                .collect()
+        };
+        HostQueue {
+            running: items(q.running),
+            pending: items(q.pending),
+        }
+    }
+}
+
+impl HostQueue {
+    /// The running prompts' ids.
+    pub fn running_ids(&self) -> Vec<String> {
+        self.running.iter().map(|i| i.prompt_id.clone()).collect()
+    }
+
+    /// The pending prompts' ids, in run order.
+    pub fn pending_ids(&self) -> Vec<String> {
+        self.pending.iter().map(|i| i.prompt_id.clone()).collect()
+    }
+}
+
+/// A file on the server (an output, an upload, a temp preview).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostFile {
+    /// File name.
+    pub filename: String,
+    /// Subfolder (`""` for none).
+    pub subfolder: String,
+    /// `output`, `input` or `temp`.
+    pub kind: String,
+}
+
+impl From<FileRef> for HostFile {
+    fn from(f: FileRef) -> HostFile {
+        HostFile {
+            filename: f.filename,
+            subfolder: f.subfolder,
+            kind: f.kind,
+        }
+    }
+}
+
+impl From<&HostFile> for FileRef {
+    fn from(f: &HostFile) -> FileRef {
+        FileRef {
+            filename: f.filename.clone(),
+            subfolder: f.subfolder.clone(),
+            kind: f.kind.clone(),
+        }
+    }
+}
+
+/// Counters of a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HostStats {
+    /// Frames received.
+    pub frames: u64,
+    /// Events produced.
+    pub events: u64,
+    /// Frames that did not parse.
+    pub bad_frames: u64,
+    /// Reconnects.
+    pub reconnects: u64,
+    /// Progress and previews coalesced (throttles and queues).
+    pub coalesced: u64,
+    /// Progress and previews dropped from full queues.
+    pub dropped: u64,
+    /// Callbacks that failed or panicked.
+    pub callback_failures: u64,
+    /// Registered callbacks.
+    pub callbacks: u64,
+}
+
+impl HostStats {
+    /// The counters as a JSON object.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("frames", self.frames),
+            ("events", self.events),
+            ("bad_frames", self.bad_frames),
+            ("reconnects", self.reconnects),
+            ("coalesced", self.coalesced),
+            ("dropped", self.dropped),
+            ("callback_failures", self.callback_failures),
+            ("callbacks", self.callbacks),
+        ] {
+            m.insert(k.into(), json!(v));
+        }
+        Value::Object(m)
+    }
+}
