@@ -128,6 +128,40 @@ typedef struct comfywire_options {
 } comfywire_options;
 
 /**
+ * Options of one submission, run or wait. Start from
+ * comfywire_job_options_default(); 0 and NULL keep the client's defaults.
+ * Strings are borrowed for the duration of the call only.
+ */
+typedef struct comfywire_job_options {
+  /**
+   * Use this prompt id instead of a fresh UUID (NULL: a fresh one).
+   */
+  const char *prompt_id;
+  /**
+   * `extra_data` for the server and nodes, a JSON object (NULL: none).
+   */
+  const char *extra_data_json;
+  /**
+   * Put the prompt at the front of the queue.
+   */
+  bool front;
+  /**
+   * comfywire_run_with(): the total deadline (COMFYWIRE_DEADLINE).
+   * comfywire_wait_with(): how long to wait (COMFYWIRE_TIMEOUT; the
+   * prompt goes on). In ms.
+   */
+  uint32_t timeout_ms;
+  /**
+   * No event for this long while the prompt runs (ms).
+   */
+  uint32_t stall_timeout_ms;
+  /**
+   * The prompt did not start within this long (ms).
+   */
+  uint32_t queue_timeout_ms;
+} comfywire_job_options;
+
+/**
  * Success.
  */
 #define COMFYWIRE_OK 0
@@ -333,102 +367,6 @@ comfywire_status comfywire_connection_state(const struct comfywire_client *clien
 comfywire_status comfywire_connection_status_json(const struct comfywire_client *client, char **out_json);
 
 /**
- * Submits a workflow (API-format JSON) and sets `*out_prompt_id`. A
- * refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
- * comfywire_last_error_detail_json().
- *
- * Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
- *
- * # Safety
- * `client` is NULL or a live client; `workflow_json` is NULL or
- * NUL-terminated; `out_prompt_id` is NULL or writable.
- */
-comfywire_status comfywire_submit(const struct comfywire_client *client, const char *workflow_json, char **out_prompt_id);
-
-/**
- * Submits a workflow and blocks until it ends. `timeout_ms` is the total
- * deadline (0 keeps the client's configured deadlines). COMFYWIRE_OK when
- * it succeeded; COMFYWIRE_EXECUTION_FAILED, COMFYWIRE_INTERRUPTED or
- * COMFYWIRE_LOST when it ended otherwise; COMFYWIRE_DEADLINE when a
- * deadline expired; COMFYWIRE_VALIDATION when it was refused.
- *
- * Ownership: `*out_outcome` is set whenever there is an outcome, on
- * success and for failed, interrupted and lost prompts too; the caller
- * frees it with comfywire_outcome_free() (NULL otherwise).
- *
- * # Safety
- * `client` is NULL or a live client; `workflow_json` is NULL or
- * NUL-terminated; `out_outcome` is NULL or writable.
- */
-comfywire_status comfywire_run(const struct comfywire_client *client, const char *workflow_json, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
-
-/**
- * Blocks up to `timeout_ms` for a submitted prompt to end. Statuses and
- * `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
- * out (the prompt goes on; call again).
- *
- * Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
- *
- * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_outcome` is NULL or writable.
- */
-comfywire_status comfywire_wait(const struct comfywire_client *client, const char *prompt_id, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
-
-/**
- * Interrupts the prompt if it is the one running now (never someone
- * else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
- * may be NULL.
- *
- * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_sent` is NULL or writable.
- */
-comfywire_status comfywire_interrupt(const struct comfywire_client *client, const char *prompt_id, bool *out_sent);
-
-/**
- * The server's queue as JSON: `{"running": [ids], "pending": [ids]}`,
- * pending in run order.
- *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
- * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
- */
-comfywire_status comfywire_queue(const struct comfywire_client *client, char **out_json);
-
-/**
- * Deletes pending prompts: `prompt_ids` is an array of `count` ids
- * (`count` 0 with a NULL array does nothing).
- *
- * # Safety
- * `client` is NULL or a live client; `prompt_ids` is NULL or points to
- * `count` pointers, each NULL or NUL-terminated.
- */
-comfywire_status comfywire_delete(const struct comfywire_client *client, const char *const *prompt_ids, size_t count);
-
-/**
- * Deletes every pending prompt (the running one goes on; see
- * comfywire_interrupt()).
- *
- * # Safety
- * `client` is NULL or a live client.
- */
-comfywire_status comfywire_clear_queue(const struct comfywire_client *client);
-
-/**
- * The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
- * when the server has none.
- *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
- * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_json` is NULL or writable.
- */
-comfywire_status comfywire_server_history(const struct comfywire_client *client, const char *prompt_id, char **out_json);
-
-/**
  * The client's counters as JSON: `frames`, `events`, `bad_frames`,
  * `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
  *
@@ -463,6 +401,14 @@ comfywire_status comfywire_resume(const struct comfywire_client *client);
  * `client` is NULL or a live client.
  */
 comfywire_status comfywire_network_changed(const struct comfywire_client *client);
+
+/**
+ * Skips the current backoff wait and reconnects now.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+comfywire_status comfywire_retry_now(const struct comfywire_client *client);
 
 /**
  * Waits up to `timeout_ms` for the next event of `client` (0 polls).
@@ -555,7 +501,9 @@ const char *comfywire_event_text(const struct comfywire_event *event);
 
 /**
  * The JSON payload: an output dict (`output`), the outcome (`finished`),
- * the connection status (`connection`), feature flags, cached nodes; or NULL.
+ * the connection status (`connection`), feature flags, cached nodes, an
+ * unknown message's data, a callback error's `{"failed_kind",
+ * "subscription"}`; or NULL.
  *
  * Ownership: borrowed from the event; valid until it is freed.
  *
@@ -565,9 +513,9 @@ const char *comfywire_event_text(const struct comfywire_event *event);
 const char *comfywire_event_json(const struct comfywire_event *event);
 
 /**
- * The whole event as one JSON object (`kind`, `prompt_id`, `node`, `text`,
- * `data`, `value`/`max`/`overall` for progress, ...), for logging or hosts
- * that parse JSON anyway.
+ * The whole event as one JSON object, the same object the `comfywire`
+ * CLI prints with `--json` (`{"event": kind, "prompt_id": ..., ...}`, the
+ * schema in the CLI's README), for logging or hosts that parse JSON anyway.
  *
  * Ownership: borrowed from the event; valid until it is freed.
  *
@@ -623,10 +571,243 @@ comfywire_status comfywire_event_preview(const struct comfywire_event *event, co
 const char *comfywire_event_mime(const struct comfywire_event *event);
 
 /**
+ * Reads a file from the server's `/view`: `type` is `output`, `input` or
+ * `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
+ * `*out_len`.
+ *
+ * Ownership: the caller frees `*out_data` with
+ * comfywire_bytes_free(`*out_data`, `*out_len`).
+ *
+ * # Safety
+ * `client` is NULL or a live client; strings are NULL or NUL-terminated;
+ * the out pointers are NULL or writable.
+ */
+comfywire_status comfywire_view(const struct comfywire_client *client, const char *filename, const char *subfolder, const char *kind, uint8_t **out_data, size_t *out_len);
+
+/**
+ * Frees bytes from comfywire_view(). NULL is ignored.
+ *
+ * # Safety
+ * `data` is NULL or `*out_data` of a comfywire_view() call, with its
+ * `len`, not freed yet.
+ */
+void comfywire_bytes_free(uint8_t *data, size_t len);
+
+/**
+ * The files among a prompt's outputs, as a JSON array of
+ * `{"filename", "subfolder", "type"}`.
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_id` is NULL or
+ * NUL-terminated; `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_output_files(const struct comfywire_client *client, const char *prompt_id, char **out_json);
+
+/**
+ * Downloads every output file of a prompt into the folder `dir` (created
+ * if missing); sets `*out_json` to a JSON array of the paths written.
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; strings are NULL or NUL-terminated;
+ * `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_download_outputs(const struct comfywire_client *client, const char *prompt_id, const char *dir, char **out_json);
+
+/**
+ * Uploads `len` bytes as `filename` to `/upload/image` (`type` NULL:
+ * `input`; `subfolder` may be NULL). Sets `*out_json` to where the server
+ * stored it, `{"filename", "subfolder", "type"}` (use that name: the
+ * server may rename the file unless `overwrite`).
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; strings are NULL or NUL-terminated;
+ * `data` is NULL (only with `len` 0) or points to `len` readable bytes;
+ * `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_upload(const struct comfywire_client *client, const char *filename, const uint8_t *data, size_t len, const char *subfolder, const char *kind, bool overwrite, char **out_json);
+
+/**
+ * Submits a workflow (API-format JSON) and sets `*out_prompt_id`. A
+ * refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
+ * comfywire_last_error_detail_json().
+ *
+ * Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `workflow_json` is NULL or
+ * NUL-terminated; `out_prompt_id` is NULL or writable.
+ */
+comfywire_status comfywire_submit(const struct comfywire_client *client, const char *workflow_json, char **out_prompt_id);
+
+/**
+ * comfywire_submit() with options (prompt id, extra data, front of the
+ * queue; NULL options are the defaults).
+ *
+ * Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
+ *
+ * # Safety
+ * As comfywire_submit(); `options` is NULL or initialised.
+ */
+comfywire_status comfywire_submit_with(const struct comfywire_client *client, const char *workflow_json, const struct comfywire_job_options *options, char **out_prompt_id);
+
+/**
+ * Submits a workflow and blocks until it ends. `timeout_ms` is the total
+ * deadline (0 keeps the client's configured deadlines). COMFYWIRE_OK when
+ * it succeeded; COMFYWIRE_EXECUTION_FAILED, COMFYWIRE_INTERRUPTED or
+ * COMFYWIRE_LOST when it ended otherwise; COMFYWIRE_DEADLINE when a
+ * deadline expired; COMFYWIRE_VALIDATION when it was refused.
+ *
+ * Ownership: `*out_outcome` is set whenever there is an outcome, on
+ * success and for failed, interrupted and lost prompts too; the caller
+ * frees it with comfywire_outcome_free() (NULL otherwise).
+ *
+ * # Safety
+ * `client` is NULL or a live client; `workflow_json` is NULL or
+ * NUL-terminated; `out_outcome` is NULL or writable.
+ */
+comfywire_status comfywire_run(const struct comfywire_client *client, const char *workflow_json, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
+
+/**
+ * comfywire_run() with options: the total, stall and queue deadlines
+ * (COMFYWIRE_DEADLINE, with the kind in the last error's detail JSON),
+ * prompt id, extra data, front of the queue. NULL options are the
+ * defaults.
+ *
+ * Ownership: as comfywire_run().
+ *
+ * # Safety
+ * As comfywire_run(); `options` is NULL or initialised.
+ */
+comfywire_status comfywire_run_with(const struct comfywire_client *client, const char *workflow_json, const struct comfywire_job_options *options, struct comfywire_outcome **out_outcome);
+
+/**
+ * Blocks up to `timeout_ms` for a prompt to end. Statuses and
+ * `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
+ * out (the prompt goes on; call again).
+ *
+ * Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_id` is NULL or
+ * NUL-terminated; `out_outcome` is NULL or writable.
+ */
+comfywire_status comfywire_wait(const struct comfywire_client *client, const char *prompt_id, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
+
+/**
+ * comfywire_wait() with options: `timeout_ms` bounds the wait
+ * (COMFYWIRE_TIMEOUT; 0 waits as long as it takes), the stall and queue
+ * deadlines give COMFYWIRE_DEADLINE. NULL options wait without a bound.
+ *
+ * Ownership: as comfywire_wait().
+ *
+ * # Safety
+ * As comfywire_wait(); `options` is NULL or initialised.
+ */
+comfywire_status comfywire_wait_with(const struct comfywire_client *client, const char *prompt_id, const struct comfywire_job_options *options, struct comfywire_outcome **out_outcome);
+
+/**
+ * The client's record of a prompt it has seen, in any phase; `*out_outcome`
+ * is NULL when it has none.
+ *
+ * Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_id` is NULL or
+ * NUL-terminated; `out_outcome` is NULL or writable.
+ */
+comfywire_status comfywire_execution(const struct comfywire_client *client, const char *prompt_id, struct comfywire_outcome **out_outcome);
+
+/**
+ * The client's ring of finished executions, oldest first, as a JSON array
+ * of outcome objects (see comfywire_outcome_json()).
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_history(const struct comfywire_client *client, char **out_json);
+
+/**
+ * Interrupts the prompt if it is the one running now (never someone
+ * else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
+ * may be NULL.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_id` is NULL or
+ * NUL-terminated; `out_sent` is NULL or writable.
+ */
+comfywire_status comfywire_interrupt(const struct comfywire_client *client, const char *prompt_id, bool *out_sent);
+
+/**
+ * The server's queue as JSON: `{"running": [ids], "pending": [ids],
+ * "items": {"running": [...], "pending": [...]}}`, pending in run order;
+ * each item is `{"prompt_id", "number", "client_id"}`.
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_queue(const struct comfywire_client *client, char **out_json);
+
+/**
+ * Deletes pending prompts: `prompt_ids` is an array of `count` ids
+ * (`count` 0 with a NULL array does nothing).
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_ids` is NULL or points to
+ * `count` pointers, each NULL or NUL-terminated.
+ */
+comfywire_status comfywire_delete(const struct comfywire_client *client, const char *const *prompt_ids, size_t count);
+
+/**
+ * Deletes every pending prompt (the running one goes on; see
+ * comfywire_interrupt()).
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+comfywire_status comfywire_clear_queue(const struct comfywire_client *client);
+
+/**
+ * The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
+ * when the server has none.
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_id` is NULL or
+ * NUL-terminated; `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_server_history(const struct comfywire_client *client, const char *prompt_id, char **out_json);
+
+/**
+ * The server's `GET /system_stats` as JSON.
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_system_stats(const struct comfywire_client *client, char **out_json);
+
+/**
  * Options with every field at its default (NULL strings, zero numbers).
  * Set at least `url` before comfywire_client_new().
  */
 struct comfywire_options comfywire_options_default(void);
+
+/**
+ * Job options with every field at its default.
+ */
+struct comfywire_job_options comfywire_job_options_default(void);
 
 /**
  * The prompt id. NULL only for a NULL outcome.
@@ -687,8 +868,9 @@ const char *comfywire_outcome_error_message(const struct comfywire_outcome *outc
 double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
 
 /**
- * The whole outcome as JSON: `prompt_id`, `status`, `outputs`, `nodes`
- * (with timings), `cached`, `error`, `lost_reason`, `duration_ms`, `had_gap`.
+ * The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
+ * `nodes` (with timings), `cached`, `error`, `interrupted_at`,
+ * `lost_reason`, `duration_ms`, `progress`, `had_gap`.
  *
  * Ownership: borrowed from the outcome; valid until it is freed.
  *

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int passed;
 static int failed;
@@ -48,6 +49,15 @@ static int inject_fault(const char *fault) {
              "curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "
              "-d '{\"fault\":\"%s\"}' '%s/mock/fault'",
              fault, mock_url);
+    return system(command);
+}
+
+static int set_speed(const char *speed) {
+    char command[512];
+    snprintf(command, sizeof command,
+             "curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "
+             "-d '{\"speed\":%s}' '%s/mock/speed'",
+             speed, mock_url);
     return system(command);
 }
 
@@ -368,7 +378,7 @@ static void test_pull_loop(void) {
             good_events = 0;
         }
         const char *whole = comfywire_event_to_json(event);
-        if (whole == NULL || strstr(whole, "\"kind\"") == NULL) {
+        if (whole == NULL || strstr(whole, "\"event\"") == NULL) {
             good_events = 0;
         }
         if (str_eq(pid, prompt_id)) {
@@ -439,6 +449,126 @@ static void test_pull_loop(void) {
     CHECK(atomic_load(&heap_frees) == 1);
 }
 
+/* Files: an upload comes back byte for byte from /view (the server's
+ * store), and every downloaded output equals /view of that output. */
+static void test_files(comfywire_client *client) {
+    unsigned char data[3000];
+    for (size_t i = 0; i < sizeof data; i++) {
+        data[i] = (unsigned char)(i * 7);
+    }
+    char *stored = NULL;
+    CHECK(comfywire_upload(client, "c-test.png", data, sizeof data, "ctests", NULL, true,
+                           &stored) == COMFYWIRE_OK);
+    CHECK(stored != NULL && strstr(stored, "\"subfolder\":\"ctests\"") &&
+          strstr(stored, "\"type\":\"input\""));
+    comfywire_string_free(stored);
+    uint8_t *back = NULL;
+    size_t back_len = 0;
+    CHECK(comfywire_view(client, "c-test.png", "ctests", "input", &back, &back_len) ==
+          COMFYWIRE_OK);
+    CHECK(back != NULL && back_len == sizeof data && memcmp(back, data, sizeof data) == 0);
+    comfywire_bytes_free(back, back_len);
+    CHECK(comfywire_view(client, "missing.png", NULL, NULL, &back, &back_len) == COMFYWIRE_HTTP);
+    CHECK(back == NULL && back_len == 0);
+    CHECK(comfywire_upload(client, "x.png", NULL, 5, NULL, NULL, false, &stored) ==
+          COMFYWIRE_INVALID_ARGUMENT);
+
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run(client, WORKFLOW, 30000, &outcome) == COMFYWIRE_OK);
+    const char *pid = comfywire_outcome_prompt_id(outcome);
+    char *files = NULL;
+    CHECK(comfywire_output_files(client, pid, &files) == COMFYWIRE_OK);
+    CHECK(files != NULL && strstr(files, "\"filename\"") != NULL);
+    char dir[128];
+    snprintf(dir, sizeof dir, "/tmp/comfywire-c-dl-%ld", (long)time(NULL));
+    char *paths = NULL;
+    CHECK(comfywire_download_outputs(client, pid, dir, &paths) == COMFYWIRE_OK);
+    int compared = 0;
+    if (paths != NULL && files != NULL) {
+        /* One output file in this recording: read its name from the list
+         * and compare the file on disk with the server's bytes. */
+        const char *name = strstr(files, "\"filename\":\"");
+        const char *sub = strstr(files, "\"subfolder\":\"");
+        char filename[256] = {0}, subfolder[256] = {0};
+        if (sub != NULL) {
+            sscanf(sub, "\"subfolder\":\"%255[^\"]", subfolder);
+        }
+        if (name != NULL && sscanf(name, "\"filename\":\"%255[^\"]", filename) == 1) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, filename);
+            FILE *f = fopen(path, "rb");
+            uint8_t *server = NULL;
+            size_t server_len = 0;
+            if (f != NULL &&
+                comfywire_view(client, filename, subfolder, "output", &server, &server_len) ==
+                    COMFYWIRE_OK) {
+                uint8_t *disk = malloc(server_len + 1);
+                size_t got = disk ? fread(disk, 1, server_len + 1, f) : 0;
+                compared = got == server_len && server_len > 8 && memcmp(disk, server, got) == 0;
+                free(disk);
+                remove(path);
+            }
+            if (f != NULL) {
+                fclose(f);
+            }
+            comfywire_bytes_free(server, server_len);
+        }
+        rmdir(dir);
+    }
+    CHECK(compared);
+    comfywire_string_free(files);
+    comfywire_string_free(paths);
+    comfywire_outcome_free(outcome);
+}
+
+/* Options: the stall and queue deadlines end a run with
+ * COMFYWIRE_DEADLINE and say which; a wait's own timeout is
+ * COMFYWIRE_TIMEOUT; the records and the server's stats are readable. */
+static void test_job_options(comfywire_client *client) {
+    comfywire_job_options options = comfywire_job_options_default();
+    options.prompt_id = "c-chosen-id";
+    options.extra_data_json = "{\"from\": \"c\"}";
+    char *id = NULL;
+    CHECK(comfywire_submit_with(client, WORKFLOW, &options, &id) == COMFYWIRE_OK);
+    CHECK(str_eq(id, "c-chosen-id"));
+    comfywire_string_free(id);
+    comfywire_job_options wait = comfywire_job_options_default();
+    wait.timeout_ms = 30000;
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_wait_with(client, "c-chosen-id", &wait, &outcome) == COMFYWIRE_OK);
+    comfywire_outcome_free(outcome);
+    outcome = NULL;
+    CHECK(comfywire_execution(client, "c-chosen-id", &outcome) == COMFYWIRE_OK);
+    CHECK(str_eq(comfywire_outcome_status(outcome), "succeeded"));
+    comfywire_outcome_free(outcome);
+    outcome = NULL;
+    CHECK(comfywire_execution(client, "never-seen", &outcome) == COMFYWIRE_OK && outcome == NULL);
+    char *text = NULL;
+    CHECK(comfywire_server_history(client, "c-chosen-id", &text) == COMFYWIRE_OK);
+    CHECK(text != NULL && strstr(text, "\"from\":\"c\"") != NULL);
+    comfywire_string_free(text);
+    CHECK(comfywire_history(client, &text) == COMFYWIRE_OK);
+    CHECK(text != NULL && strstr(text, "c-chosen-id") != NULL);
+    comfywire_string_free(text);
+    CHECK(comfywire_system_stats(client, &text) == COMFYWIRE_OK);
+    CHECK(text != NULL && strstr(text, "\"system\"") != NULL);
+    comfywire_string_free(text);
+
+    /* The mock plays at recorded speed: the long recording takes seconds. */
+    CHECK(set_speed("1") == 0);
+    comfywire_job_options tight = comfywire_job_options_default();
+    tight.stall_timeout_ms = 1;
+    tight.queue_timeout_ms = 1;
+    int status = comfywire_run_with(client, WORKFLOW, &tight, &outcome);
+    const char *detail = comfywire_last_error_detail_json();
+    CHECK(status == COMFYWIRE_DEADLINE);
+    CHECK(detail != NULL && (strstr(detail, "\"stall\"") || strstr(detail, "\"queue\"")));
+    comfywire_outcome_free(outcome);
+    CHECK(set_speed("3") == 0);
+    CHECK(comfywire_retry_now(client) == COMFYWIRE_OK);
+    CHECK(comfywire_connect(client, 5000) == COMFYWIRE_OK);
+}
+
 static void test_queue_and_close(comfywire_client *client) {
     char *queue = NULL;
     CHECK(comfywire_queue(client, &queue) == COMFYWIRE_OK);
@@ -485,6 +615,8 @@ int main(int argc, char **argv) {
         test_execution_error(client);
         test_reentrant_callback(client);
         test_bad_json_with_client(client);
+        test_files(client);
+        test_job_options(client);
         test_queue_and_close(client);
         comfywire_client_free(client);
     }

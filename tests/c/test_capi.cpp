@@ -158,7 +158,7 @@ static void test_pull_loop() {
         } else if (event->kind() == "finished") {
             finished = true;
             good_finish = event->text() == std::optional<std::string_view>("succeeded") &&
-                          event->to_json().find("\"kind\":\"finished\"") != std::string_view::npos;
+                          event->to_json().find("\"event\":\"finished\"") != std::string_view::npos;
         }
     }
     CHECK(finished);

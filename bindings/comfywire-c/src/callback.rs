@@ -10,7 +10,8 @@
 use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
-use comfywire_host::{ErrorCode, EventCallback, HostError, HostEvent};
+use comfywire_host::event::Event as ClientEvent;
+use comfywire_host::{Delivered, ErrorCode, EventCallback, HostError, HostEvent, LazyFlat};
 
 use crate::client::{Client, client_arg};
 use crate::event::Event;
@@ -42,12 +43,25 @@ unsafe impl Send for CCallback {}
 // a time, and `Drop` has exclusive access.
 unsafe impl Sync for CCallback {}
 
-impl EventCallback for CCallback {
-    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        let event = Event::new(event.clone());
+impl CCallback {
+    fn deliver(&self, event: Event) {
         // SAFETY: `call` and `user_data` were supplied together by the C
         // caller for exactly this use; the event outlives the call.
         unsafe { (self.call)(self.user_data, &event) };
+    }
+}
+
+impl EventCallback for CCallback {
+    fn on_event(&self, event: &HostEvent) -> Result<(), String> {
+        self.deliver(Event::new(Delivered::Report(event.clone()), event.clone()));
+        Ok(())
+    }
+
+    fn on_client_event(&self, event: &ClientEvent, flat: &LazyFlat<'_>) -> Result<(), String> {
+        self.deliver(Event::new(
+            Delivered::Client(event.clone()),
+            flat.get().clone(),
+        ));
         Ok(())
     }
 }
@@ -125,7 +139,9 @@ pub unsafe extern "C" fn comfywire_subscribe(
         let kinds = parse_kinds(unsafe { opt_str_arg(kinds, "kinds") }?);
         // SAFETY: forwarded from this function's contract.
         let prompt_id = unsafe { opt_str_arg(prompt_id, "prompt_id") }?.map(str::to_owned);
-        let handle = client.host.subscribe(kinds, prompt_id, Arc::new(owned))?;
+        let handle = client
+            .host
+            .subscribe(kinds.as_deref(), prompt_id, Arc::new(owned))?;
         out.set(handle.detach());
         Ok(())
     })

@@ -1,13 +1,12 @@
-//! `comfywire_client`: creation, connection, jobs, queue and shutdown, each
-//! a thin mapping onto `HostClient`.
+//! `comfywire_client`: creation, connection state, counters, lifecycle
+//! hints and shutdown, each a mapping onto `HostClient`.
 
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{ErrorCode, HostClient, HostError};
+use comfywire_host::{ErrorCode, HostClient, HostError, Jobs, block_on};
 
 use crate::options::Options;
-use crate::outcome::Outcome;
 use crate::panic::{ffi_status, ffi_void};
 use crate::status::Status;
 use crate::strings::{Out, into_c, str_arg};
@@ -17,6 +16,12 @@ use crate::strings::{Out, into_c, str_arg};
 /// or comfywire_client_new_json(); free it with comfywire_client_free().
 pub struct Client {
     pub(crate) host: HostClient,
+}
+
+impl Client {
+    pub(crate) fn jobs(&self) -> &Jobs {
+        self.host.jobs()
+    }
 }
 
 /// Borrows a required client argument.
@@ -29,8 +34,37 @@ pub(crate) unsafe fn client_arg<'a>(client: *const Client) -> Result<&'a Client,
         .ok_or_else(|| HostError::new(ErrorCode::InvalidArgument, "client is NULL"))
 }
 
-fn millis(ms: u32) -> Duration {
-    Duration::from_millis(u64::from(ms))
+/// Runs `body` with a required client argument inside the panic boundary.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+pub(crate) unsafe fn with_client(
+    client: *const Client,
+    body: impl FnOnce(&Client) -> Result<(), HostError>,
+) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    ffi_status(|| body(unsafe { client_arg(client) }?))
+}
+
+/// Runs `body` with a client and a `char *` out-parameter it may set
+/// (NULL first, so a failure leaves nothing behind).
+///
+/// # Safety
+/// `client` is NULL or a live client; `out` is NULL or writable.
+pub(crate) unsafe fn with_client_text(
+    client: *const Client,
+    out: *mut *mut c_char,
+    body: impl FnOnce(&Client) -> Result<Option<String>, HostError>,
+) -> Status {
+    ffi_status(|| {
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { Out::new(out, std::ptr::null_mut(), "out") }?;
+        // SAFETY: forwarded from this function's contract.
+        if let Some(text) = body(unsafe { client_arg(client) }?)? {
+            out.set(into_c(text));
+        }
+        Ok(())
+    })
 }
 
 fn start(host: Result<HostClient, HostError>, out: Out<*mut Client>) -> Result<(), HostError> {
@@ -61,7 +95,7 @@ pub unsafe extern "C" fn comfywire_client_new(
             .ok_or_else(|| HostError::new(ErrorCode::InvalidArgument, "options is NULL"))?;
         // SAFETY: forwarded from this function's contract.
         let settings = unsafe { (*options).to_settings() }?;
-        start(HostClient::new(settings.to_config()?), out)
+        start(HostClient::new(&settings), out)
     })
 }
 
@@ -118,11 +152,13 @@ pub unsafe extern "C" fn comfywire_client_free(client: *mut Client) {
 /// `client` is NULL or a live client.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { client_arg(client) }?.host.close();
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client(client, |c| {
+            c.host.close();
+            Ok(())
+        })
+    }
 }
 
 /// The client id sent to the server.
@@ -136,14 +172,8 @@ pub unsafe extern "C" fn comfywire_client_id(
     client: *const Client,
     out_id: *mut *mut c_char,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_id, std::ptr::null_mut(), "out_id") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        out.set(into_c(client.host.client_id()));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { with_client_text(client, out_id, |c| Ok(Some(c.host.client_id()))) }
 }
 
 /// Blocks until the socket is connected, up to `timeout_ms`
@@ -154,11 +184,9 @@ pub unsafe extern "C" fn comfywire_client_id(
 /// `client` is NULL or a live client.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u32) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        client.host.wait_connected(millis(timeout_ms))
-    })
+    let timeout = Duration::from_millis(u64::from(timeout_ms));
+    // SAFETY: forwarded from this function's contract.
+    unsafe { with_client(client, |c| block_on(c.jobs().wait_connected(timeout))) }
 }
 
 /// The connection state now: `idle`, `connecting`, `connected`,
@@ -173,14 +201,8 @@ pub unsafe extern "C" fn comfywire_connection_state(
     client: *const Client,
     out_state: *mut *mut c_char,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_state, std::ptr::null_mut(), "out_state") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        out.set(into_c(client.host.status().state));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { with_client_text(client, out_state, |c| Ok(Some(c.host.status().state))) }
 }
 
 /// The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
@@ -195,256 +217,12 @@ pub unsafe extern "C" fn comfywire_connection_status_json(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_json, std::ptr::null_mut(), "out_json") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        out.set(into_c(client.host.status().to_json().to_string()));
-        Ok(())
-    })
-}
-
-/// Submits a workflow (API-format JSON) and sets `*out_prompt_id`. A
-/// refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
-/// comfywire_last_error_detail_json().
-///
-/// Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
-///
-/// # Safety
-/// `client` is NULL or a live client; `workflow_json` is NULL or
-/// NUL-terminated; `out_prompt_id` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_submit(
-    client: *const Client,
-    workflow_json: *const c_char,
-    out_prompt_id: *mut *mut c_char,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_prompt_id, std::ptr::null_mut(), "out_prompt_id") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: forwarded from this function's contract.
-        let workflow = unsafe { str_arg(workflow_json, "workflow_json") }?;
-        out.set(into_c(client.host.submit(workflow)?.prompt_id));
-        Ok(())
-    })
-}
-
-/// Stores an error's outcome (failed, interrupted, lost) in `out` and
-/// passes the error on.
-fn with_outcome(
-    result: Result<comfywire_host::HostOutcome, HostError>,
-    out: Out<*mut Outcome>,
-) -> Result<(), HostError> {
-    match result {
-        Ok(outcome) => {
-            out.set(Outcome::into_raw(outcome));
-            Ok(())
-        }
-        Err(mut error) => {
-            if let Some(outcome) = error.outcome.take() {
-                out.set(Outcome::into_raw(*outcome));
-            }
-            Err(error)
-        }
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client_text(client, out_json, |c| {
+            Ok(Some(c.host.status().to_json().to_string()))
+        })
     }
-}
-
-/// Submits a workflow and blocks until it ends. `timeout_ms` is the total
-/// deadline (0 keeps the client's configured deadlines). COMFYWIRE_OK when
-/// it succeeded; COMFYWIRE_EXECUTION_FAILED, COMFYWIRE_INTERRUPTED or
-/// COMFYWIRE_LOST when it ended otherwise; COMFYWIRE_DEADLINE when a
-/// deadline expired; COMFYWIRE_VALIDATION when it was refused.
-///
-/// Ownership: `*out_outcome` is set whenever there is an outcome, on
-/// success and for failed, interrupted and lost prompts too; the caller
-/// frees it with comfywire_outcome_free() (NULL otherwise).
-///
-/// # Safety
-/// `client` is NULL or a live client; `workflow_json` is NULL or
-/// NUL-terminated; `out_outcome` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_run(
-    client: *const Client,
-    workflow_json: *const c_char,
-    timeout_ms: u32,
-    out_outcome: *mut *mut Outcome,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_outcome, std::ptr::null_mut(), "out_outcome") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: forwarded from this function's contract.
-        let workflow = unsafe { str_arg(workflow_json, "workflow_json") }?;
-        let timeout = (timeout_ms > 0).then(|| millis(timeout_ms));
-        let result = client
-            .host
-            .run(workflow, timeout)
-            .and_then(comfywire_host::outcome_result);
-        with_outcome(result, out)
-    })
-}
-
-/// Blocks up to `timeout_ms` for a submitted prompt to end. Statuses and
-/// `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
-/// out (the prompt goes on; call again).
-///
-/// Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
-///
-/// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_outcome` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_wait(
-    client: *const Client,
-    prompt_id: *const c_char,
-    timeout_ms: u32,
-    out_outcome: *mut *mut Outcome,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_outcome, std::ptr::null_mut(), "out_outcome") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: forwarded from this function's contract.
-        let prompt_id = unsafe { str_arg(prompt_id, "prompt_id") }?;
-        with_outcome(client.host.wait(prompt_id, millis(timeout_ms)), out)
-    })
-}
-
-/// Interrupts the prompt if it is the one running now (never someone
-/// else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
-/// may be NULL.
-///
-/// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_sent` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_interrupt(
-    client: *const Client,
-    prompt_id: *const c_char,
-    out_sent: *mut bool,
-) -> Status {
-    ffi_status(|| {
-        let out = if out_sent.is_null() {
-            None
-        } else {
-            // SAFETY: non-null, and the caller guarantees it is writable.
-            Some(unsafe { Out::new(out_sent, false, "out_sent") }?)
-        };
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: forwarded from this function's contract.
-        let prompt_id = unsafe { str_arg(prompt_id, "prompt_id") }?;
-        let sent = client.host.interrupt(prompt_id)?;
-        if let Some(out) = out {
-            out.set(sent);
-        }
-        Ok(())
-    })
-}
-
-/// The server's queue as JSON: `{"running": [ids], "pending": [ids]}`,
-/// pending in run order.
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
-/// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_queue(
-    client: *const Client,
-    out_json: *mut *mut c_char,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_json, std::ptr::null_mut(), "out_json") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        let queue = client.host.queue()?;
-        let json = serde_json::json!({"running": queue.running, "pending": queue.pending});
-        out.set(into_c(json.to_string()));
-        Ok(())
-    })
-}
-
-/// Deletes pending prompts: `prompt_ids` is an array of `count` ids
-/// (`count` 0 with a NULL array does nothing).
-///
-/// # Safety
-/// `client` is NULL or a live client; `prompt_ids` is NULL or points to
-/// `count` pointers, each NULL or NUL-terminated.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_delete(
-    client: *const Client,
-    prompt_ids: *const *const c_char,
-    count: usize,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        if count == 0 {
-            return Ok(());
-        }
-        if prompt_ids.is_null() {
-            return Err(HostError::new(
-                ErrorCode::InvalidArgument,
-                "prompt_ids is NULL",
-            ));
-        }
-        // SAFETY: non-null and, per the contract, `count` readable pointers.
-        let raw = unsafe { std::slice::from_raw_parts(prompt_ids, count) };
-        let ids = raw
-            .iter()
-            // SAFETY: each element is NULL or NUL-terminated per the contract.
-            .map(|p| unsafe { str_arg(*p, "prompt_ids[i]") }.map(str::to_owned))
-            .collect::<Result<Vec<_>, _>>()?;
-        client.host.delete(&ids)
-    })
-}
-
-/// Deletes every pending prompt (the running one goes on; see
-/// comfywire_interrupt()).
-///
-/// # Safety
-/// `client` is NULL or a live client.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { client_arg(client) }?.host.clear_queue()
-    })
-}
-
-/// The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
-/// when the server has none.
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
-/// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_json` is NULL or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn comfywire_server_history(
-    client: *const Client,
-    prompt_id: *const c_char,
-    out_json: *mut *mut c_char,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_json, std::ptr::null_mut(), "out_json") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: forwarded from this function's contract.
-        let prompt_id = unsafe { str_arg(prompt_id, "prompt_id") }?;
-        if let Some(json) = client.host.server_history(prompt_id)? {
-            out.set(into_c(json));
-        }
-        Ok(())
-    })
 }
 
 /// The client's counters as JSON: `frames`, `events`, `bad_frames`,
@@ -459,19 +237,12 @@ pub unsafe extern "C" fn comfywire_stats_json(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_json, std::ptr::null_mut(), "out_json") }?;
-        // SAFETY: forwarded from this function's contract.
-        let s = unsafe { client_arg(client) }?.host.stats();
-        let json = serde_json::json!({
-            "frames": s.frames, "events": s.events, "bad_frames": s.bad_frames,
-            "reconnects": s.reconnects, "coalesced": s.coalesced, "dropped": s.dropped,
-            "callback_failures": s.callback_failures, "callbacks": s.callbacks,
-        });
-        out.set(into_c(json.to_string()));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client_text(client, out_json, |c| {
+            Ok(Some(c.host.stats().to_json().to_string()))
+        })
+    }
 }
 
 /// The app went to the background: disconnect and stop retrying until
@@ -482,7 +253,7 @@ pub unsafe extern "C" fn comfywire_stats_json(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_pause(client: *const Client) -> Status {
     // SAFETY: forwarded from this function's contract.
-    ffi_status(|| unsafe { client_arg(client) }?.host.pause())
+    unsafe { with_client(client, |c| c.jobs().pause()) }
 }
 
 /// The app is back: reconnect now.
@@ -492,7 +263,7 @@ pub unsafe extern "C" fn comfywire_pause(client: *const Client) -> Status {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_resume(client: *const Client) -> Status {
     // SAFETY: forwarded from this function's contract.
-    ffi_status(|| unsafe { client_arg(client) }?.host.resume())
+    unsafe { with_client(client, |c| c.jobs().resume()) }
 }
 
 /// The network changed (e.g. Wi-Fi to cellular): check or reconnect now.
@@ -502,5 +273,15 @@ pub unsafe extern "C" fn comfywire_resume(client: *const Client) -> Status {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_network_changed(client: *const Client) -> Status {
     // SAFETY: forwarded from this function's contract.
-    ffi_status(|| unsafe { client_arg(client) }?.host.network_changed())
+    unsafe { with_client(client, |c| c.jobs().network_changed()) }
+}
+
+/// Skips the current backoff wait and reconnects now.
+///
+/// # Safety
+/// `client` is NULL or a live client.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_retry_now(client: *const Client) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { with_client(client, |c| c.jobs().retry_now()) }
 }

@@ -5,7 +5,7 @@ use std::ffi::{CString, c_char};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use comfywire_host::HostEvent;
+use comfywire_host::{Delivered, HostError, HostEvent};
 
 use crate::client::{Client, client_arg};
 use crate::panic::{ffi_status, ffi_value, ffi_void};
@@ -16,6 +16,7 @@ use crate::strings::{Out, to_cstring};
 /// or comfywire_event_clone() (free it with comfywire_event_free());
 /// borrowed for the duration of the call when handed to a callback.
 pub struct Event {
+    source: Delivered,
     inner: HostEvent,
     kind: CString,
     prompt_id: Option<CString>,
@@ -24,24 +25,32 @@ pub struct Event {
     text: Option<CString>,
     json: Option<CString>,
     mime: Option<CString>,
-    // Built on first request: turning the payload back into a full JSON
-    // object costs a parse, which most hosts never ask for.
+    // Built on first request: most hosts never ask for the whole object.
     full_json: OnceLock<CString>,
 }
 
 impl Event {
-    /// Wraps a host event, preparing the C strings its accessors lend out.
-    pub(crate) fn new(inner: HostEvent) -> Event {
+    /// Wraps a delivered event and its flat record, preparing the C strings
+    /// its accessors lend out.
+    pub(crate) fn new(source: Delivered, inner: HostEvent) -> Event {
         let c = |s: &Option<String>| s.clone().map(to_cstring);
+        // The payload: an output dict, the outcome of a finished prompt,
+        // the status of a connection change, or the event's other data.
+        let payload = match (&inner.outcome, &inner.status, &inner.data) {
+            (Some(outcome), _, _) => Some(outcome.to_json()),
+            (_, Some(status), _) => Some(status.to_json()),
+            (_, _, data) => data.clone(),
+        };
         Event {
-            kind: to_cstring(inner.kind.clone()),
+            kind: to_cstring(inner.kind.name().to_owned()),
             prompt_id: c(&inner.prompt_id),
             node: c(&inner.node),
             display_node: c(&inner.display_node),
             text: c(&inner.text),
-            json: c(&inner.json),
+            json: payload.map(|v| to_cstring(v.to_string())),
             mime: c(&inner.mime),
             full_json: OnceLock::new(),
+            source,
             inner,
         }
     }
@@ -92,19 +101,10 @@ pub unsafe extern "C" fn comfywire_next_event(
         let out = unsafe { Out::new(out_event, std::ptr::null_mut(), "out_event") }?;
         // SAFETY: forwarded from this function's contract.
         let client = unsafe { client_arg(client) }?;
-        // A pull queue first created after close would only time out (the
-        // host hands out a fresh subscription), so closed is checked here.
-        if client.host.status().state == "closed" {
-            return Err(comfywire_host::HostError::new(
-                comfywire_host::ErrorCode::Closed,
-                "client is closed",
-            ));
-        }
-        if let Some(event) = client
-            .host
-            .next_event(Duration::from_millis(u64::from(timeout_ms)))?
-        {
-            out.set(Box::into_raw(Box::new(Event::new(event))));
+        let timeout = Duration::from_millis(u64::from(timeout_ms));
+        if let Some(delivered) = client.host.next_event(timeout)? {
+            let flat = delivered.flat();
+            out.set(Box::into_raw(Box::new(Event::new(delivered, flat))));
         }
         Ok(())
     })
@@ -121,7 +121,7 @@ pub unsafe extern "C" fn comfywire_event_clone(event: *const Event) -> *mut Even
     // SAFETY: forwarded from this function's contract.
     unsafe {
         with_event(event, std::ptr::null_mut(), |e| {
-            Box::into_raw(Box::new(Event::new(e.inner.clone())))
+            Box::into_raw(Box::new(Event::new(e.source.clone(), e.inner.clone())))
         })
     }
 }
@@ -208,7 +208,9 @@ pub unsafe extern "C" fn comfywire_event_text(event: *const Event) -> *const c_c
 }
 
 /// The JSON payload: an output dict (`output`), the outcome (`finished`),
-/// the connection status (`connection`), feature flags, cached nodes; or NULL.
+/// the connection status (`connection`), feature flags, cached nodes, an
+/// unknown message's data, a callback error's `{"failed_kind",
+/// "subscription"}`; or NULL.
 ///
 /// Ownership: borrowed from the event; valid until it is freed.
 ///
@@ -220,9 +222,9 @@ pub unsafe extern "C" fn comfywire_event_json(event: *const Event) -> *const c_c
     unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.json)) }
 }
 
-/// The whole event as one JSON object (`kind`, `prompt_id`, `node`, `text`,
-/// `data`, `value`/`max`/`overall` for progress, ...), for logging or hosts
-/// that parse JSON anyway.
+/// The whole event as one JSON object, the same object the `comfywire`
+/// CLI prints with `--json` (`{"event": kind, "prompt_id": ..., ...}`, the
+/// schema in the CLI's README), for logging or hosts that parse JSON anyway.
 ///
 /// Ownership: borrowed from the event; valid until it is freed.
 ///
@@ -234,7 +236,7 @@ pub unsafe extern "C" fn comfywire_event_to_json(event: *const Event) -> *const 
     unsafe {
         with_event(event, std::ptr::null(), |e| {
             e.full_json
-                .get_or_init(|| to_cstring(e.inner.to_json().to_string()))
+                .get_or_init(|| to_cstring(e.source.to_json().to_string()))
                 .as_ptr()
         })
     }
@@ -315,41 +317,38 @@ pub unsafe extern "C" fn comfywire_event_mime(event: *const Event) -> *const c_c
 ///
 /// # Safety
 /// `event` is NULL or a live event that outlives `'a`.
-unsafe fn event_arg<'a>(event: *const Event) -> Result<&'a Event, comfywire_host::HostError> {
+unsafe fn event_arg<'a>(event: *const Event) -> Result<&'a Event, HostError> {
     // SAFETY: forwarded from this function's contract.
-    unsafe { event.as_ref() }.ok_or_else(|| {
-        comfywire_host::HostError::new(comfywire_host::ErrorCode::InvalidArgument, "event is NULL")
-    })
+    unsafe { event.as_ref() }.ok_or_else(|| crate::strings::null_error("event"))
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use comfywire_host::HostEventKind;
 
     #[test]
     fn accessors_lend_the_fields() {
-        let event = Event::new(HostEvent {
-            kind: "progress".into(),
-            prompt_id: Some("p1".into()),
-            value: 3.0,
-            max: 8.0,
-            ..HostEvent::default()
-        });
+        let report = HostEvent::callback_error(
+            Some("p1".into()),
+            HostEventKind::CallbackError,
+            7,
+            "boom".into(),
+        );
+        let event = Event::new(Delivered::Report(report.clone()), report);
         let ptr: *const Event = &event;
         // SAFETY: `ptr` points to a live event; the strings are NUL-terminated.
         unsafe {
-            assert_eq!(
-                std::ffi::CStr::from_ptr(comfywire_event_kind(ptr))
-                    .to_str()
-                    .unwrap(),
-                "progress"
-            );
+            let text = |p: *const c_char| std::ffi::CStr::from_ptr(p).to_str().unwrap();
+            assert_eq!(text(comfywire_event_kind(ptr)), "callback_error");
+            assert_eq!(text(comfywire_event_prompt_id(ptr)), "p1");
             assert!(comfywire_event_node(ptr).is_null());
-            assert_eq!(comfywire_event_max(ptr), 8.0);
             assert_eq!(comfywire_event_value(std::ptr::null()), 0.0);
-            let json = std::ffi::CStr::from_ptr(comfywire_event_to_json(ptr));
-            assert!(json.to_str().unwrap().contains("\"max\":8.0"));
+            assert!(text(comfywire_event_json(ptr)).contains("\"subscription\":7"));
+            let whole = text(comfywire_event_to_json(ptr));
+            assert!(whole.contains("\"event\":\"callback_error\""), "{whole}");
+            assert!(whole.contains("\"error\":\"boom\""), "{whole}");
         }
     }
 }

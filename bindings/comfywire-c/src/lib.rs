@@ -2,20 +2,25 @@
 //!
 //! The C ABI of comfywire (`libcomfywire.so` / `libcomfywire.a`, header
 //! `include/comfywire.h`). It is a thin shell: every function maps C types
-//! onto `comfywire-host`'s [`HostClient`](comfywire_host::HostClient), which
-//! owns the runtime, the dispatcher thread, subscriptions and the error
-//! codes. Nothing here talks to the network or keeps protocol state.
+//! onto `comfywire-host` — its job API ([`Jobs`](comfywire_host::Jobs),
+//! made blocking with [`block_on`](comfywire_host::block_on)) and its
+//! [`HostClient`](comfywire_host::HostClient), which owns the runtime, the
+//! dispatcher thread, subscriptions and the error codes. Nothing here talks
+//! to the network, keeps protocol state or decides a job rule.
 //!
 //! What lives here is what only C needs: the panic boundary around every
 //! `extern "C"` body ([`panic`](mod@panic)), status codes and the per-thread last error
 //! ([`status`]), C strings ([`strings`]), the `user_data` / free-function
-//! pair of callbacks ([`callback`]), and owned records with borrowed
-//! accessors ([`event`], [`outcome`]).
+//! pair of callbacks ([`callback`]), owned records with borrowed
+//! accessors ([`event`], [`outcome`]), and one `extern "C"` function per
+//! call of the job API ([`client`], [`jobs`], [`files`]).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod callback;
 pub mod client;
 pub mod event;
+pub mod files;
+pub mod jobs;
 pub mod options;
 pub mod outcome;
 pub mod panic;

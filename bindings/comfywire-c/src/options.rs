@@ -1,10 +1,10 @@
-//! `comfywire_options`: the plain struct a client is built from when the
-//! caller does not use a JSON settings string.
+//! The plain structs a client and a job are built from: `comfywire_options`
+//! and `comfywire_job_options`. Both map onto the host's own types.
 
 use std::ffi::c_char;
+use std::time::Duration;
 
-use comfywire_host::HostError;
-use comfywire_host::comfywire_client::Settings;
+use comfywire_host::{HostError, JobOptions, Settings, parse_json};
 
 use crate::strings::{opt_str_arg, str_arg};
 
@@ -68,6 +68,71 @@ pub extern "C" fn comfywire_options_default() -> Options {
         queue_timeout_ms: 0,
         stall_timeout_ms: 0,
         total_timeout_ms: 0,
+    };
+    crate::panic::ffi_value(empty, || empty)
+}
+
+/// Options of one submission, run or wait. Start from
+/// comfywire_job_options_default(); 0 and NULL keep the client's defaults.
+/// Strings are borrowed for the duration of the call only.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct JobSpec {
+    /// Use this prompt id instead of a fresh UUID (NULL: a fresh one).
+    pub prompt_id: *const c_char,
+    /// `extra_data` for the server and nodes, a JSON object (NULL: none).
+    pub extra_data_json: *const c_char,
+    /// Put the prompt at the front of the queue.
+    pub front: bool,
+    /// comfywire_run_with(): the total deadline (COMFYWIRE_DEADLINE).
+    /// comfywire_wait_with(): how long to wait (COMFYWIRE_TIMEOUT; the
+    /// prompt goes on). In ms.
+    pub timeout_ms: u32,
+    /// No event for this long while the prompt runs (ms).
+    pub stall_timeout_ms: u32,
+    /// The prompt did not start within this long (ms).
+    pub queue_timeout_ms: u32,
+}
+
+impl JobSpec {
+    /// The host's job options; `NULL` options are all defaults.
+    ///
+    /// # Safety
+    /// `options` is NULL or points to initialised options whose strings are
+    /// NULL or NUL-terminated.
+    pub(crate) unsafe fn read(options: *const JobSpec) -> Result<JobOptions, HostError> {
+        // SAFETY: forwarded from this function's contract.
+        let Some(o) = (unsafe { options.as_ref() }) else {
+            return Ok(JobOptions::default());
+        };
+        let ms = |ms: u32| (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
+        // SAFETY: forwarded from this function's contract.
+        let extra = unsafe { opt_str_arg(o.extra_data_json, "options.extra_data_json") }?;
+        Ok(JobOptions {
+            // SAFETY: forwarded from this function's contract.
+            prompt_id: unsafe { opt_str_arg(o.prompt_id, "options.prompt_id") }?.map(str::to_owned),
+            extra_data: extra
+                .map(|text| parse_json(text, "extra_data_json"))
+                .transpose()?,
+            front: o.front,
+            partial_execution_targets: None,
+            timeout: ms(o.timeout_ms),
+            stall_timeout: ms(o.stall_timeout_ms),
+            queue_timeout: ms(o.queue_timeout_ms),
+        })
+    }
+}
+
+/// Job options with every field at its default.
+#[unsafe(no_mangle)]
+pub extern "C" fn comfywire_job_options_default() -> JobSpec {
+    let empty = JobSpec {
+        prompt_id: std::ptr::null(),
+        extra_data_json: std::ptr::null(),
+        front: false,
+        timeout_ms: 0,
+        stall_timeout_ms: 0,
+        queue_timeout_ms: 0,
     };
     crate::panic::ffi_value(empty, || empty)
 }

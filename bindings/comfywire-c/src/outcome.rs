@@ -29,8 +29,8 @@ impl Outcome {
             .map(to_cstring);
         Outcome {
             prompt_id: to_cstring(inner.prompt_id.clone()),
-            status: to_cstring(inner.status.clone()),
-            outputs_json: to_cstring(inner.outputs_json.clone()),
+            status: to_cstring(inner.status.name().to_owned()),
+            outputs_json: to_cstring(inner.outputs.to_string()),
             json: to_cstring(inner.to_json().to_string()),
             error_message,
             inner,
@@ -94,7 +94,11 @@ pub unsafe extern "C" fn comfywire_outcome_status(outcome: *const Outcome) -> *c
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_succeeded(outcome: *const Outcome) -> bool {
     // SAFETY: forwarded from this function's contract.
-    unsafe { with_outcome(outcome, false, |o| o.inner.status == "succeeded") }
+    unsafe {
+        with_outcome(outcome, false, |o| {
+            o.inner.status == comfywire_host::event::Phase::Succeeded
+        })
+    }
 }
 
 /// The UI outputs by node id, as a JSON object (`{}` when none).
@@ -138,8 +142,9 @@ pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) 
     unsafe { with_outcome(outcome, -1.0, |o| o.inner.duration_ms.unwrap_or(-1.0)) }
 }
 
-/// The whole outcome as JSON: `prompt_id`, `status`, `outputs`, `nodes`
-/// (with timings), `cached`, `error`, `lost_reason`, `duration_ms`, `had_gap`.
+/// The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
+/// `nodes` (with timings), `cached`, `error`, `interrupted_at`,
+/// `lost_reason`, `duration_ms`, `progress`, `had_gap`.
 ///
 /// Ownership: borrowed from the outcome; valid until it is freed.
 ///

@@ -12,11 +12,7 @@ use comfywire_host::{ErrorCode, HostError};
 use crate::status::{COMFYWIRE_OK, Status, fail};
 
 fn panic_error(payload: &(dyn std::any::Any + Send)) -> HostError {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned());
+    let text = comfywire_host::panic_text(payload);
     HostError::new(
         ErrorCode::Panic,
         format!("comfywire panicked (this is a bug): {text}"),

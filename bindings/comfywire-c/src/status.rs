@@ -66,7 +66,7 @@ thread_local! {
 pub(crate) fn fail(error: &HostError) -> Status {
     let last = LastError {
         message: to_cstring(error.message.clone()),
-        detail_json: error.detail_json.clone().map(to_cstring),
+        detail_json: error.detail.as_ref().map(|d| to_cstring(d.to_string())),
     };
     LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(last));
     status_of(error.code)

@@ -18,6 +18,11 @@ pub(crate) fn to_cstring(text: String) -> CString {
     })
 }
 
+/// The error of a required pointer argument that is NULL.
+pub(crate) fn null_error(what: &str) -> HostError {
+    HostError::new(ErrorCode::InvalidArgument, format!("{what} is NULL"))
+}
+
 /// Borrows a required C string argument.
 ///
 /// # Safety
@@ -25,10 +30,7 @@ pub(crate) fn to_cstring(text: String) -> CString {
 /// unchanged for `'a`.
 pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, what: &str) -> Result<&'a str, HostError> {
     if ptr.is_null() {
-        return Err(HostError::new(
-            ErrorCode::InvalidArgument,
-            format!("{what} is NULL"),
-        ));
+        return Err(null_error(what));
     }
     // SAFETY: non-null, and the caller guarantees NUL termination and
     // validity for 'a.
@@ -69,10 +71,7 @@ impl<T> Out<T> {
     /// `ptr` is NULL or valid for writes of a `T` for the whole call.
     pub(crate) unsafe fn new(ptr: *mut T, empty: T, what: &str) -> Result<Out<T>, HostError> {
         if ptr.is_null() {
-            return Err(HostError::new(
-                ErrorCode::InvalidArgument,
-                format!("{what} is NULL"),
-            ));
+            return Err(null_error(what));
         }
         // SAFETY: non-null, and the caller guarantees it is writable.
         unsafe { ptr.write(empty) };

@@ -1,0 +1,169 @@
+//! Files on the server: `/view` reads, output listings, downloads into a
+//! folder and uploads — each a call of the host's job API.
+
+use std::ffi::c_char;
+use std::path::Path;
+
+use comfywire_host::{HostFile, UploadSpec, block_on};
+use serde_json::{Value, json};
+
+use crate::client::{Client, client_arg, with_client_text};
+use crate::panic::{ffi_status, ffi_void};
+use crate::status::Status;
+use crate::strings::{Out, opt_str_arg, str_arg};
+
+fn file_json(file: &HostFile) -> Value {
+    json!({"filename": file.filename, "subfolder": file.subfolder, "type": file.kind})
+}
+
+/// Reads a file from the server's `/view`: `type` is `output`, `input` or
+/// `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
+/// `*out_len`.
+///
+/// Ownership: the caller frees `*out_data` with
+/// comfywire_bytes_free(`*out_data`, `*out_len`).
+///
+/// # Safety
+/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
+/// the out pointers are NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_view(
+    client: *const Client,
+    filename: *const c_char,
+    subfolder: *const c_char,
+    kind: *const c_char,
+    out_data: *mut *mut u8,
+    out_len: *mut usize,
+) -> Status {
+    ffi_status(|| {
+        // SAFETY: forwarded from this function's contract.
+        let data = unsafe { Out::new(out_data, std::ptr::null_mut(), "out_data") }?;
+        // SAFETY: forwarded from this function's contract.
+        let len = unsafe { Out::new(out_len, 0, "out_len") }?;
+        // SAFETY: forwarded from this function's contract.
+        let file = unsafe {
+            HostFile {
+                filename: str_arg(filename, "filename")?.to_owned(),
+                subfolder: opt_str_arg(subfolder, "subfolder")?
+                    .unwrap_or("")
+                    .to_owned(),
+                kind: opt_str_arg(kind, "type")?.unwrap_or("output").to_owned(),
+            }
+        };
+        // SAFETY: forwarded from this function's contract.
+        let client = unsafe { client_arg(client) }?;
+        let bytes: Box<[u8]> = block_on(client.jobs().view(&file))?.to_vec().into();
+        len.set(bytes.len());
+        data.set(Box::into_raw(bytes).cast::<u8>());
+        Ok(())
+    })
+}
+
+/// Frees bytes from comfywire_view(). NULL is ignored.
+///
+/// # Safety
+/// `data` is NULL or `*out_data` of a comfywire_view() call, with its
+/// `len`, not freed yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_bytes_free(data: *mut u8, len: usize) {
+    ffi_void(|| {
+        if !data.is_null() {
+            // SAFETY: per the contract it is the boxed slice of `len` bytes
+            // comfywire_view() handed out, freed once.
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len)) });
+        }
+    });
+}
+
+/// The files among a prompt's outputs, as a JSON array of
+/// `{"filename", "subfolder", "type"}`.
+///
+/// Ownership: the caller frees `*out_json` with comfywire_string_free().
+///
+/// # Safety
+/// `client` is NULL or a live client; `prompt_id` is NULL or
+/// NUL-terminated; `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_output_files(
+    client: *const Client,
+    prompt_id: *const c_char,
+    out_json: *mut *mut c_char,
+) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client_text(client, out_json, |c| {
+            let files = block_on(c.jobs().output_files(str_arg(prompt_id, "prompt_id")?))?;
+            Ok(Some(
+                Value::Array(files.iter().map(file_json).collect()).to_string(),
+            ))
+        })
+    }
+}
+
+/// Downloads every output file of a prompt into the folder `dir` (created
+/// if missing); sets `*out_json` to a JSON array of the paths written.
+///
+/// Ownership: the caller frees `*out_json` with comfywire_string_free().
+///
+/// # Safety
+/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
+/// `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_download_outputs(
+    client: *const Client,
+    prompt_id: *const c_char,
+    dir: *const c_char,
+    out_json: *mut *mut c_char,
+) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client_text(client, out_json, |c| {
+            let (id, dir) = (str_arg(prompt_id, "prompt_id")?, str_arg(dir, "dir")?);
+            let paths = block_on(c.jobs().download_outputs(id, Path::new(dir)))?;
+            Ok(Some(json!(paths).to_string()))
+        })
+    }
+}
+
+/// Uploads `len` bytes as `filename` to `/upload/image` (`type` NULL:
+/// `input`; `subfolder` may be NULL). Sets `*out_json` to where the server
+/// stored it, `{"filename", "subfolder", "type"}` (use that name: the
+/// server may rename the file unless `overwrite`).
+///
+/// Ownership: the caller frees `*out_json` with comfywire_string_free().
+///
+/// # Safety
+/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
+/// `data` is NULL (only with `len` 0) or points to `len` readable bytes;
+/// `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn comfywire_upload(
+    client: *const Client,
+    filename: *const c_char,
+    data: *const u8,
+    len: usize,
+    subfolder: *const c_char,
+    kind: *const c_char,
+    overwrite: bool,
+    out_json: *mut *mut c_char,
+) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client_text(client, out_json, |c| {
+            let bytes: &[u8] = match (data.is_null(), len) {
+                (_, 0) => &[],
+                (true, _) => return Err(crate::strings::null_error("data")),
+                (false, _) => std::slice::from_raw_parts(data, len),
+            };
+            let spec = UploadSpec {
+                subfolder: opt_str_arg(subfolder, "subfolder")?.map(str::to_owned),
+                kind: opt_str_arg(kind, "type")?.map(str::to_owned),
+                overwrite,
+            };
+            let name = str_arg(filename, "filename")?;
+            let stored = block_on(c.jobs().upload(name, bytes, spec))?;
+            Ok(Some(file_json(&stored).to_string()))
+        })
+    }
+}
