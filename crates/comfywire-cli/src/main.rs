@@ -2,8 +2,11 @@
 //!
 //! `comfywire demo | run | watch | queue | history | record | replay |
 //! config`: the comfywire client on the command line. It is a thin shell
-//! over `comfywire-client` (connection, jobs, deadlines), `comfywire-proto`
-//! (trace replay) and `comfywire-mock` (the embedded server of `demo`).
+//! over `comfywire-client` (connection, jobs, deadlines, and the frame tap
+//! that `record` writes out), `comfywire-proto` (the trace format and
+//! replay) and `comfywire-mock` (the embedded server of `demo`). Every
+//! command that talks to a server builds its client from one config path:
+//! the settings file, then `COMFYWIRE_*`, then `--url`.
 //!
 //! Progress goes to stderr (a bar on a terminal, plain lines when piped);
 //! results go to stdout; `--json` prints one JSON object per line on

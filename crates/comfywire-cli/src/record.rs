@@ -1,30 +1,37 @@
-//! `comfywire record`: a live socket written in the trace format (the
-//! one the golden traces, the mock and `replay` read), over a raw
-//! tokio-tungstenite connection because the client does not hand out
-//! frames.
+//! `comfywire record`: a live client's socket written in the trace format
+//! (the one the golden traces, the mock and `replay` read).
+//!
+//! The socket is a [`comfywire_client::Client`]'s own, read through its
+//! frame tap, so the URL, auth, TLS and size limits come from the same
+//! settings and flags as every other command, and reconnects follow the
+//! client's backoff. The trace never holds credentials: the meta's URL and
+//! each `ws_open` path are written without a user, password or token.
 
 use std::path::Path;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use comfywire_client::{ClientConfig, new_client_id};
+use comfywire_client::{Client, ClosedBy, TapEvent, TapEventKind, without_credentials};
+use comfywire_proto::Frame;
 use comfywire_proto::trace::{HttpExchange, Trace, TraceEvent, TraceEventKind, TraceMeta};
-use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::RecordArgs;
 use crate::exit::{self, Failure};
 use crate::server;
 
+/// Tap events that may wait for the recorder. It reads them as they come,
+/// so this only absorbs bursts; a fuller queue drops frames, counted in
+/// the meta as `frames_dropped`.
+const TAP_CAPACITY: usize = 1 << 16;
+
 /// `comfywire record`.
 pub async fn command(args: RecordArgs) -> Result<(), Failure> {
-    let config = server::client_config(&args.server)?;
-    let client_id = args
-        .client_id
-        .clone()
-        .or_else(|| config.client_id.clone())
-        .unwrap_or_else(new_client_id);
-    let ws_url = ws_url(&config.url, &client_id)?;
+    let mut config = server::client_config(&args.server)?;
+    if let Some(id) = &args.client_id {
+        config.client_id = Some(id.clone());
+    }
+    config.frame_tap_capacity = TAP_CAPACITY;
     let stop_at = args
         .duration
         .map(|s| {
@@ -33,9 +40,24 @@ pub async fn command(args: RecordArgs) -> Result<(), Failure> {
         })
         .transpose()?
         .map(|d| tokio::time::Instant::now() + d);
-    let mut recorder = Recorder::new();
+    let url = without_credentials(&config.url);
+    let client = server::connect(config).await?;
+    let Some(mut tap) = client.frame_tap() else {
+        client.close().await;
+        return Err(Failure::new(exit::FAILURE, "the client has no frame tap"));
+    };
+    let client_id = client.client_id();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // One poll installs the handler, so from the "recording" line on a
+    // Ctrl-C ends the recording instead of the process.
+    let interrupted =
+        std::future::poll_fn(|cx| Poll::Ready(ctrl_c.as_mut().poll(cx).is_ready())).await;
+    eprintln!(
+        "recording {url} as client {client_id} into {} (Ctrl-C to stop)",
+        args.out.display()
+    );
+    let mut recorder = Recorder::default();
     let sleep_until = async move {
         match stop_at {
             Some(at) => tokio::time::sleep_until(at).await,
@@ -43,133 +65,139 @@ pub async fn command(args: RecordArgs) -> Result<(), Failure> {
         }
     };
     tokio::pin!(sleep_until);
-    eprintln!(
-        "recording {ws_url} into {} (Ctrl-C to stop)",
-        args.out.display()
-    );
-    let mut conn = 0u32;
-    'sockets: loop {
-        let path = format!("/ws?clientId={client_id}");
-        let socket = tokio::select! {
-            _ = &mut ctrl_c => break 'sockets,
-            _ = &mut sleep_until => break 'sockets,
-            socket = tokio_tungstenite::connect_async(ws_url.as_str()) => socket,
-        };
-        let mut socket = match socket {
-            Ok((socket, _)) => socket,
-            Err(e) if conn == 0 => {
-                return Err(Failure::new(
-                    exit::CONNECTION,
-                    format!("cannot connect to {ws_url}: {e}"),
-                ));
-            }
-            Err(e) => {
-                // Keep trying on the same clientId, the way a client would.
-                eprintln!("reconnect failed: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        conn += 1;
-        recorder.push(TraceEventKind::WsOpen {
-            conn,
-            path,
-            client_id: Some(client_id.clone()),
-        });
+    if !interrupted {
         loop {
             tokio::select! {
-                _ = &mut ctrl_c => {
-                    let _ = socket.close(None).await;
-                    recorder.push(TraceEventKind::WsClose { conn, by: "client".into(), code: Some(1000) });
-                    break 'sockets;
-                }
-                _ = &mut sleep_until => {
-                    let _ = socket.close(None).await;
-                    recorder.push(TraceEventKind::WsClose { conn, by: "client".into(), code: Some(1000) });
-                    break 'sockets;
-                }
-                message = socket.next() => match message {
-                    Some(Ok(Message::Text(text))) => {
-                        recorder.note_prompt(text.as_str());
-                        recorder.push(TraceEventKind::Text { conn, received: true, data: text.as_str().to_owned() });
-                    }
-                    Some(Ok(Message::Binary(data))) => recorder.push(TraceEventKind::Binary { conn, data }),
-                    Some(Ok(Message::Close(frame))) => {
-                        recorder.push(TraceEventKind::WsClose { conn, by: "server".into(), code: frame.map(|f| u16::from(f.code)) });
-                        break;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        eprintln!("socket failed: {e}; reconnecting");
-                        recorder.push(TraceEventKind::WsClose { conn, by: "error".into(), code: None });
-                        break;
-                    }
-                    None => {
-                        recorder.push(TraceEventKind::WsClose { conn, by: "error".into(), code: None });
-                        break;
-                    }
-                }
+                _ = &mut ctrl_c => break,
+                () = &mut sleep_until => break,
+                event = tap.recv() => match event {
+                    Some(event) => recorder.take(event),
+                    None => break,
+                },
             }
         }
     }
-    recorder.fetch_history(&config).await;
-    let frames = recorder.events.len();
-    let prompts = recorder.prompt_ids.len();
-    let trace = recorder.finish(&args.out, &config.url, &client_id);
+    // What is already tapped names the prompts whose history to fetch;
+    // the socket stays open meanwhile, and what it still brings is kept.
+    while let Some(event) = tap.try_recv() {
+        recorder.take(event);
+    }
+    recorder.fetch_history(&client).await;
+    client.close().await;
+    // The tap ends with the client: the last event is the socket's close.
+    while let Some(event) = tap.recv().await {
+        recorder.take(event);
+    }
+    let dropped = tap.dropped();
+    if dropped > 0 {
+        eprintln!("warning: {dropped} frame(s) were dropped (the recorder fell behind)");
+    }
+    let (events, sockets, prompts) = (
+        recorder.events.len(),
+        recorder.sockets,
+        recorder.prompt_ids.len(),
+    );
+    let trace = recorder.finish(&args.out, &url, &client_id, dropped);
     std::fs::write(&args.out, trace.to_jsonl())
         .map_err(|e| Failure::new(exit::FAILURE, format!("{}: {e}", args.out.display())))?;
     eprintln!(
-        "wrote {} ({frames} events, {conn} socket(s), {prompts} prompt(s))",
+        "wrote {} ({events} events, {sockets} socket(s), {prompts} prompt(s))",
         args.out.display()
     );
     Ok(())
 }
 
-/// `http://host:port/prefix` → `ws://host:port/prefix/ws?clientId=…`.
-fn ws_url(base: &str, client_id: &str) -> Result<String, Failure> {
-    let base = base.trim_end_matches('/');
-    let rest = if let Some(rest) = base.strip_prefix("https://") {
-        format!("wss://{rest}")
-    } else if let Some(rest) = base.strip_prefix("http://") {
-        format!("ws://{rest}")
-    } else if base.starts_with("ws://") || base.starts_with("wss://") {
-        base.to_owned()
-    } else {
-        return Err(Failure::usage(format!(
-            "{base}: expected an http:// or https:// URL"
-        )));
-    };
-    Ok(format!("{rest}/ws?clientId={client_id}"))
+/// `ws://host:port/prefix/ws?clientId=…` → `/prefix/ws?clientId=…`, the
+/// trace's `ws_open` path.
+fn path_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_owned(),
+        None => "/".to_owned(),
+    }
 }
 
+/// Whether a text frame is the `feature_flags` message.
+fn is_feature_flags(text: &str) -> bool {
+    serde_json::from_str::<Value>(text)
+        .is_ok_and(|v| v.get("type").and_then(Value::as_str) == Some("feature_flags"))
+}
+
+#[derive(Default)]
 struct Recorder {
+    /// The first tap event (the first socket opening): trace time zero.
     started: Option<Instant>,
     events: Vec<TraceEvent>,
     prompt_ids: Vec<String>,
+    sockets: u32,
+    feature_flags_sent: bool,
 }
 
 impl Recorder {
-    fn new() -> Recorder {
-        Recorder {
-            started: None,
-            events: Vec::new(),
-            prompt_ids: Vec::new(),
-        }
+    fn t_ms(&mut self, at: Instant) -> f64 {
+        let started = *self.started.get_or_insert(at);
+        at.saturating_duration_since(started).as_secs_f64() * 1000.0
     }
 
-    /// Times count from the first socket open, as in the golden traces.
-    fn t_ms(&mut self) -> f64 {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        started.elapsed().as_secs_f64() * 1000.0
-    }
-
-    fn push(&mut self, kind: TraceEventKind) {
-        let t_ms = self.t_ms();
+    fn push(&mut self, at: Instant, kind: TraceEventKind) {
+        let t_ms = self.t_ms(at);
         self.events.push(TraceEvent {
             t_ms,
             client: None,
             kind,
         });
+    }
+
+    /// One tap event as a trace event.
+    fn take(&mut self, event: TapEvent) {
+        let conn = event.conn;
+        let kind = match event.kind {
+            TapEventKind::Opened { url, client_id } => {
+                self.sockets += 1;
+                TraceEventKind::WsOpen {
+                    conn,
+                    path: path_of(&url),
+                    client_id,
+                }
+            }
+            TapEventKind::Received(Frame::Text(bytes)) => {
+                let data = String::from_utf8_lossy(&bytes).into_owned();
+                self.note_prompt(&data);
+                TraceEventKind::Text {
+                    conn,
+                    received: true,
+                    data,
+                }
+            }
+            TapEventKind::Received(Frame::Binary(data)) => TraceEventKind::Binary { conn, data },
+            TapEventKind::Sent(Frame::Text(bytes)) => {
+                let data = String::from_utf8_lossy(&bytes).into_owned();
+                self.feature_flags_sent |= is_feature_flags(&data);
+                TraceEventKind::Text {
+                    conn,
+                    received: false,
+                    data,
+                }
+            }
+            TapEventKind::Closed { by, code } => {
+                match by {
+                    ClosedBy::Server => {
+                        eprintln!("socket {conn} closed by the server; reconnecting")
+                    }
+                    ClosedBy::Error => eprintln!("socket {conn} failed; reconnecting"),
+                    _ => {}
+                }
+                TraceEventKind::WsClose {
+                    conn,
+                    by: by.as_str().to_owned(),
+                    code,
+                }
+            }
+            // The trace format has no sent binary frames (the client sends
+            // none), and nothing else a tap may add later.
+            _ => return,
+        };
+        self.push(event.at, kind);
     }
 
     /// Prompts are learnt from `execution_start`, since this recorder did
@@ -190,21 +218,15 @@ impl Recorder {
 
     /// Records each seen prompt's `/history` entry, so a replay can settle
     /// prompts whose end was not on the socket and compare outcomes.
-    async fn fetch_history(&mut self, config: &ClientConfig) {
-        if self.prompt_ids.is_empty() {
-            return;
-        }
-        let Ok(client) = server::start(config.clone()).await else {
-            return;
-        };
+    async fn fetch_history(&mut self, client: &Client) {
         for id in self.prompt_ids.clone() {
-            let t_ms = self.t_ms();
+            let t_ms = self.t_ms(Instant::now());
             if let Ok(entry) = client.server_history(&id).await {
                 let mut body = Map::new();
                 if let Some(entry) = entry {
                     body.insert(id.clone(), entry);
                 }
-                let t_done_ms = self.t_ms();
+                let t_done_ms = self.t_ms(Instant::now());
                 self.events.push(TraceEvent {
                     t_ms,
                     client: None,
@@ -220,10 +242,12 @@ impl Recorder {
                 });
             }
         }
-        client.close().await;
     }
 
-    fn finish(self, out: &Path, url: &str, client_id: &str) -> Trace {
+    /// The trace, events sorted by time (the history requests ran while
+    /// the socket was still open).
+    fn finish(mut self, out: &Path, url: &str, client_id: &str, dropped: u64) -> Trace {
+        self.events.sort_by(|a, b| a.t_ms.total_cmp(&b.t_ms));
         let scenario = out
             .file_stem()
             .and_then(|s| s.to_str())
@@ -235,16 +259,37 @@ impl Recorder {
             json!(concat!("comfywire record ", env!("CARGO_PKG_VERSION"))),
         );
         extra.insert("server".into(), json!({ "url": url }));
+        if dropped > 0 {
+            extra.insert("frames_dropped".into(), json!(dropped));
+        }
         Trace {
             meta: TraceMeta {
                 scenario,
                 client_id: Some(client_id.to_owned()),
                 notes: "recorded live by `comfywire record`".into(),
-                feature_flags_sent: false,
+                feature_flags_sent: self.feature_flags_sent,
                 prompt_ids: self.prompt_ids,
                 extra,
             },
             events: self.events,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_paths_keep_prefix_and_query() {
+        assert_eq!(
+            path_of("ws://127.0.0.1:8188/ws?clientId=abc"),
+            "/ws?clientId=abc"
+        );
+        assert_eq!(
+            path_of("wss://example.org/comfy/ws?clientId=c"),
+            "/comfy/ws?clientId=c"
+        );
+        assert_eq!(path_of("ws://host"), "/");
     }
 }

@@ -27,28 +27,32 @@ fn recorded_session_replays_to_success() {
         .block_on(submitter.wait_connected(Duration::from_secs(10)))
         .unwrap();
     let mut cmd = common::comfywire(&dir);
-    cmd.args([
-        "record",
-        "--url",
-        &mock.url(),
-        "--client-id",
-        "recorded",
-        "--duration",
-        "4",
-    ])
-    .arg(&trace);
+    cmd.args(["record", "--url", &mock.url(), "--client-id", "recorded"])
+        .arg(&trace);
     let mut child = cmd.spawn().unwrap();
     let mut err = common::Lines::of(child.stderr.take().unwrap());
     err.until("recording", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(300));
+    // The recorder's socket must be open on the server before the prompt
+    // is submitted, or its frames go to the submitter's socket.
+    common::eventually(Duration::from_secs(10), "the recorder's socket", || {
+        mock.server.stats().connections_accepted >= 2
+    });
     let submitted = mock
         .rt
         .block_on(submitter.submit(&mock.server.sample_workflow()))
         .unwrap();
+    // The submitter's own socket gets no frames (the recorder's socket
+    // took its client id), so watch the server's history instead; the
+    // prompt's last frames are on their way once its entry is there.
+    common::eventually(Duration::from_secs(20), "the prompt's end", || {
+        mock.rt
+            .block_on(submitter.server_history(&submitted.prompt_id))
+            .unwrap()
+            .is_some()
+    });
+    common::sigint(&child);
     let code = common::wait(&mut child, Duration::from_secs(20));
     assert_eq!(code, 0, "{:#?}", err.rest(Duration::from_secs(1)));
-    // The submitter's own socket got no frames (the recorder's socket
-    // took its client id), so look at the server's history instead.
     let entry = mock
         .rt
         .block_on(submitter.server_history(&submitted.prompt_id))

@@ -21,6 +21,7 @@ use crate::error::{Error, ValidationError};
 use crate::fanout::{Filter, Registry, Subscription};
 use crate::http::{HttpApi, Part};
 use crate::job::{self, FileRef, RunResult};
+use crate::tap::{self, FrameTap};
 
 /// Options of one submission.
 #[derive(Debug, Clone, Default)]
@@ -97,6 +98,8 @@ struct Inner {
     http: HttpApi,
     config: ClientConfig,
     driver: Mutex<Option<JoinHandle<()>>>,
+    /// The reading end of the raw-frame tap until someone takes it.
+    tap: Mutex<Option<FrameTap>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -139,6 +142,13 @@ impl Client {
             client_id: Mutex::new(Some(client_id)),
         });
         let (tx, rx) = mpsc::unbounded_channel();
+        let (tap_tx, tap_rx) = match config.frame_tap_capacity {
+            0 => (None, None),
+            capacity => {
+                let (tx, rx) = tap::channel(capacity);
+                (Some(tx), Some(rx))
+            }
+        };
         let driver = Driver::new(
             session,
             shared.clone(),
@@ -146,6 +156,7 @@ impl Client {
             tx.downgrade(),
             http.clone(),
             config.clone(),
+            tap_tx,
         );
         let handle = runtime.spawn(driver.run());
         Ok(Client {
@@ -155,6 +166,7 @@ impl Client {
                 http,
                 config,
                 driver: Mutex::new(Some(handle)),
+                tap: Mutex::new(tap_rx),
             }),
         })
     }
@@ -229,6 +241,21 @@ impl Client {
     /// Events of these kinds.
     pub fn on(&self, kinds: &[EventKind]) -> Subscription {
         self.subscribe(Filter::kinds(kinds))
+    }
+
+    /// The raw-frame tap, handed out once: every frame the driver reads or
+    /// sends, byte for byte, with socket openings and closings, from the
+    /// first connection on (it exists from [`Client::start`]). `None`
+    /// unless [`ClientConfig::frame_tap_capacity`] is set, and on every
+    /// later call. Until taken, and whenever it is not read, its queue
+    /// holds at most that capacity and counts what it drops; dropping the
+    /// [`FrameTap`] stops the copying.
+    pub fn frame_tap(&self) -> Option<FrameTap> {
+        self.inner
+            .tap
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 
     /// Counters.

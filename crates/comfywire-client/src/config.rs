@@ -76,6 +76,11 @@ pub struct ClientConfig {
     /// Events a subscriber may hold before progress and previews are
     /// coalesced (lifecycle and terminal events are never dropped).
     pub subscriber_capacity: usize,
+    /// Events the raw-frame tap may hold; 0 (the default) means no tap.
+    /// See [`crate::Client::frame_tap`]: every frame the driver reads or
+    /// sends, with socket openings and closings, for recorders. When the
+    /// queue is full, new events are dropped and counted.
+    pub frame_tap_capacity: usize,
 }
 
 impl ClientConfig {
@@ -94,6 +99,7 @@ impl ClientConfig {
             session: SessionConfig::default(),
             deadlines: Deadlines::default(),
             subscriber_capacity: 1024,
+            frame_tap_capacity: 0,
         }
     }
 }

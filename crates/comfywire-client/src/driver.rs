@@ -22,9 +22,10 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::ClientConfig;
-use crate::endpoints::redact;
+use crate::endpoints::{redact, without_credentials};
 use crate::fanout::Registry;
 use crate::http::HttpApi;
+use crate::tap::{ClosedBy, TapEvent, TapEventKind, TapSender};
 
 pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -94,6 +95,14 @@ pub(crate) struct Driver {
     generation: u64,
     tasks: JoinSet<()>,
     batch: Vec<Event>,
+    /// The raw-frame tap, if the config asked for one and its reader is
+    /// still there.
+    tap: Option<TapSender>,
+    /// Sockets opened so far: the ordinal of the current one.
+    conn: u32,
+    /// The credential-free URL and client id of the latest connect
+    /// attempt, kept for the tap's `Opened`.
+    connecting: Option<(String, Option<String>)>,
 }
 
 async fn next_message(ws: &mut Option<Box<Ws>>) -> Option<Result<Message, tungstenite::Error>> {
@@ -111,6 +120,7 @@ impl Driver {
         tx: mpsc::WeakUnboundedSender<Control>,
         http: HttpApi,
         config: ClientConfig,
+        tap: Option<TapSender>,
     ) -> Driver {
         Driver {
             session,
@@ -123,6 +133,25 @@ impl Driver {
             generation: 0,
             tasks: JoinSet::new(),
             batch: Vec::with_capacity(BATCH),
+            tap,
+            conn: 0,
+            connecting: None,
+        }
+    }
+
+    /// Copies an event to the raw-frame tap, if there is one (`kind` is
+    /// built only then); a tap whose reader is gone is dropped.
+    #[inline]
+    fn tap(&mut self, at: Instant, kind: impl FnOnce() -> TapEventKind) {
+        if let Some(tap) = &self.tap {
+            let event = TapEvent {
+                at,
+                conn: self.conn,
+                kind: kind(),
+            };
+            if !tap.offer(event) {
+                self.tap = None;
+            }
         }
     }
 
@@ -186,6 +215,10 @@ impl Driver {
         self.perform().await;
         self.publish();
         if let Some(mut ws) = self.ws.take() {
+            self.tap(Instant::now(), || TapEventKind::Closed {
+                by: ClosedBy::Client,
+                code: None,
+            });
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
         }
         self.tasks.shutdown().await;
@@ -217,11 +250,15 @@ impl Driver {
         match message {
             Some(Ok(Message::Text(text))) => {
                 tracing::trace!(target: "comfywire::ws", text = %text.as_str(), "frame");
+                self.tap(now, || {
+                    TapEventKind::Received(Frame::Text(text.clone().into()))
+                });
                 // tungstenite has checked the UTF-8 already.
                 self.session.handle_text(text, now)
             }
             Some(Ok(Message::Binary(data))) => {
                 tracing::trace!(target: "comfywire::ws", bytes = data.len(), "binary frame");
+                self.tap(now, || TapEventKind::Received(Frame::Binary(data.clone())));
                 self.session.handle_frame(Frame::Binary(data), now)
             }
             Some(Ok(Message::Pong(_))) => self.session.handle_pong(now),
@@ -230,6 +267,10 @@ impl Driver {
                 self.ws = None;
                 let (code, reason) = frame.map_or((None, String::new()), |f| {
                     (Some(u16::from(f.code)), f.reason.to_string())
+                });
+                self.tap(now, || TapEventKind::Closed {
+                    by: ClosedBy::Server,
+                    code,
                 });
                 tracing::debug!(target: "comfywire::ws", ?code, %reason, "server closed the socket");
                 self.session.handle_disconnected(
@@ -244,6 +285,10 @@ impl Driver {
             }
             Some(Err(error)) => {
                 self.ws = None;
+                self.tap(now, || TapEventKind::Closed {
+                    by: ClosedBy::Error,
+                    code: None,
+                });
                 if let tungstenite::Error::Capacity(
                     tungstenite::error::CapacityError::MessageTooLong { size, max_size },
                 ) = &error
@@ -261,6 +306,10 @@ impl Driver {
             }
             None => {
                 self.ws = None;
+                self.tap(now, || TapEventKind::Closed {
+                    by: ClosedBy::Error,
+                    code: None,
+                });
                 self.session.handle_disconnected(
                     ConnectionError::Lost {
                         code: Some(1006),
@@ -307,6 +356,9 @@ impl Driver {
                     )
                 {
                     self.ws = Some(ws);
+                    self.conn += 1;
+                    let (url, client_id) = self.connecting.take().unwrap_or_default();
+                    self.tap(now, || TapEventKind::Opened { url, client_id });
                     self.session.handle_connected(now);
                 } else {
                     self.tasks.spawn(async move {
@@ -333,11 +385,22 @@ impl Driver {
                 Command::Connect { client_id } => self.spawn_connect(client_id),
                 Command::SendText(text) => {
                     tracing::trace!(target: "comfywire::ws", %text, "send");
-                    self.send(Message::text(text)).await;
+                    let copy = self.tap.is_some().then(|| text.clone());
+                    if self.send(Message::text(text)).await {
+                        if let Some(text) = copy {
+                            self.tap(Instant::now(), || TapEventKind::Sent(Frame::text(text)));
+                        }
+                    }
                 }
-                Command::Ping(payload) => self.send(Message::Ping(payload)).await,
+                Command::Ping(payload) => {
+                    self.send(Message::Ping(payload)).await;
+                }
                 Command::Close { code, reason } => {
                     if let Some(mut ws) = self.ws.take() {
+                        self.tap(Instant::now(), || TapEventKind::Closed {
+                            by: ClosedBy::Client,
+                            code: Some(code),
+                        });
                         self.tasks.spawn(async move {
                             let frame = CloseFrame {
                                 code: CloseCode::from(code),
@@ -354,17 +417,29 @@ impl Driver {
         }
     }
 
-    async fn send(&mut self, message: Message) {
-        let Some(ws) = self.ws.as_mut() else { return };
-        if let Err(error) = ws.send(message).await {
-            self.ws = None;
-            self.session.handle_disconnected(
-                ConnectionError::Lost {
+    /// Sends on the open socket; true when it went out.
+    async fn send(&mut self, message: Message) -> bool {
+        let Some(ws) = self.ws.as_mut() else {
+            return false;
+        };
+        match ws.send(message).await {
+            Ok(()) => true,
+            Err(error) => {
+                self.ws = None;
+                let now = Instant::now();
+                self.tap(now, || TapEventKind::Closed {
+                    by: ClosedBy::Error,
                     code: None,
-                    message: format!("send failed: {error}"),
-                },
-                Instant::now(),
-            );
+                });
+                self.session.handle_disconnected(
+                    ConnectionError::Lost {
+                        code: None,
+                        message: format!("send failed: {error}"),
+                    },
+                    now,
+                );
+                false
+            }
         }
     }
 
@@ -372,6 +447,9 @@ impl Driver {
         self.generation += 1;
         let generation = self.generation;
         let url = self.http.endpoints.websocket(client_id.as_deref());
+        if self.tap.is_some() {
+            self.connecting = Some((without_credentials(&url), client_id));
+        }
         let Some(tx) = self.tx.upgrade() else { return };
         let headers = crate::http::headers(&self.config);
         let timeout = self.config.connect_timeout;

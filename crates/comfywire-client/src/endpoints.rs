@@ -91,6 +91,42 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The URL without credentials: no user or password and no `token` query
+/// parameter (the socket's query token); everything else as given. For
+/// what is written down or shown, such as a recording's meta. Text that is
+/// not a URL loses its user info and token value all the same.
+pub fn without_credentials(url: &str) -> String {
+    let Ok(mut parsed) = Url::parse(url) else {
+        // Not a URL: cut `user:password@` from the authority by hand.
+        let clean = match url.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                match rest[..authority_end].rfind('@') {
+                    Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+                    None => url.to_owned(),
+                }
+            }
+            None => url.to_owned(),
+        };
+        return redact(&clean);
+    };
+    let _ = parsed.set_username("");
+    let _ = parsed.set_password(None);
+    if parsed.query().is_some() {
+        let kept: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(name, _)| name != "token")
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            parsed.set_query(None);
+        } else {
+            parsed.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    parsed.into()
+}
+
 fn random_u64() -> u64 {
     // RandomState is seeded from the OS per instance; two draws give 128
     // random bits without another dependency.
@@ -164,5 +200,25 @@ mod tests {
             "ws://h/ws?clientId=a&token=<redacted>&x=1"
         );
         assert_eq!(redact("ws://h/ws?token=s"), "ws://h/ws?token=<redacted>");
+    }
+
+    #[test]
+    fn removes_credentials() {
+        assert_eq!(
+            without_credentials("ws://u:p%40ss@h:8188/ws?clientId=a&token=secret&x=1"),
+            "ws://h:8188/ws?clientId=a&x=1"
+        );
+        assert_eq!(
+            without_credentials("https://user@example.org/comfy/?token=t"),
+            "https://example.org/comfy/"
+        );
+        assert_eq!(
+            without_credentials("http://127.0.0.1:8188"),
+            "http://127.0.0.1:8188/"
+        );
+        assert_eq!(
+            without_credentials("not a url://u:p@h/x?token=s"),
+            "not a url://h/x?token=<redacted>"
+        );
     }
 }

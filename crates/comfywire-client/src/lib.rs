@@ -7,6 +7,12 @@
 //! reconciliation over `/history` and `/queue`, so that every submitted
 //! prompt reaches exactly one terminal event.
 //!
+//! Recorders and debugging tools can also see the wire itself: with
+//! [`ClientConfig::frame_tap_capacity`] set, [`Client::frame_tap`] hands out
+//! a bounded [`FrameTap`] of every frame the driver reads or sends, with
+//! socket openings and closings (`comfywire record` writes it as a trace).
+//! Without it the frame path does no extra work.
+//!
 //! It is **not** the protocol logic (that is `comfywire-proto`, which this
 //! crate re-exports as [`proto`]) and not a language binding (those share
 //! `comfywire-host`).
@@ -35,6 +41,7 @@ mod fanout;
 mod http;
 mod job;
 pub mod json;
+mod tap;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -45,7 +52,8 @@ pub use comfywire_proto::{
     NodePhase, Outcome, Phase, QueueItem, QueueSnapshot,
 };
 pub use config::{Auth, BasicAuth, ClientConfig, Deadlines, ENV_VARS, Settings};
-pub use endpoints::{new_client_id, new_uuid, redact};
+pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
 pub use fanout::{Filter, FilterHandle, Subscription};
 pub use job::{FileRef, RunResult, files, output_files};
+pub use tap::{ClosedBy, FrameTap, TapEvent, TapEventKind};

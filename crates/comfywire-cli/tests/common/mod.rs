@@ -171,6 +171,16 @@ impl Lines {
     }
 }
 
+/// Waits until `condition` holds, checking every 20 ms; panics with
+/// `what` after `limit`.
+pub fn eventually(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// `kill -INT pid`: what Ctrl-C sends.
 pub fn sigint(child: &Child) {
     let status = Command::new("kill")
