@@ -14,9 +14,10 @@ use crate::history::HistoryRing;
 use crate::http::{HttpReply, HttpRequest, QueueSnapshot, feature_flags_message};
 use crate::message::ServerMessage;
 use crate::parse::parse_frame;
+use crate::record::{ExecutionRecord, Phase};
 use crate::rng::Rng;
 use crate::state::{ConnectionError, ConnectionState, ConnectionStatus};
-use crate::tracker::{ExecutionRecord, Followup, NodeState, Phase, Tracker};
+use crate::tracker::{Followup, NodeState, Tracker};
 
 /// Everything a session can be tuned with. `Default` gives the documented
 /// values.
