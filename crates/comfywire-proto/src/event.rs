@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::error::ParseError;
 use crate::frame::Frame;
-use crate::http::HttpRequest;
 use crate::message::{ExecutionError, ServerMessage};
+use crate::reconcile::HttpRequest;
 use crate::record::ExecutionRecord;
 use crate::state::ConnectionStatus;
 

@@ -67,15 +67,15 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
-mod emit;
 pub mod error;
 pub mod event;
 pub mod frame;
 mod hash;
 pub mod history;
-pub mod http;
 pub mod message;
+mod outbox;
 pub mod parse;
+pub mod reconcile;
 mod record;
 pub mod replay;
 pub mod rng;
@@ -88,14 +88,16 @@ pub mod trace;
 pub mod tracker;
 
 pub use backoff::BackoffConfig;
-pub use emit::EmitStats;
 pub use error::ParseError;
 pub use event::{Event, EventKind, PreviewImage, ProgressUpdate};
 pub use frame::Frame;
 pub use history::HistoryRing;
-pub use http::{HistoryEntry, HistoryOutcome, HttpReply, HttpRequest, QueueItem, QueueSnapshot};
 pub use message::ServerMessage;
+pub use outbox::OutboxStats;
 pub use parse::{parse_frame, parse_text};
+pub use reconcile::{
+    HistoryEntry, HistoryOutcome, HttpReply, HttpRequest, QueueItem, QueueSnapshot,
+};
 pub use record::{ExecutionRecord, NodePhase, NodeRecord, Outcome, Phase};
 pub use replay::{Replay, ReplayOptions, replay};
 pub use session::{Command, Session, SessionConfig, SessionStats, Timeout, TimerReason};

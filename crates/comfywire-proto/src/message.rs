@@ -1,4 +1,5 @@
-//! Typed server → client messages (protocol reference §4 and §5).
+//! Typed server → client messages (protocol reference §4 and §5), and the
+//! one message a client sends ([`feature_flags_message`]).
 //!
 //! Every struct accepts extra fields and tolerates the odd shapes the real
 //! server produces (`1` and `1.0`, `null` outputs, `[]` for `{}`).
@@ -482,6 +483,11 @@ pub struct Unknown {
     pub data: Value,
     /// The frame as received.
     pub raw: Frame,
+}
+
+/// The `feature_flags` message sent first on every socket.
+pub fn feature_flags_message(flags: &Map<String, Value>) -> String {
+    serde_json::json!({ "type": "feature_flags", "data": flags }).to_string()
 }
 
 pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {

@@ -7,13 +7,14 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::backoff::BackoffConfig;
-use crate::emit::{EmitStats, Emitter};
 use crate::event::Event;
 use crate::frame::Frame;
 use crate::history::HistoryRing;
-use crate::http::{HttpReply, HttpRequest, QueueSnapshot, feature_flags_message};
 use crate::message::ServerMessage;
+use crate::message::feature_flags_message;
+use crate::outbox::{Outbox, OutboxStats};
 use crate::parse::parse_frame;
+use crate::reconcile::{HttpReply, HttpRequest, QueueSnapshot};
 use crate::record::{ExecutionRecord, Phase};
 use crate::rng::Rng;
 use crate::state::{ConnectionError, ConnectionState, ConnectionStatus};
@@ -151,7 +152,7 @@ pub struct SessionStats {
     /// parsed.
     pub skipped_snapshots: u64,
     /// Throttle counters.
-    pub emitted: EmitStats,
+    pub emitted: OutboxStats,
 }
 
 /// The sans-IO ComfyUI session: connection state machine, heartbeat,
@@ -165,7 +166,7 @@ pub struct Session {
     last_error: Option<ConnectionError>,
     rng: Rng,
     commands: VecDeque<Command>,
-    emit: Emitter,
+    outbox: Outbox,
     tracker: Tracker,
     stats: SessionStats,
     ever_connected: bool,
@@ -197,7 +198,7 @@ impl Session {
             last_error: None,
             rng: Rng::new(config.seed),
             commands: VecDeque::new(),
-            emit: Emitter::new(config.progress_interval, config.preview_interval),
+            outbox: Outbox::new(config.progress_interval, config.preview_interval),
             tracker: Tracker::new(config.history_capacity, config.max_foreign_prompts),
             stats: SessionStats::default(),
             ever_connected: false,
@@ -272,7 +273,7 @@ impl Session {
     /// Counters.
     pub fn stats(&self) -> SessionStats {
         let mut stats = self.stats;
-        stats.emitted = self.emit.stats;
+        stats.emitted = self.outbox.stats;
         stats
     }
 
@@ -283,7 +284,7 @@ impl Session {
 
     /// Progress and preview keys currently held by the throttles.
     pub fn held_updates(&self) -> usize {
-        self.emit.held()
+        self.outbox.held()
     }
 
     // ---- mutators ----
@@ -512,7 +513,7 @@ impl Session {
             Ok(message) => self.handle_message(message, now),
             Err(error) => {
                 self.stats.bad_frames += 1;
-                self.emit.push(Event::BadFrame { error, raw: frame });
+                self.outbox.push(Event::BadFrame { error, raw: frame });
             }
         }
     }
@@ -523,7 +524,7 @@ impl Session {
         if let Some((format, image)) = crate::parse::parse_legacy_preview(bytes) {
             let mime = std::borrow::Cow::Borrowed(format.mime());
             self.tracker
-                .on_preview(None, None, mime, image, &mut self.emit, now);
+                .on_preview(None, None, mime, image, &mut self.outbox, now);
             return true;
         }
         let Some((header, image)) = crate::parse::split_preview_with_metadata(bytes) else {
@@ -543,7 +544,7 @@ impl Session {
             Some(&last.node),
             last.mime.clone(),
             image,
-            &mut self.emit,
+            &mut self.outbox,
             now,
         );
         true
@@ -560,7 +561,7 @@ impl Session {
                 Some(&last.node),
                 value,
                 last.max,
-                &mut self.emit,
+                &mut self.outbox,
                 now,
             );
             return true;
@@ -596,12 +597,18 @@ impl Session {
                     )
                 });
                 self.tracker
-                    .on_progress_state(m.prompt_id, nodes, &mut self.emit, now);
+                    .on_progress_state(m.prompt_id, nodes, &mut self.outbox, now);
                 true
             }
             Some(Hot::Progress(m)) => {
-                self.tracker
-                    .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
+                self.tracker.on_progress(
+                    m.prompt_id,
+                    m.node,
+                    m.value,
+                    m.max,
+                    &mut self.outbox,
+                    now,
+                );
                 true
             }
             None => false,
@@ -618,7 +625,7 @@ impl Session {
             }
         }
         if let Followup::Reconcile(prompt_id) =
-            self.tracker.on_message(message, &mut self.emit, now)
+            self.tracker.on_message(message, &mut self.outbox, now)
         {
             self.history_requested.remove(&prompt_id);
             self.request_history(vec![prompt_id]);
@@ -629,7 +636,7 @@ impl Session {
     pub fn handle_oversize(&mut self, size: usize, limit: usize, now: Instant) {
         let _ = now;
         self.stats.bad_frames += 1;
-        self.emit.push(Event::BadFrame {
+        self.outbox.push(Event::BadFrame {
             error: crate::ParseError::FrameTooLarge { size, limit },
             raw: Frame::Binary(Bytes::new()),
         });
@@ -644,7 +651,7 @@ impl Session {
                 node_errors,
             } => {
                 self.tracker
-                    .accepted(&prompt_id, number, node_errors, &mut self.emit, now);
+                    .accepted(&prompt_id, number, node_errors, &mut self.outbox, now);
                 if self.state != ConnectionState::Connected {
                     // Its frames may already be lost: settle it from history.
                     if let Some(record) = self.tracker.record_mut(&prompt_id) {
@@ -660,7 +667,7 @@ impl Session {
                         let settled = self.tracker.settle_from_history(
                             &prompt_id,
                             entry,
-                            &mut self.emit,
+                            &mut self.outbox,
                             now,
                         );
                         self.recheck.remove(&prompt_id);
@@ -699,7 +706,7 @@ impl Session {
                 if !self.recheck.is_empty() && self.recheck_at.is_none() {
                     self.recheck_at = Some(now + self.config.poll_interval);
                 }
-                self.emit.push(Event::HttpFailed { request, error });
+                self.outbox.push(Event::HttpFailed { request, error });
             }
         }
     }
@@ -707,7 +714,7 @@ impl Session {
     fn handle_queue(&mut self, snapshot: QueueSnapshot, now: Instant) {
         self.queue_requested = false;
         if self.state != ConnectionState::Connected {
-            self.emit.push(Event::Status {
+            self.outbox.push(Event::Status {
                 queue_remaining: Some(snapshot.len() as u64),
                 sid: None,
             });
@@ -735,7 +742,7 @@ impl Session {
                     "the server has it in neither its queue nor its history \
                      (it restarted, or the prompt was deleted)"
                         .into(),
-                    &mut self.emit,
+                    &mut self.outbox,
                     now,
                 );
             } else {
@@ -747,8 +754,8 @@ impl Session {
 
     /// Wakes the session at (or after) the deadline from `poll_timeout`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.emit.next_deadline().is_some_and(|at| at <= now) {
-            self.emit.flush_due(now);
+        if self.outbox.next_deadline().is_some_and(|at| at <= now) {
+            self.outbox.flush_due(now);
         }
         if let Some(at) = self.state.next_attempt_at() {
             if at <= now {
@@ -797,7 +804,7 @@ impl Session {
 
     /// The next event, in order.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.emit.queue.pop_front()
+        self.outbox.queue.pop_front()
     }
 
     /// The next command for the driver.
@@ -815,7 +822,7 @@ impl Session {
                 }
             }
         };
-        offer(self.emit.next_deadline(), TimerReason::Flush);
+        offer(self.outbox.next_deadline(), TimerReason::Flush);
         offer(self.state.next_attempt_at(), TimerReason::Reconnect);
         if self.state == ConnectionState::Connected {
             offer(self.stable_at, TimerReason::BackoffReset);
@@ -838,7 +845,7 @@ impl Session {
     fn set_state(&mut self, state: ConnectionState) {
         if self.state != state {
             self.state = state;
-            self.emit.push(Event::Connection(self.status()));
+            self.outbox.push(Event::Connection(self.status()));
         }
     }
 

@@ -11,15 +11,15 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::emit::Emitter;
 use crate::event::Event;
 use crate::hash::FastMap;
 use crate::history::HistoryRing;
-use crate::http::{HistoryEntry, HistoryOutcome};
 use crate::message::{
     Executed, Executing, ExecutionCached, ExecutionError, ExecutionInterrupted, ExecutionStart,
     NodeRunState, PreviewWithMetadata, ProgressState, ProgressText, ServerMessage, preview_mime,
 };
+use crate::outbox::Outbox;
+use crate::reconcile::{HistoryEntry, HistoryOutcome};
 use crate::record::{ExecutionRecord, NodePhase, Outcome, Phase};
 
 /// The part of a node's state word the tracker acts on.
@@ -123,7 +123,7 @@ impl Tracker {
         prompt_id: &str,
         number: Option<u64>,
         node_errors: Value,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let Some(record) = self.active.get_mut(prompt_id) else {
@@ -137,7 +137,7 @@ impl Tracker {
         if record.phase == Phase::Submitted {
             record.phase = Phase::Queued;
         }
-        emit.state(
+        outbox.state(
             prompt_id,
             Event::PromptQueued {
                 prompt_id: prompt_id.to_owned(),
@@ -209,11 +209,11 @@ impl Tracker {
         Some(self.get_or_create(prompt_id, false))
     }
 
-    fn start_running(record: &mut ExecutionRecord, emit: &mut Emitter, now: Instant) {
+    fn start_running(record: &mut ExecutionRecord, outbox: &mut Outbox, now: Instant) {
         if record.phase < Phase::Running {
             record.phase = Phase::Running;
             record.started_at.get_or_insert(now);
-            emit.state(
+            outbox.state(
                 &record.prompt_id,
                 Event::ExecutionStarted {
                     prompt_id: record.prompt_id.clone(),
@@ -223,7 +223,7 @@ impl Tracker {
         }
     }
 
-    fn finish_node(record: &mut ExecutionRecord, node: &str, emit: &mut Emitter, now: Instant) {
+    fn finish_node(record: &mut ExecutionRecord, node: &str, outbox: &mut Outbox, now: Instant) {
         let Some(n) = record.nodes.iter_mut().find(|n| n.id == node) else {
             return;
         };
@@ -235,7 +235,7 @@ impl Tracker {
             n.value = n.max;
         }
         n.finished_at = Some(now);
-        emit.node_state(
+        outbox.node_state(
             &record.prompt_id,
             node,
             Event::NodeFinished {
@@ -244,14 +244,14 @@ impl Tracker {
             },
             now,
         );
-        emit.forget_node(&record.prompt_id, node);
+        outbox.forget_node(&record.prompt_id, node);
     }
 
     fn start_node(
         record: &mut ExecutionRecord,
         node: &str,
         display: Option<&str>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let known = record.nodes.iter().any(|n| n.id == node);
@@ -271,7 +271,7 @@ impl Tracker {
         n.phase = NodePhase::Running;
         n.started_at = Some(now);
         let display_node = n.display_node.clone();
-        emit.state(
+        outbox.state(
             &record.prompt_id,
             Event::NodeStarted {
                 prompt_id: record.prompt_id.clone(),
@@ -287,7 +287,7 @@ impl Tracker {
         node: &str,
         value: f64,
         max: f64,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let n = record.node_mut(node, None);
@@ -303,7 +303,7 @@ impl Tracker {
         n.started_at.get_or_insert(now);
         let overall = record.progress();
         let display = record.node(node).and_then(|n| n.display_node.as_deref());
-        emit.progress(&record.prompt_id, node, display, value, max, overall, now);
+        outbox.progress(&record.prompt_id, node, display, value, max, overall, now);
     }
 
     /// A preview; a type-1 frame (no ids) is attributed to the running
@@ -314,7 +314,7 @@ impl Tracker {
         node: Option<&str>,
         mime: Cow<'static, str>,
         image: &[u8],
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         match prompt_id {
@@ -324,14 +324,14 @@ impl Tracker {
                 if self.current.as_deref() != Some(p) && self.history.contains(p) {
                     return;
                 }
-                emit.preview(Some(p), node, mime, image, now);
+                outbox.preview(Some(p), node, mime, image, now);
             }
             None => {
                 let current = self.current.as_deref();
                 let node = current
                     .and_then(|p| self.active.get(p))
                     .and_then(|r| r.current_node.as_deref());
-                emit.preview(current, node, mime, image, now);
+                outbox.preview(current, node, mime, image, now);
             }
         }
     }
@@ -343,7 +343,7 @@ impl Tracker {
         node: Option<&str>,
         value: f64,
         max: f64,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         // The ids are almost always in the message; the fallbacks (a
@@ -362,11 +362,11 @@ impl Tracker {
         // One lookup for the common case (the record is active); the
         // borrow checker only allows that when the work happens in place.
         if let Some(record) = self.active.get_mut(prompt_id) {
-            Self::progress_in(record, node, value, max, emit, now);
+            Self::progress_in(record, node, value, max, outbox, now);
             return;
         }
         if let Some(record) = self.live(prompt_id) {
-            Self::progress_in(record, node, value, max, emit, now);
+            Self::progress_in(record, node, value, max, outbox, now);
         }
     }
 
@@ -375,7 +375,7 @@ impl Tracker {
         node: Option<&str>,
         value: f64,
         max: f64,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let fallback;
@@ -389,11 +389,11 @@ impl Tracker {
                 }
             }
         };
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         if record.node(node).is_none() {
-            Self::start_node(record, node, None, emit, now);
+            Self::start_node(record, node, None, outbox, now);
         }
-        Self::progress_of(record, node, value, max, emit, now);
+        Self::progress_of(record, node, value, max, outbox, now);
     }
 
     /// `progress_state`, owned or borrowed: `(node id, value, max, state,
@@ -402,29 +402,29 @@ impl Tracker {
         &mut self,
         prompt_id: &str,
         nodes: impl Iterator<Item = (&'a str, f64, f64, NodeState, Option<&'a str>)>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let Some(record) = self.live(prompt_id) else {
             return;
         };
         record.saw_progress_state = true;
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         for (node_id, value, max, state, display) in nodes {
             let phase = record.node(node_id).map(|n| n.phase);
             match state {
                 NodeState::Running => {
                     if phase.is_none() {
-                        Self::start_node(record, node_id, display, emit, now);
+                        Self::start_node(record, node_id, display, outbox, now);
                     }
                     let started_fresh = value == 0.0 && max == 1.0;
                     if !started_fresh {
-                        Self::progress_of(record, node_id, value, max, emit, now);
+                        Self::progress_of(record, node_id, value, max, outbox, now);
                     }
                 }
                 NodeState::Finished => {
                     if phase.is_none() {
-                        Self::start_node(record, node_id, display, emit, now);
+                        Self::start_node(record, node_id, display, outbox, now);
                     }
                     if let Some(n) = record.nodes.iter_mut().find(|n| n.id == node_id) {
                         if n.phase == NodePhase::Running {
@@ -432,7 +432,7 @@ impl Tracker {
                             n.max = max;
                         }
                     }
-                    Self::finish_node(record, node_id, emit, now);
+                    Self::finish_node(record, node_id, outbox, now);
                 }
                 NodeState::Other => {}
             }
@@ -448,72 +448,72 @@ impl Tracker {
     pub(crate) fn on_message(
         &mut self,
         message: ServerMessage,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
         match message {
-            ServerMessage::Status(status) => emit.push(Event::Status {
+            ServerMessage::Status(status) => outbox.push(Event::Status {
                 queue_remaining: status.queue_remaining,
                 sid: status.sid,
             }),
-            ServerMessage::FeatureFlags(flags) => emit.push(Event::FeatureFlags(flags)),
-            ServerMessage::ExecutionStart(m) => self.on_execution_start(m, emit, now),
-            ServerMessage::ExecutionCached(m) => self.on_execution_cached(m, emit, now),
-            ServerMessage::Executing(m) => return self.on_executing(m, emit, now),
+            ServerMessage::FeatureFlags(flags) => outbox.push(Event::FeatureFlags(flags)),
+            ServerMessage::ExecutionStart(m) => self.on_execution_start(m, outbox, now),
+            ServerMessage::ExecutionCached(m) => self.on_execution_cached(m, outbox, now),
+            ServerMessage::Executing(m) => return self.on_executing(m, outbox, now),
             ServerMessage::Progress(m) => self.on_progress(
                 m.prompt_id.as_deref(),
                 m.node.as_deref(),
                 m.value,
                 m.max,
-                emit,
+                outbox,
                 now,
             ),
-            ServerMessage::ProgressState(m) => self.on_owned_progress_state(&m, emit, now),
-            ServerMessage::Executed(m) => self.on_executed(m, emit, now),
+            ServerMessage::ProgressState(m) => self.on_owned_progress_state(&m, outbox, now),
+            ServerMessage::Executed(m) => self.on_executed(m, outbox, now),
             ServerMessage::ExecutionSuccess(m) => {
-                return self.terminal(&m.prompt_id, Outcome::Succeeded, m.timestamp, emit, now);
+                return self.terminal(&m.prompt_id, Outcome::Succeeded, m.timestamp, outbox, now);
             }
-            ServerMessage::ExecutionError(m) => return self.on_execution_error(m, emit, now),
+            ServerMessage::ExecutionError(m) => return self.on_execution_error(m, outbox, now),
             ServerMessage::ExecutionInterrupted(m) => {
-                return self.on_execution_interrupted(m, emit, now);
+                return self.on_execution_interrupted(m, outbox, now);
             }
             ServerMessage::Preview(p) => self.on_preview(
                 None,
                 None,
                 Cow::Borrowed(p.format.mime()),
                 &p.image,
-                emit,
+                outbox,
                 now,
             ),
-            ServerMessage::PreviewWithMetadata(p) => self.on_preview_with_metadata(&p, emit, now),
-            ServerMessage::ProgressText(t) => self.on_progress_text(t, emit),
-            other => emit.push(Event::Message(Arc::new(other))),
+            ServerMessage::PreviewWithMetadata(p) => self.on_preview_with_metadata(&p, outbox, now),
+            ServerMessage::ProgressText(t) => self.on_progress_text(t, outbox),
+            other => outbox.push(Event::Message(Arc::new(other))),
         }
         Followup::None
     }
 
     /// `execution_start`: the prompt runs.
-    fn on_execution_start(&mut self, m: ExecutionStart, emit: &mut Emitter, now: Instant) {
+    fn on_execution_start(&mut self, m: ExecutionStart, outbox: &mut Outbox, now: Instant) {
         let Some(record) = self.live(&m.prompt_id) else {
             return;
         };
         record.server_started_ms = m.timestamp.or(record.server_started_ms);
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         self.current = Some(m.prompt_id);
     }
 
     /// `execution_cached`: these nodes will not run.
-    fn on_execution_cached(&mut self, m: ExecutionCached, emit: &mut Emitter, now: Instant) {
+    fn on_execution_cached(&mut self, m: ExecutionCached, outbox: &mut Outbox, now: Instant) {
         let Some(record) = self.live(&m.prompt_id) else {
             return;
         };
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         for node in &m.nodes {
             let n = record.node_mut(node, Some(node));
             n.phase = NodePhase::Cached;
         }
         record.cached = m.nodes.clone();
-        emit.state(
+        outbox.state(
             &m.prompt_id,
             Event::NodesCached {
                 prompt_id: m.prompt_id.clone(),
@@ -525,7 +525,7 @@ impl Tracker {
     }
 
     /// `executing`: a node starts, or (`node: null`) the prompt is over.
-    fn on_executing(&mut self, m: Executing, emit: &mut Emitter, now: Instant) -> Followup {
+    fn on_executing(&mut self, m: Executing, outbox: &mut Outbox, now: Instant) -> Followup {
         let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
             return Followup::None;
         };
@@ -533,26 +533,26 @@ impl Tracker {
             return Followup::None;
         };
         let Some(node) = m.node else {
-            return self.ended(&prompt_id, emit, now);
+            return self.ended(&prompt_id, outbox, now);
         };
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         if !record.saw_progress_state {
             // Servers without progress_state end a node only by starting
             // the next one.
             if let Some(previous) = record.current_node.clone() {
                 if previous != node {
-                    Self::finish_node(record, &previous, emit, now);
+                    Self::finish_node(record, &previous, outbox, now);
                 }
             }
         }
-        Self::start_node(record, &node, m.display_node.as_deref(), emit, now);
+        Self::start_node(record, &node, m.display_node.as_deref(), outbox, now);
         record.current_node = Some(node);
         self.current = Some(prompt_id);
         Followup::None
     }
 
     /// `progress_state` parsed in full (the hot path reads it borrowed).
-    fn on_owned_progress_state(&mut self, m: &ProgressState, emit: &mut Emitter, now: Instant) {
+    fn on_owned_progress_state(&mut self, m: &ProgressState, outbox: &mut Outbox, now: Instant) {
         let nodes = m.nodes.iter().map(|e| {
             let state = match e.state {
                 NodeRunState::Running => NodeState::Running,
@@ -567,22 +567,22 @@ impl Tracker {
                 e.display_node_id.as_deref(),
             )
         });
-        self.on_progress_state(&m.prompt_id, nodes, emit, now);
+        self.on_progress_state(&m.prompt_id, nodes, outbox, now);
     }
 
     /// `executed`: a node's UI output.
-    fn on_executed(&mut self, m: Executed, emit: &mut Emitter, now: Instant) {
+    fn on_executed(&mut self, m: Executed, outbox: &mut Outbox, now: Instant) {
         let Some(record) = self.live(&m.prompt_id) else {
             return;
         };
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         if record.node(&m.node).is_none() {
             let n = record.node_mut(&m.node, m.display_node.as_deref());
             n.started_at = Some(now);
         }
         if let Some(output) = m.output.filter(|o| !o.is_null()) {
             record.outputs.insert(m.node.clone(), output.clone());
-            emit.state(
+            outbox.state(
                 &m.prompt_id,
                 Event::Output {
                     prompt_id: m.prompt_id.clone(),
@@ -601,12 +601,12 @@ impl Tracker {
     fn on_execution_error(
         &mut self,
         m: ExecutionError,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
         if m.is_blocked() {
             let prompt_id = m.prompt_id.clone();
-            emit.state(&prompt_id, Event::Blocked(Arc::new(m)), now);
+            outbox.state(&prompt_id, Event::Blocked(Arc::new(m)), now);
             return Followup::None;
         }
         if let Some(record) = self.active.get_mut(&m.prompt_id) {
@@ -622,7 +622,7 @@ impl Tracker {
             &prompt_id,
             Outcome::Failed(Arc::new(m)),
             timestamp,
-            emit,
+            outbox,
             now,
         )
     }
@@ -631,7 +631,7 @@ impl Tracker {
     fn on_execution_interrupted(
         &mut self,
         m: ExecutionInterrupted,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
         if let Some(record) = self.active.get_mut(&m.prompt_id) {
@@ -646,14 +646,14 @@ impl Tracker {
         }
         let prompt_id = m.prompt_id.clone();
         let timestamp = m.timestamp;
-        self.terminal(&prompt_id, Outcome::Interrupted(m), timestamp, emit, now)
+        self.terminal(&prompt_id, Outcome::Interrupted(m), timestamp, outbox, now)
     }
 
     /// A type-4 preview parsed in full (the hot path reads it borrowed).
     fn on_preview_with_metadata(
         &mut self,
         p: &PreviewWithMetadata,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let node = p
@@ -667,20 +667,20 @@ impl Tracker {
             Some(node),
             mime,
             &p.image,
-            emit,
+            outbox,
             now,
         );
     }
 
     /// Type-3 progress text, broadcast without a prompt id: attributed only
     /// when the running prompt has that node.
-    fn on_progress_text(&mut self, t: ProgressText, emit: &mut Emitter) {
+    fn on_progress_text(&mut self, t: ProgressText, outbox: &mut Outbox) {
         let prompt_id = self.current.clone().filter(|p| {
             self.active
                 .get(p)
                 .is_some_and(|r| r.node(&t.node_id).is_some())
         });
-        emit.push(Event::ProgressText {
+        outbox.push(Event::ProgressText {
             prompt_id,
             node: t.node_id,
             text: t.text,
@@ -689,7 +689,7 @@ impl Tracker {
 
     /// `executing {node: null}`: the prompt is over and its history is
     /// written. Without a gap it is the end; after a gap, history decides.
-    fn ended(&mut self, prompt_id: &str, emit: &mut Emitter, now: Instant) -> Followup {
+    fn ended(&mut self, prompt_id: &str, outbox: &mut Outbox, now: Instant) -> Followup {
         let Some(record) = self.active.get_mut(prompt_id) else {
             return Followup::None;
         };
@@ -697,7 +697,7 @@ impl Tracker {
             return Followup::Reconcile(prompt_id.to_owned());
         }
         let outcome = record.pending_outcome.take().unwrap_or(Outcome::Succeeded);
-        self.finish(prompt_id, outcome, None, emit, now);
+        self.finish(prompt_id, outcome, None, outbox, now);
         Followup::None
     }
 
@@ -706,7 +706,7 @@ impl Tracker {
         prompt_id: &str,
         outcome: Outcome,
         timestamp: Option<u64>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
         let Some(record) = self.live(prompt_id) else {
@@ -718,7 +718,7 @@ impl Tracker {
             record.pending_outcome = Some(outcome);
             return Followup::None;
         }
-        self.finish(prompt_id, outcome, timestamp, emit, now);
+        self.finish(prompt_id, outcome, timestamp, outbox, now);
         Followup::None
     }
 
@@ -729,7 +729,7 @@ impl Tracker {
         prompt_id: &str,
         outcome: Outcome,
         timestamp: Option<u64>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         if self.history.contains(prompt_id) {
@@ -757,11 +757,11 @@ impl Tracker {
         record.finished_at = Some(now);
         record.server_finished_ms = timestamp.or(record.server_finished_ms);
         record.pending_outcome = None;
-        emit.flush_prompt(prompt_id, now);
-        emit.forget_prompt(prompt_id);
+        outbox.flush_prompt(prompt_id, now);
+        outbox.forget_prompt(prompt_id);
         let record = Arc::new(record);
         self.history.push(record.clone());
-        emit.push(Event::Finished(record));
+        outbox.push(Event::Finished(record));
     }
 
     /// Settles a prompt from its `/history` entry: missed outputs first,
@@ -770,7 +770,7 @@ impl Tracker {
         &mut self,
         prompt_id: &str,
         entry: HistoryEntry,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> bool {
         let Some(record) = self.active.get_mut(prompt_id) else {
@@ -791,7 +791,7 @@ impl Tracker {
                 continue;
             }
             record.outputs.insert(node.clone(), output.clone());
-            emit.state(
+            outbox.state(
                 prompt_id,
                 Event::Output {
                     prompt_id: prompt_id.to_owned(),
@@ -826,7 +826,7 @@ impl Tracker {
                 })),
             },
         };
-        self.finish(prompt_id, outcome, None, emit, now);
+        self.finish(prompt_id, outcome, None, outbox, now);
         true
     }
 
@@ -836,7 +836,7 @@ impl Tracker {
         &mut self,
         prompt_id: &str,
         reason: String,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let pending = self
@@ -844,6 +844,6 @@ impl Tracker {
             .get_mut(prompt_id)
             .and_then(|r| r.pending_outcome.take());
         let outcome = pending.unwrap_or(Outcome::Lost { reason });
-        self.finish(prompt_id, outcome, None, emit, now);
+        self.finish(prompt_id, outcome, None, outbox, now);
     }
 }
