@@ -10,6 +10,7 @@ use crate::backoff::BackoffConfig;
 use crate::event::Event;
 use crate::frame::Frame;
 use crate::history::HistoryRing;
+use crate::hot::{HotReader, HotText};
 use crate::message::ServerMessage;
 use crate::message::feature_flags_message;
 use crate::outbox::{Outbox, OutboxStats};
@@ -184,9 +185,7 @@ pub struct Session {
     queue_requested: bool,
     deaf_suspect: bool,
     last_check_at: Option<Instant>,
-    snapshots: crate::snapshot::SnapshotMemo,
-    preview_header: crate::scan::PreviewHeaderMemo,
-    last_progress: crate::scan::ProgressMemo,
+    hot: HotReader,
 }
 
 impl Session {
@@ -216,9 +215,7 @@ impl Session {
             queue_requested: false,
             deaf_suspect: false,
             last_check_at: None,
-            snapshots: crate::snapshot::SnapshotMemo::default(),
-            preview_header: crate::scan::PreviewHeaderMemo::default(),
-            last_progress: crate::scan::ProgressMemo::default(),
+            hot: HotReader::default(),
             config,
         }
     }
@@ -520,73 +517,33 @@ impl Session {
 
     /// The allocation-free path for type-1 and type-4 previews; false for
     /// any other binary frame.
-    fn handle_hot_preview(&mut self, bytes: &Bytes, now: Instant) -> bool {
-        if let Some((format, image)) = crate::parse::parse_legacy_preview(bytes) {
-            let mime = std::borrow::Cow::Borrowed(format.mime());
-            self.tracker
-                .on_preview(None, None, mime, image, &mut self.outbox, now);
-            return true;
-        }
-        let Some((header, image)) = crate::parse::split_preview_with_metadata(bytes) else {
+    fn handle_hot_preview(&mut self, bytes: &[u8], now: Instant) -> bool {
+        let Some(p) = self.hot.read_binary(bytes) else {
             return false;
         };
-        // A run's previews repeat one header (same node, same prompt):
-        // equal bytes need no second reading.
-        if !self.preview_header.matches(header) {
-            let Some(meta) = crate::parse::preview_meta(header) else {
-                return false;
-            };
-            self.preview_header.remember(header, &meta);
-        }
-        let last = &self.preview_header;
-        self.tracker.on_preview(
-            Some(&last.prompt_id),
-            Some(&last.node),
-            last.mime.clone(),
-            image,
-            &mut self.outbox,
-            now,
-        );
+        self.tracker
+            .on_preview(p.prompt_id, p.node, p.mime, p.image, &mut self.outbox, now);
         true
     }
 
     /// The allocation-free path for `progress_state` and `progress`, which
     /// are most of the traffic; false when the text is anything else.
     fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
-        use crate::message::hot::Hot;
-        if let Some(value) = self.last_progress.read(text) {
-            let last = &self.last_progress;
-            self.tracker.on_progress(
-                Some(&last.prompt_id),
-                Some(&last.node),
-                value,
-                last.max,
-                &mut self.outbox,
-                now,
-            );
-            return true;
-        }
-        if self.snapshots.repeats(text) {
-            self.stats.skipped_snapshots += 1;
-            return true;
-        }
-        let shape = crate::parse::progress_state_shape(text);
-        if let Some((prompt, shape)) = shape {
-            // Same nodes in the same states as the last snapshot: it only
-            // repeats the step that the `progress` right after it reports
-            // too; skipping its parse halves the cost of a step.
-            if self.snapshots.same_shape(prompt, shape) {
-                self.snapshots.remember(text, prompt, shape);
-                self.stats.skipped_snapshots += 1;
-                return true;
+        let Some(hot) = self.hot.read_text(text) else {
+            return false;
+        };
+        match hot {
+            HotText::Progress(m) => {
+                self.tracker.on_progress(
+                    m.prompt_id,
+                    m.node,
+                    m.value,
+                    m.max,
+                    &mut self.outbox,
+                    now,
+                );
             }
-        }
-        match crate::parse::parse_hot(text) {
-            Some(Hot::ProgressState(m)) => {
-                match shape {
-                    Some((prompt, shape)) => self.snapshots.remember(text, prompt, shape),
-                    None => self.snapshots.forget(),
-                }
+            HotText::ProgressState(m) => {
                 let nodes = m.nodes.iter().map(|(id, n)| {
                     (
                         *id,
@@ -598,21 +555,10 @@ impl Session {
                 });
                 self.tracker
                     .on_progress_state(m.prompt_id, nodes, &mut self.outbox, now);
-                true
             }
-            Some(Hot::Progress(m)) => {
-                self.tracker.on_progress(
-                    m.prompt_id,
-                    m.node,
-                    m.value,
-                    m.max,
-                    &mut self.outbox,
-                    now,
-                );
-                true
-            }
-            None => false,
+            HotText::RepeatedSnapshot => self.stats.skipped_snapshots += 1,
         }
+        true
     }
 
     /// A message parsed elsewhere (e.g. from a trace) arrived.
