@@ -66,32 +66,37 @@
 //! `comfywire-host` (what every language binding shares).
 #![forbid(unsafe_code)]
 
-pub mod backoff;
-pub mod error;
-pub mod event;
-pub mod frame;
+mod backoff;
+mod error;
+mod event;
+mod frame;
 mod hash;
-pub mod history;
+mod history;
 mod hot;
-pub mod message;
+mod message;
 mod outbox;
-pub mod parse;
-pub mod reconcile;
+mod parse;
+mod reconcile;
 mod record;
-pub mod replay;
-pub mod rng;
-pub mod session;
-pub mod state;
+mod replay;
+mod rng;
+mod session;
+mod state;
 pub mod throttle;
 pub mod trace;
-pub mod tracker;
+mod tracker;
 
 pub use backoff::BackoffConfig;
 pub use error::ParseError;
 pub use event::{Event, EventKind, PreviewImage, ProgressUpdate};
-pub use frame::Frame;
+pub use frame::{BINARY_PREVIEW, BINARY_PREVIEW_WITH_METADATA, BINARY_PROGRESS_TEXT, Frame};
 pub use history::HistoryRing;
-pub use message::ServerMessage;
+pub use message::{
+    DisplayComponent, Executed, Executing, ExecutionCached, ExecutionError, ExecutionInterrupted,
+    ExecutionStart, ExecutionSuccess, ImageFormat, LogEntry, Logs, NodeProgress, NodeRunState,
+    Preview, PreviewMetadata, PreviewWithMetadata, Progress, ProgressState, ProgressText,
+    ServerMessage, Status, Unknown, feature_flags_message,
+};
 pub use outbox::OutboxStats;
 pub use parse::{parse_frame, parse_text};
 pub use reconcile::{
@@ -99,6 +104,7 @@ pub use reconcile::{
 };
 pub use record::{ExecutionRecord, NodePhase, NodeRecord, Outcome, Phase};
 pub use replay::{Replay, ReplayOptions, replay};
+pub use rng::Rng;
 pub use session::{Command, Session, SessionConfig, SessionStats, Timeout, TimerReason};
 pub use state::{ConnectionError, ConnectionState, ConnectionStatus};
 pub use tracker::Tracker;
