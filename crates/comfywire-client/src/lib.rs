@@ -34,6 +34,7 @@ mod error;
 mod fanout;
 mod http;
 mod job;
+mod panic;
 #[cfg(feature = "tls")]
 mod tls;
 
@@ -48,3 +49,4 @@ pub use endpoints::{new_client_id, new_uuid, redact};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
 pub use fanout::{Filter, Subscription};
 pub use job::{FileRef, RunResult, files};
+pub use panic::panic_message;
