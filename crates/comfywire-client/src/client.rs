@@ -1,8 +1,10 @@
 //! [`Client`]: connect, subscribe, submit and run, and the HTTP job API.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +20,7 @@ use crate::config::{ClientConfig, Deadlines};
 use crate::driver::{Control, Counters, Driver, Shared};
 use crate::endpoints::{Endpoints, new_client_id, new_uuid};
 use crate::error::{Error, ValidationError};
-use crate::fanout::{Filter, Registry, Subscription};
+use crate::fanout::{Fanout, Filter, Subscription};
 use crate::http::{HttpApi, Part};
 use crate::job::{self, FileRef, RunResult};
 
@@ -133,7 +135,7 @@ impl Client {
         let session = Session::new(config.session.clone());
         let (state, _) = watch::channel(session.status());
         let shared = Arc::new(Shared {
-            registry: Arc::new(Registry::default()),
+            fanout: Arc::new(Fanout::default()),
             state,
             counters: Counters::default(),
             client_id: Mutex::new(Some(client_id)),
@@ -169,7 +171,6 @@ impl Client {
             .shared
             .client_id
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .unwrap_or_default()
     }
@@ -222,7 +223,7 @@ impl Client {
     pub fn subscribe(&self, filter: Filter) -> Subscription {
         self.inner
             .shared
-            .registry
+            .fanout
             .subscribe(filter, self.inner.config.subscriber_capacity)
     }
 
@@ -234,7 +235,7 @@ impl Client {
     /// Counters.
     pub fn stats(&self) -> ClientStats {
         let c = &self.inner.shared.counters;
-        let registry = &self.inner.shared.registry;
+        let fanout = &self.inner.shared.fanout;
         ClientStats {
             frames: c.frames.load(Ordering::Relaxed),
             events: c.events.load(Ordering::Relaxed),
@@ -242,14 +243,10 @@ impl Client {
             reconnects: c.reconnects.load(Ordering::Relaxed),
             coalesced_progress: c.coalesced_progress.load(Ordering::Relaxed),
             coalesced_previews: c.coalesced_previews.load(Ordering::Relaxed),
-            subscriber_coalesced: registry.stats.coalesced.load(Ordering::Relaxed),
-            subscriber_dropped: registry.stats.dropped.load(Ordering::Relaxed),
-            last_frame_age: c
-                .last_frame
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .map(|at| at.elapsed()),
-            subscribers: registry.len() as u64,
+            subscriber_coalesced: fanout.stats.coalesced.load(Ordering::Relaxed),
+            subscriber_dropped: fanout.stats.dropped.load(Ordering::Relaxed),
+            last_frame_age: c.last_frame.lock().map(|at| at.elapsed()),
+            subscribers: fanout.len() as u64,
         }
     }
 
@@ -280,12 +277,7 @@ impl Client {
         if self.control(Control::Close { done }).is_ok() {
             let _ = wait.await;
         }
-        let handle = self
-            .inner
-            .driver
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let handle = self.inner.driver.lock().take();
         if let Some(handle) = handle {
             let _ = handle.await;
         }
