@@ -151,8 +151,7 @@ impl MockServer {
         self.shared.shutdown.send_replace(true);
         let _ = self.accept.await;
         let _ = self.worker.await;
-        let tasks =
-            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock());
         for task in tasks {
             let _ = task.await;
         }
