@@ -13,12 +13,12 @@ use serde_json::{Map, Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::RecordArgs;
+use crate::connect_config;
 use crate::exit::{self, Failure};
-use crate::server;
 
 /// `comfywire record`.
 pub async fn command(args: RecordArgs) -> Result<(), Failure> {
-    let config = server::client_config(&args.server)?;
+    let config = connect_config::client_config(&args.server)?;
     let client_id = args
         .client_id
         .clone()
@@ -194,7 +194,7 @@ impl Recorder {
         if self.prompt_ids.is_empty() {
             return;
         }
-        let Ok(client) = server::start(config.clone()).await else {
+        let Ok(client) = connect_config::start(config.clone()).await else {
             return;
         };
         for id in self.prompt_ids.clone() {
