@@ -5,13 +5,31 @@
 //! parser of every text and binary message, the connection state machine
 //! with backoff, heartbeat, polling fallback and the deaf-socket watchdog,
 //! the per-prompt execution tracker, the progress and preview throttles,
-//! the history ring and HTTP reconciliation — as pure logic.
+//! the history ring and reconciliation over HTTP answers — as pure logic.
 //!
 //! It is **not** a client: it opens no socket, spawns no task and never
 //! reads a clock. Time comes in as `now`, frames come in as [`Frame`]
 //! values, and what must happen on the wire goes out as [`Command`]s.
 //! `comfywire-client` drives it with tokio; any other runtime (a Swift app
 //! with its own WebSocket, a test with fake time) can drive it the same way.
+//!
+//! ## Where things are
+//!
+//! Every public type is re-exported at the crate root; the only public
+//! modules are [`trace`] (the recorded-session format) and [`throttle`]
+//! (the per-(prompt, node) rate limiter), whose types are not. Inside, one
+//! concept per module: `session.rs` ([`Session`]), `state.rs` (connection
+//! states and errors), `backoff.rs` and `rng.rs` (reconnect delays, jitter
+//! from a seeded SplitMix64), `frame.rs` ([`Frame`] and the binary event
+//! types), `message.rs` (typed messages), `parse.rs` (the total parser),
+//! `hot/` (the allocation-free readers of `progress`, `progress_state` and
+//! previews, which the session calls through one entry point before the
+//! parser), `tracker.rs` (one handler per message kind), `record.rs` (the
+//! [`ExecutionRecord`] it keeps per prompt), `outbox.rs` (the events going
+//! out, through the throttles), `event.rs`, `history.rs` (the ring of
+//! finished records), `reconcile.rs` (the HTTP requests and answers of
+//! reconciliation), `replay.rs` (a trace replayed into a session),
+//! `hash.rs` (the fast hasher of the tracker's maps) and `error.rs`.
 //!
 //! ## The run loop
 //!
