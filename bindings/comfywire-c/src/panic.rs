@@ -12,7 +12,7 @@ use comfywire_host::{ErrorCode, HostError};
 use crate::status::{COMFYWIRE_OK, Status, fail};
 
 fn panic_error(payload: &(dyn std::any::Any + Send)) -> HostError {
-    let text = comfywire_host::panic_text(payload);
+    let text = comfywire_host::panic_message(payload);
     HostError::new(
         ErrorCode::Panic,
         format!("comfywire panicked (this is a bug): {text}"),

@@ -15,6 +15,7 @@
 
 mod args;
 mod config_cmd;
+mod connect_config;
 mod demo;
 mod exit;
 mod output;
@@ -23,7 +24,6 @@ mod queue;
 mod record;
 mod replay;
 mod run;
-mod server;
 mod watch;
 
 use std::process::ExitCode;

@@ -170,7 +170,7 @@ pub fn describe_output(output: &Value) -> String {
 
 /// `node 3 (TestRaiseError) raised RuntimeError: message`. The server's
 /// `node_type` wins over the workflow's class: it names what really ran.
-pub fn failure_text(e: &comfywire_proto::message::ExecutionError, names: &NodeNames) -> String {
+pub fn failure_text(e: &comfywire_proto::ExecutionError, names: &NodeNames) -> String {
     let node = e.node_id.as_deref().unwrap_or("?");
     let class = e.node_type.as_deref().or_else(|| names.class(node));
     let label = match class {

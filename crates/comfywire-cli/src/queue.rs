@@ -5,13 +5,13 @@ use comfywire_client::{Client, QueueSnapshot};
 use serde_json::{Value, json};
 
 use crate::args::{HistoryArgs, QueueAction, QueueArgs};
+use crate::connect_config;
 use crate::exit::{self, Failure};
 use crate::output;
-use crate::server;
 
 /// `comfywire queue`.
 pub async fn command(args: QueueArgs) -> Result<(), Failure> {
-    let client = server::start(server::client_config(&args.server)?).await?;
+    let client = connect_config::start(connect_config::client_config(&args.server)?).await?;
     let result = queue(&client, args).await;
     client.close().await;
     result
@@ -107,7 +107,7 @@ fn print_queue(snapshot: &QueueSnapshot) {
 
 /// `comfywire history`.
 pub async fn history(args: HistoryArgs) -> Result<(), Failure> {
-    let client = server::start(server::client_config(&args.server)?).await?;
+    let client = connect_config::start(connect_config::client_config(&args.server)?).await?;
     let result = history_of(&client, &args).await;
     client.close().await;
     result

@@ -17,8 +17,8 @@ use comfywire_proto::trace::{HttpExchange, Trace, TraceEvent, TraceEventKind, Tr
 use serde_json::{Map, Value, json};
 
 use crate::args::RecordArgs;
+use crate::connect_config;
 use crate::exit::{self, Failure};
-use crate::server;
 
 /// Tap events that may wait for the recorder. It reads them as they come,
 /// so this only absorbs bursts; a fuller queue drops frames, counted in
@@ -27,7 +27,7 @@ const TAP_CAPACITY: usize = 1 << 16;
 
 /// `comfywire record`.
 pub async fn command(args: RecordArgs) -> Result<(), Failure> {
-    let mut config = server::client_config(&args.server)?;
+    let mut config = connect_config::client_config(&args.server)?;
     if let Some(id) = &args.client_id {
         config.client_id = Some(id.clone());
     }
@@ -41,7 +41,7 @@ pub async fn command(args: RecordArgs) -> Result<(), Failure> {
         .transpose()?
         .map(|d| tokio::time::Instant::now() + d);
     let url = without_credentials(&config.url);
-    let client = server::connect(config).await?;
+    let client = connect_config::connect(config).await?;
     let Some(mut tap) = client.frame_tap() else {
         client.close().await;
         return Err(Failure::new(exit::FAILURE, "the client has no frame tap"));

@@ -11,10 +11,10 @@ use comfywire_client::{
 use serde_json::{Value, json};
 
 use crate::args::RunArgs;
+use crate::connect_config;
 use crate::exit::{self, Failure};
 use crate::output::{self, NodeNames};
 use crate::progress::{Mode, Progress};
-use crate::server;
 
 /// What to run and how.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub struct Done {
 
 /// `comfywire run`.
 pub async fn command(args: RunArgs) -> Result<(), Failure> {
-    let mut config = server::client_config(&args.server)?;
+    let mut config = connect_config::client_config(&args.server)?;
     let text = std::fs::read_to_string(&args.workflow)
         .map_err(|e| Failure::usage(format!("{}: {e}", args.workflow.display())))?;
     let mut workflow = parse_workflow(&text)
@@ -135,7 +135,7 @@ pub fn apply_set(workflow: &mut Value, assignment: &str) -> Result<(), String> {
 /// line on stdout is the `result` object.
 pub async fn execute(config: ClientConfig, plan: &Plan) -> Result<Done, Failure> {
     let names = NodeNames::from_workflow(&plan.workflow);
-    let outcome = match server::connect(config).await {
+    let outcome = match connect_config::connect(config).await {
         Ok(client) => {
             let outcome = follow(&client, plan, &names).await;
             client.close().await;

@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use comfywire_client::{ConnectionState, Event};
 
 use crate::args::WatchArgs;
+use crate::connect_config;
 use crate::exit::Failure;
 use crate::output::{self, NodeNames};
-use crate::server;
 
 /// `comfywire watch`.
 pub async fn command(args: WatchArgs) -> Result<(), Failure> {
-    let config = server::client_config(&args.server)?;
-    let client = server::start(config).await?;
+    let config = connect_config::client_config(&args.server)?;
+    let client = connect_config::start(config).await?;
     let mut events = client.events();
     let names = NodeNames::default();
     let live = !args.json && std::io::stderr().is_terminal();

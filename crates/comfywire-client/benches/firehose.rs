@@ -51,7 +51,7 @@ type RawWs =
 /// previews carry a metadata header that type-1 ones do not.
 async fn negotiate(ws: &mut RawWs) {
     use comfywire_client::proto::SessionConfig;
-    use comfywire_client::proto::http::feature_flags_message;
+    use comfywire_client::proto::feature_flags_message;
     use futures_util::SinkExt;
     let flags = feature_flags_message(&SessionConfig::default().feature_flags);
     ws.send(tokio_tungstenite::tungstenite::Message::text(flags))

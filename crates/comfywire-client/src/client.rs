@@ -1,8 +1,10 @@
 //! [`Client`]: connect, subscribe, submit and run, and the HTTP job API.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,7 +20,7 @@ use crate::config::{ClientConfig, Deadlines};
 use crate::driver::{Control, Counters, Driver, Shared};
 use crate::endpoints::{Endpoints, new_client_id, new_uuid};
 use crate::error::{Error, ValidationError};
-use crate::fanout::{Filter, Registry, Subscription};
+use crate::fanout::{Fanout, Filter, Subscription};
 use crate::http::{HttpApi, Part};
 use crate::job::{self, FileRef, RunResult};
 use crate::tap::{self, FrameTap};
@@ -136,7 +138,7 @@ impl Client {
         let session = Session::new(config.session.clone());
         let (state, _) = watch::channel(session.status());
         let shared = Arc::new(Shared {
-            registry: Arc::new(Registry::default()),
+            fanout: Arc::new(Fanout::default()),
             state,
             counters: Counters::default(),
             client_id: Mutex::new(Some(client_id)),
@@ -181,7 +183,6 @@ impl Client {
             .shared
             .client_id
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .unwrap_or_default()
     }
@@ -234,7 +235,7 @@ impl Client {
     pub fn subscribe(&self, filter: Filter) -> Subscription {
         self.inner
             .shared
-            .registry
+            .fanout
             .subscribe(filter, self.inner.config.subscriber_capacity)
     }
 
@@ -251,17 +252,13 @@ impl Client {
     /// holds at most that capacity and counts what it drops; dropping the
     /// [`FrameTap`] stops the copying.
     pub fn frame_tap(&self) -> Option<FrameTap> {
-        self.inner
-            .tap
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        self.inner.tap.lock().take()
     }
 
     /// Counters.
     pub fn stats(&self) -> ClientStats {
         let c = &self.inner.shared.counters;
-        let registry = &self.inner.shared.registry;
+        let fanout = &self.inner.shared.fanout;
         ClientStats {
             frames: c.frames.load(Ordering::Relaxed),
             events: c.events.load(Ordering::Relaxed),
@@ -269,14 +266,10 @@ impl Client {
             reconnects: c.reconnects.load(Ordering::Relaxed),
             coalesced_progress: c.coalesced_progress.load(Ordering::Relaxed),
             coalesced_previews: c.coalesced_previews.load(Ordering::Relaxed),
-            subscriber_coalesced: registry.stats.coalesced.load(Ordering::Relaxed),
-            subscriber_dropped: registry.stats.dropped.load(Ordering::Relaxed),
-            last_frame_age: c
-                .last_frame
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .map(|at| at.elapsed()),
-            subscribers: registry.len() as u64,
+            subscriber_coalesced: fanout.stats.coalesced.load(Ordering::Relaxed),
+            subscriber_dropped: fanout.stats.dropped.load(Ordering::Relaxed),
+            last_frame_age: c.last_frame.lock().map(|at| at.elapsed()),
+            subscribers: fanout.len() as u64,
         }
     }
 
@@ -307,12 +300,7 @@ impl Client {
         if self.control(Control::Close { done }).is_ok() {
             let _ = wait.await;
         }
-        let handle = self
-            .inner
-            .driver
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let handle = self.inner.driver.lock().take();
         if let Some(handle) = handle {
             let _ = handle.await;
         }

@@ -2,8 +2,10 @@
 //! that reads the clock. It reads the socket, performs the session's
 //! commands, and hands events to the fan-out.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use comfywire_proto::{
@@ -23,7 +25,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::ClientConfig;
 use crate::endpoints::{redact, without_credentials};
-use crate::fanout::Registry;
+use crate::fanout::Fanout;
 use crate::http::HttpApi;
 use crate::tap::{ClosedBy, TapEvent, TapEventKind, TapSender};
 
@@ -78,7 +80,7 @@ pub(crate) struct Counters {
 
 /// State shared by the driver and every client handle.
 pub(crate) struct Shared {
-    pub(crate) registry: Arc<Registry>,
+    pub(crate) fanout: Arc<Fanout>,
     pub(crate) state: watch::Sender<ConnectionStatus>,
     pub(crate) counters: Counters,
     pub(crate) client_id: Mutex<Option<String>>,
@@ -222,7 +224,7 @@ impl Driver {
             let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
         }
         self.tasks.shutdown().await;
-        self.shared.registry.close_all();
+        self.shared.fanout.close_all();
         if let Some(done) = closing {
             let _ = done.send(());
         }
@@ -538,11 +540,7 @@ impl Driver {
                 }
                 Event::Status { sid: Some(_), .. } => {
                     if let Some(id) = self.session.client_id() {
-                        let mut current = self
-                            .shared
-                            .client_id
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut current = self.shared.client_id.lock();
                         if current.as_deref() != Some(id) {
                             *current = Some(id.to_owned());
                         }
@@ -570,14 +568,11 @@ impl Driver {
         counters
             .events
             .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
-        *counters
-            .last_frame
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = self.session.last_frame_at();
+        *counters.last_frame.lock() = self.session.last_frame_at();
         if self.batch.is_empty() {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
-        self.shared.registry.deliver(batch);
+        self.shared.fanout.deliver(batch);
     }
 }

@@ -1,7 +1,5 @@
 //! URLs of one server, derived once from the base URL, and fresh ids.
 
-use std::hash::{BuildHasher, Hasher};
-
 use reqwest::Url;
 
 use crate::error::Error;
@@ -127,34 +125,16 @@ pub fn without_credentials(url: &str) -> String {
     parsed.into()
 }
 
-fn random_u64() -> u64 {
-    // RandomState is seeded from the OS per instance; two draws give 128
-    // random bits without another dependency.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(0x5EED);
-    h.finish()
-}
-
 /// A random version-4 UUID in canonical form (what 2026 servers require of
 /// client-chosen prompt ids).
 pub fn new_uuid() -> String {
-    let hi = random_u64();
-    let lo = random_u64();
-    let time_hi = ((hi & 0x0fff) | 0x4000) as u16;
-    let clock = ((lo >> 48) as u16 & 0x3fff) | 0x8000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        (hi >> 32) as u32,
-        (hi >> 16) as u16,
-        time_hi,
-        clock,
-        lo & 0xffff_ffff_ffff
-    )
+    uuid::Uuid::new_v4().hyphenated().to_string()
 }
 
-/// A fresh client id: 32 lower-case hex digits, like the server's own.
+/// A fresh client id: 32 lower-case hex digits, like the server's own
+/// (a version-4 UUID without dashes).
 pub fn new_client_id() -> String {
-    format!("{:016x}{:016x}", random_u64(), random_u64())
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[cfg(test)]

@@ -5,10 +5,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use comfywire_proto::{Event, EventKind};
+use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 /// Which events a subscription receives.
@@ -112,7 +113,7 @@ pub(crate) struct FanoutStats {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Registry {
+pub(crate) struct Fanout {
     subscribers: Mutex<Vec<Arc<Subscriber>>>,
     pub(crate) stats: FanoutStats,
 }
@@ -137,7 +138,7 @@ fn same_stream(a: &Event, b: &Event) -> bool {
     }
 }
 
-impl Registry {
+impl Fanout {
     pub(crate) fn subscribe(self: &Arc<Self>, filter: Filter, capacity: usize) -> Subscription {
         let subscriber = Arc::new(Subscriber {
             capacity: capacity.max(1),
@@ -147,15 +148,15 @@ impl Registry {
             }),
             notify: Notify::new(),
         });
-        lock(&self.subscribers).push(subscriber.clone());
+        self.subscribers.lock().push(subscriber.clone());
         Subscription {
             subscriber,
-            registry: Arc::downgrade(self),
+            fanout: Arc::downgrade(self),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        lock(&self.subscribers).len()
+        self.subscribers.lock().len()
     }
 
     /// Delivers a batch in order to every interested subscriber.
@@ -163,9 +164,9 @@ impl Registry {
         if batch.is_empty() {
             return;
         }
-        let subscribers = lock(&self.subscribers);
+        let subscribers = self.subscribers.lock();
         for subscriber in subscribers.iter() {
-            let mut guard = lock(&subscriber.queue);
+            let mut guard = subscriber.queue.lock();
             let queue = &mut *guard;
             let mut added = false;
             for event in batch.iter().filter(|e| queue.filter.wants(e)) {
@@ -214,28 +215,24 @@ impl Registry {
 
     /// Wakes every subscriber with end-of-stream.
     pub(crate) fn close_all(&self) {
-        for subscriber in lock(&self.subscribers).drain(..) {
-            lock(&subscriber.queue).closed = true;
+        for subscriber in self.subscribers.lock().drain(..) {
+            subscriber.queue.lock().closed = true;
             subscriber.notify.notify_one();
         }
     }
 
     fn remove(&self, subscriber: &Arc<Subscriber>) {
-        lock(&self.subscribers).retain(|s| !Arc::ptr_eq(s, subscriber));
+        self.subscribers
+            .lock()
+            .retain(|s| !Arc::ptr_eq(s, subscriber));
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding these locks cannot leave them inconsistent
-    // (every critical section is a push or pop), so poison is ignored.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A stream of events; unsubscribes when dropped.
 #[derive(Debug)]
 pub struct Subscription {
     subscriber: Arc<Subscriber>,
-    registry: Weak<Registry>,
+    fanout: Weak<Fanout>,
 }
 
 impl Subscription {
@@ -245,7 +242,7 @@ impl Subscription {
         loop {
             let notified = self.subscriber.notify.notified();
             {
-                let mut queue = lock(&self.subscriber.queue);
+                let mut queue = self.subscriber.queue.lock();
                 if let Some(e) = queue.events.pop_front() {
                     return Some(e);
                 }
@@ -267,14 +264,14 @@ impl Subscription {
 
     /// An event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        lock(&self.subscriber.queue).events.pop_front()
+        self.subscriber.queue.lock().events.pop_front()
     }
 
     /// Moves up to `max` waiting events to the end of `out` under one lock
     /// (a consumer draining a burst takes the queue once, not per event);
     /// returns how many.
     pub fn try_recv_many(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
-        let mut queue = lock(&self.subscriber.queue);
+        let mut queue = self.subscriber.queue.lock();
         let n = max.min(queue.events.len());
         out.extend(queue.events.drain(..n));
         n
@@ -283,7 +280,7 @@ impl Subscription {
     /// Changes which events this subscription receives from now on
     /// (events already queued stay).
     pub fn set_filter(&self, filter: Filter) {
-        lock(&self.subscriber.queue).filter = filter;
+        self.subscriber.queue.lock().filter = filter;
     }
 
     /// A handle that changes this subscription's filter from elsewhere
@@ -294,7 +291,7 @@ impl Subscription {
 
     /// Events waiting.
     pub fn pending(&self) -> usize {
-        lock(&self.subscriber.queue).events.len()
+        self.subscriber.queue.lock().events.len()
     }
 
     /// Stops the subscription now (dropping it does the same).
@@ -314,15 +311,15 @@ impl FilterHandle {
     /// What the subscription receives from now on.
     pub fn set(&self, filter: Filter) {
         if let Some(subscriber) = self.0.upgrade() {
-            lock(&subscriber.queue).filter = filter;
+            subscriber.queue.lock().filter = filter;
         }
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(registry) = self.registry.upgrade() {
-            registry.remove(&self.subscriber);
+        if let Some(fanout) = self.fanout.upgrade() {
+            fanout.remove(&self.subscriber);
         }
     }
 }
@@ -356,22 +353,22 @@ mod tests {
 
     #[test]
     fn a_subscriber_that_keeps_up_gets_every_value_and_a_full_one_the_latest() {
-        let registry = Arc::new(Registry::default());
-        let mut sub = registry.subscribe(Filter::all(), 4);
-        registry.deliver((1..=3).map(|v| step("1", f64::from(v))).collect());
+        let fanout = Arc::new(Fanout::default());
+        let mut sub = fanout.subscribe(Filter::all(), 4);
+        fanout.deliver((1..=3).map(|v| step("1", f64::from(v))).collect());
         let mut out = Vec::new();
         assert_eq!(sub.try_recv_many(&mut out, 10), 3);
         assert_eq!(values(&out), [1.0, 2.0, 3.0]);
-        assert_eq!(registry.stats.coalesced.load(Ordering::Relaxed), 0);
+        assert_eq!(fanout.stats.coalesced.load(Ordering::Relaxed), 0);
 
         // Seven values of one node into room for four: the first four
         // queue, the rest replace the newest, so the last value survives.
-        registry.deliver((1..=7).map(|v| step("2", f64::from(v))).collect());
+        fanout.deliver((1..=7).map(|v| step("2", f64::from(v))).collect());
         out.clear();
         assert_eq!(sub.try_recv_many(&mut out, 2), 2);
         assert_eq!(sub.try_recv_many(&mut out, 10), 2);
         assert_eq!(values(&out), [1.0, 2.0, 3.0, 7.0]);
-        assert_eq!(registry.stats.coalesced.load(Ordering::Relaxed), 3);
+        assert_eq!(fanout.stats.coalesced.load(Ordering::Relaxed), 3);
         assert!(sub.try_recv().is_none());
     }
 }

@@ -41,6 +41,7 @@ mod fanout;
 mod http;
 mod job;
 pub mod json;
+mod panic;
 mod tap;
 #[cfg(feature = "tls")]
 mod tls;
@@ -56,4 +57,5 @@ pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
 pub use fanout::{Filter, FilterHandle, Subscription};
 pub use job::{FileRef, RunResult, files, output_files};
+pub use panic::panic_message;
 pub use tap::{ClosedBy, FrameTap, TapEvent, TapEventKind};

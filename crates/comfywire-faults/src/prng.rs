@@ -1,23 +1,23 @@
-//! A tiny seeded generator (SplitMix64): every schedule is a pure function
-//! of its seed, so a failing seed replays exactly (`COMFYWIRE_SEED=...`).
+//! Seeded choices for schedules, drawn from `comfywire-proto`'s SplitMix64
+//! ([`Rng`]): every schedule is a pure function of its seed, so a failing
+//! seed replays exactly (`COMFYWIRE_SEED=...`).
 
-/// A SplitMix64 generator.
+use comfywire_proto::Rng;
+
+/// Ranges, coin flips and picks over a seeded [`Rng`].
 #[derive(Debug, Clone)]
-pub struct Prng(u64);
+pub struct Prng(Rng);
 
 impl Prng {
-    /// A generator for `seed`.
+    /// A generator for `seed` (mixed first, so that seeds 0, 1, 2… do not
+    /// start the sequence at its very beginning).
     pub fn new(seed: u64) -> Prng {
-        Prng(seed ^ 0x9E37_79B9_7F4A_7C15)
+        Prng(Rng::new(seed ^ 0x9E37_79B9_7F4A_7C15))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in `lo..hi` (`lo` when the range is empty).
@@ -30,7 +30,7 @@ impl Prng {
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        self.0.next_f64() <= p
     }
 
     /// One element of a non-empty slice.

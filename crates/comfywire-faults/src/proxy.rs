@@ -4,7 +4,9 @@
 //! whole-frame, cannot do).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,17 +72,12 @@ impl FaultProxy {
 
     /// Paces server-to-client bytes from now on.
     pub fn set_pace(&self, pace: Pace) {
-        *self.control.pace.lock().unwrap_or_else(|e| e.into_inner()) = pace;
+        *self.control.pace.lock() = pace;
     }
 
     /// Holds server-to-client bytes for `millis` (connections stay open).
     pub fn stall(&self, millis: u64) {
-        *self
-            .control
-            .stall_until
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) =
-            Some(Instant::now() + Duration::from_millis(millis));
+        *self.control.stall_until.lock() = Some(Instant::now() + Duration::from_millis(millis));
     }
 
     /// Cuts every open connection after `bytes` more server-to-client
@@ -172,11 +169,11 @@ async fn pump(
                     }
                 }
                 if let Some(control) = &control {
-                    let stall = *control.stall_until.lock().unwrap_or_else(|e| e.into_inner());
+                    let stall = *control.stall_until.lock();
                     if let Some(until) = stall {
                         tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
                     }
-                    let pace = *control.pace.lock().unwrap_or_else(|e| e.into_inner());
+                    let pace = *control.pace.lock();
                     let chunk = if pace.chunk == 0 { data.len().max(1) } else { pace.chunk };
                     for part in data.chunks(chunk) {
                         if !pace.delay.is_zero() {

@@ -1,7 +1,9 @@
 //! Runs one [`Schedule`] against the real client and a fresh mock server
 //! (optionally through the [`FaultProxy`]) and checks the invariants.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use comfywire_client::proto::BackoffConfig;
@@ -166,10 +168,7 @@ async fn fault_work(
             (Action::ProxyStall(ms), Some(p)) => p.stall(*ms),
             (_, None) => continue,
         }
-        fired
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(step.action.name());
+        fired.lock().push(step.action.name());
     }
 }
 
@@ -261,7 +260,7 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
     }
     faults.abort();
     let _ = faults.await;
-    for name in fired.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for name in fired.lock().iter() {
         tally.fault(name);
     }
     if let Some(p) = &proxy {
@@ -273,11 +272,7 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
         for _ in 0..run.refused {
             tally.outcome(OutcomeKind::NotSubmitted);
         }
-        let deaf_fired = fired
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .any(|f| f == "Deaf");
+        let deaf_fired = fired.lock().iter().any(|f| f == "Deaf");
         for prompt_id in &run.hangs {
             let state = client.execution(prompt_id).await.ok().flatten();
             if deaf_fired

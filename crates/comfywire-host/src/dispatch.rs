@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
-use comfywire_client::{Event, Filter, FilterHandle};
+use comfywire_client::{Event, Filter, FilterHandle, panic_message};
 use parking_lot::Mutex;
 
 use crate::error::{ErrorCode, HostError};
@@ -429,7 +429,7 @@ fn call(
         Ok(Ok(())) => return,
         Ok(Err(message)) => message,
         Err(panic) => {
-            format!("callback panicked: {}", panic_text(panic.as_ref()))
+            format!("callback panicked: {}", panic_message(panic.as_ref()))
         }
     };
     registry.failures.fetch_add(1, Ordering::Relaxed);
@@ -450,15 +450,6 @@ fn call(
             call(registry, other, &Input::Report(&report), errors);
         }
     }
-}
-
-/// The message of a caught panic.
-pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]

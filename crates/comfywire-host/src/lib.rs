@@ -27,7 +27,7 @@ mod runtime;
 
 pub use client::{Delivered, HostClient};
 pub use dispatch::{
-    CallbackHandle, DispatchContext, EventCallback, Interest, LazyFlat, PlainContext, panic_text,
+    CallbackHandle, DispatchContext, EventCallback, Interest, LazyFlat, PlainContext,
 };
 pub use error::{ErrorCode, HostError, validation_detail};
 pub use jobs::{JobOptions, Jobs, UploadSpec, outcome_result, parse_json};
@@ -46,4 +46,4 @@ pub mod event {
     };
 }
 
-pub use comfywire_client::{ClientConfig, Settings, Subscription};
+pub use comfywire_client::{ClientConfig, Settings, Subscription, panic_message};

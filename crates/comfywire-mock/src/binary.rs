@@ -1,14 +1,10 @@
 //! Binary WebSocket frames: reading and rebuilding the preview framings.
+//! The event types are `comfywire-proto`'s; the reader is the mock's own,
+//! so tests can hold the client's parser against it.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use comfywire_proto::{BINARY_PREVIEW, BINARY_PREVIEW_WITH_METADATA};
 use serde_json::{Map, Value};
-
-/// Event type of a legacy preview (`u32 format`, then image bytes).
-pub const PREVIEW_IMAGE: u32 = 1;
-/// Event type of a progress text frame.
-pub const TEXT: u32 = 3;
-/// Event type of a preview with a JSON metadata header.
-pub const PREVIEW_IMAGE_WITH_METADATA: u32 = 4;
 
 /// The event type in the first four bytes, if there are four.
 pub fn event_type(frame: &[u8]) -> Option<u32> {
@@ -35,7 +31,7 @@ pub struct Preview {
 /// Splits a type 1 or type 4 frame.
 pub fn parse_preview(frame: &Bytes) -> Option<Preview> {
     match event_type(frame)? {
-        PREVIEW_IMAGE => {
+        BINARY_PREVIEW => {
             let format = u32_at(frame, 4)?;
             let mime = if format == 2 {
                 "image/png"
@@ -48,7 +44,7 @@ pub fn parse_preview(frame: &Bytes) -> Option<Preview> {
                 image: frame.slice(8..),
             })
         }
-        PREVIEW_IMAGE_WITH_METADATA => {
+        BINARY_PREVIEW_WITH_METADATA => {
             let len = usize::try_from(u32_at(frame, 4)?).ok()?;
             let end = 8usize.checked_add(len)?;
             let raw = frame.get(8..end)?;
@@ -74,7 +70,7 @@ pub fn parse_preview(frame: &Bytes) -> Option<Preview> {
 pub fn legacy_preview(mime: &str, image: &[u8]) -> Bytes {
     let format: u32 = if mime == "image/png" { 2 } else { 1 };
     let mut out = BytesMut::with_capacity(8 + image.len());
-    out.put_u32(PREVIEW_IMAGE);
+    out.put_u32(BINARY_PREVIEW);
     out.put_u32(format);
     out.put_slice(image);
     out.freeze()
@@ -84,7 +80,7 @@ pub fn legacy_preview(mime: &str, image: &[u8]) -> Bytes {
 pub fn metadata_preview(metadata: &Map<String, Value>, image: &[u8]) -> Bytes {
     let header = crate::pyjson::to_string(&Value::Object(metadata.clone()));
     let mut out = BytesMut::with_capacity(8 + header.len() + image.len());
-    out.put_u32(PREVIEW_IMAGE_WITH_METADATA);
+    out.put_u32(BINARY_PREVIEW_WITH_METADATA);
     // Headers are a few hundred bytes; a header past u32 cannot come from a trace.
     out.put_u32(u32::try_from(header.len()).unwrap_or(u32::MAX));
     out.put_slice(header.as_bytes());

@@ -1,11 +1,12 @@
 //! The worker: plays queued prompts one at a time from their recordings.
 
-use crate::binary::{self, TEXT};
+use crate::binary;
 use crate::ids::now_ms;
 use crate::pyjson;
 use crate::rewrite;
 use crate::scenario::{FrameBody, RecordedPrompt};
 use crate::state::{Inner, Job, Running, Shared, text_message};
+use comfywire_proto::BINARY_PROGRESS_TEXT;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -207,7 +208,7 @@ fn send(
             }
         }
         FrameBody::Binary(frame) => {
-            if binary::event_type(frame) == Some(TEXT) {
+            if binary::event_type(frame) == Some(BINARY_PROGRESS_TEXT) {
                 inner.broadcast(Message::Binary(frame.clone()));
                 return;
             }

@@ -1,7 +1,8 @@
 //! Putting a new prompt id where a recording has its old one.
 
-use crate::binary::{self, PREVIEW_IMAGE, PREVIEW_IMAGE_WITH_METADATA};
+use crate::binary;
 use bytes::Bytes;
+use comfywire_proto::{BINARY_PREVIEW, BINARY_PREVIEW_WITH_METADATA};
 use serde_json::Value;
 
 /// `text` with every `old` id replaced by `new`, escaped for a JSON string.
@@ -40,14 +41,14 @@ pub fn preview(
     new: &str,
 ) -> Bytes {
     let kind = binary::event_type(frame);
-    if kind != Some(PREVIEW_IMAGE) && kind != Some(PREVIEW_IMAGE_WITH_METADATA) {
+    if kind != Some(BINARY_PREVIEW) && kind != Some(BINARY_PREVIEW_WITH_METADATA) {
         return frame.clone();
     }
     let Some(preview) = binary::parse_preview(frame) else {
         return frame.clone();
     };
     if !wants_metadata {
-        return if kind == Some(PREVIEW_IMAGE) {
+        return if kind == Some(BINARY_PREVIEW) {
             frame.clone()
         } else {
             binary::legacy_preview(&preview.mime, &preview.image)

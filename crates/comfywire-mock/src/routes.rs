@@ -650,7 +650,7 @@ async fn mock_route(
                 .get("scenario")
                 .and_then(Value::as_str)
                 .unwrap_or("long_run");
-            let sent = crate::firehose(shared, client_id, frames, scenario)
+            let sent = crate::firehose::start(shared, client_id, frames, scenario)
                 .await
                 .unwrap_or(0);
             json_reply(StatusCode::OK, &json!({"frames_sent": sent}))

@@ -143,7 +143,7 @@ impl MockServer {
     /// per cycle) to `client_id`'s socket as fast as it takes them; resolves
     /// to the number sent (0 if the client has no socket).
     pub fn firehose(&self, client_id: &str, frames: u64, scenario: &str) -> JoinHandle<u64> {
-        crate::firehose(&self.shared, client_id, frames, scenario)
+        crate::firehose::start(&self.shared, client_id, frames, scenario)
     }
 
     /// Stops listening, closes every socket and waits for the tasks.
@@ -151,8 +151,7 @@ impl MockServer {
         self.shared.shutdown.send_replace(true);
         let _ = self.accept.await;
         let _ = self.worker.await;
-        let tasks =
-            std::mem::take(&mut *self.shared.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock());
         for task in tasks {
             let _ = task.await;
         }

@@ -4,9 +4,10 @@
 use crate::scenario::{Library, RecordedPrompt};
 use crate::stats::MockStats;
 use bytes::Bytes;
+use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -227,14 +228,15 @@ impl Shared {
         })
     }
 
-    /// Locks the state; a panic elsewhere must not wedge the mock.
+    /// Locks the state (a panic elsewhere does not poison it, so it cannot
+    /// wedge the mock).
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// Keeps a task so shutdown can join it.
     pub fn track(&self, handle: JoinHandle<()>) {
-        let mut tasks = self.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tasks = self.tasks.lock();
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle);
     }

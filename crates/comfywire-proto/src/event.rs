@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::error::ParseError;
 use crate::frame::Frame;
-use crate::http::HttpRequest;
 use crate::message::{ExecutionError, ServerMessage};
+use crate::reconcile::HttpRequest;
+use crate::record::ExecutionRecord;
 use crate::state::ConnectionStatus;
-use crate::tracker::ExecutionRecord;
 
 /// A throttled progress update for one node.
 #[derive(Debug, Clone, PartialEq)]

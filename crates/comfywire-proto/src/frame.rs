@@ -49,3 +49,13 @@ impl Frame {
         matches!(self, Frame::Text(_))
     }
 }
+
+// The binary frame layout (protocol reference §5): a big-endian `u32`
+// event type, then the event's own bytes.
+
+/// Binary event type of a preview without metadata.
+pub const BINARY_PREVIEW: u32 = 1;
+/// Binary event type of per-node progress text.
+pub const BINARY_PROGRESS_TEXT: u32 = 3;
+/// Binary event type of a preview with metadata.
+pub const BINARY_PREVIEW_WITH_METADATA: u32 = 4;

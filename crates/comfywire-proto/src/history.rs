@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use crate::tracker::ExecutionRecord;
+use crate::record::ExecutionRecord;
 
 /// A bounded, ordered store of finished executions.
 #[derive(Debug, Clone)]

@@ -5,13 +5,31 @@
 //! parser of every text and binary message, the connection state machine
 //! with backoff, heartbeat, polling fallback and the deaf-socket watchdog,
 //! the per-prompt execution tracker, the progress and preview throttles,
-//! the history ring and HTTP reconciliation — as pure logic.
+//! the history ring and reconciliation over HTTP answers — as pure logic.
 //!
 //! It is **not** a client: it opens no socket, spawns no task and never
 //! reads a clock. Time comes in as `now`, frames come in as [`Frame`]
 //! values, and what must happen on the wire goes out as [`Command`]s.
 //! `comfywire-client` drives it with tokio; any other runtime (a Swift app
 //! with its own WebSocket, a test with fake time) can drive it the same way.
+//!
+//! ## Where things are
+//!
+//! Every public type is re-exported at the crate root; the only public
+//! modules are [`trace`] (the recorded-session format) and [`throttle`]
+//! (the per-(prompt, node) rate limiter), whose types are not. Inside, one
+//! concept per module: `session.rs` ([`Session`]), `state.rs` (connection
+//! states and errors), `backoff.rs` and `rng.rs` (reconnect delays, jitter
+//! from a seeded SplitMix64), `frame.rs` ([`Frame`] and the binary event
+//! types), `message.rs` (typed messages), `parse.rs` (the total parser),
+//! `hot/` (the allocation-free readers of `progress`, `progress_state` and
+//! previews, which the session calls through one entry point before the
+//! parser), `tracker.rs` (one handler per message kind), `record.rs` (the
+//! [`ExecutionRecord`] it keeps per prompt), `outbox.rs` (the events going
+//! out, through the throttles), `event.rs`, `history.rs` (the ring of
+//! finished records), `reconcile.rs` (the HTTP requests and answers of
+//! reconciliation), `replay.rs` (a trace replayed into a session),
+//! `hash.rs` (the fast hasher of the tracker's maps) and `error.rs`.
 //!
 //! ## The run loop
 //!
@@ -66,36 +84,45 @@
 //! `comfywire-host` (what every language binding shares).
 #![forbid(unsafe_code)]
 
-pub mod backoff;
-mod emit;
-pub mod error;
-pub mod event;
-pub mod frame;
+mod backoff;
+mod error;
+mod event;
+mod frame;
 mod hash;
-pub mod history;
-pub mod http;
-pub mod message;
-pub mod parse;
-pub mod replay;
-pub mod rng;
-mod scan;
-pub mod session;
-mod snapshot;
-pub mod state;
+mod history;
+mod hot;
+mod message;
+mod outbox;
+mod parse;
+mod reconcile;
+mod record;
+mod replay;
+mod rng;
+mod session;
+mod state;
 pub mod throttle;
 pub mod trace;
-pub mod tracker;
+mod tracker;
 
 pub use backoff::BackoffConfig;
-pub use emit::EmitStats;
 pub use error::ParseError;
 pub use event::{Event, EventKind, PreviewImage, ProgressUpdate};
-pub use frame::Frame;
+pub use frame::{BINARY_PREVIEW, BINARY_PREVIEW_WITH_METADATA, BINARY_PROGRESS_TEXT, Frame};
 pub use history::HistoryRing;
-pub use http::{HistoryEntry, HistoryOutcome, HttpReply, HttpRequest, QueueItem, QueueSnapshot};
-pub use message::ServerMessage;
+pub use message::{
+    DisplayComponent, Executed, Executing, ExecutionCached, ExecutionError, ExecutionInterrupted,
+    ExecutionStart, ExecutionSuccess, ImageFormat, LogEntry, Logs, NodeProgress, NodeRunState,
+    Preview, PreviewMetadata, PreviewWithMetadata, Progress, ProgressState, ProgressText,
+    ServerMessage, Status, Unknown, feature_flags_message,
+};
+pub use outbox::OutboxStats;
 pub use parse::{parse_frame, parse_text};
+pub use reconcile::{
+    HistoryEntry, HistoryOutcome, HttpReply, HttpRequest, QueueItem, QueueSnapshot,
+};
+pub use record::{ExecutionRecord, NodePhase, NodeRecord, Outcome, Phase};
 pub use replay::{Replay, ReplayOptions, replay};
+pub use rng::Rng;
 pub use session::{Command, Session, SessionConfig, SessionStats, Timeout, TimerReason};
 pub use state::{ConnectionError, ConnectionState, ConnectionStatus};
-pub use tracker::{ExecutionRecord, NodePhase, NodeRecord, Outcome, Phase, Tracker};
+pub use tracker::Tracker;

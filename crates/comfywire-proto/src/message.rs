@@ -1,4 +1,5 @@
-//! Typed server → client messages (protocol reference §4 and §5).
+//! Typed server → client messages (protocol reference §4 and §5), and the
+//! one message a client sends ([`feature_flags_message`]).
 //!
 //! Every struct accepts extra fields and tolerates the odd shapes the real
 //! server produces (`1` and `1.0`, `null` outputs, `[]` for `{}`).
@@ -484,6 +485,11 @@ pub struct Unknown {
     pub raw: Frame,
 }
 
+/// The `feature_flags` message sent first on every socket.
+pub fn feature_flags_message(flags: &Map<String, Value>) -> String {
+    serde_json::json!({ "type": "feature_flags", "data": flags }).to_string()
+}
+
 pub(crate) fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     f64::deserialize(d)
 }
@@ -503,100 +509,4 @@ fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
             other => other.to_string(),
         })
         .collect())
-}
-
-/// Borrowed views of the two messages that make up most of the traffic
-/// (`progress_state` and `progress`), read without allocating. Anything
-/// they cannot borrow (escaped strings) falls back to the owned types.
-pub(crate) mod hot {
-    use serde::Deserialize;
-
-    /// One node entry of `progress_state`.
-    #[derive(Debug, Deserialize)]
-    pub(crate) struct NodeRef<'a> {
-        #[serde(deserialize_with = "super::number")]
-        pub(crate) value: f64,
-        #[serde(deserialize_with = "super::number")]
-        pub(crate) max: f64,
-        pub(crate) state: &'a str,
-        #[serde(default, borrow)]
-        pub(crate) display_node_id: Option<&'a str>,
-    }
-
-    /// `progress_state` data, node entries in the server's order.
-    #[derive(Debug)]
-    pub(crate) struct ProgressStateRef<'a> {
-        pub(crate) prompt_id: &'a str,
-        pub(crate) nodes: Vec<(&'a str, NodeRef<'a>)>,
-    }
-
-    impl<'de> Deserialize<'de> for ProgressStateRef<'de> {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            #[derive(Deserialize)]
-            struct Raw<'a> {
-                prompt_id: &'a str,
-                #[serde(borrow, deserialize_with = "nodes")]
-                nodes: Vec<(&'a str, NodeRef<'a>)>,
-            }
-            let raw = Raw::deserialize(d)?;
-            Ok(ProgressStateRef {
-                prompt_id: raw.prompt_id,
-                nodes: raw.nodes,
-            })
-        }
-    }
-
-    fn nodes<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<(&'de str, NodeRef<'de>)>, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Vec<(&'de str, NodeRef<'de>)>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a map of node id to node state")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
-                while let Some(entry) = map.next_entry::<&'de str, NodeRef<'de>>()? {
-                    out.push(entry);
-                }
-                Ok(out)
-            }
-        }
-        d.deserialize_map(Visit)
-    }
-
-    /// `progress` data.
-    #[derive(Debug, Deserialize)]
-    pub(crate) struct ProgressRef<'a> {
-        #[serde(deserialize_with = "super::number")]
-        pub(crate) value: f64,
-        #[serde(deserialize_with = "super::number")]
-        pub(crate) max: f64,
-        #[serde(default, borrow)]
-        pub(crate) prompt_id: Option<&'a str>,
-        #[serde(default, borrow)]
-        pub(crate) node: Option<&'a str>,
-    }
-
-    /// Type-4 preview metadata.
-    #[derive(Debug, Deserialize)]
-    pub(crate) struct PreviewMetaRef<'a> {
-        pub(crate) node_id: &'a str,
-        pub(crate) prompt_id: &'a str,
-        #[serde(default, borrow)]
-        pub(crate) display_node_id: Option<&'a str>,
-        #[serde(default, borrow)]
-        pub(crate) image_type: Option<&'a str>,
-    }
-
-    /// A hot message, borrowed from the frame text.
-    #[derive(Debug)]
-    pub(crate) enum Hot<'a> {
-        ProgressState(ProgressStateRef<'a>),
-        Progress(ProgressRef<'a>),
-    }
 }

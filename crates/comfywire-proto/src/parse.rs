@@ -10,18 +10,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::error::ParseError;
-use crate::frame::Frame;
+use crate::frame::{BINARY_PREVIEW, BINARY_PREVIEW_WITH_METADATA, BINARY_PROGRESS_TEXT, Frame};
 use crate::message::{
     ImageFormat, Preview, PreviewMetadata, PreviewWithMetadata, ProgressText, ServerMessage,
     Status, Unknown,
 };
-
-/// Binary event type of a preview without metadata.
-pub const BINARY_PREVIEW: u32 = 1;
-/// Binary event type of per-node progress text.
-pub const BINARY_PROGRESS_TEXT: u32 = 3;
-/// Binary event type of a preview with metadata.
-pub const BINARY_PREVIEW_WITH_METADATA: u32 = 4;
 
 /// Parses one frame.
 pub fn parse_frame(frame: &Frame) -> Result<ServerMessage, ParseError> {
@@ -58,7 +51,7 @@ struct Envelope<'a> {
 /// order; slicing `T` and `D` out directly saves a full pass over `D`.
 /// Anything else (other order, escapes, extra keys) returns `None` or fails
 /// and takes the general path, so this only affects speed.
-fn split_envelope(text: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_envelope(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix("{\"type\": \"")?;
     let end = rest.find('"')?;
     let (kind, rest) = rest.split_at(end);
@@ -70,84 +63,12 @@ fn split_envelope(text: &str) -> Option<(&str, &str)> {
     Some((kind, data))
 }
 
-/// For a `progress_state` frame in the server's own formatting: its prompt
-/// id and (entries, finished entries). Entries are only ever added and
-/// states only go from running to finished, so an equal shape means no node
-/// started or finished. `None` when the frame is anything else or not in
-/// the expected form (then it is parsed in full).
-pub(crate) fn progress_state_shape(text: &str) -> Option<(&str, (usize, usize))> {
-    let rest = text.strip_prefix("{\"type\": \"progress_state\", \"data\": {\"prompt_id\": \"")?;
-    let end = rest.find('"')?;
-    let prompt = rest.get(..end)?;
-    if prompt.contains('\\') {
-        return None;
-    }
-    static STATE: std::sync::OnceLock<memchr::memmem::Finder<'static>> = std::sync::OnceLock::new();
-    let finder = STATE.get_or_init(|| memchr::memmem::Finder::new(b"\"state\": \""));
-    let mut entries = 0;
-    let mut finished = 0;
-    let mut running = 0;
-    for at in finder.find_iter(rest.as_bytes()) {
-        entries += 1;
-        match rest.as_bytes().get(at + 10) {
-            Some(b'f') => finished += 1,
-            Some(b'r') => running += 1,
-            _ => {}
-        }
-    }
-    (entries > 0 && running + finished == entries).then_some((prompt, (entries, finished)))
-}
-
-/// A type-1 preview (no ids) straight to its format and image; `None`
-/// for any other or truncated frame.
-pub(crate) fn parse_legacy_preview(bytes: &[u8]) -> Option<(ImageFormat, &[u8])> {
-    if read_u32(bytes, 0)? != BINARY_PREVIEW {
-        return None;
-    }
-    let format = image_format(read_u32(bytes, 4)?);
-    Some((format, bytes.get(8..)?))
-}
-
-fn image_format(code: u32) -> ImageFormat {
+/// The image format of a type-1 preview's format code.
+pub(crate) fn image_format(code: u32) -> ImageFormat {
     match code {
         1 => ImageFormat::Jpeg,
         2 => ImageFormat::Png,
         other => ImageFormat::Other(other),
-    }
-}
-
-/// A type-4 preview split into its metadata header and image, both
-/// borrowed from the frame; `None` for any other or malformed frame.
-pub(crate) fn split_preview_with_metadata(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    if read_u32(bytes, 0)? != BINARY_PREVIEW_WITH_METADATA {
-        return None;
-    }
-    let declared = read_u32(bytes, 4)?;
-    length_prefixed(bytes, declared).ok()
-}
-
-/// A type-4 metadata header read without allocating.
-pub(crate) fn preview_meta(header: &[u8]) -> Option<crate::message::hot::PreviewMetaRef<'_>> {
-    match std::str::from_utf8(header)
-        .ok()
-        .and_then(crate::scan::preview_meta)
-    {
-        Some(meta) => Some(meta),
-        None => serde_json::from_slice(header).ok(),
-    }
-}
-
-/// The borrowed fast path for `progress_state` and `progress`; `None` for
-/// every other message and for anything it cannot borrow.
-pub(crate) fn parse_hot(text: &str) -> Option<crate::message::hot::Hot<'_>> {
-    use crate::message::hot::Hot;
-    let (kind, data) = split_envelope(text)?;
-    match kind {
-        "progress_state" => crate::scan::progress_state(text)
-            .or_else(|| serde_json::from_str(data).ok())
-            .map(Hot::ProgressState),
-        "progress" => serde_json::from_str(data).ok().map(Hot::Progress),
-        _ => None,
     }
 }
 
@@ -263,7 +184,8 @@ fn parse_status(data: Option<&str>) -> Result<Status, ParseError> {
     })
 }
 
-fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+/// The big-endian `u32` at `at`, when the bytes are there.
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
     let end = at.checked_add(4)?;
     let slice = bytes.get(at..end)?;
     let array: [u8; 4] = slice.try_into().ok()?;
@@ -325,7 +247,7 @@ fn parse_binary(bytes: &Bytes, frame: &Frame) -> Result<ServerMessage, ParseErro
 }
 
 /// Splits `bytes[8..]` into a `declared`-byte head and the rest.
-fn length_prefixed(bytes: &[u8], declared: u32) -> Result<(&[u8], &[u8]), ParseError> {
+pub(crate) fn length_prefixed(bytes: &[u8], declared: u32) -> Result<(&[u8], &[u8]), ParseError> {
     let body = bytes.get(8..).unwrap_or_default();
     let declared = declared as usize;
     if declared > body.len() {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::event::Event;
 use crate::frame::Frame;
-use crate::http::{HistoryEntry, HttpReply, QueueSnapshot};
+use crate::reconcile::{HistoryEntry, HttpReply, QueueSnapshot};
 use crate::session::{Session, SessionConfig};
 use crate::state::ConnectionError;
 use crate::trace::{Trace, TraceEventKind};

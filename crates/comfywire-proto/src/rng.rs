@@ -1,5 +1,7 @@
-//! A tiny seedable generator for jitter: randomness is an input, so tests
-//! replay the same schedule from the same seed.
+//! A tiny seedable generator: randomness is an input, so tests replay the
+//! same schedule from the same seed. It is the workspace's one SplitMix64:
+//! the session draws reconnect jitter from it, and `comfywire-faults` its
+//! fault schedules.
 
 /// SplitMix64: small, fast and good enough for spreading reconnects.
 #[derive(Debug, Clone)]

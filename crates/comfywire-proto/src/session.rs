@@ -7,16 +7,19 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::backoff::BackoffConfig;
-use crate::emit::{EmitStats, Emitter};
 use crate::event::Event;
 use crate::frame::Frame;
 use crate::history::HistoryRing;
-use crate::http::{HttpReply, HttpRequest, QueueSnapshot, feature_flags_message};
+use crate::hot::{HotReader, HotText};
 use crate::message::ServerMessage;
+use crate::message::feature_flags_message;
+use crate::outbox::{Outbox, OutboxStats};
 use crate::parse::parse_frame;
+use crate::reconcile::{HttpReply, HttpRequest, QueueSnapshot};
+use crate::record::{ExecutionRecord, Phase};
 use crate::rng::Rng;
 use crate::state::{ConnectionError, ConnectionState, ConnectionStatus};
-use crate::tracker::{ExecutionRecord, Followup, NodeState, Phase, Tracker};
+use crate::tracker::{Followup, NodeState, Tracker};
 
 /// Everything a session can be tuned with. `Default` gives the documented
 /// values.
@@ -150,7 +153,7 @@ pub struct SessionStats {
     /// parsed.
     pub skipped_snapshots: u64,
     /// Throttle counters.
-    pub emitted: EmitStats,
+    pub emitted: OutboxStats,
 }
 
 /// The sans-IO ComfyUI session: connection state machine, heartbeat,
@@ -164,7 +167,7 @@ pub struct Session {
     last_error: Option<ConnectionError>,
     rng: Rng,
     commands: VecDeque<Command>,
-    emit: Emitter,
+    outbox: Outbox,
     tracker: Tracker,
     stats: SessionStats,
     ever_connected: bool,
@@ -182,9 +185,7 @@ pub struct Session {
     queue_requested: bool,
     deaf_suspect: bool,
     last_check_at: Option<Instant>,
-    snapshots: crate::snapshot::SnapshotMemo,
-    preview_header: crate::scan::PreviewHeaderMemo,
-    last_progress: crate::scan::ProgressMemo,
+    hot: HotReader,
 }
 
 impl Session {
@@ -196,7 +197,7 @@ impl Session {
             last_error: None,
             rng: Rng::new(config.seed),
             commands: VecDeque::new(),
-            emit: Emitter::new(config.progress_interval, config.preview_interval),
+            outbox: Outbox::new(config.progress_interval, config.preview_interval),
             tracker: Tracker::new(config.history_capacity, config.max_foreign_prompts),
             stats: SessionStats::default(),
             ever_connected: false,
@@ -214,9 +215,7 @@ impl Session {
             queue_requested: false,
             deaf_suspect: false,
             last_check_at: None,
-            snapshots: crate::snapshot::SnapshotMemo::default(),
-            preview_header: crate::scan::PreviewHeaderMemo::default(),
-            last_progress: crate::scan::ProgressMemo::default(),
+            hot: HotReader::default(),
             config,
         }
     }
@@ -271,7 +270,7 @@ impl Session {
     /// Counters.
     pub fn stats(&self) -> SessionStats {
         let mut stats = self.stats;
-        stats.emitted = self.emit.stats;
+        stats.emitted = self.outbox.stats;
         stats
     }
 
@@ -282,7 +281,7 @@ impl Session {
 
     /// Progress and preview keys currently held by the throttles.
     pub fn held_updates(&self) -> usize {
-        self.emit.held()
+        self.outbox.held()
     }
 
     // ---- mutators ----
@@ -511,80 +510,40 @@ impl Session {
             Ok(message) => self.handle_message(message, now),
             Err(error) => {
                 self.stats.bad_frames += 1;
-                self.emit.push(Event::BadFrame { error, raw: frame });
+                self.outbox.push(Event::BadFrame { error, raw: frame });
             }
         }
     }
 
     /// The allocation-free path for type-1 and type-4 previews; false for
     /// any other binary frame.
-    fn handle_hot_preview(&mut self, bytes: &Bytes, now: Instant) -> bool {
-        if let Some((format, image)) = crate::parse::parse_legacy_preview(bytes) {
-            let mime = std::borrow::Cow::Borrowed(format.mime());
-            self.tracker
-                .on_preview(None, None, mime, image, &mut self.emit, now);
-            return true;
-        }
-        let Some((header, image)) = crate::parse::split_preview_with_metadata(bytes) else {
+    fn handle_hot_preview(&mut self, bytes: &[u8], now: Instant) -> bool {
+        let Some(p) = self.hot.read_binary(bytes) else {
             return false;
         };
-        // A run's previews repeat one header (same node, same prompt):
-        // equal bytes need no second reading.
-        if !self.preview_header.matches(header) {
-            let Some(meta) = crate::parse::preview_meta(header) else {
-                return false;
-            };
-            self.preview_header.remember(header, &meta);
-        }
-        let last = &self.preview_header;
-        self.tracker.on_preview(
-            Some(&last.prompt_id),
-            Some(&last.node),
-            last.mime.clone(),
-            image,
-            &mut self.emit,
-            now,
-        );
+        self.tracker
+            .on_preview(p.prompt_id, p.node, p.mime, p.image, &mut self.outbox, now);
         true
     }
 
     /// The allocation-free path for `progress_state` and `progress`, which
     /// are most of the traffic; false when the text is anything else.
     fn handle_hot_text(&mut self, text: &str, now: Instant) -> bool {
-        use crate::message::hot::Hot;
-        if let Some(value) = self.last_progress.read(text) {
-            let last = &self.last_progress;
-            self.tracker.on_progress(
-                Some(&last.prompt_id),
-                Some(&last.node),
-                value,
-                last.max,
-                &mut self.emit,
-                now,
-            );
-            return true;
-        }
-        if self.snapshots.repeats(text) {
-            self.stats.skipped_snapshots += 1;
-            return true;
-        }
-        let shape = crate::parse::progress_state_shape(text);
-        if let Some((prompt, shape)) = shape {
-            // Same nodes in the same states as the last snapshot: it only
-            // repeats the step that the `progress` right after it reports
-            // too; skipping its parse halves the cost of a step.
-            if self.snapshots.same_shape(prompt, shape) {
-                self.snapshots.remember(text, prompt, shape);
-                self.stats.skipped_snapshots += 1;
-                return true;
+        let Some(hot) = self.hot.read_text(text) else {
+            return false;
+        };
+        match hot {
+            HotText::Progress(m) => {
+                self.tracker.on_progress(
+                    m.prompt_id,
+                    m.node,
+                    m.value,
+                    m.max,
+                    &mut self.outbox,
+                    now,
+                );
             }
-        }
-        match crate::parse::parse_hot(text) {
-            Some(Hot::ProgressState(m)) => {
-                match shape {
-                    Some((prompt, shape)) => self.snapshots.remember(text, prompt, shape),
-                    None => self.snapshots.forget(),
-                }
+            HotText::ProgressState(m) => {
                 let nodes = m.nodes.iter().map(|(id, n)| {
                     (
                         *id,
@@ -595,16 +554,11 @@ impl Session {
                     )
                 });
                 self.tracker
-                    .on_progress_state(m.prompt_id, nodes, &mut self.emit, now);
-                true
+                    .on_progress_state(m.prompt_id, nodes, &mut self.outbox, now);
             }
-            Some(Hot::Progress(m)) => {
-                self.tracker
-                    .on_progress(m.prompt_id, m.node, m.value, m.max, &mut self.emit, now);
-                true
-            }
-            None => false,
+            HotText::RepeatedSnapshot => self.stats.skipped_snapshots += 1,
         }
+        true
     }
 
     /// A message parsed elsewhere (e.g. from a trace) arrived.
@@ -617,7 +571,7 @@ impl Session {
             }
         }
         if let Followup::Reconcile(prompt_id) =
-            self.tracker.on_message(message, &mut self.emit, now)
+            self.tracker.on_message(message, &mut self.outbox, now)
         {
             self.history_requested.remove(&prompt_id);
             self.request_history(vec![prompt_id]);
@@ -628,7 +582,7 @@ impl Session {
     pub fn handle_oversize(&mut self, size: usize, limit: usize, now: Instant) {
         let _ = now;
         self.stats.bad_frames += 1;
-        self.emit.push(Event::BadFrame {
+        self.outbox.push(Event::BadFrame {
             error: crate::ParseError::FrameTooLarge { size, limit },
             raw: Frame::Binary(Bytes::new()),
         });
@@ -643,7 +597,7 @@ impl Session {
                 node_errors,
             } => {
                 self.tracker
-                    .accepted(&prompt_id, number, node_errors, &mut self.emit, now);
+                    .accepted(&prompt_id, number, node_errors, &mut self.outbox, now);
                 if self.state != ConnectionState::Connected {
                     // Its frames may already be lost: settle it from history.
                     if let Some(record) = self.tracker.record_mut(&prompt_id) {
@@ -659,7 +613,7 @@ impl Session {
                         let settled = self.tracker.settle_from_history(
                             &prompt_id,
                             entry,
-                            &mut self.emit,
+                            &mut self.outbox,
                             now,
                         );
                         self.recheck.remove(&prompt_id);
@@ -698,7 +652,7 @@ impl Session {
                 if !self.recheck.is_empty() && self.recheck_at.is_none() {
                     self.recheck_at = Some(now + self.config.poll_interval);
                 }
-                self.emit.push(Event::HttpFailed { request, error });
+                self.outbox.push(Event::HttpFailed { request, error });
             }
         }
     }
@@ -706,7 +660,7 @@ impl Session {
     fn handle_queue(&mut self, snapshot: QueueSnapshot, now: Instant) {
         self.queue_requested = false;
         if self.state != ConnectionState::Connected {
-            self.emit.push(Event::Status {
+            self.outbox.push(Event::Status {
                 queue_remaining: Some(snapshot.len() as u64),
                 sid: None,
             });
@@ -734,7 +688,7 @@ impl Session {
                     "the server has it in neither its queue nor its history \
                      (it restarted, or the prompt was deleted)"
                         .into(),
-                    &mut self.emit,
+                    &mut self.outbox,
                     now,
                 );
             } else {
@@ -746,8 +700,8 @@ impl Session {
 
     /// Wakes the session at (or after) the deadline from `poll_timeout`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.emit.next_deadline().is_some_and(|at| at <= now) {
-            self.emit.flush_due(now);
+        if self.outbox.next_deadline().is_some_and(|at| at <= now) {
+            self.outbox.flush_due(now);
         }
         if let Some(at) = self.state.next_attempt_at() {
             if at <= now {
@@ -796,7 +750,7 @@ impl Session {
 
     /// The next event, in order.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.emit.queue.pop_front()
+        self.outbox.queue.pop_front()
     }
 
     /// The next command for the driver.
@@ -814,7 +768,7 @@ impl Session {
                 }
             }
         };
-        offer(self.emit.next_deadline(), TimerReason::Flush);
+        offer(self.outbox.next_deadline(), TimerReason::Flush);
         offer(self.state.next_attempt_at(), TimerReason::Reconnect);
         if self.state == ConnectionState::Connected {
             offer(self.stable_at, TimerReason::BackoffReset);
@@ -837,7 +791,7 @@ impl Session {
     fn set_state(&mut self, state: ConnectionState) {
         if self.state != state {
             self.state = state;
-            self.emit.push(Event::Connection(self.status()));
+            self.outbox.push(Event::Connection(self.status()));
         }
     }
 

@@ -4,271 +4,23 @@
 //! A record's phase only moves forward. Once a prompt is terminal its record
 //! moves to the history ring and every later signal for it is ignored.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::emit::Emitter;
 use crate::event::Event;
 use crate::hash::FastMap;
 use crate::history::HistoryRing;
-use crate::http::{HistoryEntry, HistoryOutcome};
-use crate::message::{ExecutionError, ExecutionInterrupted, NodeRunState, ServerMessage};
-
-/// Where a prompt is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Phase {
-    /// Reserved by this client; `POST /prompt` not answered yet.
-    Submitted,
-    /// Accepted, waiting in the queue.
-    Queued,
-    /// Running.
-    Running,
-    /// Terminal: finished without error.
-    Succeeded,
-    /// Terminal: a node raised.
-    Failed,
-    /// Terminal: interrupted.
-    Interrupted,
-    /// Terminal: the server no longer knows it.
-    Lost,
-}
-
-impl Phase {
-    /// True for the four terminal phases.
-    pub fn is_terminal(self) -> bool {
-        self >= Phase::Succeeded
-    }
-
-    /// A stable lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Submitted => "submitted",
-            Phase::Queued => "queued",
-            Phase::Running => "running",
-            Phase::Succeeded => "succeeded",
-            Phase::Failed => "failed",
-            Phase::Interrupted => "interrupted",
-            Phase::Lost => "lost",
-        }
-    }
-}
-
-/// How a prompt ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Every node finished.
-    Succeeded,
-    /// A node raised; the server's error payload.
-    Failed(Arc<ExecutionError>),
-    /// Interrupted; the server's payload (node ids may be missing when the
-    /// outcome was learnt from history without one).
-    Interrupted(ExecutionInterrupted),
-    /// The server no longer knows the prompt (restart, history cleared).
-    Lost {
-        /// Why the session concluded so.
-        reason: String,
-    },
-}
-
-impl Outcome {
-    /// The terminal phase of this outcome.
-    pub fn phase(&self) -> Phase {
-        match self {
-            Outcome::Succeeded => Phase::Succeeded,
-            Outcome::Failed(_) => Phase::Failed,
-            Outcome::Interrupted(_) => Phase::Interrupted,
-            Outcome::Lost { .. } => Phase::Lost,
-        }
-    }
-}
-
-/// Where a node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum NodePhase {
-    /// Served from the cache.
-    Cached,
-    /// Running.
-    Running,
-    /// Finished.
-    Done,
-    /// Raised.
-    Failed,
-    /// Was running when the prompt was interrupted.
-    Interrupted,
-}
-
-impl NodePhase {
-    /// The phase's stable lowercase name, used by every binding.
-    pub fn name(self) -> &'static str {
-        match self {
-            NodePhase::Cached => "cached",
-            NodePhase::Running => "running",
-            NodePhase::Done => "done",
-            NodePhase::Failed => "failed",
-            NodePhase::Interrupted => "interrupted",
-        }
-    }
-}
-
-/// One node of an execution.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeRecord {
-    /// Node id (possibly ephemeral).
-    pub id: String,
-    /// Node of the submitted prompt to show it on.
-    pub display_node: Option<String>,
-    /// Phase.
-    pub phase: NodePhase,
-    /// Last step.
-    pub value: f64,
-    /// Last maximum.
-    pub max: f64,
-    /// When it started (session clock).
-    pub started_at: Option<Instant>,
-    /// When it finished (session clock).
-    pub finished_at: Option<Instant>,
-}
-
-impl NodeRecord {
-    /// How long it ran, when both ends are known.
-    pub fn duration(&self) -> Option<Duration> {
-        Some(
-            self.finished_at?
-                .saturating_duration_since(self.started_at?),
-        )
-    }
-
-    fn fraction(&self) -> f64 {
-        match self.phase {
-            NodePhase::Cached | NodePhase::Done => 1.0,
-            _ if self.max > 0.0 => (self.value / self.max).clamp(0.0, 1.0),
-            _ => 0.0,
-        }
-    }
-}
-
-/// Everything known about one prompt's execution.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ExecutionRecord {
-    /// The prompt.
-    pub prompt_id: String,
-    /// True when this client submitted it.
-    pub ours: bool,
-    /// Queue number, when known.
-    pub number: Option<u64>,
-    /// Phase.
-    pub phase: Phase,
-    /// The outcome, once terminal.
-    pub outcome: Option<Outcome>,
-    /// Nodes in the order they appeared.
-    pub nodes: Vec<NodeRecord>,
-    /// Nodes served from the cache.
-    pub cached: Vec<String>,
-    /// UI outputs by node id.
-    pub outputs: Map<String, Value>,
-    /// Nodes in the submitted graph, when this client submitted it.
-    pub expected_nodes: Option<usize>,
-    /// `node_errors` of a partially valid prompt.
-    pub node_errors: Option<Value>,
-    /// When this client submitted it.
-    pub submitted_at: Option<Instant>,
-    /// When it started running.
-    pub started_at: Option<Instant>,
-    /// When it became terminal.
-    pub finished_at: Option<Instant>,
-    /// Server timestamp (ms since the epoch) of `execution_start`.
-    pub server_started_ms: Option<u64>,
-    /// Server timestamp (ms since the epoch) of the terminal message.
-    pub server_finished_ms: Option<u64>,
-    /// True when the socket was down at some point while it was in flight.
-    pub had_gap: bool,
-    current_node: Option<String>,
-    saw_progress_state: bool,
-    pending_outcome: Option<Outcome>,
-    pub(crate) absent_checks: u8,
-}
-
-impl ExecutionRecord {
-    fn new(prompt_id: &str, ours: bool) -> Self {
-        ExecutionRecord {
-            prompt_id: prompt_id.to_owned(),
-            ours,
-            number: None,
-            phase: Phase::Queued,
-            outcome: None,
-            nodes: Vec::new(),
-            cached: Vec::new(),
-            outputs: Map::new(),
-            expected_nodes: None,
-            node_errors: None,
-            submitted_at: None,
-            started_at: None,
-            finished_at: None,
-            server_started_ms: None,
-            server_finished_ms: None,
-            had_gap: false,
-            current_node: None,
-            saw_progress_state: false,
-            pending_outcome: None,
-            absent_checks: 0,
-        }
-    }
-
-    /// The node record, if the node appeared.
-    pub fn node(&self, id: &str) -> Option<&NodeRecord> {
-        self.nodes.iter().find(|n| n.id == id)
-    }
-
-    fn node_mut(&mut self, id: &str, display: Option<&str>) -> &mut NodeRecord {
-        let index = match self.nodes.iter().position(|n| n.id == id) {
-            Some(i) => i,
-            None => {
-                self.nodes.push(NodeRecord {
-                    id: id.to_owned(),
-                    display_node: display.map(str::to_owned),
-                    phase: NodePhase::Running,
-                    value: 0.0,
-                    max: 0.0,
-                    started_at: None,
-                    finished_at: None,
-                });
-                self.nodes.len() - 1
-            }
-        };
-        &mut self.nodes[index]
-    }
-
-    /// Whole-prompt progress in `[0, 1]`: finished and cached nodes plus
-    /// the running nodes' step fractions, over the node count.
-    pub fn progress(&self) -> f64 {
-        if self.phase == Phase::Succeeded {
-            return 1.0;
-        }
-        let done: f64 = self.nodes.iter().map(NodeRecord::fraction).sum();
-        let total = self.expected_nodes.unwrap_or(0).max(self.nodes.len());
-        if total == 0 {
-            0.0
-        } else {
-            (done / total as f64).clamp(0.0, 1.0)
-        }
-    }
-
-    /// Wall time from start to end, when both are known.
-    pub fn duration(&self) -> Option<Duration> {
-        Some(
-            self.finished_at?
-                .saturating_duration_since(self.started_at?),
-        )
-    }
-
-    /// True once terminal.
-    pub fn is_terminal(&self) -> bool {
-        self.phase.is_terminal()
-    }
-}
+use crate::message::{
+    Executed, Executing, ExecutionCached, ExecutionError, ExecutionInterrupted, ExecutionStart,
+    NodeRunState, PreviewWithMetadata, ProgressState, ProgressText, ServerMessage, preview_mime,
+};
+use crate::outbox::Outbox;
+use crate::reconcile::{HistoryEntry, HistoryOutcome};
+use crate::record::{ExecutionRecord, NodePhase, Outcome, Phase};
 
 /// The part of a node's state word the tracker acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -371,7 +123,7 @@ impl Tracker {
         prompt_id: &str,
         number: Option<u64>,
         node_errors: Value,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let Some(record) = self.active.get_mut(prompt_id) else {
@@ -385,7 +137,7 @@ impl Tracker {
         if record.phase == Phase::Submitted {
             record.phase = Phase::Queued;
         }
-        emit.state(
+        outbox.state(
             prompt_id,
             Event::PromptQueued {
                 prompt_id: prompt_id.to_owned(),
@@ -457,11 +209,11 @@ impl Tracker {
         Some(self.get_or_create(prompt_id, false))
     }
 
-    fn start_running(record: &mut ExecutionRecord, emit: &mut Emitter, now: Instant) {
+    fn start_running(record: &mut ExecutionRecord, outbox: &mut Outbox, now: Instant) {
         if record.phase < Phase::Running {
             record.phase = Phase::Running;
             record.started_at.get_or_insert(now);
-            emit.state(
+            outbox.state(
                 &record.prompt_id,
                 Event::ExecutionStarted {
                     prompt_id: record.prompt_id.clone(),
@@ -471,7 +223,7 @@ impl Tracker {
         }
     }
 
-    fn finish_node(record: &mut ExecutionRecord, node: &str, emit: &mut Emitter, now: Instant) {
+    fn finish_node(record: &mut ExecutionRecord, node: &str, outbox: &mut Outbox, now: Instant) {
         let Some(n) = record.nodes.iter_mut().find(|n| n.id == node) else {
             return;
         };
@@ -483,7 +235,7 @@ impl Tracker {
             n.value = n.max;
         }
         n.finished_at = Some(now);
-        emit.node_state(
+        outbox.node_state(
             &record.prompt_id,
             node,
             Event::NodeFinished {
@@ -492,14 +244,14 @@ impl Tracker {
             },
             now,
         );
-        emit.forget_node(&record.prompt_id, node);
+        outbox.forget_node(&record.prompt_id, node);
     }
 
     fn start_node(
         record: &mut ExecutionRecord,
         node: &str,
         display: Option<&str>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let known = record.nodes.iter().any(|n| n.id == node);
@@ -519,7 +271,7 @@ impl Tracker {
         n.phase = NodePhase::Running;
         n.started_at = Some(now);
         let display_node = n.display_node.clone();
-        emit.state(
+        outbox.state(
             &record.prompt_id,
             Event::NodeStarted {
                 prompt_id: record.prompt_id.clone(),
@@ -535,7 +287,7 @@ impl Tracker {
         node: &str,
         value: f64,
         max: f64,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let n = record.node_mut(node, None);
@@ -551,7 +303,7 @@ impl Tracker {
         n.started_at.get_or_insert(now);
         let overall = record.progress();
         let display = record.node(node).and_then(|n| n.display_node.as_deref());
-        emit.progress(&record.prompt_id, node, display, value, max, overall, now);
+        outbox.progress(&record.prompt_id, node, display, value, max, overall, now);
     }
 
     /// A preview; a type-1 frame (no ids) is attributed to the running
@@ -560,9 +312,9 @@ impl Tracker {
         &mut self,
         prompt_id: Option<&str>,
         node: Option<&str>,
-        mime: std::borrow::Cow<'static, str>,
+        mime: Cow<'static, str>,
         image: &[u8],
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         match prompt_id {
@@ -572,14 +324,14 @@ impl Tracker {
                 if self.current.as_deref() != Some(p) && self.history.contains(p) {
                     return;
                 }
-                emit.preview(Some(p), node, mime, image, now);
+                outbox.preview(Some(p), node, mime, image, now);
             }
             None => {
                 let current = self.current.as_deref();
                 let node = current
                     .and_then(|p| self.active.get(p))
                     .and_then(|r| r.current_node.as_deref());
-                emit.preview(current, node, mime, image, now);
+                outbox.preview(current, node, mime, image, now);
             }
         }
     }
@@ -591,7 +343,7 @@ impl Tracker {
         node: Option<&str>,
         value: f64,
         max: f64,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         // The ids are almost always in the message; the fallbacks (a
@@ -610,11 +362,11 @@ impl Tracker {
         // One lookup for the common case (the record is active); the
         // borrow checker only allows that when the work happens in place.
         if let Some(record) = self.active.get_mut(prompt_id) {
-            Self::progress_in(record, node, value, max, emit, now);
+            Self::progress_in(record, node, value, max, outbox, now);
             return;
         }
         if let Some(record) = self.live(prompt_id) {
-            Self::progress_in(record, node, value, max, emit, now);
+            Self::progress_in(record, node, value, max, outbox, now);
         }
     }
 
@@ -623,7 +375,7 @@ impl Tracker {
         node: Option<&str>,
         value: f64,
         max: f64,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let fallback;
@@ -637,11 +389,11 @@ impl Tracker {
                 }
             }
         };
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         if record.node(node).is_none() {
-            Self::start_node(record, node, None, emit, now);
+            Self::start_node(record, node, None, outbox, now);
         }
-        Self::progress_of(record, node, value, max, emit, now);
+        Self::progress_of(record, node, value, max, outbox, now);
     }
 
     /// `progress_state`, owned or borrowed: `(node id, value, max, state,
@@ -650,29 +402,29 @@ impl Tracker {
         &mut self,
         prompt_id: &str,
         nodes: impl Iterator<Item = (&'a str, f64, f64, NodeState, Option<&'a str>)>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let Some(record) = self.live(prompt_id) else {
             return;
         };
         record.saw_progress_state = true;
-        Self::start_running(record, emit, now);
+        Self::start_running(record, outbox, now);
         for (node_id, value, max, state, display) in nodes {
             let phase = record.node(node_id).map(|n| n.phase);
             match state {
                 NodeState::Running => {
                     if phase.is_none() {
-                        Self::start_node(record, node_id, display, emit, now);
+                        Self::start_node(record, node_id, display, outbox, now);
                     }
                     let started_fresh = value == 0.0 && max == 1.0;
                     if !started_fresh {
-                        Self::progress_of(record, node_id, value, max, emit, now);
+                        Self::progress_of(record, node_id, value, max, outbox, now);
                     }
                 }
                 NodeState::Finished => {
                     if phase.is_none() {
-                        Self::start_node(record, node_id, display, emit, now);
+                        Self::start_node(record, node_id, display, outbox, now);
                     }
                     if let Some(n) = record.nodes.iter_mut().find(|n| n.id == node_id) {
                         if n.phase == NodePhase::Running {
@@ -680,7 +432,7 @@ impl Tracker {
                             n.max = max;
                         }
                     }
-                    Self::finish_node(record, node_id, emit, now);
+                    Self::finish_node(record, node_id, outbox, now);
                 }
                 NodeState::Other => {}
             }
@@ -690,212 +442,254 @@ impl Tracker {
         }
     }
 
+    /// One parsed message: each kind the tracker acts on goes to its own
+    /// handler; `status`, `feature_flags` and kinds with no tracker meaning
+    /// pass through as events.
     pub(crate) fn on_message(
         &mut self,
         message: ServerMessage,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
         match message {
-            ServerMessage::Status(status) => emit.push(Event::Status {
+            ServerMessage::Status(status) => outbox.push(Event::Status {
                 queue_remaining: status.queue_remaining,
                 sid: status.sid,
             }),
-            ServerMessage::FeatureFlags(flags) => emit.push(Event::FeatureFlags(flags)),
-            ServerMessage::ExecutionStart(m) => {
-                let Some(record) = self.live(&m.prompt_id) else {
-                    return Followup::None;
-                };
-                record.server_started_ms = m.timestamp.or(record.server_started_ms);
-                Self::start_running(record, emit, now);
-                self.current = Some(m.prompt_id);
-            }
-            ServerMessage::ExecutionCached(m) => {
-                let Some(record) = self.live(&m.prompt_id) else {
-                    return Followup::None;
-                };
-                Self::start_running(record, emit, now);
-                for node in &m.nodes {
-                    let n = record.node_mut(node, Some(node));
-                    n.phase = NodePhase::Cached;
-                }
-                record.cached = m.nodes.clone();
-                emit.state(
-                    &m.prompt_id,
-                    Event::NodesCached {
-                        prompt_id: m.prompt_id.clone(),
-                        nodes: m.nodes,
-                    },
-                    now,
-                );
-                self.current = Some(m.prompt_id);
-            }
-            ServerMessage::Executing(m) => {
-                let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
-                    return Followup::None;
-                };
-                let Some(record) = self.live(&prompt_id) else {
-                    return Followup::None;
-                };
-                match m.node {
-                    Some(node) => {
-                        Self::start_running(record, emit, now);
-                        if !record.saw_progress_state {
-                            // Servers without progress_state end a node only
-                            // by starting the next one.
-                            if let Some(previous) = record.current_node.clone() {
-                                if previous != node {
-                                    Self::finish_node(record, &previous, emit, now);
-                                }
-                            }
-                        }
-                        Self::start_node(record, &node, m.display_node.as_deref(), emit, now);
-                        record.current_node = Some(node);
-                        self.current = Some(prompt_id);
-                    }
-                    None => return self.ended(&prompt_id, emit, now),
-                }
-            }
-            ServerMessage::Progress(m) => {
-                self.on_progress(
-                    m.prompt_id.as_deref(),
-                    m.node.as_deref(),
-                    m.value,
-                    m.max,
-                    emit,
-                    now,
-                );
-            }
-            ServerMessage::ProgressState(m) => {
-                let nodes = m.nodes.iter().map(|e| {
-                    let state = match e.state {
-                        NodeRunState::Running => NodeState::Running,
-                        NodeRunState::Finished => NodeState::Finished,
-                        _ => NodeState::Other,
-                    };
-                    (
-                        e.node_id.as_str(),
-                        e.value,
-                        e.max,
-                        state,
-                        e.display_node_id.as_deref(),
-                    )
-                });
-                self.on_progress_state(&m.prompt_id, nodes, emit, now);
-            }
-            ServerMessage::Executed(m) => {
-                let Some(record) = self.live(&m.prompt_id) else {
-                    return Followup::None;
-                };
-                Self::start_running(record, emit, now);
-                if record.node(&m.node).is_none() {
-                    let n = record.node_mut(&m.node, m.display_node.as_deref());
-                    n.started_at = Some(now);
-                }
-                if let Some(output) = m.output.filter(|o| !o.is_null()) {
-                    record.outputs.insert(m.node.clone(), output.clone());
-                    emit.state(
-                        &m.prompt_id,
-                        Event::Output {
-                            prompt_id: m.prompt_id.clone(),
-                            node: m.node,
-                            display_node: m.display_node,
-                            output,
-                            recovered: false,
-                        },
-                        now,
-                    );
-                }
-            }
+            ServerMessage::FeatureFlags(flags) => outbox.push(Event::FeatureFlags(flags)),
+            ServerMessage::ExecutionStart(m) => self.on_execution_start(m, outbox, now),
+            ServerMessage::ExecutionCached(m) => self.on_execution_cached(m, outbox, now),
+            ServerMessage::Executing(m) => return self.on_executing(m, outbox, now),
+            ServerMessage::Progress(m) => self.on_progress(
+                m.prompt_id.as_deref(),
+                m.node.as_deref(),
+                m.value,
+                m.max,
+                outbox,
+                now,
+            ),
+            ServerMessage::ProgressState(m) => self.on_owned_progress_state(&m, outbox, now),
+            ServerMessage::Executed(m) => self.on_executed(m, outbox, now),
             ServerMessage::ExecutionSuccess(m) => {
-                return self.terminal(&m.prompt_id, Outcome::Succeeded, m.timestamp, emit, now);
+                return self.terminal(&m.prompt_id, Outcome::Succeeded, m.timestamp, outbox, now);
             }
-            ServerMessage::ExecutionError(m) => {
-                if m.is_blocked() {
-                    let prompt_id = m.prompt_id.clone();
-                    emit.state(&prompt_id, Event::Blocked(Arc::new(m)), now);
-                    return Followup::None;
-                }
-                if let Some(record) = self.active.get_mut(&m.prompt_id) {
-                    if let Some(node) = m.node_id.as_deref() {
-                        let n = record.node_mut(node, Some(node));
-                        n.phase = NodePhase::Failed;
-                        n.finished_at = Some(now);
-                    }
-                }
-                let prompt_id = m.prompt_id.clone();
-                let timestamp = m.timestamp;
-                return self.terminal(
-                    &prompt_id,
-                    Outcome::Failed(Arc::new(m)),
-                    timestamp,
-                    emit,
-                    now,
-                );
-            }
+            ServerMessage::ExecutionError(m) => return self.on_execution_error(m, outbox, now),
             ServerMessage::ExecutionInterrupted(m) => {
-                if let Some(record) = self.active.get_mut(&m.prompt_id) {
-                    for n in record
-                        .nodes
-                        .iter_mut()
-                        .filter(|n| n.phase == NodePhase::Running)
-                    {
-                        n.phase = NodePhase::Interrupted;
-                        n.finished_at = Some(now);
-                    }
-                }
-                let prompt_id = m.prompt_id.clone();
-                let timestamp = m.timestamp;
-                return self.terminal(&prompt_id, Outcome::Interrupted(m), timestamp, emit, now);
+                return self.on_execution_interrupted(m, outbox, now);
             }
-            ServerMessage::Preview(p) => {
-                self.on_preview(
-                    None,
-                    None,
-                    std::borrow::Cow::Borrowed(p.format.mime()),
-                    &p.image,
-                    emit,
-                    now,
-                );
-            }
-            ServerMessage::PreviewWithMetadata(p) => {
-                let node = p
-                    .metadata
-                    .display_node_id
-                    .as_deref()
-                    .unwrap_or(&p.metadata.node_id);
-                let mime = crate::message::preview_mime(p.metadata.image_type.as_deref());
-                self.on_preview(
-                    Some(&p.metadata.prompt_id),
-                    Some(node),
-                    mime,
-                    &p.image,
-                    emit,
-                    now,
-                );
-            }
-            ServerMessage::ProgressText(t) => {
-                // Type 3 is broadcast without a prompt id: attribute it only
-                // when the running prompt has that node.
-                let prompt_id = self.current.clone().filter(|p| {
-                    self.active
-                        .get(p)
-                        .is_some_and(|r| r.node(&t.node_id).is_some())
-                });
-                emit.push(Event::ProgressText {
-                    prompt_id,
-                    node: t.node_id,
-                    text: t.text,
-                });
-            }
-            other => emit.push(Event::Message(Arc::new(other))),
+            ServerMessage::Preview(p) => self.on_preview(
+                None,
+                None,
+                Cow::Borrowed(p.format.mime()),
+                &p.image,
+                outbox,
+                now,
+            ),
+            ServerMessage::PreviewWithMetadata(p) => self.on_preview_with_metadata(&p, outbox, now),
+            ServerMessage::ProgressText(t) => self.on_progress_text(t, outbox),
+            other => outbox.push(Event::Message(Arc::new(other))),
         }
         Followup::None
     }
 
+    /// `execution_start`: the prompt runs.
+    fn on_execution_start(&mut self, m: ExecutionStart, outbox: &mut Outbox, now: Instant) {
+        let Some(record) = self.live(&m.prompt_id) else {
+            return;
+        };
+        record.server_started_ms = m.timestamp.or(record.server_started_ms);
+        Self::start_running(record, outbox, now);
+        self.current = Some(m.prompt_id);
+    }
+
+    /// `execution_cached`: these nodes will not run.
+    fn on_execution_cached(&mut self, m: ExecutionCached, outbox: &mut Outbox, now: Instant) {
+        let Some(record) = self.live(&m.prompt_id) else {
+            return;
+        };
+        Self::start_running(record, outbox, now);
+        for node in &m.nodes {
+            let n = record.node_mut(node, Some(node));
+            n.phase = NodePhase::Cached;
+        }
+        record.cached = m.nodes.clone();
+        outbox.state(
+            &m.prompt_id,
+            Event::NodesCached {
+                prompt_id: m.prompt_id.clone(),
+                nodes: m.nodes,
+            },
+            now,
+        );
+        self.current = Some(m.prompt_id);
+    }
+
+    /// `executing`: a node starts, or (`node: null`) the prompt is over.
+    fn on_executing(&mut self, m: Executing, outbox: &mut Outbox, now: Instant) -> Followup {
+        let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
+            return Followup::None;
+        };
+        let Some(record) = self.live(&prompt_id) else {
+            return Followup::None;
+        };
+        let Some(node) = m.node else {
+            return self.ended(&prompt_id, outbox, now);
+        };
+        Self::start_running(record, outbox, now);
+        if !record.saw_progress_state {
+            // Servers without progress_state end a node only by starting
+            // the next one.
+            if let Some(previous) = record.current_node.clone() {
+                if previous != node {
+                    Self::finish_node(record, &previous, outbox, now);
+                }
+            }
+        }
+        Self::start_node(record, &node, m.display_node.as_deref(), outbox, now);
+        record.current_node = Some(node);
+        self.current = Some(prompt_id);
+        Followup::None
+    }
+
+    /// `progress_state` parsed in full (the hot path reads it borrowed).
+    fn on_owned_progress_state(&mut self, m: &ProgressState, outbox: &mut Outbox, now: Instant) {
+        let nodes = m.nodes.iter().map(|e| {
+            let state = match e.state {
+                NodeRunState::Running => NodeState::Running,
+                NodeRunState::Finished => NodeState::Finished,
+                _ => NodeState::Other,
+            };
+            (
+                e.node_id.as_str(),
+                e.value,
+                e.max,
+                state,
+                e.display_node_id.as_deref(),
+            )
+        });
+        self.on_progress_state(&m.prompt_id, nodes, outbox, now);
+    }
+
+    /// `executed`: a node's UI output.
+    fn on_executed(&mut self, m: Executed, outbox: &mut Outbox, now: Instant) {
+        let Some(record) = self.live(&m.prompt_id) else {
+            return;
+        };
+        Self::start_running(record, outbox, now);
+        if record.node(&m.node).is_none() {
+            let n = record.node_mut(&m.node, m.display_node.as_deref());
+            n.started_at = Some(now);
+        }
+        if let Some(output) = m.output.filter(|o| !o.is_null()) {
+            record.outputs.insert(m.node.clone(), output.clone());
+            outbox.state(
+                &m.prompt_id,
+                Event::Output {
+                    prompt_id: m.prompt_id.clone(),
+                    node: m.node,
+                    display_node: m.display_node,
+                    output,
+                    recovered: false,
+                },
+                now,
+            );
+        }
+    }
+
+    /// `execution_error`: the prompt failed, unless the error only says it
+    /// is blocked (not terminal).
+    fn on_execution_error(
+        &mut self,
+        m: ExecutionError,
+        outbox: &mut Outbox,
+        now: Instant,
+    ) -> Followup {
+        if m.is_blocked() {
+            let prompt_id = m.prompt_id.clone();
+            outbox.state(&prompt_id, Event::Blocked(Arc::new(m)), now);
+            return Followup::None;
+        }
+        if let Some(record) = self.active.get_mut(&m.prompt_id) {
+            if let Some(node) = m.node_id.as_deref() {
+                let n = record.node_mut(node, Some(node));
+                n.phase = NodePhase::Failed;
+                n.finished_at = Some(now);
+            }
+        }
+        let prompt_id = m.prompt_id.clone();
+        let timestamp = m.timestamp;
+        self.terminal(
+            &prompt_id,
+            Outcome::Failed(Arc::new(m)),
+            timestamp,
+            outbox,
+            now,
+        )
+    }
+
+    /// `execution_interrupted`: the running nodes stop where they are.
+    fn on_execution_interrupted(
+        &mut self,
+        m: ExecutionInterrupted,
+        outbox: &mut Outbox,
+        now: Instant,
+    ) -> Followup {
+        if let Some(record) = self.active.get_mut(&m.prompt_id) {
+            for n in record
+                .nodes
+                .iter_mut()
+                .filter(|n| n.phase == NodePhase::Running)
+            {
+                n.phase = NodePhase::Interrupted;
+                n.finished_at = Some(now);
+            }
+        }
+        let prompt_id = m.prompt_id.clone();
+        let timestamp = m.timestamp;
+        self.terminal(&prompt_id, Outcome::Interrupted(m), timestamp, outbox, now)
+    }
+
+    /// A type-4 preview parsed in full (the hot path reads it borrowed).
+    fn on_preview_with_metadata(
+        &mut self,
+        p: &PreviewWithMetadata,
+        outbox: &mut Outbox,
+        now: Instant,
+    ) {
+        let node = p
+            .metadata
+            .display_node_id
+            .as_deref()
+            .unwrap_or(&p.metadata.node_id);
+        let mime = preview_mime(p.metadata.image_type.as_deref());
+        self.on_preview(
+            Some(&p.metadata.prompt_id),
+            Some(node),
+            mime,
+            &p.image,
+            outbox,
+            now,
+        );
+    }
+
+    /// Type-3 progress text, broadcast without a prompt id: attributed only
+    /// when the running prompt has that node.
+    fn on_progress_text(&mut self, t: ProgressText, outbox: &mut Outbox) {
+        let prompt_id = self.current.clone().filter(|p| {
+            self.active
+                .get(p)
+                .is_some_and(|r| r.node(&t.node_id).is_some())
+        });
+        outbox.push(Event::ProgressText {
+            prompt_id,
+            node: t.node_id,
+            text: t.text,
+        });
+    }
+
     /// `executing {node: null}`: the prompt is over and its history is
     /// written. Without a gap it is the end; after a gap, history decides.
-    fn ended(&mut self, prompt_id: &str, emit: &mut Emitter, now: Instant) -> Followup {
+    fn ended(&mut self, prompt_id: &str, outbox: &mut Outbox, now: Instant) -> Followup {
         let Some(record) = self.active.get_mut(prompt_id) else {
             return Followup::None;
         };
@@ -903,7 +697,7 @@ impl Tracker {
             return Followup::Reconcile(prompt_id.to_owned());
         }
         let outcome = record.pending_outcome.take().unwrap_or(Outcome::Succeeded);
-        self.finish(prompt_id, outcome, None, emit, now);
+        self.finish(prompt_id, outcome, None, outbox, now);
         Followup::None
     }
 
@@ -912,7 +706,7 @@ impl Tracker {
         prompt_id: &str,
         outcome: Outcome,
         timestamp: Option<u64>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
         let Some(record) = self.live(prompt_id) else {
@@ -924,7 +718,7 @@ impl Tracker {
             record.pending_outcome = Some(outcome);
             return Followup::None;
         }
-        self.finish(prompt_id, outcome, timestamp, emit, now);
+        self.finish(prompt_id, outcome, timestamp, outbox, now);
         Followup::None
     }
 
@@ -935,7 +729,7 @@ impl Tracker {
         prompt_id: &str,
         outcome: Outcome,
         timestamp: Option<u64>,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         if self.history.contains(prompt_id) {
@@ -963,11 +757,11 @@ impl Tracker {
         record.finished_at = Some(now);
         record.server_finished_ms = timestamp.or(record.server_finished_ms);
         record.pending_outcome = None;
-        emit.flush_prompt(prompt_id, now);
-        emit.forget_prompt(prompt_id);
+        outbox.flush_prompt(prompt_id, now);
+        outbox.forget_prompt(prompt_id);
         let record = Arc::new(record);
         self.history.push(record.clone());
-        emit.push(Event::Finished(record));
+        outbox.push(Event::Finished(record));
     }
 
     /// Settles a prompt from its `/history` entry: missed outputs first,
@@ -976,7 +770,7 @@ impl Tracker {
         &mut self,
         prompt_id: &str,
         entry: HistoryEntry,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) -> bool {
         let Some(record) = self.active.get_mut(prompt_id) else {
@@ -997,7 +791,7 @@ impl Tracker {
                 continue;
             }
             record.outputs.insert(node.clone(), output.clone());
-            emit.state(
+            outbox.state(
                 prompt_id,
                 Event::Output {
                     prompt_id: prompt_id.to_owned(),
@@ -1032,7 +826,7 @@ impl Tracker {
                 })),
             },
         };
-        self.finish(prompt_id, outcome, None, emit, now);
+        self.finish(prompt_id, outcome, None, outbox, now);
         true
     }
 
@@ -1042,7 +836,7 @@ impl Tracker {
         &mut self,
         prompt_id: &str,
         reason: String,
-        emit: &mut Emitter,
+        outbox: &mut Outbox,
         now: Instant,
     ) {
         let pending = self
@@ -1050,6 +844,6 @@ impl Tracker {
             .get_mut(prompt_id)
             .and_then(|r| r.pending_outcome.take());
         let outcome = pending.unwrap_or(Outcome::Lost { reason });
-        self.finish(prompt_id, outcome, None, emit, now);
+        self.finish(prompt_id, outcome, None, outbox, now);
     }
 }

@@ -6,7 +6,7 @@
 //! the serde path. So they change speed only, never what is accepted or
 //! what it means; the tests check them against serde on recorded frames.
 
-use crate::message::hot::{NodeRef, PreviewMetaRef, ProgressRef, ProgressStateRef};
+use super::refs::{NodeRef, PreviewMetaRef, ProgressRef, ProgressStateRef};
 
 /// `progress` exactly as the server writes it (`json.dumps` of
 /// `{"value", "max", "prompt_id", "node"}` with integer steps), read with
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn every_recorded_progress_frame_takes_the_byte_scan_and_agrees_with_serde() {
-        let trace = include_str!("../../../tests/data/traces/long_run.jsonl");
+        let trace = include_str!("../../../../tests/data/traces/long_run.jsonl");
         let mut seen = 0;
         for line in trace.lines() {
             let record: Value = serde_json::from_str(line).unwrap();

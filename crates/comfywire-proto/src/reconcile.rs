@@ -1,5 +1,6 @@
-//! HTTP requests the session asks the driver to make, and the typed
-//! answers it accepts back for reconciliation (protocol reference §7, §10).
+//! Reconciliation messages: the HTTP requests the session asks the driver
+//! to make, and the typed answers it accepts back (protocol reference §7,
+//! §10). The session builds no HTTP itself: the driver does.
 
 use serde_json::{Map, Value};
 
@@ -247,9 +248,4 @@ impl QueueSnapshot {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-/// The `feature_flags` message sent first on every socket.
-pub fn feature_flags_message(flags: &Map<String, Value>) -> String {
-    serde_json::json!({ "type": "feature_flags", "data": flags }).to_string()
 }

@@ -26,6 +26,34 @@ pub(crate) struct SnapshotMemo {
     shape: Option<(String, Shape)>,
 }
 
+/// For a `progress_state` frame in the server's own formatting: its prompt
+/// id and (entries, finished entries). Entries are only ever added and
+/// states only go from running to finished, so an equal shape means no node
+/// started or finished. `None` when the frame is anything else or not in
+/// the expected form (then it is parsed in full).
+pub(crate) fn progress_state_shape(text: &str) -> Option<(&str, Shape)> {
+    let rest = text.strip_prefix("{\"type\": \"progress_state\", \"data\": {\"prompt_id\": \"")?;
+    let end = rest.find('"')?;
+    let prompt = rest.get(..end)?;
+    if prompt.contains('\\') {
+        return None;
+    }
+    static STATE: OnceLock<Finder<'static>> = OnceLock::new();
+    let finder = STATE.get_or_init(|| Finder::new(b"\"state\": \""));
+    let mut entries = 0;
+    let mut finished = 0;
+    let mut running = 0;
+    for at in finder.find_iter(rest.as_bytes()) {
+        entries += 1;
+        match rest.as_bytes().get(at + 10) {
+            Some(b'f') => finished += 1,
+            Some(b'r') => running += 1,
+            _ => {}
+        }
+    }
+    (entries > 0 && running + finished == entries).then_some((prompt, (entries, finished)))
+}
+
 fn value_key() -> &'static Finder<'static> {
     static FINDER: OnceLock<Finder<'static>> = OnceLock::new();
     FINDER.get_or_init(|| Finder::new(b"\"value\": "))

@@ -10,7 +10,7 @@ use crate::throttle::{Offer, Taken, Throttle};
 
 /// Counters of what the throttles held back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EmitStats {
+pub struct OutboxStats {
     /// Progress updates replaced by a later one before going out.
     pub coalesced_progress: u64,
     /// Previews replaced by a later one before going out.
@@ -61,23 +61,23 @@ fn preview_event(t: Taken<Image>) -> Event {
 }
 
 #[derive(Debug)]
-pub(crate) struct Emitter {
+pub(crate) struct Outbox {
     pub(crate) queue: VecDeque<Event>,
     progress: Throttle<Step>,
     previews: Throttle<Image>,
     /// The buffer of the last displaced preview, for the next one.
     spare_image: Vec<u8>,
-    pub(crate) stats: EmitStats,
+    pub(crate) stats: OutboxStats,
 }
 
-impl Emitter {
+impl Outbox {
     pub(crate) fn new(progress_interval: Duration, preview_interval: Duration) -> Self {
-        Emitter {
+        Outbox {
             queue: VecDeque::new(),
             progress: Throttle::new(progress_interval),
             previews: Throttle::new(preview_interval),
             spare_image: Vec::new(),
-            stats: EmitStats::default(),
+            stats: OutboxStats::default(),
         }
     }
 
@@ -223,8 +223,8 @@ impl Emitter {
 mod tests {
     use super::*;
 
-    fn images(emitter: &mut Emitter) -> Vec<Vec<u8>> {
-        emitter
+    fn images(outbox: &mut Outbox) -> Vec<Vec<u8>> {
+        outbox
             .queue
             .drain(..)
             .filter_map(|e| match e {
@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn recycled_preview_buffers_never_mix_images() {
         let t0 = Instant::now();
-        let mut e = Emitter::new(Duration::from_millis(16), Duration::from_millis(50));
+        let mut e = Outbox::new(Duration::from_millis(16), Duration::from_millis(50));
         let jpeg = || std::borrow::Cow::Borrowed("image/jpeg");
         e.preview(Some("p"), Some("1"), jpeg(), b"first", t0);
         assert_eq!(images(&mut e), vec![b"first".to_vec()]);

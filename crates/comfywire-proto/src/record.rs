@@ -1,0 +1,272 @@
+//! What the session knows about one prompt's execution: its phase, its
+//! nodes, its outputs and, once terminal, its one outcome. The tracker
+//! (`tracker.rs`) fills these records in; the history ring keeps the
+//! finished ones, and [`crate::Event::Finished`] hands them out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::message::{ExecutionError, ExecutionInterrupted};
+
+/// Where a prompt is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Reserved by this client; `POST /prompt` not answered yet.
+    Submitted,
+    /// Accepted, waiting in the queue.
+    Queued,
+    /// Running.
+    Running,
+    /// Terminal: finished without error.
+    Succeeded,
+    /// Terminal: a node raised.
+    Failed,
+    /// Terminal: interrupted.
+    Interrupted,
+    /// Terminal: the server no longer knows it.
+    Lost,
+}
+
+impl Phase {
+    /// True for the four terminal phases.
+    pub fn is_terminal(self) -> bool {
+        self >= Phase::Succeeded
+    }
+
+    /// A stable lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Submitted => "submitted",
+            Phase::Queued => "queued",
+            Phase::Running => "running",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Interrupted => "interrupted",
+            Phase::Lost => "lost",
+        }
+    }
+}
+
+/// How a prompt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Every node finished.
+    Succeeded,
+    /// A node raised; the server's error payload.
+    Failed(Arc<ExecutionError>),
+    /// Interrupted; the server's payload (node ids may be missing when the
+    /// outcome was learnt from history without one).
+    Interrupted(ExecutionInterrupted),
+    /// The server no longer knows the prompt (restart, history cleared).
+    Lost {
+        /// Why the session concluded so.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The terminal phase of this outcome.
+    pub fn phase(&self) -> Phase {
+        match self {
+            Outcome::Succeeded => Phase::Succeeded,
+            Outcome::Failed(_) => Phase::Failed,
+            Outcome::Interrupted(_) => Phase::Interrupted,
+            Outcome::Lost { .. } => Phase::Lost,
+        }
+    }
+}
+
+/// Where a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodePhase {
+    /// Served from the cache.
+    Cached,
+    /// Running.
+    Running,
+    /// Finished.
+    Done,
+    /// Raised.
+    Failed,
+    /// Was running when the prompt was interrupted.
+    Interrupted,
+}
+
+impl NodePhase {
+    /// The phase's stable lowercase name, used by every binding.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodePhase::Cached => "cached",
+            NodePhase::Running => "running",
+            NodePhase::Done => "done",
+            NodePhase::Failed => "failed",
+            NodePhase::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One node of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeRecord {
+    /// Node id (possibly ephemeral).
+    pub id: String,
+    /// Node of the submitted prompt to show it on.
+    pub display_node: Option<String>,
+    /// Phase.
+    pub phase: NodePhase,
+    /// Last step.
+    pub value: f64,
+    /// Last maximum.
+    pub max: f64,
+    /// When it started (session clock).
+    pub started_at: Option<Instant>,
+    /// When it finished (session clock).
+    pub finished_at: Option<Instant>,
+}
+
+impl NodeRecord {
+    /// How long it ran, when both ends are known.
+    pub fn duration(&self) -> Option<Duration> {
+        Some(
+            self.finished_at?
+                .saturating_duration_since(self.started_at?),
+        )
+    }
+
+    fn fraction(&self) -> f64 {
+        match self.phase {
+            NodePhase::Cached | NodePhase::Done => 1.0,
+            _ if self.max > 0.0 => (self.value / self.max).clamp(0.0, 1.0),
+            _ => 0.0,
+        }
+    }
+}
+
+/// Everything known about one prompt's execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionRecord {
+    /// The prompt.
+    pub prompt_id: String,
+    /// True when this client submitted it.
+    pub ours: bool,
+    /// Queue number, when known.
+    pub number: Option<u64>,
+    /// Phase.
+    pub phase: Phase,
+    /// The outcome, once terminal.
+    pub outcome: Option<Outcome>,
+    /// Nodes in the order they appeared.
+    pub nodes: Vec<NodeRecord>,
+    /// Nodes served from the cache.
+    pub cached: Vec<String>,
+    /// UI outputs by node id.
+    pub outputs: Map<String, Value>,
+    /// Nodes in the submitted graph, when this client submitted it.
+    pub expected_nodes: Option<usize>,
+    /// `node_errors` of a partially valid prompt.
+    pub node_errors: Option<Value>,
+    /// When this client submitted it.
+    pub submitted_at: Option<Instant>,
+    /// When it started running.
+    pub started_at: Option<Instant>,
+    /// When it became terminal.
+    pub finished_at: Option<Instant>,
+    /// Server timestamp (ms since the epoch) of `execution_start`.
+    pub server_started_ms: Option<u64>,
+    /// Server timestamp (ms since the epoch) of the terminal message.
+    pub server_finished_ms: Option<u64>,
+    /// True when the socket was down at some point while it was in flight.
+    pub had_gap: bool,
+    /// The node that `executing` named last.
+    pub(crate) current_node: Option<String>,
+    /// True once a `progress_state` arrived (then it, not `executing`,
+    /// ends nodes).
+    pub(crate) saw_progress_state: bool,
+    /// A terminal message that arrived after a gap, held until history
+    /// settles the prompt.
+    pub(crate) pending_outcome: Option<Outcome>,
+    /// Consecutive checks that found the prompt in neither the queue nor
+    /// history.
+    pub(crate) absent_checks: u8,
+}
+
+impl ExecutionRecord {
+    pub(crate) fn new(prompt_id: &str, ours: bool) -> Self {
+        ExecutionRecord {
+            prompt_id: prompt_id.to_owned(),
+            ours,
+            number: None,
+            phase: Phase::Queued,
+            outcome: None,
+            nodes: Vec::new(),
+            cached: Vec::new(),
+            outputs: Map::new(),
+            expected_nodes: None,
+            node_errors: None,
+            submitted_at: None,
+            started_at: None,
+            finished_at: None,
+            server_started_ms: None,
+            server_finished_ms: None,
+            had_gap: false,
+            current_node: None,
+            saw_progress_state: false,
+            pending_outcome: None,
+            absent_checks: 0,
+        }
+    }
+
+    /// The node record, if the node appeared.
+    pub fn node(&self, id: &str) -> Option<&NodeRecord> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The node record, created running when the node is new.
+    pub(crate) fn node_mut(&mut self, id: &str, display: Option<&str>) -> &mut NodeRecord {
+        let index = match self.nodes.iter().position(|n| n.id == id) {
+            Some(i) => i,
+            None => {
+                self.nodes.push(NodeRecord {
+                    id: id.to_owned(),
+                    display_node: display.map(str::to_owned),
+                    phase: NodePhase::Running,
+                    value: 0.0,
+                    max: 0.0,
+                    started_at: None,
+                    finished_at: None,
+                });
+                self.nodes.len() - 1
+            }
+        };
+        &mut self.nodes[index]
+    }
+
+    /// Whole-prompt progress in `[0, 1]`: finished and cached nodes plus
+    /// the running nodes' step fractions, over the node count.
+    pub fn progress(&self) -> f64 {
+        if self.phase == Phase::Succeeded {
+            return 1.0;
+        }
+        let done: f64 = self.nodes.iter().map(NodeRecord::fraction).sum();
+        let total = self.expected_nodes.unwrap_or(0).max(self.nodes.len());
+        if total == 0 {
+            0.0
+        } else {
+            (done / total as f64).clamp(0.0, 1.0)
+        }
+    }
+
+    /// Wall time from start to end, when both are known.
+    pub fn duration(&self) -> Option<Duration> {
+        Some(
+            self.finished_at?
+                .saturating_duration_since(self.started_at?),
+        )
+    }
+
+    /// True once terminal.
+    pub fn is_terminal(&self) -> bool {
+        self.phase.is_terminal()
+    }
+}
