@@ -37,6 +37,13 @@ pub use model::{
 };
 pub use runtime::{block_on, on_runtime_thread, runtime};
 
+// Feature `uniffi`: the model's records and custom types ([`model::ffi`])
+// form the uniffi component `comfywire_host` of the Swift/Kotlin bindings.
+#[cfg(feature = "uniffi")]
+pub use model::ffi;
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("comfywire_host");
+
 /// The client's own event model, for bindings that map events without the
 /// flat record (Python builds its objects straight from these).
 pub mod event {
