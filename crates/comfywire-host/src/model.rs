@@ -588,11 +588,13 @@ pub mod ffi {
     pub type EventKind = HostEventKind;
 
     uniffi::custom_type!(
-        /// JSON text (`String`); text that does not parse is refused.
+        /// JSON text (`String`). Text that is not JSON arrives as a JSON
+        /// string, so the call that needs an object refuses it with
+        /// `InvalidArgument` (a failed lift would be an internal error).
         Json, String, {
         remote,
         lower: |value| value.to_string(),
-        try_lift: |text| Ok(serde_json::from_str(&text)?),
+        try_lift: |text| Ok(serde_json::from_str(&text).unwrap_or(Value::String(text))),
     });
 
     uniffi::custom_type!(
