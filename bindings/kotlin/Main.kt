@@ -96,6 +96,12 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             } catch (e: ComfyException.InvalidArgument) {
                 expect(e.reason.contains("workflow")) { e.reason }
             }
+            try {
+                client.submit(WORKFLOW, JobOptions(extraData = "{not json"))
+                throw AssertionError("submit should have failed")
+            } catch (e: ComfyException.InvalidArgument) {
+                expect(e.reason.contains("extra_data")) { e.reason }
+            }
         }
     },
     "listener gets events in order on a background thread" to {
