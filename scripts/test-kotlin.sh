@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The Kotlin suite of the uniffi bindings: builds the cdylib, generates the
-# Kotlin sources with the workspace's own uniffi-bindgen (never committed),
-# compiles bindings/kotlin/Main.kt with kotlinc from npm, and runs it on the
-# JVM (JNA from Debian) against a comfywire-mock on a free port.
+# The Kotlin suite of the uniffi bindings: runs the crate's Rust tests,
+# builds the cdylib, generates the Kotlin sources of both uniffi components
+# (packages comfywire and comfywire.host) with the workspace's own
+# uniffi-bindgen (never committed), compiles bindings/kotlin/Main.kt with
+# kotlinc from npm, and runs it on the JVM (JNA from Debian) against a
+# comfywire-mock on a free port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -25,6 +27,11 @@ if [ "$(node -p "try{require('$KC/package.json').version}catch(e){''}")" != "$KO
   mkdir -p "$TOOLS"
   npm install --prefix "$TOOLS" --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VERSION"
 fi
+
+# The Rust side of the bindings (tests/listeners.rs) against the mock, so
+# the README's test command runs it too (the crate is not a default member).
+echo "-- cargo test -p comfywire-uniffi"
+cargo test --quiet -p comfywire-uniffi
 
 echo "-- building the cdylib, the mock and uniffi-bindgen"
 cargo build --quiet -p comfywire-uniffi -p comfywire-mock -p uniffi-bindgen

@@ -82,17 +82,29 @@ rm -rf "$GEN"
 "$LIB_DIR/uniffi-bindgen" generate "$LIB_DIR/libcomfywire_uniffi.so" \
   --language swift --out-dir "$GEN" --no-format
 
-# The package's generated parts (ignored by git): the Swift API, the C
-# header in a system-library target, and the cdylib to link.
-# Copied only when changed, so SwiftPM's incremental build stays warm.
+# The package's generated parts (ignored by git): the Swift API of both
+# uniffi components (ComfyWire.swift, and ComfyWireHost.swift with the
+# host's records) compiled into the one module ComfyWire, their C headers in
+# one system-library module ComfyWireFFI (the host's uniffi.toml names it),
+# and the cdylib to link. Copied only when changed, so SwiftPM's incremental
+# build stays warm; files a generation no longer makes are removed.
 put() { cmp -s "$1" "$2" || cp "$1" "$2"; }
-mkdir -p "$PKG/Sources/ComfyWire" "$PKG/Sources/ComfyWireFFI" "$PKG/lib"
-put "$GEN/ComfyWire.swift" "$PKG/Sources/ComfyWire/ComfyWire.swift"
-put "$GEN/ComfyWireFFI.h" "$PKG/Sources/ComfyWireFFI/ComfyWireFFI.h"
-# Our own module map: the generated one `use`s Darwin modules, which do not
-# exist on Linux.
-printf 'module ComfyWireFFI {\n    header "ComfyWireFFI.h"\n    export *\n}\n' >"$GEN/module.modulemap"
-put "$GEN/module.modulemap" "$PKG/Sources/ComfyWireFFI/module.modulemap"
+SRC="$PKG/Sources/ComfyWire"
+FFI="$PKG/Sources/ComfyWireFFI"
+mkdir -p "$SRC" "$FFI" "$PKG/lib"
+shopt -s nullglob
+for f in "$SRC"/*.swift "$FFI"/*.h; do [ -e "$GEN/$(basename "$f")" ] || rm -f "$f"; done
+for f in "$GEN"/*.swift; do put "$f" "$SRC/$(basename "$f")"; done
+HEADERS=""
+for f in "$GEN"/*.h; do
+  put "$f" "$FFI/$(basename "$f")"
+  HEADERS+="    header \"$(basename "$f")\"\n"
+done
+shopt -u nullglob
+# Our own module map: the generated ones `use` Darwin modules, which do not
+# exist on Linux, and name one header each.
+printf "module ComfyWireFFI {\n${HEADERS}    export *\n}\n" >"$GEN/module.modulemap"
+put "$GEN/module.modulemap" "$FFI/module.modulemap"
 put "$LIB_DIR/libcomfywire_uniffi.so" "$PKG/lib/libcomfywire_uniffi.so"
 
 WORK=$(mktemp -d)

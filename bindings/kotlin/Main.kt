@@ -3,9 +3,13 @@
 // needs only kotlinc, kotlinx-coroutines and JNA; it prints
 // "N passed, N failed", the line CI looks for.
 import comfywire.*
+import comfywire.host.*
+import java.io.File
 import java.net.HttpURLConnection
 import java.net.URI
+import java.time.Duration
 import java.util.Collections
+import java.util.UUID
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
 import kotlinx.coroutines.async
@@ -16,7 +20,8 @@ import kotlinx.coroutines.withTimeout
 val mockUrl: String = System.getenv("COMFYWIRE_MOCK_URL") ?: error("COMFYWIRE_MOCK_URL is not set")
 const val WORKFLOW = """{"1": {"class_type": "EmptyImage", "inputs": {}}}"""
 
-fun scenario(name: String) = JobOptions(extraDataJson = """{"mock_scenario": "$name"}""")
+fun scenario(name: String, promptId: String? = null, stall: Duration? = null, queue: Duration? = null) =
+    JobOptions(promptId = promptId, extraData = """{"mock_scenario": "$name"}""", stallTimeout = stall, queueTimeout = queue)
 
 /** POSTs a control request to the mock (faults, playback speed). */
 fun mock(path: String, body: String) {
@@ -61,7 +66,7 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             client.waitConnected(10_000u)
             val outcome = client.run(WORKFLOW, scenario("success_single"))
             expect(outcome.status == "succeeded") { "status ${outcome.status}" }
-            expect(outcome.outputsJson != "{}") { "no outputs" }
+            expect(outcome.outputs != "{}") { "no outputs" }
             val files = client.outputFiles(outcome.promptId)
             expect(files.isNotEmpty()) { "no output files" }
             val bytes = client.view(files[0])
@@ -90,6 +95,12 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
                 throw AssertionError("submit should have failed")
             } catch (e: ComfyException.InvalidArgument) {
                 expect(e.reason.contains("workflow")) { e.reason }
+            }
+            try {
+                client.submit(WORKFLOW, JobOptions(extraData = "{not json"))
+                throw AssertionError("submit should have failed")
+            } catch (e: ComfyException.InvalidArgument) {
+                expect(e.reason.contains("extra_data")) { e.reason }
             }
         }
     },
@@ -155,7 +166,7 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
                     expect(recorder.progressed.await(20, TimeUnit.SECONDS)) { "no progress" }
                     expect(client.interrupt(submission.promptId)) { "interrupt not sent" }
                     try {
-                        client.wait(submission.promptId, 20_000u)
+                        client.wait(submission.promptId, JobOptions(timeout = Duration.ofSeconds(20)))
                         throw AssertionError("wait should have failed")
                     } catch (e: ComfyException.Interrupted) {
                         expect(e.outcome?.status == "interrupted") { "status ${e.outcome?.status}" }
@@ -199,6 +210,68 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             client.delete(listOf("not-a-prompt"))
             expect(!client.interrupt("not-a-prompt")) { "interrupted a stranger" }
             expect(client.systemStats().contains("system")) { "system_stats" }
+        }
+    },
+    "uploaded bytes come back from view" to {
+        newClient().use { client ->
+            val data = ByteArray(3000) { (it % 256).toByte() }
+            val stored = client.upload("kotlin-input.png", data, UploadSpec(subfolder = "kotlin", overwrite = true))
+            expect(stored.kind == "input" && stored.subfolder == "kotlin") { "stored as $stored" }
+            expect(client.view(stored).contentEquals(data)) { "view differs from the upload" }
+            try {
+                client.upload("", data, UploadSpec())
+                throw AssertionError("an empty file name should be refused")
+            } catch (e: ComfyException.InvalidArgument) {
+            }
+        }
+    },
+    "downloaded outputs equal view of each output file" to {
+        newClient().use { client ->
+            val outcome = client.run(WORKFLOW, scenario("success_single"))
+            val files = client.outputFiles(outcome.promptId)
+            expect(files.isNotEmpty()) { "no output files" }
+            val dir = kotlin.io.path.createTempDirectory("comfywire-kotlin").toFile()
+            try {
+                val paths = client.downloadOutputs(outcome.promptId, dir.path)
+                expect(paths.size == files.size) { "${paths.size} paths for ${files.size} files" }
+                for ((path, file) in paths.zip(files)) {
+                    expect(File(path).readBytes().contentEquals(client.view(file))) { "$path differs from /view" }
+                }
+            } finally {
+                dir.deleteRecursively()
+            }
+        }
+    },
+    "queue deadline gives Deadline while the prompt stays queued" to {
+        newClient().use { client ->
+            val blocker = client.submit(WORKFLOW, scenario("long_run"))
+            val waiting = UUID.randomUUID().toString()
+            try {
+                client.run(WORKFLOW, scenario("success_single", promptId = waiting, queue = Duration.ofMillis(200)))
+                throw AssertionError("run should have hit the queue deadline")
+            } catch (e: ComfyException.Deadline) {
+                expect(e.detail?.contains("\"queue\"") == true) { "detail ${e.detail}" }
+            }
+            expect(client.queue().pending.any { it.promptId == waiting }) { "not pending on the server" }
+            client.delete(listOf(waiting))
+            client.interrupt(blocker.promptId)
+            client.outcome(blocker.promptId, JobOptions())
+            expect(client.queue().pending.isEmpty()) { "queue left behind" }
+        }
+    },
+    "stall deadline gives Deadline and the prompt goes on" to {
+        newClient().use { client ->
+            val id = UUID.randomUUID().toString()
+            try {
+                client.run(WORKFLOW, scenario("long_run", promptId = id, stall = Duration.ofMillis(1)))
+                throw AssertionError("run should have hit the stall deadline")
+            } catch (e: ComfyException.Deadline) {
+                expect(e.detail?.contains("\"stall\"") == true) { "detail ${e.detail}" }
+            }
+            expect(client.queue().running.any { it.promptId == id }) { "not running on the server" }
+            expect(client.interrupt(id)) { "interrupt not sent" }
+            val outcome = client.outcome(id, JobOptions(timeout = Duration.ofSeconds(20)))
+            expect(outcome.status == "interrupted") { "status ${outcome.status}" }
         }
     },
     "settings JSON constructor" to {

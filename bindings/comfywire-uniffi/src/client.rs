@@ -1,35 +1,22 @@
 //! The exported [`Client`]: construction, listeners, the pull queue and
-//! lifecycle hints are synchronous (they never wait on the network); job,
-//! queue and history calls are `async` and run on the host runtime.
+//! lifecycle hints are synchronous (they never wait on the network); every
+//! job call is `async`, one call of the host's [`Jobs`] spawned on the host
+//! runtime.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::{self, Deadlines, FileRef};
-use comfywire_host::{CALLBACK_ERROR, ErrorCode, HostClient, HostError, HostOutcome};
-use serde_json::Value;
+use comfywire_host::ffi::Json;
+use comfywire_host::{
+    CALLBACK_ERROR, HostClient, HostError, HostEvent, HostFile, HostOutcome, HostQueue, HostStats,
+    HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec, parse_json,
+};
 
 use crate::error::ComfyError;
 use crate::listener::{EventAdapter, EventListener, StateAdapter, StateListener, Subscription};
-use crate::options::{ClientOptions, JobOptions};
-use crate::record::{
-    ClientStats, ConnectionStatus, Event, Outcome, OutputFile, QueueSnapshot, Submission,
-};
+use crate::options::ClientOptions;
 use crate::task::spawn;
-
-/// Parses JSON text given by the caller, naming the argument on failure.
-pub(crate) fn parse_json(text: &str, what: &str) -> Result<Value, ComfyError> {
-    serde_json::from_str(text).map_err(|e| {
-        ComfyError::new(
-            ErrorCode::InvalidArgument,
-            format!("{what} is not valid JSON: {e}"),
-        )
-    })
-}
-
-fn outcome(record: &comfywire_client::ExecutionRecord) -> Outcome {
-    HostOutcome::from_record(record).into()
-}
 
 /// A ComfyUI client: one WebSocket, reconnecting on its own, with events
 /// delivered to listeners or pulled with [`Client::next_event`].
@@ -39,9 +26,26 @@ pub struct Client {
 }
 
 impl Client {
-    /// The async client, cloned into tasks spawned on the host runtime.
-    fn inner(&self) -> comfywire_client::Client {
-        self.host.client().clone()
+    /// Runs one job call on the host runtime with a clone of the job API.
+    async fn call<T, F>(&self, call: impl FnOnce(Jobs) -> F) -> Result<T, ComfyError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, HostError>> + Send + 'static,
+    {
+        spawn(call(self.host.jobs().clone())).await
+    }
+
+    fn subscription(
+        &self,
+        kinds: &[String],
+        prompt_id: Option<String>,
+        callback: Arc<dyn comfywire_host::EventCallback>,
+    ) -> Result<Arc<Subscription>, ComfyError> {
+        Ok(Subscription::new(self.host.subscribe(
+            Some(kinds),
+            prompt_id,
+            callback,
+        )?))
     }
 }
 
@@ -51,7 +55,7 @@ impl Client {
     /// [`Client::wait_connected`] and [`Client::on_state_change`]).
     #[uniffi::constructor]
     pub fn new(options: ClientOptions) -> Result<Arc<Client>, ComfyError> {
-        let host = HostClient::new(options.to_config()?)?;
+        let host = HostClient::new(&options.settings())?;
         Ok(Arc::new(Client { host }))
     }
 
@@ -70,13 +74,13 @@ impl Client {
     }
 
     /// The connection state now.
-    pub fn status(&self) -> ConnectionStatus {
-        self.host.status().into()
+    pub fn status(&self) -> HostStatus {
+        self.host.status()
     }
 
     /// Counters.
-    pub fn stats(&self) -> ClientStats {
-        self.host.stats().into()
+    pub fn stats(&self) -> HostStats {
+        self.host.stats()
     }
 
     /// Registers `listener` for these event kinds (every kind when `kinds`
@@ -88,11 +92,7 @@ impl Client {
         prompt_id: Option<String>,
         listener: Arc<dyn EventListener>,
     ) -> Result<Arc<Subscription>, ComfyError> {
-        let kinds = (!kinds.is_empty()).then_some(kinds);
-        let handle = self
-            .host
-            .subscribe(kinds, prompt_id, Arc::new(EventAdapter(listener)))?;
-        Ok(Subscription::new(handle))
+        self.subscription(&kinds, prompt_id, Arc::new(EventAdapter(listener)))
     }
 
     /// Registers `listener` for connection state changes.
@@ -100,41 +100,37 @@ impl Client {
         &self,
         listener: Arc<dyn StateListener>,
     ) -> Result<Arc<Subscription>, ComfyError> {
-        let handle = self.host.subscribe(
-            Some(vec!["connection".to_owned()]),
-            None,
-            Arc::new(StateAdapter(listener)),
-        )?;
-        Ok(Subscription::new(handle))
+        let kinds = ["connection".to_owned()];
+        self.subscription(&kinds, None, Arc::new(StateAdapter(listener)))
     }
 
     /// The next event, waiting up to `timeout_ms`; `None` when none came.
     /// For hosts with their own loop: events are queued from the first
     /// call on, and `callback_error` reports come first. Blocks the calling
     /// thread (call it from a background thread or `Dispatchers.IO`).
-    pub fn next_event(&self, timeout_ms: u64) -> Result<Option<Event>, ComfyError> {
+    pub fn next_event(&self, timeout_ms: u64) -> Result<Option<HostEvent>, ComfyError> {
         let event = self.host.next_event(Duration::from_millis(timeout_ms))?;
-        Ok(event.as_ref().map(Event::from))
+        Ok(event.map(|e| e.flat()))
     }
 
     /// App went to the background: disconnect and stop retrying.
     pub fn pause(&self) -> Result<(), ComfyError> {
-        Ok(self.host.pause()?)
+        Ok(self.host.jobs().pause()?)
     }
 
     /// App came back: reconnect now.
     pub fn resume(&self) -> Result<(), ComfyError> {
-        Ok(self.host.resume()?)
+        Ok(self.host.jobs().resume()?)
     }
 
     /// The network changed (Wi-Fi to cellular, VPN): check or reconnect now.
     pub fn network_changed(&self) -> Result<(), ComfyError> {
-        Ok(self.host.network_changed()?)
+        Ok(self.host.jobs().network_changed()?)
     }
 
     /// Skips the current backoff wait.
     pub fn retry_now(&self) -> Result<(), ComfyError> {
-        Ok(self.host.retry_now()?)
+        Ok(self.host.jobs().retry_now()?)
     }
 
     /// Closes the socket, stops the dispatcher and releases every listener.
@@ -150,178 +146,140 @@ impl Client {
 impl Client {
     /// Waits until the socket is open, up to `timeout_ms`.
     pub async fn wait_connected(&self, timeout_ms: u64) -> Result<(), ComfyError> {
-        let client = self.inner();
-        spawn(async move {
-            Ok(client
-                .wait_connected(Duration::from_millis(timeout_ms))
-                .await?)
-        })
-        .await
+        let timeout = Duration::from_millis(timeout_ms);
+        self.call(|jobs| async move { jobs.wait_connected(timeout).await })
+            .await
     }
 
-    /// Submits a workflow (API-format JSON) and returns at once.
+    /// Submits a workflow (API-format JSON) and returns once the server
+    /// queued it.
     pub async fn submit(
         &self,
         workflow_json: String,
         options: JobOptions,
-    ) -> Result<Submission, ComfyError> {
+    ) -> Result<HostSubmission, ComfyError> {
         let workflow = parse_json(&workflow_json, "workflow")?;
-        let submit = options.submit_options()?;
-        let client = self.inner();
-        spawn(async move {
-            let s = client.submit_with(&workflow, submit).await?;
-            Ok(Submission {
-                prompt_id: s.prompt_id,
-                number: s.number,
-                partial_json: s.partial.and_then(|p| {
-                    HostError::from(comfywire_client::Error::Validation(Box::new(p))).detail_json
-                }),
-            })
-        })
-        .await
+        self.call(|jobs| async move { jobs.submit(workflow, options).await })
+            .await
     }
 
-    /// Submits and waits for the end: the outcome of a prompt that
-    /// succeeded, or `ExecutionFailed` / `Interrupted` / `Lost` (with the
-    /// outcome) / `Validation` / `Deadline`.
+    /// Submits and waits for the end with the options' deadlines (the
+    /// client's where absent): the outcome of a prompt that succeeded, or
+    /// `ExecutionFailed` / `Interrupted` / `Lost` (with the outcome),
+    /// `Validation`, `Deadline`.
     pub async fn run(
         &self,
         workflow_json: String,
         options: JobOptions,
-    ) -> Result<Outcome, ComfyError> {
+    ) -> Result<HostOutcome, ComfyError> {
         let workflow = parse_json(&workflow_json, "workflow")?;
-        let submit = options.submit_options()?;
-        let client = self.inner();
-        let mut deadlines = client.config().deadlines;
-        if let Some(ms) = options.timeout_ms {
-            deadlines.total = Some(Duration::from_millis(ms));
-        }
-        spawn(async move {
-            let result = client.run_with(&workflow, submit, deadlines).await?;
-            Ok(outcome(&result.record))
-        })
-        .await
+        self.call(|jobs| async move { jobs.run(workflow, options).await })
+            .await
     }
 
-    /// Waits for a submitted prompt like [`Client::run`]; `Timeout` when
-    /// `timeout_ms` passes first (the prompt goes on).
+    /// Waits for a prompt of this client (attach) like [`Client::run`]: the
+    /// stall and queue deadlines apply, and `options.timeout` bounds the
+    /// wait (`Timeout`; the prompt goes on).
     pub async fn wait(
         &self,
         prompt_id: String,
-        timeout_ms: Option<u64>,
-    ) -> Result<Outcome, ComfyError> {
-        let client = self.inner();
-        spawn(async move {
-            let waiting = client.wait_record(&prompt_id, Deadlines::default());
-            let record = match timeout_ms {
-                None => waiting.await?,
-                Some(ms) => tokio::time::timeout(Duration::from_millis(ms), waiting)
-                    .await
-                    .map_err(|_| {
-                        ComfyError::new(
-                            ErrorCode::Timeout,
-                            format!("prompt {prompt_id} did not finish within {ms} ms"),
-                        )
-                    })??,
-            };
-            Ok(comfywire_host::outcome_result(HostOutcome::from_record(&record))?.into())
-        })
-        .await
+        options: JobOptions,
+    ) -> Result<HostOutcome, ComfyError> {
+        self.call(|jobs| async move { jobs.wait(&prompt_id, &options).await })
+            .await
+    }
+
+    /// Waits like [`Client::wait`] but returns the terminal outcome however
+    /// the prompt ended.
+    pub async fn outcome(
+        &self,
+        prompt_id: String,
+        options: JobOptions,
+    ) -> Result<HostOutcome, ComfyError> {
+        self.call(|jobs| async move { jobs.outcome(&prompt_id, &options).await })
+            .await
     }
 
     /// Interrupts the prompt only if it is the one running now (never
     /// another client's); true if an interrupt was sent.
     pub async fn interrupt(&self, prompt_id: String) -> Result<bool, ComfyError> {
-        let client = self.inner();
-        spawn(async move { Ok(client.interrupt(&prompt_id).await?) }).await
+        self.call(|jobs| async move { jobs.interrupt(&prompt_id).await })
+            .await
     }
 
     /// The server's queue.
-    pub async fn queue(&self) -> Result<QueueSnapshot, ComfyError> {
-        let client = self.inner();
-        spawn(async move {
-            let q = client.queue().await?;
-            Ok(QueueSnapshot {
-                running: q.running.into_iter().map(|i| i.prompt_id).collect(),
-                pending: q.pending.into_iter().map(|i| i.prompt_id).collect(),
-            })
-        })
-        .await
+    pub async fn queue(&self) -> Result<HostQueue, ComfyError> {
+        self.call(|jobs| async move { jobs.queue().await }).await
     }
 
     /// Deletes pending prompts (running ones are untouched: see `interrupt`).
     pub async fn delete(&self, prompt_ids: Vec<String>) -> Result<(), ComfyError> {
-        let client = self.inner();
-        spawn(async move { Ok(client.delete(&prompt_ids).await?) }).await
+        self.call(|jobs| async move { jobs.delete(&prompt_ids).await })
+            .await
     }
 
     /// Deletes every pending prompt.
     pub async fn clear_queue(&self) -> Result<(), ComfyError> {
-        let client = self.inner();
-        spawn(async move { Ok(client.clear_queue().await?) }).await
+        self.call(|jobs| async move { jobs.clear_queue().await })
+            .await
     }
 
     /// The record of a prompt this client has seen, in any phase.
-    pub async fn execution(&self, prompt_id: String) -> Result<Option<Outcome>, ComfyError> {
-        let client = self.inner();
-        spawn(async move { Ok(client.execution(&prompt_id).await?.map(|r| outcome(&r))) }).await
+    pub async fn execution(&self, prompt_id: String) -> Result<Option<HostOutcome>, ComfyError> {
+        self.call(|jobs| async move { jobs.execution(&prompt_id).await })
+            .await
     }
 
     /// Finished executions kept in memory, oldest first.
-    pub async fn history(&self) -> Result<Vec<Outcome>, ComfyError> {
-        let client = self.inner();
-        spawn(async move { Ok(client.history().await?.iter().map(|r| outcome(r)).collect()) }).await
+    pub async fn history(&self) -> Result<Vec<HostOutcome>, ComfyError> {
+        self.call(|jobs| async move { jobs.history().await }).await
     }
 
-    /// The server's history entry of a prompt, as JSON text.
-    pub async fn server_history(&self, prompt_id: String) -> Result<Option<String>, ComfyError> {
-        let client = self.inner();
-        spawn(async move {
-            Ok(client
-                .server_history(&prompt_id)
-                .await?
-                .map(|v| v.to_string()))
-        })
-        .await
+    /// The server's history entry of a prompt.
+    pub async fn server_history(&self, prompt_id: String) -> Result<Option<Json>, ComfyError> {
+        self.call(|jobs| async move { jobs.server_history(&prompt_id).await })
+            .await
     }
 
-    /// `GET /system_stats`, as JSON text.
-    pub async fn system_stats(&self) -> Result<String, ComfyError> {
-        let client = self.inner();
-        spawn(async move { Ok(client.system_stats().await?.to_string()) }).await
+    /// `GET /system_stats`.
+    pub async fn system_stats(&self) -> Result<Json, ComfyError> {
+        self.call(|jobs| async move { jobs.system_stats().await })
+            .await
+    }
+
+    /// Reads a file from `/view` (an output, an upload).
+    pub async fn view(&self, file: HostFile) -> Result<Vec<u8>, ComfyError> {
+        self.call(|jobs| async move { Ok(jobs.view(&file).await?.to_vec()) })
+            .await
     }
 
     /// The files among a prompt's outputs.
-    pub async fn output_files(&self, prompt_id: String) -> Result<Vec<OutputFile>, ComfyError> {
-        let client = self.inner();
-        spawn(async move {
-            let record = client.execution(&prompt_id).await?.ok_or_else(|| {
-                ComfyError::new(
-                    ErrorCode::InvalidArgument,
-                    format!("unknown prompt {prompt_id}"),
-                )
-            })?;
-            Ok(comfywire_client::files(&record)
-                .into_iter()
-                .map(|f| OutputFile {
-                    filename: f.filename,
-                    subfolder: f.subfolder,
-                    kind: f.kind,
-                })
-                .collect())
-        })
-        .await
+    pub async fn output_files(&self, prompt_id: String) -> Result<Vec<HostFile>, ComfyError> {
+        self.call(|jobs| async move { jobs.output_files(&prompt_id).await })
+            .await
     }
 
-    /// Downloads a file from `/view`.
-    pub async fn view(&self, file: OutputFile) -> Result<Vec<u8>, ComfyError> {
-        let client = self.inner();
-        let file = FileRef {
-            filename: file.filename,
-            subfolder: file.subfolder,
-            kind: file.kind,
-        };
-        spawn(async move { Ok(client.view(&file).await?.to_vec()) }).await
+    /// Downloads every output file of a prompt into the folder `dir`
+    /// (created if missing); returns the paths written.
+    pub async fn download_outputs(
+        &self,
+        prompt_id: String,
+        dir: String,
+    ) -> Result<Vec<String>, ComfyError> {
+        self.call(|jobs| async move { jobs.download_outputs(&prompt_id, dir.as_ref()).await })
+            .await
+    }
+
+    /// Uploads a file to `/upload/image`; returns where the server stored
+    /// it (use that name: the server may rename it).
+    pub async fn upload(
+        &self,
+        filename: String,
+        data: Vec<u8>,
+        spec: UploadSpec,
+    ) -> Result<HostFile, ComfyError> {
+        self.call(|jobs| async move { jobs.upload(&filename, &data, spec).await })
+            .await
     }
 }
 

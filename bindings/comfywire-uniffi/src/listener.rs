@@ -9,24 +9,23 @@
 
 use std::sync::{Arc, Mutex};
 
-use comfywire_host::{CallbackHandle, EventCallback, HostEvent};
+use comfywire_host::{CallbackHandle, EventCallback, HostEvent, HostStatus};
 
 use crate::error::ListenerError;
-use crate::record::{ConnectionStatus, Event};
 
 /// Receives events. Implemented in Swift or Kotlin.
 #[uniffi::export(with_foreign)]
 pub trait EventListener: Send + Sync {
     /// Called on the client's dispatcher thread, in event order. Throwing
     /// does not stop the client; it is reported as a `callback_error` event.
-    fn on_event(&self, event: Event) -> Result<(), ListenerError>;
+    fn on_event(&self, event: HostEvent) -> Result<(), ListenerError>;
 }
 
 /// Receives connection state changes. Implemented in Swift or Kotlin.
 #[uniffi::export(with_foreign)]
 pub trait StateListener: Send + Sync {
     /// Called on the dispatcher thread with each new state, in order.
-    fn on_state(&self, status: ConnectionStatus) -> Result<(), ListenerError>;
+    fn on_state(&self, status: HostStatus) -> Result<(), ListenerError>;
 }
 
 fn failure(error: ListenerError) -> String {
@@ -38,7 +37,7 @@ pub(crate) struct EventAdapter(pub(crate) Arc<dyn EventListener>);
 
 impl EventCallback for EventAdapter {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        self.0.on_event(Event::from(event)).map_err(failure)
+        self.0.on_event(event.clone()).map_err(failure)
     }
 }
 
@@ -47,10 +46,11 @@ pub(crate) struct StateAdapter(pub(crate) Arc<dyn StateListener>);
 
 impl EventCallback for StateAdapter {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        match ConnectionStatus::from_event(event) {
-            Some(status) => self.0.on_state(status).map_err(failure),
-            // Registered for `connection` only, whose JSON the host always
-            // sets; anything else is not a state change.
+        // The status the event carries, not whatever it is by the time the
+        // listener runs. Registered for `connection` only, which always
+        // has one.
+        match &event.status {
+            Some(status) => self.0.on_state(status.clone()).map_err(failure),
             None => Ok(()),
         }
     }

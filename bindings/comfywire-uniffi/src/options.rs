@@ -1,94 +1,63 @@
-//! Options records: [`ClientOptions`] (what a client is built from) and
-//! [`JobOptions`] (one submission or run). Absent fields keep the host's
+//! [`ClientOptions`], what a client is built from: the commonly set fields
+//! of the host's settings (the settings file's format), so options and
+//! settings JSON are validated by the same code. Absent fields keep the
 //! defaults, so foreign callers only name what they change.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use comfywire_host::comfywire_client::{ClientConfig, Settings, SubmitOptions};
+use comfywire_host::Settings;
 
-use crate::error::ComfyError;
-
-/// How to build a [`crate::Client`]. Only `url` is required.
+/// How to build a [`crate::Client`]. Only `url` is required; any other
+/// setting is reachable through [`crate::Client::from_settings_json`].
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ClientOptions {
     /// Base URL, e.g. `http://127.0.0.1:8188`.
     pub url: String,
     /// Fixed client id (generated when absent).
-    #[uniffi(default = None)]
+    #[uniffi(default)]
     pub client_id: Option<String>,
     /// Bearer token for a proxy in front of ComfyUI.
-    #[uniffi(default = None)]
+    #[uniffi(default)]
     pub token: Option<String>,
     /// Extra headers on every request and the WebSocket upgrade.
     #[uniffi(default)]
     pub headers: HashMap<String, String>,
     /// Opening the socket may take this long.
-    #[uniffi(default = None)]
+    #[uniffi(default)]
     pub connect_timeout_ms: Option<u64>,
     /// One HTTP request may take this long.
-    #[uniffi(default = None)]
+    #[uniffi(default)]
     pub request_timeout_ms: Option<u64>,
     /// Default total deadline of `run`.
-    #[uniffi(default = None)]
+    #[uniffi(default)]
     pub run_timeout_ms: Option<u64>,
+    /// Default stall deadline of `run` and `wait` (no event while running).
+    #[uniffi(default)]
+    pub stall_timeout_ms: Option<u64>,
+    /// Default queue deadline of `run` and `wait` (not started yet).
+    #[uniffi(default)]
+    pub queue_timeout_ms: Option<u64>,
 }
 
 fn seconds(ms: Option<u64>) -> Option<f64> {
-    ms.map(|ms| Duration::from_millis(ms).as_secs_f64())
+    ms.map(|ms| ms as f64 / 1000.0)
 }
 
 impl ClientOptions {
-    /// Goes through the shared settings format, so options and settings
-    /// JSON are validated by the same code. No environment overrides here:
-    /// explicit options mean what they say.
-    pub(crate) fn to_config(&self) -> Result<ClientConfig, ComfyError> {
-        let settings = Settings {
+    /// The settings these options stand for. No environment overrides
+    /// here: explicit options mean what they say.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
             url: Some(self.url.clone()),
             client_id: self.client_id.clone(),
             token: self.token.clone(),
-            headers: self
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            headers: self.headers.clone().into_iter().collect(),
             connect_timeout_s: seconds(self.connect_timeout_ms),
             request_timeout_s: seconds(self.request_timeout_ms),
             timeout_s: seconds(self.run_timeout_ms),
+            stall_timeout_s: seconds(self.stall_timeout_ms),
+            queue_timeout_s: seconds(self.queue_timeout_ms),
             ..Settings::default()
-        };
-        Ok(settings.to_config()?)
-    }
-}
-
-/// Options of one `submit` or `run`.
-#[derive(Debug, Clone, PartialEq, Default, uniffi::Record)]
-pub struct JobOptions {
-    /// `run` only: total deadline, replacing the client's default.
-    #[uniffi(default = None)]
-    pub timeout_ms: Option<u64>,
-    /// `extra_data` for the server and nodes, as a JSON object text.
-    #[uniffi(default = None)]
-    pub extra_data_json: Option<String>,
-    /// Put the prompt at the front of the queue.
-    #[uniffi(default = false)]
-    pub front: bool,
-    /// Use this prompt id instead of a fresh UUID.
-    #[uniffi(default = None)]
-    pub prompt_id: Option<String>,
-}
-
-impl JobOptions {
-    pub(crate) fn submit_options(&self) -> Result<SubmitOptions, ComfyError> {
-        let extra_data = match &self.extra_data_json {
-            None => None,
-            Some(text) => Some(crate::client::parse_json(text, "extra_data_json")?),
-        };
-        Ok(SubmitOptions {
-            prompt_id: self.prompt_id.clone(),
-            extra_data,
-            front: self.front,
-            partial_execution_targets: None,
-        })
+        }
     }
 }

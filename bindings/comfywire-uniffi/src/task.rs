@@ -13,13 +13,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use comfywire_host::ErrorCode;
+use comfywire_host::{ErrorCode, HostError};
 use tokio::task::JoinHandle;
 
 use crate::error::ComfyError;
 
 /// A task on the host runtime, aborted when dropped before it finished.
-pub(crate) struct Spawned<T>(JoinHandle<Result<T, ComfyError>>);
+pub(crate) struct Spawned<T>(JoinHandle<Result<T, HostError>>);
 
 impl<T> Drop for Spawned<T> {
     fn drop(&mut self) {
@@ -32,7 +32,7 @@ impl<T> Future for Spawned<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
-            Ok(result) => result,
+            Ok(result) => result.map_err(ComfyError::from),
             // A panic inside the task is caught by tokio; it must reach the
             // caller as an error with the host's panic code, never unwind
             // across the FFI.
@@ -49,7 +49,7 @@ impl<T> Future for Spawned<T> {
 pub(crate) async fn spawn<T, F>(work: F) -> Result<T, ComfyError>
 where
     T: Send + 'static,
-    F: Future<Output = Result<T, ComfyError>> + Send + 'static,
+    F: Future<Output = Result<T, HostError>> + Send + 'static,
 {
     let runtime = comfywire_host::runtime()?;
     Spawned(runtime.spawn(work)).await

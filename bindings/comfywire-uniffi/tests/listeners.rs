@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 use comfywire_uniffi::{
-    Client, ClientOptions, ComfyError, Event, EventListener, JobOptions, ListenerError,
+    Client, ClientOptions, ComfyError, EventListener, HostEvent, JobOptions, ListenerError,
 };
 
 fn mock() -> (tokio::runtime::Runtime, MockServer) {
@@ -38,6 +38,8 @@ fn options(server: &MockServer) -> ClientOptions {
         connect_timeout_ms: None,
         request_timeout_ms: None,
         run_timeout_ms: Some(20_000),
+        stall_timeout_ms: None,
+        queue_timeout_ms: None,
     }
 }
 
@@ -48,10 +50,11 @@ struct Recorder {
 }
 
 impl EventListener for Recorder {
-    fn on_event(&self, event: Event) -> Result<(), ListenerError> {
-        self.kinds.lock().unwrap().push(event.kind.clone());
+    fn on_event(&self, event: HostEvent) -> Result<(), ListenerError> {
+        let name = event.kind.name();
+        self.kinds.lock().unwrap().push(name.to_owned());
         match self.refuse {
-            Some(kind) if kind == event.kind => Err(ListenerError::Failed {
+            Some(kind) if kind == name => Err(ListenerError::Failed {
                 reason: format!("refused {kind}"),
             }),
             _ => Ok(()),
@@ -91,7 +94,7 @@ fn failing_listener_is_reported_and_released_subscription_unregisters() {
 
     let workflow = server.sample_workflow().to_string();
     let outcome = block_on(client.run(workflow, JobOptions::default())).unwrap();
-    assert_eq!(outcome.status, "succeeded");
+    assert_eq!(outcome.status.name(), "succeeded");
     for _ in 0..250 {
         if !reports.kinds.lock().unwrap().is_empty() {
             break;

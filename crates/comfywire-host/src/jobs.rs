@@ -16,22 +16,30 @@ use crate::model::{HostFile, HostOutcome, HostQueue, HostStatus, HostSubmission}
 /// Options of one submission, run or wait. Absent deadlines keep the
 /// client's configured ones.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct JobOptions {
     /// Use this prompt id instead of a fresh UUID.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub prompt_id: Option<String>,
     /// `extra_data` for the server and nodes (a JSON object).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub extra_data: Option<Value>,
     /// Put the prompt at the front of the queue.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub front: bool,
     /// Run only these output nodes.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub partial_execution_targets: Option<Vec<String>>,
     /// `run`: longest time from submission to the end (a `Deadline`
     /// error). `wait`: longest time to wait (a `Timeout` error; the prompt
     /// goes on).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub timeout: Option<Duration>,
     /// Longest time without any event while the prompt runs.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub stall_timeout: Option<Duration>,
     /// Longest wait for the prompt to start.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub queue_timeout: Option<Duration>,
 }
 
@@ -70,12 +78,16 @@ impl JobOptions {
 
 /// Options of an upload.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UploadSpec {
     /// Subfolder (created if missing).
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub subfolder: Option<String>,
     /// `input` (default), `temp` or `output`.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub kind: Option<String>,
     /// Overwrite a file of the same name.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub overwrite: bool,
 }
 

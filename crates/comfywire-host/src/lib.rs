@@ -12,9 +12,10 @@
 //! Bindings depend on this crate only and map its typed flat model
 //! ([`HostEvent`], [`HostOutcome`], [`HostStatus`], ...) and its one error
 //! ([`HostError`] with stable [`ErrorCode`]s) into their language; no job
-//! rule lives in a binding. There is no pyo3, uniffi or libc in it. The
-//! client itself is `comfywire-client`; the protocol logic is
-//! `comfywire-proto`.
+//! rule lives in a binding. There is no pyo3 or libc in it, and uniffi
+//! only behind the feature `uniffi`, which derives the model's records for
+//! `comfywire-uniffi` (module `ffi` when it is on). The client itself is
+//! `comfywire-client`; the protocol logic is `comfywire-proto`.
 #![forbid(unsafe_code)]
 
 mod client;
@@ -36,6 +37,13 @@ pub use model::{
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
 };
 pub use runtime::{block_on, on_runtime_thread, runtime};
+
+// Feature `uniffi`: the model's records and custom types ([`model::ffi`])
+// form the uniffi component `comfywire_host` of the Swift/Kotlin bindings.
+#[cfg(feature = "uniffi")]
+pub use model::ffi;
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!("comfywire_host");
 
 /// The client's own event model, for bindings that map events without the
 /// flat record (Python builds its objects straight from these).

@@ -47,6 +47,7 @@ pub const CALLBACK_ERROR: &str = "callback_error";
 /// One event, flattened. Which fields are set depends on `kind` (see the
 /// field docs); the rest are empty.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "Event"))]
 pub struct HostEvent {
     /// What happened.
     pub kind: HostEventKind,
@@ -200,6 +201,11 @@ impl HostEvent {
 
 /// A node's part in an outcome.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "NodeTiming")
+)]
 pub struct HostNode {
     /// Node id.
     pub id: String,
@@ -213,6 +219,11 @@ pub struct HostNode {
 
 /// The server's error payload of a failed prompt.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "ExecutionError")
+)]
 pub struct HostExecutionError {
     /// Failing node.
     pub node_id: Option<String>,
@@ -228,6 +239,7 @@ pub struct HostExecutionError {
 
 /// How a prompt ended (or where it is), flattened.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "Outcome"))]
 pub struct HostOutcome {
     /// The prompt.
     pub prompt_id: String,
@@ -350,6 +362,11 @@ impl HostOutcome {
 
 /// Connection state, flattened.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "ConnectionStatus")
+)]
 pub struct HostStatus {
     /// `idle`, `connecting`, `connected`, `reconnecting`, `polling`,
     /// `paused` or `closed` (the protocol core's `ConnectionState::name`).
@@ -400,6 +417,11 @@ impl HostStatus {
 
 /// The answer to a submission.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "Submission")
+)]
 pub struct HostSubmission {
     /// The prompt id.
     pub prompt_id: String,
@@ -412,6 +434,7 @@ pub struct HostSubmission {
 
 /// One entry of the server's queue.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "QueueItem"))]
 pub struct HostQueueItem {
     /// The prompt.
     pub prompt_id: String,
@@ -423,6 +446,11 @@ pub struct HostQueueItem {
 
 /// The server's queue.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "QueueSnapshot")
+)]
 pub struct HostQueue {
     /// Running prompts.
     pub running: Vec<HostQueueItem>,
@@ -462,6 +490,11 @@ impl HostQueue {
 
 /// A file on the server (an output, an upload, a temp preview).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "ServerFile")
+)]
 pub struct HostFile {
     /// File name.
     pub filename: String,
@@ -493,6 +526,11 @@ impl From<&HostFile> for FileRef {
 
 /// Counters of a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "ClientStats")
+)]
 pub struct HostStats {
     /// Frames received.
     pub frames: u64,
@@ -530,4 +568,78 @@ impl HostStats {
         }
         Value::Object(m)
     }
+}
+
+/// How Swift and Kotlin (uniffi, feature `uniffi`) carry the model's types
+/// that are not records: JSON as its text, bytes as bytes, kinds and phases
+/// as their stable names. Declared once here, for the records above and
+/// for `comfywire-uniffi`.
+#[cfg(feature = "uniffi")]
+pub mod ffi {
+    use bytes::Bytes;
+    use comfywire_client::{NodePhase, Phase};
+    use serde_json::Value;
+
+    use super::HostEventKind;
+
+    /// [`Value`] under the name foreign code sees.
+    pub type Json = Value;
+    /// [`HostEventKind`] under the name foreign code sees.
+    pub type EventKind = HostEventKind;
+
+    uniffi::custom_type!(
+        /// JSON text (`String`). Text that is not JSON arrives as a JSON
+        /// string, so the call that needs an object refuses it with
+        /// `InvalidArgument` (a failed lift would be an internal error).
+        Json, String, {
+        remote,
+        lower: |value| value.to_string(),
+        try_lift: |text| Ok(serde_json::from_str(&text).unwrap_or(Value::String(text))),
+    });
+
+    uniffi::custom_type!(
+        /// Bytes (`ByteArray` / `Data`).
+        Bytes, Vec<u8>, {
+        remote,
+        lower: |bytes| bytes.to_vec(),
+        try_lift: |vec| Ok(Bytes::from(vec)),
+    });
+
+    uniffi::custom_type!(
+        /// An event kind's name: `progress`, `finished`, `callback_error`, ...
+        EventKind, String, {
+        lower: |kind| kind.name().to_owned(),
+        try_lift: |name| HostEventKind::from_name(&name)
+            .ok_or_else(|| uniffi::deps::anyhow::anyhow!("unknown event kind `{name}`")),
+    });
+
+    uniffi::custom_type!(
+        /// A prompt's phase: `submitted`, `queued`, `running`, `succeeded`,
+        /// `failed`, `interrupted` or `lost`.
+        Phase, String, {
+        remote,
+        lower: |phase| phase.name().to_owned(),
+        try_lift: |name| {
+            use Phase::*;
+            [Submitted, Queued, Running, Succeeded, Failed, Interrupted, Lost]
+                .into_iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| uniffi::deps::anyhow::anyhow!("unknown phase `{name}`"))
+        },
+    });
+
+    uniffi::custom_type!(
+        /// A node's phase: `cached`, `running`, `done`, `failed` or
+        /// `interrupted`.
+        NodePhase, String, {
+        remote,
+        lower: |phase| phase.name().to_owned(),
+        try_lift: |name| {
+            use NodePhase::*;
+            [Cached, Running, Done, Failed, Interrupted]
+                .into_iter()
+                .find(|p| p.name() == name)
+                .ok_or_else(|| uniffi::deps::anyhow::anyhow!("unknown node phase `{name}`"))
+        },
+    });
 }

@@ -17,8 +17,19 @@ func mockUrl() throws -> String {
     return url
 }
 
-func scenario(_ name: String) -> JobOptions {
-    JobOptions(extraDataJson: #"{"mock_scenario": "\#(name)"}"#)
+func scenario(
+    _ name: String, promptId: String? = nil, stallTimeout: TimeInterval? = nil,
+    queueTimeout: TimeInterval? = nil
+) -> JobOptions {
+    JobOptions(
+        promptId: promptId, extraData: #"{"mock_scenario": "\#(name)"}"#,
+        stallTimeout: stallTimeout, queueTimeout: queueTimeout)
+}
+
+/// Which deadline a `Deadline` error's detail names.
+func deadlineKind(_ detail: String?) throws -> String? {
+    let object = try JSONSerialization.jsonObject(with: Data((detail ?? "{}").utf8))
+    return (object as? [String: Any])?["deadline"] as? String
 }
 
 /// POSTs a control request to the mock (faults, playback speed).
@@ -97,7 +108,7 @@ final class ComfyWireTests: XCTestCase {
         try await client.waitConnected(timeoutMs: 10_000)
         let outcome = try await client.run(workflowJson: workflow, options: scenario("success_single"))
         XCTAssertEqual(outcome.status, "succeeded")
-        XCTAssertNotEqual(outcome.outputsJson, "{}")
+        XCTAssertNotEqual(outcome.outputs, "{}")
         let files = try await client.outputFiles(promptId: outcome.promptId)
         XCTAssertFalse(files.isEmpty)
         let bytes = try await client.view(file: files[0])
@@ -126,6 +137,12 @@ final class ComfyWireTests: XCTestCase {
             XCTFail("submit should have failed")
         } catch ComfyError.InvalidArgument(let reason, _, _) {
             XCTAssertTrue(reason.contains("workflow"), reason)
+        }
+        do {
+            _ = try await client.submit(workflowJson: workflow, options: JobOptions(extraData: "{not json"))
+            XCTFail("submit should have failed")
+        } catch ComfyError.InvalidArgument(let reason, _, _) {
+            XCTAssertTrue(reason.contains("extra_data"), reason)
         }
     }
 
@@ -203,7 +220,7 @@ final class ComfyWireTests: XCTestCase {
         let sent = try await client.interrupt(promptId: submission.promptId)
         XCTAssertTrue(sent)
         do {
-            _ = try await client.wait(promptId: submission.promptId, timeoutMs: 20_000)
+            _ = try await client.wait(promptId: submission.promptId, options: JobOptions(timeout: 20))
             XCTFail("wait should have failed")
         } catch ComfyError.Interrupted(_, _, let outcome) {
             XCTAssertEqual(outcome?.status, "interrupted")
@@ -246,6 +263,78 @@ final class ComfyWireTests: XCTestCase {
         XCTAssertFalse(sent)
         let stats = try await client.systemStats()
         XCTAssertTrue(stats.contains("system"))
+    }
+
+    func testUploadedBytesComeBackFromView() async throws {
+        let client = try await client()
+        let data = Data((0..<3000).map { UInt8($0 % 256) })
+        let stored = try await client.upload(
+            filename: "swift-input.png", data: data, spec: UploadSpec(subfolder: "swift", overwrite: true))
+        XCTAssertEqual(stored.kind, "input")
+        XCTAssertEqual(stored.subfolder, "swift")
+        let served = try await client.view(file: stored)
+        XCTAssertEqual(served, data)
+        do {
+            _ = try await client.upload(filename: "", data: data, spec: UploadSpec())
+            XCTFail("an empty file name should be refused")
+        } catch ComfyError.InvalidArgument {
+        }
+    }
+
+    func testDownloadedOutputsEqualViewOfEachFile() async throws {
+        let client = try await client()
+        let outcome = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        let files = try await client.outputFiles(promptId: outcome.promptId)
+        XCTAssertFalse(files.isEmpty)
+        let dir = FileManager.default.temporaryDirectory
+            .appendingPathComponent("comfywire-swift-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let paths = try await client.downloadOutputs(promptId: outcome.promptId, dir: dir.path)
+        XCTAssertEqual(paths.count, files.count)
+        for (path, file) in zip(paths, files) {
+            let onDisk = try Data(contentsOf: URL(fileURLWithPath: path))
+            let served = try await client.view(file: file)
+            XCTAssertEqual(onDisk, served, path)
+        }
+    }
+
+    func testQueueDeadlineWhileThePromptStaysQueued() async throws {
+        let client = try await client()
+        let blocker = try await client.submit(workflowJson: workflow, options: scenario("long_run"))
+        let waiting = UUID().uuidString.lowercased()
+        do {
+            _ = try await client.run(
+                workflowJson: workflow,
+                options: scenario("success_single", promptId: waiting, queueTimeout: 0.2))
+            XCTFail("run should have hit the queue deadline")
+        } catch ComfyError.Deadline(_, let detail, _) {
+            XCTAssertEqual(try deadlineKind(detail), "queue")
+        }
+        let queue = try await client.queue()
+        XCTAssertTrue(queue.pending.contains { $0.promptId == waiting }, "not pending on the server")
+        try await client.delete(promptIds: [waiting])
+        _ = try await client.interrupt(promptId: blocker.promptId)
+        _ = try await client.outcome(promptId: blocker.promptId, options: JobOptions())
+        let after = try await client.queue()
+        XCTAssertTrue(after.pending.isEmpty)
+    }
+
+    func testStallDeadlineAndThePromptGoesOn() async throws {
+        let client = try await client()
+        let id = UUID().uuidString.lowercased()
+        do {
+            _ = try await client.run(
+                workflowJson: workflow, options: scenario("long_run", promptId: id, stallTimeout: 0.001))
+            XCTFail("run should have hit the stall deadline")
+        } catch ComfyError.Deadline(_, let detail, _) {
+            XCTAssertEqual(try deadlineKind(detail), "stall")
+        }
+        let queue = try await client.queue()
+        XCTAssertTrue(queue.running.contains { $0.promptId == id }, "not running on the server")
+        let sent = try await client.interrupt(promptId: id)
+        XCTAssertTrue(sent)
+        let outcome = try await client.outcome(promptId: id, options: JobOptions(timeout: 20))
+        XCTAssertEqual(outcome.status, "interrupted")
     }
 
     func testSettingsJsonConstructor() async throws {
