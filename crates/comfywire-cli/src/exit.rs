@@ -74,7 +74,7 @@ impl From<Error> for Failure {
             Error::Deadline { prompt_id, .. } => format!(
                 "timeout: {error} (the prompt stays on the server; `comfywire queue interrupt {prompt_id}` stops it)"
             ),
-            Error::Request(_) => format!("connection error: {error}"),
+            Error::Request(_) | Error::Connect(_) => format!("connection error: {error}"),
             other => other.to_string(),
         };
         Failure::new(code, message)

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{ClientConfig, Deadlines};
-use crate::driver::{Control, Counters, Driver, Shared};
+use crate::driver::{Confirmation, Control, Counters, Driver, Shared};
 use crate::endpoints::{Endpoints, new_client_id, new_uuid};
 use crate::error::{Error, ValidationError};
 use crate::fanout::{Fanout, Filter, Subscription};
@@ -332,6 +332,17 @@ impl Client {
 
     /// Submits with options. The prompt id is registered with the tracker
     /// before the request leaves, so no event can be missed.
+    ///
+    /// Exactly once, always answered: `Ok` when the server has the prompt —
+    /// also when its answer was lost, cut or late, which makes the client
+    /// ask the server (its queue and `/history/{id}`) for a few seconds —
+    /// and an error only when the server certainly does not have it. A
+    /// submission under an explicit `prompt_id` the server already has is
+    /// answered without sending it again, so a retry never runs a workflow
+    /// twice. A server that assigns its own id is followed: the answer
+    /// carries that id, and waits on either id resolve. Dropping this
+    /// future at any point leaves nothing behind, or a tracked prompt that
+    /// reaches its one terminal event.
     pub async fn submit_with(
         &self,
         workflow: &Value,
@@ -340,7 +351,21 @@ impl Client {
         let graph = workflow.as_object().ok_or_else(|| {
             Error::Config("a workflow is a JSON object of nodes (API format)".into())
         })?;
-        let prompt_id = options.prompt_id.clone().unwrap_or_else(new_uuid);
+        let prompt_id = match &options.prompt_id {
+            Some(id) => {
+                if let Some(known) = self.already_submitted(id).await? {
+                    return Ok(known);
+                }
+                id.clone()
+            }
+            None => new_uuid(),
+        };
+        // From here until the answer is read, dropping the future hands the
+        // prompt to the session to confirm.
+        let mut pending = Unanswered {
+            client: self,
+            prompt_id: Some(prompt_id.clone()),
+        };
         let (ack, acked) = oneshot::channel();
         self.control(Control::Track {
             prompt_id: prompt_id.clone(),
@@ -362,21 +387,10 @@ impl Client {
         if let Some(targets) = options.partial_execution_targets {
             body["partial_execution_targets"] = json!(targets);
         }
-        let reject = |this: &Client| {
-            let _ = this.control(Control::Http(Box::new(HttpReply::PromptRejected {
-                prompt_id: prompt_id.clone(),
-            })));
-        };
-        let answer = match self.inner.http.post_json("prompt", &body).await {
-            Ok(a) => a,
-            Err(e) => {
-                reject(self);
-                return Err(e);
-            }
-        };
-        let parsed = answer.json();
-        match (answer.status, parsed) {
-            (200, Ok(reply)) => {
+        let posted = classify(self.inner.http.post_json("prompt", &body).await);
+        pending.prompt_id = None;
+        match posted {
+            Posted::Accepted(reply) => {
                 let number = reply
                     .get("number")
                     .and_then(Value::as_f64)
@@ -386,36 +400,102 @@ impl Client {
                     .as_object()
                     .is_some_and(|m| !m.is_empty())
                     .then(|| ValidationError::from_body(&reply));
-                let accepted_id = reply
+                let chosen = reply
                     .get("prompt_id")
                     .and_then(Value::as_str)
                     .unwrap_or(&prompt_id)
                     .to_owned();
+                if chosen != prompt_id {
+                    self.control(Control::Adopt {
+                        requested: prompt_id.clone(),
+                        chosen: chosen.clone(),
+                    })?;
+                }
                 self.control(Control::Http(Box::new(HttpReply::PromptAccepted {
-                    prompt_id: accepted_id.clone(),
+                    prompt_id: chosen.clone(),
                     number,
                     node_errors,
                 })))?;
                 Ok(Submission {
-                    prompt_id: accepted_id,
+                    prompt_id: chosen,
                     number,
                     partial,
                 })
             }
-            (400, Ok(body)) if body.get("error").is_some() => {
-                reject(self);
-                Err(Error::Validation(Box::new(ValidationError::from_body(
-                    &body,
-                ))))
+            Posted::Refused(error) => {
+                let _ = self.control(Control::Http(Box::new(HttpReply::PromptRejected {
+                    prompt_id: prompt_id.clone(),
+                })));
+                Err(error)
             }
-            (status, _) => {
-                reject(self);
-                Err(Error::Http {
-                    status,
-                    body: crate::http::shorten(&answer.body),
-                })
+            Posted::Unknown(error) => {
+                tracing::debug!(target: "comfywire::submit", %prompt_id, %error, "answer unknown; asking the server");
+                self.control(Control::Uncertain {
+                    prompt_id: prompt_id.clone(),
+                })?;
+                match self.confirm(&prompt_id).await? {
+                    Confirmation::Accepted { prompt_id, number } => Ok(Submission {
+                        prompt_id,
+                        number,
+                        partial: None,
+                    }),
+                    Confirmation::Absent => Err(error),
+                }
             }
         }
+    }
+
+    /// The submission of `prompt_id` if this client or the server already
+    /// has it (then it is tracked to its end), so it is not sent twice.
+    async fn already_submitted(&self, prompt_id: &str) -> Result<Option<Submission>, Error> {
+        let known = |r: ExecutionRecord| Submission {
+            prompt_id: r.prompt_id,
+            number: r.number,
+            partial: None,
+        };
+        if let Some(record) = self.execution(prompt_id).await? {
+            return Ok(Some(known(record)));
+        }
+        let in_history = self.server_history(prompt_id).await?.is_some();
+        let queued = in_history || {
+            let queue = self.queue().await?;
+            queue.is_running(prompt_id) || queue.is_pending(prompt_id)
+        };
+        if !queued {
+            return Ok(None);
+        }
+        self.attach(prompt_id).await?;
+        Ok(self.execution(prompt_id).await?.map(known))
+    }
+
+    /// Waits until the session knows whether the server has a prompt whose
+    /// submission was uncertain.
+    async fn confirm(&self, prompt_id: &str) -> Result<Confirmation, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.control(Control::Confirm {
+            prompt_id: prompt_id.to_owned(),
+            reply,
+        })?;
+        answer.await.map_err(|_| Error::Closed)
+    }
+
+    /// Tracks a prompt this client did not submit (another process, an
+    /// earlier run of this app) until its one terminal event, which then
+    /// reaches subscribers and [`Client::wait`] like any other. A prompt
+    /// submitted under another client id sends its frames elsewhere: it is
+    /// followed through `/queue` and `/history/{id}`. One the server does
+    /// not know ends as `Lost`. Attaching a prompt already tracked does
+    /// nothing.
+    pub async fn attach(&self, prompt_id: &str) -> Result<(), Error> {
+        if prompt_id.is_empty() {
+            return Err(Error::Config("an empty prompt id".into()));
+        }
+        let (ack, acked) = oneshot::channel();
+        self.control(Control::Attach {
+            prompt_id: prompt_id.to_owned(),
+            ack,
+        })?;
+        acked.await.map_err(|_| Error::Closed)
     }
 
     /// Waits for the one terminal outcome of a prompt and returns its
@@ -626,4 +706,58 @@ fn encode(text: &str) -> String {
         }
     }
     out
+}
+
+/// What the answer to a `POST /prompt` says about the prompt.
+enum Posted {
+    /// Queued; the server's JSON answer.
+    Accepted(Value),
+    /// Certainly not queued: refused, or never sent.
+    Refused(Error),
+    /// Unknown: the answer was lost, cut, late, or from a gateway.
+    Unknown(Error),
+}
+
+fn classify(answer: Result<crate::http::Answer, Error>) -> Posted {
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(e @ Error::Connect(_)) => return Posted::Refused(e),
+        Err(e) => return Posted::Unknown(e),
+    };
+    match (answer.status, answer.json()) {
+        (200, Ok(reply)) if reply.is_object() => Posted::Accepted(reply),
+        // A 200 whose body was cut: the server did queue something.
+        (200, _) => Posted::Unknown(Error::Protocol(format!(
+            "the answer to POST /prompt was cut: {}",
+            crate::http::shorten(&answer.body)
+        ))),
+        (400, Ok(body)) if body.get("error").is_some() => {
+            Posted::Refused(Error::Validation(Box::new(ValidationError::from_body(&body))))
+        }
+        // A gateway's 5xx may come after the server queued the prompt.
+        (status, _) if status >= 500 => Posted::Unknown(Error::Http {
+            status,
+            body: crate::http::shorten(&answer.body),
+        }),
+        (status, _) => Posted::Refused(Error::Http {
+            status,
+            body: crate::http::shorten(&answer.body),
+        }),
+    }
+}
+
+/// A submission whose answer has not been read yet: dropped before that
+/// (a cancelled or timed-out submit), it asks the session to find out
+/// whether the server has the prompt.
+struct Unanswered<'a> {
+    client: &'a Client,
+    prompt_id: Option<String>,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(prompt_id) = self.prompt_id.take() {
+            let _ = self.client.control(Control::Uncertain { prompt_id });
+        }
+    }
 }

@@ -42,6 +42,25 @@ pub(crate) enum Control {
         ack: oneshot::Sender<()>,
     },
     Http(Box<HttpReply>),
+    /// The answer to a tracked prompt's `POST /prompt` is unknown.
+    Uncertain {
+        prompt_id: String,
+    },
+    /// Answer once the session knows whether the server has the prompt.
+    Confirm {
+        prompt_id: String,
+        reply: oneshot::Sender<Confirmation>,
+    },
+    /// The server answered a submission under another id.
+    Adopt {
+        requested: String,
+        chosen: String,
+    },
+    /// Track a prompt this client did not submit.
+    Attach {
+        prompt_id: String,
+        ack: oneshot::Sender<()>,
+    },
     RetryNow,
     Pause,
     Resume,
@@ -64,6 +83,18 @@ pub(crate) enum Control {
         generation: u64,
         error: String,
     },
+}
+
+/// Whether the server has a prompt whose submission was uncertain.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Confirmation {
+    /// It has it, under this id, with this queue number.
+    Accepted {
+        prompt_id: String,
+        number: Option<u64>,
+    },
+    /// It never got there.
+    Absent,
 }
 
 /// Counters shared with the client handles.
@@ -105,6 +136,8 @@ pub(crate) struct Driver {
     /// The credential-free URL and client id of the latest connect
     /// attempt, kept for the tap's `Opened`.
     connecting: Option<(String, Option<String>)>,
+    /// Submitters waiting to learn whether the server has their prompt.
+    confirming: Vec<(String, oneshot::Sender<Confirmation>)>,
 }
 
 async fn next_message(ws: &mut Option<Box<Ws>>) -> Option<Result<Message, tungstenite::Error>> {
@@ -138,6 +171,7 @@ impl Driver {
             tap,
             conn: 0,
             connecting: None,
+            confirming: Vec::new(),
         }
     }
 
@@ -335,6 +369,15 @@ impl Driver {
                 let _ = ack.send(());
             }
             Control::Http(reply) => self.session.handle_http(*reply, now),
+            Control::Uncertain { prompt_id } => self.session.prompt_uncertain(&prompt_id, now),
+            Control::Confirm { prompt_id, reply } => self.confirming.push((prompt_id, reply)),
+            Control::Adopt { requested, chosen } => {
+                self.session.adopt_prompt_id(&requested, &chosen, now)
+            }
+            Control::Attach { prompt_id, ack } => {
+                self.session.attach_prompt(&prompt_id, now);
+                let _ = ack.send(());
+            }
             Control::RetryNow => self.session.retry_now(now),
             Control::Pause => {
                 self.session.pause(now);
@@ -533,6 +576,26 @@ impl Driver {
 
     /// Hands the session's events to subscribers and updates shared state.
     fn publish(&mut self) {
+        if !self.confirming.is_empty() {
+            let mut still = Vec::with_capacity(self.confirming.len());
+            for (prompt_id, reply) in self.confirming.drain(..) {
+                match self.session.execution(&prompt_id) {
+                    Some(r) if r.phase == comfywire_proto::Phase::Submitted => {
+                        still.push((prompt_id, reply));
+                    }
+                    Some(r) => {
+                        let _ = reply.send(Confirmation::Accepted {
+                            prompt_id: r.prompt_id.clone(),
+                            number: r.number,
+                        });
+                    }
+                    None => {
+                        let _ = reply.send(Confirmation::Absent);
+                    }
+                }
+            }
+            self.confirming = still;
+        }
         while let Some(event) = self.session.poll_event() {
             match &event {
                 Event::Connection(status) => {

@@ -139,6 +139,10 @@ pub enum Error {
     /// request may be retried.
     #[error("request failed: {0}")]
     Request(String),
+    /// No connection could be made, so nothing was sent (refused, no
+    /// route, a failed TLS handshake). The request may be retried.
+    #[error("cannot connect: {0}")]
+    Connect(String),
     /// The server answered an unexpected status.
     #[error("HTTP {status}: {body}")]
     Http {
@@ -203,7 +207,7 @@ impl Error {
     pub fn code(&self) -> u32 {
         match self {
             Error::Config(_) => 2,
-            Error::Request(_) => 3,
+            Error::Request(_) | Error::Connect(_) => 3,
             Error::Http { .. } => 4,
             Error::Protocol(_) => 5,
             Error::Validation(_) => 10,

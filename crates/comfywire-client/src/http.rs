@@ -144,7 +144,14 @@ impl HttpApi {
         }
         let response = request.send().await.map_err(|e| {
             tracing::debug!(target: "comfywire::http", %method, url = %crate::endpoints::redact(&url), error = %e, "request failed");
-            Error::Request(format!("{method} {}: {e}", crate::endpoints::redact(&url)))
+            let text = format!("{method} {}: {e}", crate::endpoints::redact(&url));
+            // Nothing of the request left: the server certainly did not
+            // act on it (what submissions need to know).
+            if e.is_connect() {
+                Error::Connect(text)
+            } else {
+                Error::Request(text)
+            }
         })?;
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(|e| {

@@ -124,6 +124,17 @@ pub(crate) async fn wait_record(
     deadlines: Deadlines,
     started: Instant,
 ) -> Result<Arc<ExecutionRecord>, Error> {
+    // The id the server knows it by (it may have chosen its own); a prompt
+    // this client does not track is attached, so any id can be waited on.
+    let canonical = match client.execution(prompt_id).await? {
+        Some(record) if record.is_terminal() => return Ok(Arc::new(record)),
+        Some(record) => record.prompt_id,
+        None => {
+            client.attach(prompt_id).await?;
+            prompt_id.to_owned()
+        }
+    };
+    let prompt_id = canonical.as_str();
     // Subscribe first, then look: a terminal event is either in the ring
     // already or will reach this subscription.
     let mut events = client.subscribe(Filter::all().prompt(prompt_id));
@@ -132,7 +143,7 @@ pub(crate) async fn wait_record(
         Some(record) => record.phase >= Phase::Running,
         None => {
             return Err(Error::Protocol(format!(
-                "prompt {prompt_id} is not tracked by this client (submit it through this client)"
+                "prompt {prompt_id} is no longer tracked (the server never had it)"
             )));
         }
     };

@@ -97,7 +97,7 @@ async fn an_untrusted_certificate_is_a_typed_connect_error() {
     );
     assert!(matches!(
         client.queue().await,
-        Err(comfywire_client::Error::Request(_))
+        Err(comfywire_client::Error::Connect(_))
     ));
     client.close().await;
 }

@@ -98,7 +98,7 @@ impl From<Error> for HostError {
         let message = error.to_string();
         let (code, detail, outcome) = match &error {
             Error::Config(_) => (ErrorCode::Config, None, None),
-            Error::Request(_) => (ErrorCode::Request, None, None),
+            Error::Request(_) | Error::Connect(_) => (ErrorCode::Request, None, None),
             Error::Http { status, body } => (
                 ErrorCode::Http,
                 Some(json!({"status": status, "body": body})),

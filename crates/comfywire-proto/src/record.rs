@@ -189,9 +189,25 @@ pub struct ExecutionRecord {
     /// Consecutive checks that found the prompt in neither the queue nor
     /// history.
     pub(crate) absent_checks: u8,
+    /// Set while the fate of its `POST /prompt` is unknown (the answer was
+    /// lost, cut or late, or the submit was cancelled): since when the
+    /// session has been asking the server.
+    pub(crate) confirm_since: Option<Instant>,
+    /// True when tracked on request (attach) rather than submitted here:
+    /// its frames may go to another client's socket, so it is polled.
+    pub(crate) attached: bool,
+    /// Consecutive failed HTTP checks (history or queue) for it.
+    pub(crate) http_failures: u8,
 }
 
 impl ExecutionRecord {
+    /// True while the server may be asked about it: queued or running,
+    /// or submitted with the answer to its `POST /prompt` unknown.
+    pub(crate) fn checkable(&self) -> bool {
+        matches!(self.phase, Phase::Queued | Phase::Running)
+            || (self.phase == Phase::Submitted && self.confirm_since.is_some())
+    }
+
     pub(crate) fn new(prompt_id: &str, ours: bool) -> Self {
         ExecutionRecord {
             prompt_id: prompt_id.to_owned(),
@@ -214,6 +230,9 @@ impl ExecutionRecord {
             saw_progress_state: false,
             pending_outcome: None,
             absent_checks: 0,
+            confirm_since: None,
+            attached: false,
+            http_failures: 0,
         }
     }
 

@@ -56,7 +56,13 @@ pub struct Tracker {
     history: HistoryRing,
     current: Option<String>,
     max_foreign: usize,
+    // The id a caller submitted under → the id the server chose, for
+    // servers that ignore the client's prompt id. Oldest first, bounded.
+    aliases: VecDeque<(String, String)>,
 }
+
+/// Aliases of server-chosen prompt ids kept.
+const MAX_ALIASES: usize = 1024;
 
 impl Tracker {
     pub(crate) fn new(history_capacity: usize, max_foreign: usize) -> Self {
@@ -66,7 +72,76 @@ impl Tracker {
             history: HistoryRing::new(history_capacity),
             current: None,
             max_foreign: max_foreign.max(1),
+            aliases: VecDeque::new(),
         }
+    }
+
+    /// The id the server knows a prompt by: `prompt_id` itself, or the id
+    /// the server chose when it ignored ours.
+    pub fn resolve<'a>(&'a self, prompt_id: &'a str) -> &'a str {
+        self.aliases
+            .iter()
+            .rev()
+            .find(|(asked, _)| asked == prompt_id)
+            .map_or(prompt_id, |(_, chosen)| chosen.as_str())
+    }
+
+    /// True when the prompt is known here, in flight or finished.
+    pub(crate) fn knows(&self, prompt_id: &str) -> bool {
+        let id = self.resolve(prompt_id);
+        self.active.contains_key(id) || self.history.contains(id)
+    }
+
+    /// The server answered our submission under another id: the record
+    /// moves to that id (merging what its frames already told a foreign
+    /// record), and the submitted id stays an alias of it.
+    pub(crate) fn adopt(&mut self, requested: &str, chosen: &str) {
+        if requested == chosen {
+            return;
+        }
+        let Some(mut ours) = self.active.remove(requested) else {
+            return;
+        };
+        self.arrival.retain(|p| p != requested);
+        ours.prompt_id = chosen.to_owned();
+        match self.active.get_mut(chosen) {
+            // Its frames raced the answer: keep what they told, as ours.
+            Some(seen) => {
+                seen.ours = true;
+                seen.expected_nodes = ours.expected_nodes.or(seen.expected_nodes);
+                seen.submitted_at = ours.submitted_at.or(seen.submitted_at);
+                seen.had_gap |= ours.had_gap;
+            }
+            None => {
+                self.arrival.push_back(chosen.to_owned());
+                self.active.insert(chosen.to_owned(), ours);
+            }
+        }
+        if self.current.as_deref() == Some(requested) {
+            self.current = Some(chosen.to_owned());
+        }
+        self.aliases.push_back((requested.to_owned(), chosen.to_owned()));
+        if self.aliases.len() > MAX_ALIASES {
+            self.aliases.pop_front();
+        }
+    }
+
+    /// Tracks a prompt this client did not submit (or no longer remembers
+    /// submitting) until its end: everything before now was missed, so it
+    /// is settled from the server's history.
+    pub(crate) fn attach(&mut self, prompt_id: &str, now: Instant) -> bool {
+        if self.knows(prompt_id) {
+            let id = self.resolve(prompt_id).to_owned();
+            if let Some(record) = self.active.get_mut(&id) {
+                record.ours = true;
+            }
+            return false;
+        }
+        let record = self.get_or_create(prompt_id, true);
+        record.attached = true;
+        record.had_gap = true;
+        record.submitted_at.get_or_insert(now);
+        true
     }
 
     /// Finished executions.
@@ -137,6 +212,7 @@ impl Tracker {
         if record.phase == Phase::Submitted {
             record.phase = Phase::Queued;
         }
+        record.confirm_since = None;
         outbox.state(
             prompt_id,
             Event::PromptQueued {
@@ -147,16 +223,22 @@ impl Tracker {
         );
     }
 
+    /// The server certainly does not have the prompt: forget it.
     pub(crate) fn rejected(&mut self, prompt_id: &str) {
         if self.active.remove(prompt_id).is_some() {
             self.arrival.retain(|p| p != prompt_id);
         }
     }
 
-    /// Marks every in-flight prompt as having missed part of its stream.
+    /// Marks every in-flight prompt as having missed part of its stream,
+    /// including submitted ones whose answer has not come yet (the server
+    /// may have queued and run them while the socket was down).
     pub(crate) fn mark_gap(&mut self) {
         for record in self.active.values_mut() {
-            if matches!(record.phase, Phase::Queued | Phase::Running) {
+            if matches!(
+                record.phase,
+                Phase::Submitted | Phase::Queued | Phase::Running
+            ) {
                 record.had_gap = true;
             }
         }
@@ -210,6 +292,7 @@ impl Tracker {
     }
 
     fn start_running(record: &mut ExecutionRecord, outbox: &mut Outbox, now: Instant) {
+        record.confirm_since = None;
         if record.phase < Phase::Running {
             record.phase = Phase::Running;
             record.started_at.get_or_insert(now);

@@ -471,6 +471,7 @@ fn a_socket_deaf_while_our_prompt_is_queued_is_found_by_periodic_checks() {
     );
     commands(&mut s);
     let pending = QueueSnapshot::from_json(&json!({"queue_running": [[0, "other", {}, {}, []]], "queue_pending": [[1, "p", {}, {}, []]]})).unwrap();
+    let gone = QueueSnapshot::from_json(&json!({"queue_running": [], "queue_pending": []})).unwrap();
     for round in 0..3 {
         // Silence (pings answered) until the next check.
         let start = now;
@@ -486,9 +487,22 @@ fn a_socket_deaf_while_our_prompt_is_queued_is_found_by_periodic_checks() {
                 if matches!(c, Command::Ping(_)) {
                     s.handle_pong(now);
                 }
+                // The silence probe asks the queue every few seconds: while
+                // the prompt waits there, nothing more happens.
+                if matches!(c, Command::Http(HttpRequest::Queue)) {
+                    let queue = if round < 2 { &pending } else { &gone };
+                    s.handle_http(HttpReply::Queue(queue.clone()), now);
+                    cmds.extend(commands(&mut s));
+                    break;
+                }
             }
         }
-        assert_eq!(now - start, Duration::from_secs(30), "round {round}");
+        if round < 2 {
+            assert_eq!(now - start, Duration::from_secs(30), "round {round}");
+        } else {
+            // Gone from the queue: found by the next probe, in seconds.
+            assert!(now - start <= Duration::from_secs(3), "{:?}", now - start);
+        }
         assert!(
             !cmds.iter().any(|c| matches!(c, Command::Close { .. })),
             "a queued wait is not deafness"

@@ -1,5 +1,7 @@
 //! [`Session`]: the one type a driver talks to.
 
+mod submission;
+
 use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,18 @@ pub struct SessionConfig {
     /// Delay before re-checking a prompt found in neither queue nor
     /// history (the terminal race, default 1 s).
     pub lost_recheck: Duration,
+    /// Silence after which, while a prompt of ours is queued or running,
+    /// the queue is asked whether it is still there (default 3 s; `None`
+    /// disables the probe). A prompt gone from the queue ended unheard: it
+    /// is settled from history and the socket is replaced.
+    pub silence_probe: Option<Duration>,
+    /// How long a submission whose answer was lost is looked for before it
+    /// counts as never received by the server (default 3 s, and at least
+    /// two checks).
+    pub confirm_window: Duration,
+    /// Failed HTTP checks of one prompt in a row before it ends with the
+    /// outcome its socket reported, or as `Lost` (default 10).
+    pub max_check_failures: u8,
     /// The flags sent as the first message of every socket.
     pub feature_flags: Map<String, Value>,
 }
@@ -78,6 +92,9 @@ impl Default for SessionConfig {
             history_capacity: 100,
             max_foreign_prompts: 256,
             lost_recheck: Duration::from_secs(1),
+            silence_probe: Some(Duration::from_secs(3)),
+            confirm_window: Duration::from_secs(3),
+            max_check_failures: 10,
             feature_flags,
         }
     }
@@ -123,6 +140,10 @@ pub enum TimerReason {
     Poll,
     /// A running prompt and a silent socket.
     Watchdog,
+    /// A prompt of ours and a few seconds without a frame: ask the queue.
+    Probe,
+    /// Attached prompts are checked over HTTP.
+    AttachPoll,
     /// A prompt found nowhere is checked again.
     Reconcile,
     /// Held progress or previews become due.
@@ -185,6 +206,9 @@ pub struct Session {
     queue_requested: bool,
     deaf_suspect: bool,
     last_check_at: Option<Instant>,
+    last_probe_at: Option<Instant>,
+    probing: bool,
+    attach_poll_at: Option<Instant>,
     hot: HotReader,
 }
 
@@ -215,6 +239,9 @@ impl Session {
             queue_requested: false,
             deaf_suspect: false,
             last_check_at: None,
+            last_probe_at: None,
+            probing: false,
+            attach_poll_at: None,
             hot: HotReader::default(),
             config,
         }
@@ -262,9 +289,10 @@ impl Session {
 
     /// The record of a prompt, in flight or finished.
     pub fn execution(&self, prompt_id: &str) -> Option<&ExecutionRecord> {
+        let id = self.tracker.resolve(prompt_id);
         self.tracker
-            .active(prompt_id)
-            .or_else(|| self.tracker.history().get(prompt_id).map(|r| r.as_ref()))
+            .active(id)
+            .or_else(|| self.tracker.history().get(id).map(|r| r.as_ref()))
     }
 
     /// Counters.
@@ -395,7 +423,9 @@ impl Session {
     /// Asks the session to reconcile every in-flight prompt of ours now.
     pub fn reconcile(&mut self, now: Instant) {
         let _ = now;
-        let ids = self.tracker.ours_in(&[Phase::Queued, Phase::Running]);
+        let ids = self
+            .tracker
+            .ours_in(&[Phase::Submitted, Phase::Queued, Phase::Running]);
         self.request_history(ids);
     }
 
@@ -510,6 +540,7 @@ impl Session {
             Ok(message) => self.handle_message(message, now),
             Err(error) => {
                 self.stats.bad_frames += 1;
+                self.bad_frame_gap(&frame);
                 self.outbox.push(Event::BadFrame { error, raw: frame });
             }
         }
@@ -598,16 +629,23 @@ impl Session {
             } => {
                 self.tracker
                     .accepted(&prompt_id, number, node_errors, &mut self.outbox, now);
-                if self.state != ConnectionState::Connected {
+                let connected = self.state == ConnectionState::Connected;
+                if let Some(record) = self.tracker.record_mut(&prompt_id) {
                     // Its frames may already be lost: settle it from history.
-                    if let Some(record) = self.tracker.record_mut(&prompt_id) {
-                        record.had_gap = true;
+                    record.had_gap |= !connected;
+                    // The socket dropped between enqueue and this answer:
+                    // the prompt may have run unheard, so ask at once.
+                    if record.had_gap && connected {
+                        self.request_history(vec![prompt_id]);
                     }
                 }
             }
             HttpReply::PromptRejected { prompt_id } => self.tracker.rejected(&prompt_id),
             HttpReply::History { prompt_id, entry } => {
                 self.history_requested.remove(&prompt_id);
+                if let Some(record) = self.tracker.record_mut(&prompt_id) {
+                    record.http_failures = 0;
+                }
                 match entry {
                     Some(entry) => {
                         let settled = self.tracker.settle_from_history(
@@ -625,7 +663,7 @@ impl Session {
                         let in_flight = self
                             .tracker
                             .active(&prompt_id)
-                            .is_some_and(|r| matches!(r.phase, Phase::Queued | Phase::Running));
+                            .is_some_and(|r| r.checkable());
                         if in_flight {
                             self.awaiting_queue.insert(prompt_id);
                             if !self.queue_requested {
@@ -641,12 +679,18 @@ impl Session {
                 match &request {
                     HttpRequest::History { prompt_id } => {
                         self.history_requested.remove(prompt_id);
-                        self.recheck.insert(prompt_id.clone());
+                        if !self.check_failed(prompt_id, &error, now) {
+                            self.recheck.insert(prompt_id.clone());
+                        }
                     }
                     HttpRequest::Queue => {
                         self.queue_requested = false;
-                        let waiting = std::mem::take(&mut self.awaiting_queue);
-                        self.recheck.extend(waiting);
+                        self.probing = false;
+                        for prompt_id in std::mem::take(&mut self.awaiting_queue) {
+                            if !self.check_failed(&prompt_id, &error, now) {
+                                self.recheck.insert(prompt_id);
+                            }
+                        }
                     }
                 }
                 if !self.recheck.is_empty() && self.recheck_at.is_none() {
@@ -665,8 +709,15 @@ impl Session {
                 sid: None,
             });
         }
+        self.probe_answered(&snapshot);
         let waiting = std::mem::take(&mut self.awaiting_queue);
         for prompt_id in waiting {
+            if let Some(record) = self.tracker.record_mut(&prompt_id) {
+                record.http_failures = 0;
+            }
+            if self.confirm_in_queue(&prompt_id, &snapshot, now) {
+                continue;
+            }
             let running = snapshot.is_running(&prompt_id);
             let pending = snapshot.is_pending(&prompt_id);
             let Some(record) = self.tracker.record_mut(&prompt_id) else {
@@ -730,6 +781,12 @@ impl Session {
                     self.watchdog_fired(now);
                 }
             }
+            if self.probe_at().is_some_and(|at| at <= now) {
+                self.probe(now);
+            }
+        }
+        if self.attach_poll_at.is_some_and(|at| at <= now) {
+            self.poll_attached(now);
         }
         if self.next_poll_at.is_some_and(|at| at <= now) {
             self.next_poll_at = Some(now + self.config.poll_interval);
@@ -780,7 +837,9 @@ impl Session {
                 None => offer(self.next_ping_at, TimerReason::Heartbeat),
             }
             offer(self.watchdog_at(), TimerReason::Watchdog);
+            offer(self.probe_at(), TimerReason::Probe);
         }
+        offer(self.attach_poll_at, TimerReason::AttachPoll);
         offer(self.next_poll_at, TimerReason::Poll);
         offer(self.recheck_at, TimerReason::Reconcile);
         best
@@ -911,10 +970,7 @@ impl Session {
 
     fn request_history(&mut self, ids: Vec<String>) {
         for prompt_id in ids {
-            let in_flight = self
-                .tracker
-                .active(&prompt_id)
-                .is_some_and(|r| matches!(r.phase, Phase::Queued | Phase::Running));
+            let in_flight = self.tracker.active(&prompt_id).is_some_and(|r| r.checkable());
             if !in_flight || !self.history_requested.insert(prompt_id.clone()) {
                 continue;
             }
