@@ -731,9 +731,9 @@ fn classify(answer: Result<crate::http::Answer, Error>) -> Posted {
             "the answer to POST /prompt was cut: {}",
             crate::http::shorten(&answer.body)
         ))),
-        (400, Ok(body)) if body.get("error").is_some() => {
-            Posted::Refused(Error::Validation(Box::new(ValidationError::from_body(&body))))
-        }
+        (400, Ok(body)) if body.get("error").is_some() => Posted::Refused(Error::Validation(
+            Box::new(ValidationError::from_body(&body)),
+        )),
         // A gateway's 5xx may come after the server queued the prompt.
         (status, _) if status >= 500 => Posted::Unknown(Error::Http {
             status,

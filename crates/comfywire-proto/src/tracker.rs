@@ -120,7 +120,8 @@ impl Tracker {
         if self.current.as_deref() == Some(requested) {
             self.current = Some(chosen.to_owned());
         }
-        self.aliases.push_back((requested.to_owned(), chosen.to_owned()));
+        self.aliases
+            .push_back((requested.to_owned(), chosen.to_owned()));
         if self.aliases.len() > MAX_ALIASES {
             self.aliases.pop_front();
         }

@@ -471,7 +471,8 @@ fn a_socket_deaf_while_our_prompt_is_queued_is_found_by_periodic_checks() {
     );
     commands(&mut s);
     let pending = QueueSnapshot::from_json(&json!({"queue_running": [[0, "other", {}, {}, []]], "queue_pending": [[1, "p", {}, {}, []]]})).unwrap();
-    let gone = QueueSnapshot::from_json(&json!({"queue_running": [], "queue_pending": []})).unwrap();
+    let gone =
+        QueueSnapshot::from_json(&json!({"queue_running": [], "queue_pending": []})).unwrap();
     for round in 0..3 {
         // Silence (pings answered) until the next check.
         let start = now;

@@ -179,7 +179,10 @@ fn a_prompt_the_server_never_got_is_forgotten_after_the_window_without_an_event(
     });
     assert!(end - start >= SessionConfig::default().confirm_window);
     assert!(end - start <= SessionConfig::default().confirm_window + Duration::from_secs(2));
-    assert!(terminals(&events(&mut s)).is_empty(), "nothing happened to it");
+    assert!(
+        terminals(&events(&mut s)).is_empty(),
+        "nothing happened to it"
+    );
 }
 
 #[test]
@@ -227,11 +230,13 @@ fn an_attached_prompt_is_settled_from_history_or_lost_when_unknown() {
     s.handle_http(entry("done-elsewhere", "error"), now);
     let record = s.execution("done-elsewhere").unwrap();
     assert!(matches!(record.outcome, Some(Outcome::Failed(_))));
-    assert!(
-        events(&mut s)
-            .iter()
-            .any(|e| matches!(e, Event::Output { recovered: true, .. }))
-    );
+    assert!(events(&mut s).iter().any(|e| matches!(
+        e,
+        Event::Output {
+            recovered: true,
+            ..
+        }
+    )));
     // Unknown to the server: lost, not waited on forever.
     s.attach_prompt("nobody", now);
     answer_until(&mut s, now, &queue(&[], &[]), |s| {
@@ -419,7 +424,10 @@ fn checks_that_keep_failing_end_with_the_socket_outcome_or_lost_with_a_reason() 
             s.handle_timeout(now);
         }
     }
-    assert_eq!(s.execution("heard").unwrap().outcome, Some(Outcome::Succeeded));
+    assert_eq!(
+        s.execution("heard").unwrap().outcome,
+        Some(Outcome::Succeeded)
+    );
     assert!(matches!(
         &s.execution("unheard").unwrap().outcome,
         Some(Outcome::Lost { reason }) if reason.contains("HTTP 500")

@@ -970,7 +970,10 @@ impl Session {
 
     fn request_history(&mut self, ids: Vec<String>) {
         for prompt_id in ids {
-            let in_flight = self.tracker.active(&prompt_id).is_some_and(|r| r.checkable());
+            let in_flight = self
+                .tracker
+                .active(&prompt_id)
+                .is_some_and(|r| r.checkable());
             if !in_flight || !self.history_requested.insert(prompt_id.clone()) {
                 continue;
             }

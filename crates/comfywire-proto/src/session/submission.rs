@@ -154,9 +154,10 @@ impl Session {
     pub(super) fn probe_at(&self) -> Option<Instant> {
         let every = self.config.silence_probe?;
         // Attached prompts are polled on their own clock.
-        let waiting = self.tracker.active_records().any(|r| {
-            r.ours && !r.attached && matches!(r.phase, Phase::Queued | Phase::Running)
-        });
+        let waiting = self
+            .tracker
+            .active_records()
+            .any(|r| r.ours && !r.attached && matches!(r.phase, Phase::Queued | Phase::Running));
         if !waiting {
             return None;
         }
