@@ -68,6 +68,7 @@ pub(crate) struct HotReader {
 impl HotReader {
     /// A `progress` or `progress_state` text frame; `None` for any other
     /// message and for anything the hot path cannot borrow.
+    #[inline]
     pub(crate) fn read_text<'a>(&'a mut self, text: &'a str) -> Option<HotText<'a>> {
         if let Some(value) = self.last_progress.read(text) {
             let last = &self.last_progress;
@@ -108,6 +109,7 @@ impl HotReader {
 
     /// A type-1 or type-4 preview; `None` for any other or malformed
     /// binary frame.
+    #[inline]
     pub(crate) fn read_binary<'a>(&'a mut self, bytes: &'a [u8]) -> Option<HotPreview<'a>> {
         if let Some((format, image)) = legacy_preview(bytes) {
             return Some(HotPreview {
