@@ -1,7 +1,9 @@
 //! [`Session`]: the one type a driver talks to.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
