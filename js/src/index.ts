@@ -13,7 +13,7 @@
  */
 export { ComfyClient, intoResult, isTerminal } from './client.js';
 export type { ComfyClientOptions, Deadlines, LifecycleOptions, RunResult, Submission, SubmitOptions, UploadOptions } from './client.js';
-export { loadCore } from './core/load.js';
+export { loadCore, WasmSession } from './core/load.js';
 export type { WasmSource } from './core/load.js';
 export { SessionDriver } from './driver.js';
 export type { DriverOptions, DriverStats, TrafficEntry } from './driver.js';
