@@ -47,6 +47,8 @@ npm install --no-audit --no-fund --loglevel=error
 git diff --exit-code --stat -- package-lock.json
 echo "-- tsc (strict): package, tests, example"
 npm run --silent typecheck
+echo "-- package build (dist/ with the .wasm beside the glue)"
+npm run --silent build
 echo "-- vitest: core, client and driver against the mock, React hooks"
 npx vitest run
 echo "-- chromium: the example app end to end, and the figures"
