@@ -3,7 +3,9 @@
 //! the throttles.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use crate::event::{Event, PreviewImage, ProgressUpdate};
 use crate::throttle::{Offer, Taken, Throttle};

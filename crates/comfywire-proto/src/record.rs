@@ -4,7 +4,9 @@
 //! finished ones, and [`crate::Event::Finished`] hands them out.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use serde_json::{Map, Value};
 

@@ -3,7 +3,9 @@
 //! The golden tests, the driver's equivalence test and `comfywire replay`
 //! all use it, so they agree on what a trace means.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use serde_json::Value;
 

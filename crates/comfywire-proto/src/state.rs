@@ -1,6 +1,8 @@
 //! Connection state as the session sees it, with the last error.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 /// Where the connection is.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,9 @@
 //! The session flushes a prompt's pending updates before any state change
 //! of that prompt, so order is kept and nothing terminal is ever delayed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 #[derive(Debug, Clone)]
 struct Slot<V> {

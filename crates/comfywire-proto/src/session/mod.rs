@@ -3,7 +3,9 @@
 mod submission;
 
 use std::collections::{BTreeSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 use serde_json::{Map, Value};

@@ -6,7 +6,7 @@
 //! makes history decide the outcome, and checks that keep failing end in an
 //! outcome with a reason instead of going on forever.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::frame::Frame;
 use crate::reconcile::{HttpRequest, QueueSnapshot};
