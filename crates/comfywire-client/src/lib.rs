@@ -1,11 +1,14 @@
 //! # comfywire-client
 //!
 //! The tokio driver of comfywire. It owns the WebSocket
-//! (tokio-tungstenite), the one HTTP client (reqwest) and the only clock,
-//! and drives `comfywire-proto`'s `Session` with them: reconnect on the
-//! backoff schedule, heartbeat, polling fallback, deaf-socket watchdog and
-//! reconciliation over `/history` and `/queue`, so that every submitted
-//! prompt reaches exactly one terminal event.
+//! (tokio-tungstenite), the one HTTP client (reqwest) and the clock the
+//! protocol core is driven by, and drives `comfywire-proto`'s `Session`
+//! with them: reconnect on the backoff schedule, heartbeat, polling
+//! fallback, silence probes and the deaf-socket watchdog, reconciliation
+//! over `/history` and `/queue`, and confirmation of submissions whose
+//! answer was lost, so that every prompt the server accepted reaches exactly
+//! one terminal event. The job API every binding uses is written once above
+//! it, in `comfywire-host`.
 //!
 //! Recorders and debugging tools can also see the wire itself: with
 //! [`ClientConfig::frame_tap_capacity`] set, [`Client::frame_tap`] hands out
