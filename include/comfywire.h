@@ -327,8 +327,6 @@ comfywire_status comfywire_client_close(const struct comfywire_client *client);
 /**
  * The client id sent to the server.
  *
- * Ownership: the caller frees `*out_id` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `out_id` is NULL or writable.
  */
@@ -348,8 +346,6 @@ comfywire_status comfywire_connect(const struct comfywire_client *client, uint32
  * The connection state now: `idle`, `connecting`, `connected`,
  * `reconnecting`, `polling`, `paused` or `closed`.
  *
- * Ownership: the caller frees `*out_state` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `out_state` is NULL or writable.
  */
@@ -359,8 +355,6 @@ comfywire_status comfywire_connection_state(const struct comfywire_client *clien
  * The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
  * `last_error`.
  *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `out_json` is NULL or writable.
  */
@@ -369,8 +363,6 @@ comfywire_status comfywire_connection_status_json(const struct comfywire_client 
 /**
  * The client's counters as JSON: `frames`, `events`, `bad_frames`,
  * `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
- *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
  *
  * # Safety
  * `client` is NULL or a live client; `out_json` is NULL or writable.
@@ -451,8 +443,6 @@ void comfywire_event_free(struct comfywire_event *event);
  * `finished`, `message`, `bad_frame`, `http_failed`, or `callback_error`.
  * Never NULL for a non-NULL event.
  *
- * Ownership: borrowed from the event; valid until it is freed.
- *
  * # Safety
  * `event` is NULL or a live event.
  */
@@ -460,8 +450,6 @@ const char *comfywire_event_kind(const struct comfywire_event *event);
 
 /**
  * The prompt the event belongs to, or NULL.
- *
- * Ownership: borrowed from the event; valid until it is freed.
  *
  * # Safety
  * `event` is NULL or a live event.
@@ -471,8 +459,6 @@ const char *comfywire_event_prompt_id(const struct comfywire_event *event);
 /**
  * The node (node events, progress, previews, outputs, progress text), or NULL.
  *
- * Ownership: borrowed from the event; valid until it is freed.
- *
  * # Safety
  * `event` is NULL or a live event.
  */
@@ -480,8 +466,6 @@ const char *comfywire_event_node(const struct comfywire_event *event);
 
 /**
  * The node to show the event on (group nodes), or NULL.
- *
- * Ownership: borrowed from the event; valid until it is freed.
  *
  * # Safety
  * `event` is NULL or a live event.
@@ -491,8 +475,6 @@ const char *comfywire_event_display_node(const struct comfywire_event *event);
 /**
  * Text: progress text, the connection state name, a terminal status
  * (`succeeded`, `failed`, ...), an error message; or NULL.
- *
- * Ownership: borrowed from the event; valid until it is freed.
  *
  * # Safety
  * `event` is NULL or a live event.
@@ -505,8 +487,6 @@ const char *comfywire_event_text(const struct comfywire_event *event);
  * unknown message's data, a callback error's `{"failed_kind",
  * "subscription"}`; or NULL.
  *
- * Ownership: borrowed from the event; valid until it is freed.
- *
  * # Safety
  * `event` is NULL or a live event.
  */
@@ -516,8 +496,6 @@ const char *comfywire_event_json(const struct comfywire_event *event);
  * The whole event as one JSON object, the same object the `comfywire`
  * CLI prints with `--json` (`{"event": kind, "prompt_id": ..., ...}`, the
  * schema in the CLI's README), for logging or hosts that parse JSON anyway.
- *
- * Ownership: borrowed from the event; valid until it is freed.
  *
  * # Safety
  * `event` is NULL or a live event.
@@ -563,8 +541,6 @@ comfywire_status comfywire_event_preview(const struct comfywire_event *event, co
 /**
  * The preview's MIME type (`image/jpeg`, `image/png`), or NULL.
  *
- * Ownership: borrowed from the event; valid until it is freed.
- *
  * # Safety
  * `event` is NULL or a live event.
  */
@@ -597,8 +573,6 @@ void comfywire_bytes_free(uint8_t *data, size_t len);
  * The files among a prompt's outputs, as a JSON array of
  * `{"filename", "subfolder", "type"}`.
  *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `prompt_id` is NULL or
  * NUL-terminated; `out_json` is NULL or writable.
@@ -608,8 +582,6 @@ comfywire_status comfywire_output_files(const struct comfywire_client *client, c
 /**
  * Downloads every output file of a prompt into the folder `dir` (created
  * if missing); sets `*out_json` to a JSON array of the paths written.
- *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
  *
  * # Safety
  * `client` is NULL or a live client; strings are NULL or NUL-terminated;
@@ -623,8 +595,6 @@ comfywire_status comfywire_download_outputs(const struct comfywire_client *clien
  * stored it, `{"filename", "subfolder", "type"}` (use that name: the
  * server may rename the file unless `overwrite`).
  *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; strings are NULL or NUL-terminated;
  * `data` is NULL (only with `len` 0) or points to `len` readable bytes;
@@ -637,8 +607,6 @@ comfywire_status comfywire_upload(const struct comfywire_client *client, const c
  * refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
  * comfywire_last_error_detail_json().
  *
- * Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `workflow_json` is NULL or
  * NUL-terminated; `out_prompt_id` is NULL or writable.
@@ -648,8 +616,6 @@ comfywire_status comfywire_submit(const struct comfywire_client *client, const c
 /**
  * comfywire_submit() with options (prompt id, extra data, front of the
  * queue; NULL options are the defaults).
- *
- * Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
  *
  * # Safety
  * As comfywire_submit(); `options` is NULL or initialised.
@@ -727,8 +693,6 @@ comfywire_status comfywire_execution(const struct comfywire_client *client, cons
  * The client's ring of finished executions, oldest first, as a JSON array
  * of outcome objects (see comfywire_outcome_json()).
  *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `out_json` is NULL or writable.
  */
@@ -749,8 +713,6 @@ comfywire_status comfywire_interrupt(const struct comfywire_client *client, cons
  * The server's queue as JSON: `{"running": [ids], "pending": [ids],
  * "items": {"running": [...], "pending": [...]}}`, pending in run order;
  * each item is `{"prompt_id", "number", "client_id"}`.
- *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
  *
  * # Safety
  * `client` is NULL or a live client; `out_json` is NULL or writable.
@@ -780,8 +742,6 @@ comfywire_status comfywire_clear_queue(const struct comfywire_client *client);
  * The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
  * when the server has none.
  *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
  * # Safety
  * `client` is NULL or a live client; `prompt_id` is NULL or
  * NUL-terminated; `out_json` is NULL or writable.
@@ -790,8 +750,6 @@ comfywire_status comfywire_server_history(const struct comfywire_client *client,
 
 /**
  * The server's `GET /system_stats` as JSON.
- *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
  *
  * # Safety
  * `client` is NULL or a live client; `out_json` is NULL or writable.
@@ -812,8 +770,6 @@ struct comfywire_job_options comfywire_job_options_default(void);
 /**
  * The prompt id. NULL only for a NULL outcome.
  *
- * Ownership: borrowed from the outcome; valid until it is freed.
- *
  * # Safety
  * `outcome` is NULL or a live outcome.
  */
@@ -822,8 +778,6 @@ const char *comfywire_outcome_prompt_id(const struct comfywire_outcome *outcome)
 /**
  * `succeeded`, `failed`, `interrupted` or `lost` (or `submitted`, `queued`,
  * `running` for an unfinished prompt). NULL only for a NULL outcome.
- *
- * Ownership: borrowed from the outcome; valid until it is freed.
  *
  * # Safety
  * `outcome` is NULL or a live outcome.
@@ -841,8 +795,6 @@ bool comfywire_outcome_succeeded(const struct comfywire_outcome *outcome);
 /**
  * The UI outputs by node id, as a JSON object (`{}` when none).
  *
- * Ownership: borrowed from the outcome; valid until it is freed.
- *
  * # Safety
  * `outcome` is NULL or a live outcome.
  */
@@ -851,8 +803,6 @@ const char *comfywire_outcome_outputs_json(const struct comfywire_outcome *outco
 /**
  * The exception message of a failed prompt or the reason of a lost one;
  * NULL otherwise.
- *
- * Ownership: borrowed from the outcome; valid until it is freed.
  *
  * # Safety
  * `outcome` is NULL or a live outcome.
@@ -871,8 +821,6 @@ double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
  * The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
  * `nodes` (with timings), `cached`, `error`, `interrupted_at`,
  * `lost_reason`, `duration_ms`, `progress`, `had_gap`.
- *
- * Ownership: borrowed from the outcome; valid until it is freed.
  *
  * # Safety
  * `outcome` is NULL or a live outcome.

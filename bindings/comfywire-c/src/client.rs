@@ -163,8 +163,6 @@ pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status
 
 /// The client id sent to the server.
 ///
-/// Ownership: the caller frees `*out_id` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `out_id` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -192,8 +190,6 @@ pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u3
 /// The connection state now: `idle`, `connecting`, `connected`,
 /// `reconnecting`, `polling`, `paused` or `closed`.
 ///
-/// Ownership: the caller frees `*out_state` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `out_state` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -207,8 +203,6 @@ pub unsafe extern "C" fn comfywire_connection_state(
 
 /// The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
 /// `last_error`.
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
 ///
 /// # Safety
 /// `client` is NULL or a live client; `out_json` is NULL or writable.
@@ -227,8 +221,6 @@ pub unsafe extern "C" fn comfywire_connection_status_json(
 
 /// The client's counters as JSON: `frames`, `events`, `bad_frames`,
 /// `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
 ///
 /// # Safety
 /// `client` is NULL or a live client; `out_json` is NULL or writable.

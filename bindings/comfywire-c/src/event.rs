@@ -148,8 +148,6 @@ pub unsafe extern "C" fn comfywire_event_free(event: *mut Event) {
 /// `finished`, `message`, `bad_frame`, `http_failed`, or `callback_error`.
 /// Never NULL for a non-NULL event.
 ///
-/// Ownership: borrowed from the event; valid until it is freed.
-///
 /// # Safety
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
@@ -159,8 +157,6 @@ pub unsafe extern "C" fn comfywire_event_kind(event: *const Event) -> *const c_c
 }
 
 /// The prompt the event belongs to, or NULL.
-///
-/// Ownership: borrowed from the event; valid until it is freed.
 ///
 /// # Safety
 /// `event` is NULL or a live event.
@@ -172,8 +168,6 @@ pub unsafe extern "C" fn comfywire_event_prompt_id(event: *const Event) -> *cons
 
 /// The node (node events, progress, previews, outputs, progress text), or NULL.
 ///
-/// Ownership: borrowed from the event; valid until it is freed.
-///
 /// # Safety
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
@@ -183,8 +177,6 @@ pub unsafe extern "C" fn comfywire_event_node(event: *const Event) -> *const c_c
 }
 
 /// The node to show the event on (group nodes), or NULL.
-///
-/// Ownership: borrowed from the event; valid until it is freed.
 ///
 /// # Safety
 /// `event` is NULL or a live event.
@@ -196,8 +188,6 @@ pub unsafe extern "C" fn comfywire_event_display_node(event: *const Event) -> *c
 
 /// Text: progress text, the connection state name, a terminal status
 /// (`succeeded`, `failed`, ...), an error message; or NULL.
-///
-/// Ownership: borrowed from the event; valid until it is freed.
 ///
 /// # Safety
 /// `event` is NULL or a live event.
@@ -212,8 +202,6 @@ pub unsafe extern "C" fn comfywire_event_text(event: *const Event) -> *const c_c
 /// unknown message's data, a callback error's `{"failed_kind",
 /// "subscription"}`; or NULL.
 ///
-/// Ownership: borrowed from the event; valid until it is freed.
-///
 /// # Safety
 /// `event` is NULL or a live event.
 #[unsafe(no_mangle)]
@@ -225,8 +213,6 @@ pub unsafe extern "C" fn comfywire_event_json(event: *const Event) -> *const c_c
 /// The whole event as one JSON object, the same object the `comfywire`
 /// CLI prints with `--json` (`{"event": kind, "prompt_id": ..., ...}`, the
 /// schema in the CLI's README), for logging or hosts that parse JSON anyway.
-///
-/// Ownership: borrowed from the event; valid until it is freed.
 ///
 /// # Safety
 /// `event` is NULL or a live event.
@@ -302,8 +288,6 @@ pub unsafe extern "C" fn comfywire_event_preview(
 }
 
 /// The preview's MIME type (`image/jpeg`, `image/png`), or NULL.
-///
-/// Ownership: borrowed from the event; valid until it is freed.
 ///
 /// # Safety
 /// `event` is NULL or a live event.

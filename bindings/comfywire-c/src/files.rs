@@ -12,10 +12,6 @@ use crate::panic::{ffi_status, ffi_void};
 use crate::status::Status;
 use crate::strings::{Out, opt_str_arg, str_arg};
 
-fn file_json(file: &HostFile) -> Value {
-    json!({"filename": file.filename, "subfolder": file.subfolder, "type": file.kind})
-}
-
 /// Reads a file from the server's `/view`: `type` is `output`, `input` or
 /// `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
 /// `*out_len`.
@@ -78,8 +74,6 @@ pub unsafe extern "C" fn comfywire_bytes_free(data: *mut u8, len: usize) {
 /// The files among a prompt's outputs, as a JSON array of
 /// `{"filename", "subfolder", "type"}`.
 ///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `prompt_id` is NULL or
 /// NUL-terminated; `out_json` is NULL or writable.
@@ -94,7 +88,7 @@ pub unsafe extern "C" fn comfywire_output_files(
         with_client_text(client, out_json, |c| {
             let files = block_on(c.jobs().output_files(str_arg(prompt_id, "prompt_id")?))?;
             Ok(Some(
-                Value::Array(files.iter().map(file_json).collect()).to_string(),
+                Value::Array(files.iter().map(HostFile::to_json).collect()).to_string(),
             ))
         })
     }
@@ -102,8 +96,6 @@ pub unsafe extern "C" fn comfywire_output_files(
 
 /// Downloads every output file of a prompt into the folder `dir` (created
 /// if missing); sets `*out_json` to a JSON array of the paths written.
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
 ///
 /// # Safety
 /// `client` is NULL or a live client; strings are NULL or NUL-terminated;
@@ -129,8 +121,6 @@ pub unsafe extern "C" fn comfywire_download_outputs(
 /// `input`; `subfolder` may be NULL). Sets `*out_json` to where the server
 /// stored it, `{"filename", "subfolder", "type"}` (use that name: the
 /// server may rename the file unless `overwrite`).
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
 ///
 /// # Safety
 /// `client` is NULL or a live client; strings are NULL or NUL-terminated;
@@ -163,7 +153,7 @@ pub unsafe extern "C" fn comfywire_upload(
             };
             let name = str_arg(filename, "filename")?;
             let stored = block_on(c.jobs().upload(name, bytes, spec))?;
-            Ok(Some(file_json(&stored).to_string()))
+            Ok(Some(stored.to_json().to_string()))
         })
     }
 }

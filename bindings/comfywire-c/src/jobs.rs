@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 
 use comfywire_host::{ErrorCode, HostError, HostOutcome, JobOptions, block_on, parse_json};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::client::{Client, client_arg, with_client, with_client_text};
 use crate::options::JobSpec;
@@ -63,8 +63,6 @@ unsafe fn outcome_call(
 /// refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
 /// comfywire_last_error_detail_json().
 ///
-/// Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `workflow_json` is NULL or
 /// NUL-terminated; `out_prompt_id` is NULL or writable.
@@ -80,8 +78,6 @@ pub unsafe extern "C" fn comfywire_submit(
 
 /// comfywire_submit() with options (prompt id, extra data, front of the
 /// queue; NULL options are the defaults).
-///
-/// Ownership: the caller frees `*out_prompt_id` with comfywire_string_free().
 ///
 /// # Safety
 /// As comfywire_submit(); `options` is NULL or initialised.
@@ -236,8 +232,6 @@ pub unsafe extern "C" fn comfywire_execution(
 /// The client's ring of finished executions, oldest first, as a JSON array
 /// of outcome objects (see comfywire_outcome_json()).
 ///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `out_json` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -284,8 +278,6 @@ pub unsafe extern "C" fn comfywire_interrupt(
 /// "items": {"running": [...], "pending": [...]}}`, pending in run order;
 /// each item is `{"prompt_id", "number", "client_id"}`.
 ///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `out_json` is NULL or writable.
 #[unsafe(no_mangle)]
@@ -297,16 +289,7 @@ pub unsafe extern "C" fn comfywire_queue(
     unsafe {
         with_client_text(client, out_json, |c| {
             let q = block_on(c.jobs().queue())?;
-            let items = |list: &[comfywire_host::HostQueueItem]| -> Vec<Value> {
-                list.iter()
-                    .map(|i| json!({"prompt_id": i.prompt_id, "number": i.number, "client_id": i.client_id}))
-                    .collect()
-            };
-            let json = json!({
-                "running": q.running_ids(), "pending": q.pending_ids(),
-                "items": {"running": items(&q.running), "pending": items(&q.pending)},
-            });
-            Ok(Some(json.to_string()))
+            Ok(Some(q.to_json().to_string()))
         })
     }
 }
@@ -358,8 +341,6 @@ pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status 
 /// The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
 /// when the server has none.
 ///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
 /// # Safety
 /// `client` is NULL or a live client; `prompt_id` is NULL or
 /// NUL-terminated; `out_json` is NULL or writable.
@@ -379,8 +360,6 @@ pub unsafe extern "C" fn comfywire_server_history(
 }
 
 /// The server's `GET /system_stats` as JSON.
-///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
 ///
 /// # Safety
 /// `client` is NULL or a live client; `out_json` is NULL or writable.

@@ -64,8 +64,6 @@ unsafe fn with_outcome<T: Copy>(
 
 /// The prompt id. NULL only for a NULL outcome.
 ///
-/// Ownership: borrowed from the outcome; valid until it is freed.
-///
 /// # Safety
 /// `outcome` is NULL or a live outcome.
 #[unsafe(no_mangle)]
@@ -76,8 +74,6 @@ pub unsafe extern "C" fn comfywire_outcome_prompt_id(outcome: *const Outcome) ->
 
 /// `succeeded`, `failed`, `interrupted` or `lost` (or `submitted`, `queued`,
 /// `running` for an unfinished prompt). NULL only for a NULL outcome.
-///
-/// Ownership: borrowed from the outcome; valid until it is freed.
 ///
 /// # Safety
 /// `outcome` is NULL or a live outcome.
@@ -103,8 +99,6 @@ pub unsafe extern "C" fn comfywire_outcome_succeeded(outcome: *const Outcome) ->
 
 /// The UI outputs by node id, as a JSON object (`{}` when none).
 ///
-/// Ownership: borrowed from the outcome; valid until it is freed.
-///
 /// # Safety
 /// `outcome` is NULL or a live outcome.
 #[unsafe(no_mangle)]
@@ -115,8 +109,6 @@ pub unsafe extern "C" fn comfywire_outcome_outputs_json(outcome: *const Outcome)
 
 /// The exception message of a failed prompt or the reason of a lost one;
 /// NULL otherwise.
-///
-/// Ownership: borrowed from the outcome; valid until it is freed.
 ///
 /// # Safety
 /// `outcome` is NULL or a live outcome.
@@ -145,8 +137,6 @@ pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) 
 /// The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
 /// `nodes` (with timings), `cached`, `error`, `interrupted_at`,
 /// `lost_reason`, `duration_ms`, `progress`, `had_gap`.
-///
-/// Ownership: borrowed from the outcome; valid until it is freed.
 ///
 /// # Safety
 /// `outcome` is NULL or a live outcome.

@@ -486,6 +486,22 @@ impl HostQueue {
     pub fn pending_ids(&self) -> Vec<String> {
         self.pending.iter().map(|i| i.prompt_id.clone()).collect()
     }
+
+    /// The queue as JSON: `{"running": [ids], "pending": [ids], "items":
+    /// {"running": [...], "pending": [...]}}`, each item `{"prompt_id",
+    /// "number", "client_id"}`.
+    pub fn to_json(&self) -> Value {
+        let items = |list: &[HostQueueItem]| -> Vec<Value> {
+            list.iter()
+                .map(|i| json!({"prompt_id": i.prompt_id, "number": i.number, "client_id": i.client_id}))
+                .collect()
+        };
+        json!({
+            "running": self.running_ids(),
+            "pending": self.pending_ids(),
+            "items": {"running": items(&self.running), "pending": items(&self.pending)},
+        })
+    }
 }
 
 /// A file on the server (an output, an upload, a temp preview).
@@ -502,6 +518,14 @@ pub struct HostFile {
     pub subfolder: String,
     /// `output`, `input` or `temp`.
     pub kind: String,
+}
+
+impl HostFile {
+    /// The file as JSON, `{"filename", "subfolder", "type"}` (the server's
+    /// own form).
+    pub fn to_json(&self) -> Value {
+        json!({"filename": self.filename, "subfolder": self.subfolder, "type": self.kind})
+    }
 }
 
 impl From<FileRef> for HostFile {
