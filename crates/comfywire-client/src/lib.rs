@@ -41,8 +41,8 @@ mod tls;
 pub use client::{Client, ClientStats, Submission, SubmitOptions, UploadOptions};
 pub use comfywire_proto as proto;
 pub use comfywire_proto::{
-    ConnectionError, ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord, NodePhase,
-    Outcome, Phase, QueueItem, QueueSnapshot,
+    ConnectionError, ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord,
+    NodePhase, Outcome, Phase, QueueItem, QueueSnapshot,
 };
 pub use config::{Auth, BasicAuth, ClientConfig, Deadlines, ENV_VARS, Settings};
 pub use endpoints::{new_client_id, new_uuid, redact};

@@ -62,8 +62,7 @@ impl Delivered {
                     "prompt_id": r.prompt_id,
                     "error": r.text,
                 });
-                if let (Some(Value::Object(detail)), Some(out)) =
-                    (&r.data, object.as_object_mut())
+                if let (Some(Value::Object(detail)), Some(out)) = (&r.data, object.as_object_mut())
                 {
                     out.extend(detail.clone());
                 }

@@ -74,7 +74,10 @@ impl Interest {
     /// Parses kind names (every kind when `kinds` is `None` or empty),
     /// optionally for one prompt; an unknown name is an
     /// `InvalidArgument` error naming it.
-    pub fn parse(kinds: Option<&[String]>, prompt_id: Option<String>) -> Result<Interest, HostError> {
+    pub fn parse(
+        kinds: Option<&[String]>,
+        prompt_id: Option<String>,
+    ) -> Result<Interest, HostError> {
         let (filter, callback_errors) = match kinds {
             None | Some([]) => (Filter::all(), true),
             Some(names) => {
@@ -204,10 +207,7 @@ impl Registrations {
             .lock()
             .iter()
             .filter(|(_, r)| {
-                r.callback_errors
-                    && r.prompt_id
-                        .as_deref()
-                        .is_none_or(|p| prompt_id == Some(p))
+                r.callback_errors && r.prompt_id.as_deref().is_none_or(|p| prompt_id == Some(p))
             })
             .map(|(id, _)| *id)
             .collect()
@@ -410,7 +410,12 @@ impl Drop for Dispatcher {
 }
 
 /// Calls one callback with one event; a failure is logged and reported.
-fn call(registry: &Registrations, id: u64, input: &Input<'_>, errors: &mpsc::SyncSender<HostEvent>) {
+fn call(
+    registry: &Registrations,
+    id: u64,
+    input: &Input<'_>,
+    errors: &mpsc::SyncSender<HostEvent>,
+) {
     // Fetched per call, so a callback unregistered by an earlier one is
     // not called with a stale event.
     let Some(callback) = registry.get(id) else {

@@ -116,11 +116,7 @@ impl From<Error> for HostError {
                 None,
                 Some(Box::new(HostOutcome::from_record(r))),
             ),
-            Error::Lost { reason, .. } => (
-                ErrorCode::Lost,
-                Some(json!({"reason": reason})),
-                None,
-            ),
+            Error::Lost { reason, .. } => (ErrorCode::Lost, Some(json!({"reason": reason})), None),
             Error::Deadline { kind, after, .. } => (
                 ErrorCode::Deadline,
                 Some(json!({"deadline": kind.name(), "after_s": after.as_secs_f64()})),

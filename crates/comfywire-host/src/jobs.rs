@@ -193,7 +193,11 @@ impl Jobs {
     /// client's where absent): the outcome of a prompt that succeeded, or
     /// the error of one that failed, was interrupted or lost (with its
     /// outcome), was refused, or ran out of time.
-    pub async fn run(&self, workflow: Value, options: JobOptions) -> Result<HostOutcome, HostError> {
+    pub async fn run(
+        &self,
+        workflow: Value,
+        options: JobOptions,
+    ) -> Result<HostOutcome, HostError> {
         let deadlines = options.deadlines(self.client.config().deadlines, true);
         let result = self
             .open()?

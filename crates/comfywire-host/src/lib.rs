@@ -32,17 +32,15 @@ pub use dispatch::{
 pub use error::{ErrorCode, HostError, validation_detail};
 pub use jobs::{JobOptions, Jobs, UploadSpec, outcome_result, parse_json};
 pub use model::{
-    CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode,
-    HostOutcome, HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
+    CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode, HostOutcome,
+    HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
 };
 pub use runtime::{block_on, on_runtime_thread, runtime};
 
 /// The client's own event model, for bindings that map events without the
 /// flat record (Python builds its objects straight from these).
 pub mod event {
-    pub use comfywire_client::proto::{
-        PreviewImage, ProgressUpdate, ServerMessage,
-    };
+    pub use comfywire_client::proto::{PreviewImage, ProgressUpdate, ServerMessage};
     pub use comfywire_client::{
         ConnectionState, Event, EventKind, ExecutionRecord, NodePhase, Outcome, Phase,
     };

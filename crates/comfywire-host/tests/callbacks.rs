@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use comfywire_host::event::{Event, Phase};
 use comfywire_host::{
-    CALLBACK_ERROR, ClientConfig, DispatchContext, ErrorCode, EventCallback, HostClient,
-    HostEvent, JobOptions, LazyFlat, PlainContext, Settings, block_on,
+    CALLBACK_ERROR, ClientConfig, DispatchContext, ErrorCode, EventCallback, HostClient, HostEvent,
+    JobOptions, LazyFlat, PlainContext, Settings, block_on,
 };
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 
@@ -58,7 +58,10 @@ struct Recorder {
 impl EventCallback for Recorder {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
         let thread = std::thread::current().name().unwrap_or("").to_owned();
-        self.seen.lock().unwrap().push((event.kind.name().to_owned(), thread));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((event.kind.name().to_owned(), thread));
         match self.fail_on {
             Some("panic") if event.kind.name() == "progress" => panic!("boom in a callback"),
             Some(kind) if kind == event.kind.name() => Err(format!("refused {kind}")),
@@ -236,9 +239,7 @@ fn a_dispatch_context_wraps_the_thread_once_and_every_batch() {
     let _a = host
         .subscribe(Some(&lifecycle), None, flaky.clone())
         .unwrap();
-    let _b = host
-        .subscribe(Some(&lifecycle), None, all.clone())
-        .unwrap();
+    let _b = host.subscribe(Some(&lifecycle), None, all.clone()).unwrap();
     let errors = recorder(None, &dropped);
     let _c = host
         .subscribe(Some(&[CALLBACK_ERROR.into()]), None, errors.clone())
@@ -335,21 +336,31 @@ fn blocking_calls_map_errors_to_stable_codes() {
         ErrorCode::InvalidArgument
     );
     assert_eq!(
-        block_on(host.jobs().run(serde_json::json!([1]), JobOptions::default()))
-            .unwrap_err()
-            .code,
+        block_on(
+            host.jobs()
+                .run(serde_json::json!([1]), JobOptions::default())
+        )
+        .unwrap_err()
+        .code,
         ErrorCode::Config,
         "a workflow is an object"
     );
     server.inject(comfywire_mock::Fault::FailNextPrompt);
-    let err = block_on(host.jobs().run(server.sample_workflow(), JobOptions::default())).unwrap_err();
+    let err = block_on(
+        host.jobs()
+            .run(server.sample_workflow(), JobOptions::default()),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::ExecutionFailed);
     assert_eq!(err.code.as_u32(), 11);
     let outcome = err.outcome.unwrap();
     assert_eq!(outcome.error.unwrap().exception_type, "RuntimeError");
     server.inject(comfywire_mock::Fault::ValidationErrorNextPrompt);
-    let err = block_on(host.jobs().submit(server.sample_workflow(), JobOptions::default()))
-        .unwrap_err();
+    let err = block_on(
+        host.jobs()
+            .submit(server.sample_workflow(), JobOptions::default()),
+    )
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::Validation);
     assert!(err.detail.unwrap()["node_errors"].is_array());
     // Calls from several threads at once.

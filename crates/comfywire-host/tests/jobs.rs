@@ -204,7 +204,10 @@ fn queue_delete_clear_and_interrupt_act_on_the_servers_queue() {
     assert_eq!(queue.running_ids(), ids(&truth["queue_running"]));
     assert_eq!(queue.pending_ids(), submitted[1..]);
     assert!(
-        queue.pending.iter().all(|i| i.client_id.as_deref() == Some(&*host.client_id())),
+        queue
+            .pending
+            .iter()
+            .all(|i| i.client_id.as_deref() == Some(&*host.client_id())),
         "{queue:?}"
     );
     // Interrupt touches only the running prompt.
@@ -282,7 +285,9 @@ fn uploads_views_and_downloads_match_the_servers_files() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
-        block_on(jobs.download_outputs("nobody", &dir)).unwrap_err().code,
+        block_on(jobs.download_outputs("nobody", &dir))
+            .unwrap_err()
+            .code,
         ErrorCode::InvalidArgument
     );
     host.close();
