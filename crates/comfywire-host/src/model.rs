@@ -315,11 +315,7 @@ impl HostOutcome {
     /// The files among the outputs (`{"filename", "subfolder", "type"}`
     /// entries of any output list), in node order.
     pub fn files(&self) -> Vec<HostFile> {
-        let outputs = self.outputs.as_object().cloned().unwrap_or_default();
-        comfywire_client::output_files(&outputs)
-            .into_iter()
-            .map(HostFile::from)
-            .collect()
+        HostFile::in_outputs(&self.outputs)
     }
 
     /// The outcome as a JSON object (the C ABI's `comfywire_outcome_json`
@@ -469,6 +465,21 @@ pub struct HostFile {
     pub subfolder: String,
     /// `output`, `input` or `temp`.
     pub kind: String,
+}
+
+impl HostFile {
+    /// The files among outputs by node id (`{"filename", "subfolder",
+    /// "type"}` entries of any output list), each once, in node order: the
+    /// rule of [`HostOutcome::files`] for outputs a binding already holds.
+    pub fn in_outputs(outputs: &Value) -> Vec<HostFile> {
+        match outputs.as_object() {
+            Some(map) => comfywire_client::output_files(map)
+                .into_iter()
+                .map(HostFile::from)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
 }
 
 impl From<FileRef> for HostFile {
