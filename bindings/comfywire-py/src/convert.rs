@@ -1,9 +1,12 @@
-//! JSON values to and from Python objects, without a round trip through
-//! `json.dumps` / `json.loads`.
+//! Host values to Python objects and Python objects to JSON values, each
+//! converted once (never through `json.dumps` / `json.loads`).
 
+use bytes::Bytes;
+use comfywire_host::{HostFile, HostOutcome, HostQueue, HostSubmission, parse_json};
+use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
 /// A JSON value as the matching Python object (dict, list, str, int,
@@ -39,21 +42,12 @@ pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, 
     })
 }
 
-/// JSON text as a Python object; text that does not parse becomes `None`
-/// (the host only hands out JSON it produced itself).
-pub(crate) fn text_to_py<'py>(py: Python<'py>, text: Option<&str>) -> PyResult<Bound<'py, PyAny>> {
-    match text.and_then(|t| serde_json::from_str::<Value>(t).ok()) {
-        Some(v) => to_py(py, &v),
-        None => Ok(py.None().into_bound(py)),
-    }
-}
-
 /// A Python object (a workflow dict, usually) as JSON; a `str` is taken as
 /// JSON text.
 pub(crate) fn workflow_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     if let Ok(text) = obj.cast::<PyString>() {
-        return serde_json::from_str(&text.to_cow()?)
-            .map_err(|e| PyTypeError::new_err(format!("workflow is not valid JSON: {e}")));
+        return parse_json(&text.to_cow()?, "workflow")
+            .map_err(|e| PyTypeError::new_err(e.message));
     }
     from_py(obj, 0)
 }
@@ -117,31 +111,103 @@ fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     )))
 }
 
-/// Every `{filename, subfolder, type}` item in an outputs dict, as
-/// `(filename, subfolder, type)` tuples, each once (the rule of
-/// `comfywire_client::files`, applied to outputs the caller already has).
+/// Every file among an outputs dict, each once, as `(filename,
+/// subfolder, type)` tuples (the host's rule, for outputs Python holds).
 #[pyfunction]
 pub(crate) fn output_files(outputs: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String, String)>> {
-    let outputs = from_py(outputs, 0)?;
-    let mut found: Vec<(String, String, String)> = Vec::new();
-    for output in outputs.as_object().into_iter().flat_map(|m| m.values()) {
-        for items in output.as_object().into_iter().flat_map(|m| m.values()) {
-            for item in items.as_array().into_iter().flatten() {
-                let Some(filename) = item.get("filename").and_then(Value::as_str) else {
-                    continue;
-                };
-                let text =
-                    |k: &str, d: &str| item.get(k).and_then(Value::as_str).unwrap_or(d).to_owned();
-                let file = (
-                    filename.to_owned(),
-                    text("subfolder", ""),
-                    text("type", "output"),
-                );
-                if !found.contains(&file) {
-                    found.push(file);
-                }
-            }
-        }
+    let files = HostFile::in_outputs(&from_py(outputs, 0)?);
+    Ok(files
+        .into_iter()
+        .map(|f| (f.filename, f.subfolder, f.kind))
+        .collect())
+}
+
+/// A host outcome as a dict (the keys of `HostOutcome::to_json`), which
+/// `comfywire._types` makes into an `Outcome`.
+pub(crate) fn outcome_to_py<'py>(
+    py: Python<'py>,
+    outcome: &HostOutcome,
+) -> PyResult<Bound<'py, PyAny>> {
+    to_py(py, &outcome.to_json())
+}
+
+/// A host answer as a Python object, made with the GIL held: each type of
+/// the job API maps here, once.
+pub(crate) trait Answer: Send + 'static {
+    /// The Python object.
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>>;
+}
+
+impl Answer for () {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(py.None())
     }
-    Ok(found)
+}
+
+impl Answer for bool {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.into_py_any(py)
+    }
+}
+
+impl Answer for String {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.into_py_any(py)
+    }
+}
+
+impl Answer for Value {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        to_py(py, &self).map(Bound::unbind)
+    }
+}
+
+/// An outcome dict.
+impl Answer for HostOutcome {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        outcome_to_py(py, &self).map(Bound::unbind)
+    }
+}
+
+/// `(running_ids, pending_ids)`.
+impl Answer for HostQueue {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        (self.running_ids(), self.pending_ids()).into_py_any(py)
+    }
+}
+
+/// `(filename, subfolder, type)`.
+impl Answer for HostFile {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        (self.filename, self.subfolder, self.kind).into_py_any(py)
+    }
+}
+
+/// `(prompt_id, number, skipped)`: `skipped` details the outputs the
+/// server refused, or is `None`.
+impl Answer for HostSubmission {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        (self.prompt_id, self.number, self.skipped.into_object(py)?).into_py_any(py)
+    }
+}
+
+impl Answer for Bytes {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(PyBytes::new(py, &self).into_any().unbind())
+    }
+}
+
+impl<T: Answer> Answer for Option<T> {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.map_or_else(|| Ok(py.None()), |v| v.into_object(py))
+    }
+}
+
+impl<T: Answer> Answer for Vec<T> {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let items = self.into_iter().map(|v| v.into_object(py));
+        Ok(PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)?
+            .into_any()
+            .unbind())
+    }
 }

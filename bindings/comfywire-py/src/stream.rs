@@ -9,18 +9,17 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::{Event, Subscription};
+use comfywire_host::event::Event;
 use comfywire_host::{
-    CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostError, HostEvent, runtime,
+    CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostError, HostEvent, Subscription,
 };
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-use crate::errors::to_pyerr;
 use crate::events::Converter;
-use crate::wait::in_slices;
+use crate::wait::block;
 
 /// Most events moved from the Rust queue in one go.
 const BATCH: usize = 512;
@@ -50,7 +49,7 @@ struct Source {
     errors: mpsc::Receiver<HostEvent>,
     _errors_handle: CallbackHandle,
     /// Reused between batches: events taken from the queue in one go.
-    scratch: Vec<comfywire_host::comfywire_client::Event>,
+    scratch: Vec<Event>,
 }
 
 impl Source {
@@ -80,6 +79,38 @@ impl Source {
         self.events.try_recv_many(&mut self.scratch, room);
         batch.extend(self.scratch.drain(..).map(Taken::Client));
     }
+}
+
+/// The source of a stream: tokio's mutex, as waits hold it across an
+/// await; `None` once the stream is closed.
+type Shared = Arc<tokio::sync::Mutex<Option<Source>>>;
+
+/// The next batch within `limit` (`None` when the time ran out); an empty
+/// batch once the client or the stream is closed (`closing` ends a wait at
+/// once), and the stream stays closed.
+async fn next_from(
+    source: Shared,
+    closing: Arc<Notify>,
+    limit: Option<Duration>,
+) -> Option<Vec<Taken>> {
+    let mut guard = source.lock().await;
+    let Some(src) = guard.as_mut() else {
+        return Some(Vec::new());
+    };
+    let waiting = async {
+        tokio::select! {
+            batch = src.next_batch() => batch,
+            () = closing.notified() => Vec::new(),
+        }
+    };
+    let batch = match limit {
+        Some(limit) => tokio::time::timeout(limit, waiting).await.ok()?,
+        None => waiting.await,
+    };
+    if batch.is_empty() {
+        guard.take();
+    }
+    Some(batch)
 }
 
 /// Events already made into Python objects, in order, and the converter
@@ -118,8 +149,8 @@ impl Ready {
 /// client's events from the moment it was made.
 #[pyclass(module = "comfywire._native", frozen)]
 pub(crate) struct EventStream {
-    // tokio's mutex: the async path holds it across an await.
-    source: Arc<tokio::sync::Mutex<Option<Source>>>,
+    source: Shared,
+    closing: Arc<Notify>,
     // Only locked with the GIL held and never across a wait.
     ready: Arc<Mutex<Ready>>,
 }
@@ -132,18 +163,17 @@ impl EventStream {
     /// Subscribes to every event of `host` (and to its callback failures).
     pub(crate) fn new(host: &HostClient) -> Result<EventStream, HostError> {
         let (tx, rx) = mpsc::channel(ERROR_BACKLOG);
-        let handle = host.subscribe(
-            Some(vec![CALLBACK_ERROR.to_owned()]),
-            None,
-            Arc::new(ErrorForward(tx)),
-        )?;
+        let reports = [CALLBACK_ERROR.to_owned()];
+        let handle = host.subscribe(Some(&reports), None, Arc::new(ErrorForward(tx)))?;
+        let source = Source {
+            events: host.events(None, None)?,
+            errors: rx,
+            _errors_handle: handle,
+            scratch: Vec::new(),
+        };
         Ok(EventStream {
-            source: Arc::new(tokio::sync::Mutex::new(Some(Source {
-                events: host.client().events(),
-                errors: rx,
-                _errors_handle: handle,
-                scratch: Vec::new(),
-            }))),
+            source: Arc::new(tokio::sync::Mutex::new(Some(source))),
+            closing: Arc::default(),
             ready: Arc::default(),
         })
     }
@@ -155,14 +185,8 @@ impl EventStream {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(e) = lock(&self.ready).events.pop_front() {
-            return Ok(e);
-        }
-        match self.wait(py, None)? {
-            Some(e) => Ok(e),
-            None => Err(PyStopIteration::new_err(())),
-        }
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next(py, None)
     }
 
     /// The next event, waiting up to `timeout` seconds (forever when
@@ -173,25 +197,41 @@ impl EventStream {
         if let Some(e) = lock(&self.ready).events.pop_front() {
             return Ok(Some(e));
         }
-        self.wait(py, timeout)
+        // What the Rust queue already holds, taken without releasing the
+        // GIL or entering the runtime: when events arrive faster than
+        // Python reads them, this is the path every batch takes.
+        let batch = match self.take_ready() {
+            Some(batch) => batch,
+            None => {
+                let limit = timeout
+                    .map(|t| Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX));
+                let waiting = next_from(self.source.clone(), self.closing.clone(), limit);
+                match block(py, async move { Ok(waiting.await) })? {
+                    Some(batch) => batch,
+                    None => return Ok(None),
+                }
+            }
+        };
+        // Converted behind what another thread made meanwhile: order is
+        // kept; an empty batch (the end) still delivers those.
+        let mut ready = lock(&self.ready);
+        ready.extend(py, batch)?;
+        match ready.events.pop_front() {
+            Some(e) => Ok(Some(e)),
+            None => Err(PyStopIteration::new_err(())),
+        }
     }
 
     /// An awaitable of the next batch of events (a list, never empty);
     /// raises `StopAsyncIteration` once the stream is closed.
     fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let waiting: Vec<Py<PyAny>> = lock(&self.ready).events.drain(..).collect();
-        let source = self.source.clone();
+        let (source, closing) = (self.source.clone(), self.closing.clone());
         let ready = self.ready.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut batch = Vec::new();
             if waiting.is_empty() {
-                let mut guard = source.lock().await;
-                if let Some(src) = guard.as_mut() {
-                    batch = src.next_batch().await;
-                }
-                if batch.is_empty() {
-                    guard.take();
-                }
+                batch = next_from(source, closing, None).await.unwrap_or_default();
             }
             Python::attach(|py| {
                 if waiting.is_empty() && batch.is_empty() {
@@ -207,63 +247,19 @@ impl EventStream {
         })
     }
 
-    /// Stops the stream and releases its queue.
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.close_now());
+    /// Stops the stream (a wait in progress ends) and releases its queue.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        // A permit when nobody waits: the next wait ends at once.
+        self.closing.notify_one();
+        let source = self.source.clone();
+        block(py, async move {
+            source.lock().await.take();
+            Ok(())
+        })
     }
 }
 
 impl EventStream {
-    /// The next event when none is made yet: first what the Rust queue
-    /// already holds (without releasing the GIL or entering the runtime:
-    /// when events arrive faster than Python reads them, this is the path
-    /// every batch takes), else a wait of up to `timeout`.
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(batch) = self.take_ready() {
-            return self.push_and_pop(py, batch).map(Some);
-        }
-        let rt = runtime().map_err(|e| to_pyerr(py, e))?;
-        let deadline =
-            timeout.map(|t| std::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        let source = self.source.clone();
-        let batch = in_slices(py, deadline, |slice| {
-            rt.block_on(async {
-                let mut guard = source.lock().await;
-                let src = guard.as_mut()?;
-                tokio::time::timeout(slice, src.next_batch()).await.ok()
-            })
-            .or_else(|| {
-                // Closed streams answer at once instead of spinning.
-                rt.block_on(async { source.lock().await.is_none() })
-                    .then(Vec::new)
-            })
-        })?;
-        let Some(batch) = batch else {
-            return Ok(None);
-        };
-        if batch.is_empty() {
-            self.close_now();
-            // Made by another caller before the end: still delivered.
-            return match lock(&self.ready).events.pop_front() {
-                Some(e) => Ok(Some(e)),
-                None => Err(PyStopIteration::new_err(())),
-            };
-        }
-        self.push_and_pop(py, batch).map(Some)
-    }
-
-    /// Converts `batch` behind what is waiting and pops the oldest event
-    /// (another thread may have made some meanwhile: order is kept).
-    fn push_and_pop(&self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<Py<PyAny>> {
-        let mut ready = lock(&self.ready);
-        ready.extend(py, batch)?;
-        match ready.events.pop_front() {
-            Some(e) => Ok(e),
-            // `batch` was not empty, so neither is the queue.
-            None => Err(PyStopIteration::new_err(())),
-        }
-    }
-
     /// What the Rust queue already holds, taken without waiting; `None`
     /// when nothing is there (or another caller is waiting on it).
     fn take_ready(&self) -> Option<Vec<Taken>> {
@@ -272,19 +268,5 @@ impl EventStream {
         let mut batch = Vec::new();
         src.drain_ready(&mut batch);
         (!batch.is_empty()).then_some(batch)
-    }
-
-    fn close_now(&self) {
-        if let Ok(rt) = runtime() {
-            let source = self.source.clone();
-            let work = async move {
-                source.lock().await.take();
-            };
-            if comfywire_host::on_runtime_thread() {
-                rt.spawn(work);
-            } else {
-                rt.block_on(work);
-            }
-        }
     }
 }

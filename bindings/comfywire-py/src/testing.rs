@@ -1,36 +1,19 @@
-//! `comfywire.testing.MockServer`: the Rust mock ComfyUI in-process, on a
-//! runtime of its own so a firehose never competes with the client's
-//! workers for the same threads.
+//! `comfywire.testing.MockServer`: the Rust mock ComfyUI in-process, on
+//! the host's one runtime (no second runtime in the process).
 
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use comfywire_host::{ErrorCode, HostError};
+use comfywire_host::{ErrorCode, HostError, runtime};
 use comfywire_mock::{Fault, MockConfig, MockServer, TraceSource};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::Value;
-use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
 use crate::convert::{to_py, workflow_from_py};
+use crate::errors::to_pyerr;
 use crate::wait::block;
-
-static MOCK_RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
-
-fn mock_runtime() -> PyResult<&'static Runtime> {
-    MOCK_RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("comfywire-mock")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock runtime: {e}")))
-}
 
 /// A running mock server (`None` once stopped).
 #[pyclass(module = "comfywire._native", name = "MockServer", frozen)]
@@ -40,23 +23,14 @@ pub(crate) struct NativeMockServer {
 }
 
 impl NativeMockServer {
-    fn server(&self) -> PyResult<MutexGuard<'_, Option<MockServer>>> {
-        let guard = self.server.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            return Err(PyRuntimeError::new_err("the mock server is stopped"));
-        }
-        Ok(guard)
+    /// Runs `f` on the server, unless it is stopped.
+    fn with<T>(&self, f: impl FnOnce(&MockServer) -> T) -> PyResult<T> {
+        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        let server = server
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("the mock server is stopped"))?;
+        Ok(f(server))
     }
-}
-
-fn with<T>(
-    guard: &MutexGuard<'_, Option<MockServer>>,
-    f: impl FnOnce(&MockServer) -> T,
-) -> PyResult<T> {
-    guard
-        .as_ref()
-        .map(f)
-        .ok_or_else(|| PyRuntimeError::new_err("the mock server is stopped"))
 }
 
 #[pymethods]
@@ -70,13 +44,13 @@ impl NativeMockServer {
         default_scenario: &str,
         traces_dir: Option<String>,
     ) -> PyResult<Self> {
-        let rt = mock_runtime()?;
         let config = MockConfig {
             port: 0,
             traces: traces_dir.map_or(TraceSource::Embedded, |d| TraceSource::Dir(d.into())),
             speed,
             default_scenario: default_scenario.to_owned(),
         };
+        let rt = runtime().map_err(|e| to_pyerr(py, e))?;
         let server = py
             .detach(|| rt.block_on(MockServer::start_with(config)))
             .map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock: {e}")))?;
@@ -94,13 +68,13 @@ impl NativeMockServer {
 
     /// Names of the loaded recordings.
     fn scenarios(&self) -> PyResult<Vec<String>> {
-        with(&self.server()?, MockServer::scenarios)
+        self.with(MockServer::scenarios)
     }
 
     /// The workflow that replays `name`, or `None`.
     fn workflow(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        let wf = with(&self.server()?, |s| s.workflow(name))?;
-        to_py(py, &wf.unwrap_or(Value::Null)).map(Bound::unbind)
+        let workflow = self.with(|s| s.workflow(name))?.unwrap_or_default();
+        to_py(py, &workflow).map(Bound::unbind)
     }
 
     /// Injects a fault by name with its parameters, as `POST /mock/fault`
@@ -116,37 +90,38 @@ impl NativeMockServer {
         }
         let fault: Fault = serde_json::from_value(object)
             .map_err(|e| PyValueError::new_err(format!("bad fault: {e}")))?;
-        with(&self.server()?, |s| s.inject(fault))
+        self.with(|s| s.inject(fault))
     }
 
     /// Restarts: drops sockets and forgets queue and history.
     fn restart(&self) -> PyResult<()> {
-        with(&self.server()?, MockServer::restart)
+        self.with(MockServer::restart)
     }
 
     /// Playback speed: 1.0 recorded, 0 without delays.
     fn set_speed(&self, speed: f64) -> PyResult<()> {
-        with(&self.server()?, |s| s.set_speed(speed))
+        self.with(|s| s.set_speed(speed))
     }
 
     /// The mock's counters as a dict.
     fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let stats = with(&self.server()?, MockServer::stats)?;
-        let value = serde_json::to_value(stats).unwrap_or(Value::Null);
-        to_py(py, &value).map(Bound::unbind)
+        let stats = serde_json::to_value(self.with(MockServer::stats)?).unwrap_or_default();
+        to_py(py, &stats).map(Bound::unbind)
     }
 
     /// Starts sending `frames` frames of `scenario` to `client_id`'s socket
     /// as fast as it takes them.
     #[pyo3(signature = (client_id, frames, scenario="success_single"))]
-    fn firehose(&self, client_id: &str, frames: u64, scenario: &str) -> PyResult<Firehose> {
-        let rt = mock_runtime()?;
-        let _ctx = rt.enter();
-        let task = with(&self.server()?, |s| s.firehose(client_id, frames, scenario))?;
-        Ok(Firehose {
-            task: Mutex::new(Some(task)),
-            sent: Mutex::new(None),
-        })
+    fn firehose(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        frames: u64,
+        scenario: &str,
+    ) -> PyResult<Firehose> {
+        let _entered = runtime().map_err(|e| to_pyerr(py, e))?.enter();
+        let task = self.with(|s| s.firehose(client_id, frames, scenario))?;
+        Ok(Firehose(Arc::new(tokio::sync::Mutex::new(Err(task)))))
     }
 
     /// Stops the server. Idempotent.
@@ -156,46 +131,34 @@ impl NativeMockServer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(server) = server {
-            let rt = mock_runtime()?;
-            py.detach(|| rt.block_on(server.shutdown()));
+        match server {
+            Some(server) => block(py, async move { Ok(server.shutdown().await) }),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
-/// A running firehose.
+/// A running firehose: its task until it ended, then the frames it sent.
 #[pyclass(module = "comfywire._native", frozen)]
-pub(crate) struct Firehose {
-    task: Mutex<Option<JoinHandle<u64>>>,
-    sent: Mutex<Option<u64>>,
-}
+pub(crate) struct Firehose(Arc<tokio::sync::Mutex<Result<u64, JoinHandle<u64>>>>);
 
 #[pymethods]
 impl Firehose {
     /// Waits for the end; answers the frames sent (0 if the client had no
     /// socket).
     fn wait(&self, py: Python<'_>) -> PyResult<u64> {
-        if let Some(n) = *self.sent.lock().unwrap_or_else(PoisonError::into_inner) {
-            return Ok(n);
-        }
-        let Some(task) = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
-            return Err(PyRuntimeError::new_err(
-                "another thread is waiting for this firehose",
-            ));
-        };
-        // Awaited from the client runtime through `block`, so Ctrl-C works;
-        // the firehose itself goes on running on the mock runtime.
-        let n = block(py, async move {
-            task.await
-                .map_err(|e| HostError::new(ErrorCode::Panic, format!("firehose failed: {e}")))
-        })?;
-        *self.sent.lock().unwrap_or_else(PoisonError::into_inner) = Some(n);
-        Ok(n)
+        let state = self.0.clone();
+        // Awaited through `block`, so Ctrl-C works (a later wait goes on).
+        block(py, async move {
+            let mut state = state.lock().await;
+            let sent = match &mut *state {
+                Ok(sent) => *sent,
+                Err(task) => task.await.map_err(|e| {
+                    HostError::new(ErrorCode::Panic, format!("firehose failed: {e}"))
+                })?,
+            };
+            *state = Ok(sent);
+            Ok(sent)
+        })
     }
 }

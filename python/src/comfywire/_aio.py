@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, List, Optional, Union
 
 from . import _native
-from ._client import RunResult, Workflow, _Base, _ids, _result, _upload_args, Job
+from ._client import RunResult, Workflow, _Base, _file, _ids, _result, _upload_args, Job
 from ._settings import PathLike
-from ._types import FileRef, Outcome, QueueSnapshot, _outcome_from_json
+from ._types import FileRef, Outcome, QueueSnapshot, _outcome_from_dict
 
 __all__ = ["AsyncClient", "AsyncJob", "AsyncEvents"]
 
@@ -77,6 +77,7 @@ class AsyncClient(_Base):
     async def close(self) -> None:
         """Closes the socket and releases every callback."""
         await self._native.close(aio=True)
+        self._callbacks.clear()
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Waits until the socket is connected."""
@@ -102,8 +103,8 @@ class AsyncClient(_Base):
         """Submits and waits for success (see ``Client.run``). The result's
         ``download``/``read`` block; ``await client.download(result, dir)``
         and ``await client.read(file)`` do not."""
-        text = await self._native.run(workflow, timeout, stall_timeout, queue_timeout, aio=True)
-        return _result(self._native, text)
+        outcome = await self._native.run(workflow, timeout, stall_timeout, queue_timeout, aio=True)
+        return _result(self._native, outcome)
 
     async def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
         """Waits for a submitted prompt."""
@@ -132,7 +133,7 @@ class AsyncClient(_Base):
 
     async def history(self) -> List[Outcome]:
         """Finished executions kept in memory, oldest first."""
-        return [_outcome_from_json(t) for t in await self._native.history(aio=True)]
+        return [_outcome_from_dict(d) for d in await self._native.history(aio=True)]
 
     async def server_history(self, prompt_id: str) -> Optional[Dict[str, Any]]:
         """The server's ``/history`` entry of a prompt."""
@@ -145,7 +146,7 @@ class AsyncClient(_Base):
 
     async def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(await self._native.view(file.filename, file.subfolder, file.type, aio=True))
+        return bytes(await self._native.view(_file(file), aio=True))
 
     async def download(self, result: Outcome, dir: PathLike) -> List[Path]:
         """Downloads every output file of a finished prompt into ``dir``."""

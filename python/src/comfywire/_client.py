@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -11,7 +12,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import _native
 from ._settings import PathLike, settings_json
-from ._types import ConnectionStatus, FileRef, Outcome, QueueSnapshot, _outcome_fields, _outcome_from_json
+from ._types import ConnectionStatus, FileRef, Outcome, QueueSnapshot, _outcome_fields, _outcome_from_dict
 
 __all__ = ["Client", "Job", "Subscription", "RunResult", "Workflow", "KindSpec"]
 
@@ -59,13 +60,22 @@ class RunResult(Outcome):
 
     def read(self, file: FileRef) -> bytes:
         """The bytes of one file (one of ``files``)."""
-        return bytes(self._native.view(file.filename, file.subfolder, file.type))
+        return bytes(self._native.view(_file(file)))
 
 
-def _result(native: Any, outcome_json: str) -> RunResult:
-    import json
+def _file(file: FileRef) -> Tuple[str, str, str]:
+    return (file.filename, file.subfolder, file.type)
 
-    return RunResult(**_outcome_fields(json.loads(outcome_json)), _native=native)
+
+def _result(native: Any, outcome: Dict[str, Any]) -> RunResult:
+    return RunResult(**_outcome_fields(outcome), _native=native)
+
+
+class _Callbacks(dict):  # type: ignore[type-arg]
+    """A client's callables by key. The native client holds only a weak
+    reference to this dict, so the garbage collector sees every callable
+    here (a callback that refers back to its client is collectable), and
+    removing a key releases the callable at once."""
 
 
 class Subscription:
@@ -73,15 +83,19 @@ class Subscription:
     unregisters it and releases the callable. It stays registered while
     this object is merely dropped."""
 
-    __slots__ = ("_native", "_key", "__weakref__")
+    __slots__ = ("_native", "_callbacks", "_key", "_id", "__weakref__")
 
-    def __init__(self, native: Any, key: int) -> None:
+    def __init__(self, native: Any, callbacks: _Callbacks, key: int, id: int) -> None:
         self._native = native
+        self._callbacks = callbacks
         self._key = key
+        self._id = id
 
     def cancel(self) -> bool:
         """Unregisters now; True if it was still registered."""
-        return bool(self._native.unsubscribe(self._key))
+        released = self._callbacks.pop(self._key, None) is not None
+        self._native.unsubscribe(self._id)
+        return released
 
     def __enter__(self) -> "Subscription":
         return self
@@ -101,30 +115,25 @@ class Job:
         self.prompt_id = prompt_id
         self.number = number
 
-    def _record(self) -> Optional[Tuple[Outcome, float]]:
+    def _record(self) -> Dict[str, Any]:
         found = self._native.execution(self.prompt_id)
-        if found is None:
-            return None
-        return _outcome_from_json(found[0]), float(found[1])
+        return {} if found is None else dict(found)
 
     @property
     def state(self) -> str:
         """``submitted``, ``queued``, ``running``, ``succeeded``, ``failed``,
         ``interrupted`` or ``lost``."""
-        r = self._record()
-        return r[0].status if r else "submitted"
+        return str(self._record().get("status", "submitted"))
 
     @property
     def progress(self) -> float:
         """Whole-prompt progress in [0, 1]."""
-        r = self._record()
-        return r[1] if r else 0.0
+        return float(self._record().get("progress", 0.0))
 
     @property
     def outputs(self) -> Dict[str, Any]:
         """Outputs received so far, by node id."""
-        r = self._record()
-        return dict(r[0].outputs) if r else {}
+        return dict(self._record().get("outputs") or {})
 
     def wait(self, timeout: Optional[float] = None) -> RunResult:
         """Waits for success; raises the prompt's error, or ``WaitTimeout``
@@ -187,6 +196,8 @@ class _Base:
             stall_timeout=stall_timeout,
             timeout=timeout,
         )
+        self._callbacks = _Callbacks()
+        self._keys = itertools.count(1)
         self._native = _native.Client(settings_json(config_file, basic_auth, headers, options))
         _OPEN.add(self._native)
 
@@ -202,7 +213,9 @@ class _Base:
 
     def stats(self) -> Dict[str, int]:
         """Counters: frames, events, reconnects, coalesced, callbacks, ..."""
-        return dict(self._native.stats())
+        stats = dict(self._native.stats())
+        stats["callbacks"] = len(self._callbacks)
+        return stats
 
     def on(
         self,
@@ -216,8 +229,16 @@ class _Base:
         optionally of one prompt. Callbacks run in order on the client's
         dispatcher thread; one that raises is logged on the ``comfywire``
         logger and reported as a ``CallbackError`` event."""
-        key = self._native.subscribe(_kinds(kind), prompt_id, callback)
-        return Subscription(self._native, key)
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        key = next(self._keys)
+        self._callbacks[key] = callback
+        try:
+            id = self._native.subscribe(_kinds(kind), prompt_id, self._callbacks, key)
+        except BaseException:
+            del self._callbacks[key]
+            raise
+        return Subscription(self._native, self._callbacks, key, id)
 
     def on_state_change(self, callback: Callable[[Any], object]) -> Subscription:
         """Calls ``callback(event)`` with each ``ConnectionChanged``."""
@@ -277,6 +298,7 @@ class Client(_Base):
     def close(self) -> None:
         """Closes the socket and releases every callback. Idempotent."""
         self._native.close()
+        self._callbacks.clear()
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Waits until the socket is connected."""
@@ -336,7 +358,7 @@ class Client(_Base):
     def history(self) -> List[Outcome]:
         """Finished executions kept in memory (``history_capacity``),
         oldest first."""
-        return [_outcome_from_json(t) for t in self._native.history()]
+        return [_outcome_from_dict(d) for d in self._native.history()]
 
     def server_history(self, prompt_id: str) -> Optional[Dict[str, Any]]:
         """The server's ``/history`` entry of a prompt."""
@@ -349,7 +371,7 @@ class Client(_Base):
 
     def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(self._native.view(file.filename, file.subfolder, file.type))
+        return bytes(self._native.view(_file(file)))
 
     def upload_image(
         self,
