@@ -59,7 +59,7 @@ impl PyCallback {
     }
 
     /// Converts with `convert` and calls the callable, if it is still
-    /// registered; a raised exception is logged and returned as text.
+    /// registered; a raised exception is reported (see `report`).
     fn deliver(
         &self,
         kind: &str,
@@ -84,7 +84,7 @@ impl PyCallback {
             drop(converter);
             match event.and_then(|e| callable.call1((e,))) {
                 Ok(_) => Ok(()),
-                Err(err) => Err(report(py, kind, &err)),
+                Err(err) => Err(report(&registry, kind, err)),
             }
         })
     }
@@ -100,28 +100,16 @@ impl EventCallback for PyCallback {
     }
 }
 
-/// Logs a failed callback with its traceback on the `comfywire` logger
-/// and answers the text of the exception for the host's report.
-fn report(py: Python<'_>, kind: &str, err: &PyErr) -> String {
-    let logged = (|| -> PyResult<()> {
-        let logger = py
-            .import("logging")?
-            .call_method1("getLogger", ("comfywire",))?;
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("exc_info", err.clone_ref(py).into_value(py))?;
-        let message = "a comfywire callback for %r events raised; the client goes on";
-        logger.call_method("error", (message, kind), Some(&kwargs))?;
-        Ok(())
-    })();
-    if logged.is_err() {
+/// Hands a callback's exception to the registry's `_failed`, which logs it
+/// with its traceback on the `comfywire` logger and answers its text for
+/// the host's report.
+fn report(registry: &Bound<'_, PyAny>, kind: &str, err: PyErr) -> String {
+    let py = registry.py();
+    let text = registry.call_method1("_failed", (kind, err.clone_ref(py).into_value(py)));
+    text.and_then(|t| t.extract()).unwrap_or_else(|_| {
         // Logging itself failed (interpreter shutting down): print instead
         // of losing the report.
         err.print(py);
-    }
-    let name = err.get_type(py).name().map(|n| n.to_string());
-    format!(
-        "{}: {}",
-        name.as_deref().unwrap_or("Exception"),
-        err.value(py)
-    )
+        format!("{err}")
+    })
 }

@@ -1,13 +1,19 @@
 //! Host values to Python objects and Python objects to JSON values, each
 //! converted once (never through `json.dumps` / `json.loads`).
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use comfywire_host::{HostFile, HostOutcome, HostQueue, HostSubmission, parse_json};
+use comfywire_host::{
+    ErrorCode, HostError, HostFile, HostOutcome, HostQueue, HostSubmission, parse_json,
+};
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
+
+use crate::errors::to_pyerr;
 
 /// A JSON value as the matching Python object (dict, list, str, int,
 /// float, bool, None).
@@ -42,14 +48,39 @@ pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, 
     })
 }
 
-/// A Python object (a workflow dict, usually) as JSON; a `str` is taken as
-/// JSON text.
-pub(crate) fn workflow_from_py(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    if let Ok(text) = obj.cast::<PyString>() {
-        return parse_json(&text.to_cow()?, "workflow")
-            .map_err(|e| PyTypeError::new_err(e.message));
+/// JSON from Python (a workflow, fault parameters): a dict, list, ... is
+/// converted once; a `str` is taken as JSON text.
+pub(crate) struct Json(pub(crate) Value);
+
+impl<'py> FromPyObject<'_, 'py> for Json {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Json> {
+        if let Ok(text) = obj.cast::<PyString>() {
+            let value = parse_json(&text.to_cow()?, "workflow");
+            return value.map(Json).map_err(|e| PyTypeError::new_err(e.message));
+        }
+        from_py(&obj, 0).map(Json)
     }
-    from_py(obj, 0)
+}
+
+/// Seconds from Python, as a `Duration` (negative, NaN or infinite is an
+/// `invalid_argument` error).
+pub(crate) struct Seconds(pub(crate) Duration);
+
+impl<'py> FromPyObject<'_, 'py> for Seconds {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Seconds> {
+        let secs: f64 = obj.extract()?;
+        Duration::try_from_secs_f64(secs).map(Seconds).map_err(|_| {
+            let message = format!("{secs} is not a duration in seconds");
+            to_pyerr(
+                obj.py(),
+                HostError::new(ErrorCode::InvalidArgument, message),
+            )
+        })
+    }
 }
 
 /// Deep enough for any real workflow, shallow enough that a
@@ -114,12 +145,8 @@ fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
 /// Every file among an outputs dict, each once, as `(filename,
 /// subfolder, type)` tuples (the host's rule, for outputs Python holds).
 #[pyfunction]
-pub(crate) fn output_files(outputs: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String, String)>> {
-    let files = HostFile::in_outputs(&from_py(outputs, 0)?);
-    Ok(files
-        .into_iter()
-        .map(|f| (f.filename, f.subfolder, f.kind))
-        .collect())
+pub(crate) fn output_files(py: Python<'_>, outputs: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    HostFile::in_outputs(&from_py(outputs, 0)?).into_object(py)
 }
 
 /// A host outcome as a dict (the keys of `HostOutcome::to_json`), which
@@ -138,63 +165,33 @@ pub(crate) trait Answer: Send + 'static {
     fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>>;
 }
 
-impl Answer for () {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(py.None())
-    }
+/// Implements [`Answer`], one row per type: `Type => |value, py| object;`.
+macro_rules! answers {
+    ($($ty:ty => |$v:ident, $py:ident| $make:expr;)*) => {$(
+        impl Answer for $ty {
+            fn into_object(self, $py: Python<'_>) -> PyResult<Py<PyAny>> {
+                let $v = self;
+                $make
+            }
+        }
+    )*};
 }
 
-impl Answer for bool {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.into_py_any(py)
-    }
-}
-
-impl Answer for String {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.into_py_any(py)
-    }
-}
-
-impl Answer for Value {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        to_py(py, &self).map(Bound::unbind)
-    }
-}
-
-/// An outcome dict.
-impl Answer for HostOutcome {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        outcome_to_py(py, &self).map(Bound::unbind)
-    }
-}
-
-/// `(running_ids, pending_ids)`.
-impl Answer for HostQueue {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        (self.running_ids(), self.pending_ids()).into_py_any(py)
-    }
-}
-
-/// `(filename, subfolder, type)`.
-impl Answer for HostFile {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        (self.filename, self.subfolder, self.kind).into_py_any(py)
-    }
-}
-
-/// `(prompt_id, number, skipped)`: `skipped` details the outputs the
-/// server refused, or is `None`.
-impl Answer for HostSubmission {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        (self.prompt_id, self.number, self.skipped.into_object(py)?).into_py_any(py)
-    }
-}
-
-impl Answer for Bytes {
-    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        Ok(PyBytes::new(py, &self).into_any().unbind())
-    }
+answers! {
+    () => |_nothing, py| Ok(py.None());
+    bool => |b, py| b.into_py_any(py);
+    String => |s, py| s.into_py_any(py);
+    Bytes => |b, py| Ok(PyBytes::new(py, &b).into_any().unbind());
+    Value => |v, py| Ok(to_py(py, &v)?.unbind());
+    // An outcome dict (see `outcome_to_py`).
+    HostOutcome => |o, py| Ok(outcome_to_py(py, &o)?.unbind());
+    // `(running_ids, pending_ids)`.
+    HostQueue => |q, py| (q.running_ids(), q.pending_ids()).into_py_any(py);
+    // `(filename, subfolder, type)`.
+    HostFile => |f, py| (f.filename, f.subfolder, f.kind).into_py_any(py);
+    // `(prompt_id, number, skipped)`: `skipped` details the outputs the
+    // server refused, or is `None`.
+    HostSubmission => |s, py| (s.prompt_id, s.number, s.skipped.into_object(py)?).into_py_any(py);
 }
 
 impl<T: Answer> Answer for Option<T> {

@@ -6,7 +6,8 @@
 //! repeat), so reading a field twice does not build two strings.
 //!
 //! Each class is declared once, with the client event it is made from and
-//! how each field is made from it.
+//! how each field is made from it. `prompt_id`, `node` and `display_node`
+//! (the node to show it on) mean the same in every class.
 
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString};
 use pyo3::{IntoPyObjectExt, PyClass, PyClassInitializer};
 
-use crate::convert::{outcome_to_py, to_py};
+use crate::convert::{Answer, outcome_to_py, to_py};
 
 /// Longest field repr before it is shortened (outputs can be large).
 const REPR_LIMIT: usize = 120;
@@ -38,12 +39,12 @@ fn field_repr(value: &Bound<'_, PyAny>) -> PyResult<String> {
 /// One event class: frozen, every field readable, `kind` and a repr.
 macro_rules! event_class {
     ($(#[doc = $doc:literal])* $name:ident = $kind:literal {
-        $( $(#[doc = $fdoc:literal])* $field:ident : $ty:ty ),* $(,)?
+        $( $field:ident : $ty:ty ),* $(,)?
     }) => {
         $(#[doc = $doc])*
         #[pyclass(frozen, module = "comfywire", get_all)]
         pub(crate) struct $name {
-            $( $(#[doc = $fdoc])* pub(crate) $field: $ty, )*
+            $( pub(crate) $field: $ty, )*
         }
 
         #[pymethods]
@@ -74,10 +75,10 @@ macro_rules! client_events {
     ($c:ident, $py:ident, $event:ident; $(
         $(#[doc = $doc:literal])* $name:ident = $kind:literal,
         $pat:pat => $(let $bind:ident = $value:expr;)? {
-            $( $(#[doc = $fdoc:literal])* $field:ident : $ty:ty = $make:expr ),* $(,)?
+            $( $field:ident : $ty:ty = $make:expr ),* $(,)?
         }
     )*) => {
-        $( event_class!($(#[doc = $doc])* $name = $kind { $( $(#[doc = $fdoc])* $field: $ty ),* }); )*
+        $( event_class!($(#[doc = $doc])* $name = $kind { $( $field: $ty ),* }); )*
 
         impl Converter {
             /// The typed Python event for a client event.
@@ -104,181 +105,145 @@ macro_rules! client_events {
 }
 
 client_events! { c, py, event;
-    /// The connection state changed.
+    /// The connection state changed: `state` is `idle`, `connecting`,
+    /// `connected`, `reconnecting`, `polling`, `paused` or `closed`;
+    /// `next_retry_ms` counts down to the next `attempt`, when one is
+    /// scheduled; `last_error` ended the last connection or attempt.
     ConnectionChanged = "connection",
     Event::Connection(status) => let s = HostStatus::from_status(status); {
-        /// `idle`, `connecting`, `connected`, `reconnecting`, `polling`, `paused` or `closed`.
         state: Py<PyString> = c.str(py, &s.state),
-        /// The next (or current) connect attempt.
         attempt: i64 = i64::from(s.attempt),
-        /// Milliseconds until the next attempt, when one is scheduled.
         next_retry_ms: Option<i64> = s.next_retry_ms.map(|ms| ms as i64),
-        /// What ended the last connection or attempt.
         last_error: Option<Py<PyString>> = s.last_error.as_deref().map(|e| plain(py, e)),
     }
-    /// The server's queue status.
+    /// The server's queue status: prompts left in the queue, and the
+    /// session id the server gave this socket.
     Status = "status",
     Event::Status { queue_remaining, sid } => {
-        /// Prompts left in the queue.
         queue_remaining: i64 = queue_remaining.unwrap_or(0) as i64,
-        /// The session id the server gave this socket.
         sid: Option<Py<PyString>> = c.opt(py, sid.as_deref()),
     }
-    /// The server's feature flags.
+    /// The server's feature flags, as a dict.
     FeatureFlags = "feature_flags",
     Event::FeatureFlags(flags) => {
-        /// The flags as a dict.
         flags: Py<PyAny> = to_py(py, &serde_json::Value::Object(flags.clone()))?.unbind(),
     }
-    /// A prompt was queued.
+    /// A prompt was queued, with its queue number.
     PromptQueued = "prompt_queued",
     Event::PromptQueued { prompt_id, number } => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, prompt_id),
-        /// Its queue number.
         number: i64 = number.unwrap_or(0) as i64,
     }
     /// A prompt started executing.
     ExecutionStarted = "execution_started",
     Event::ExecutionStarted { prompt_id } => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, prompt_id),
     }
-    /// Nodes were served from the cache.
+    /// Nodes (a list of ids) were served from the cache.
     NodesCached = "nodes_cached",
     Event::NodesCached { prompt_id, nodes } => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, prompt_id),
-        /// Node ids.
         nodes: Py<PyAny> = PyList::new(py, nodes)?.into_any().unbind(),
     }
     /// A node started.
     NodeStarted = "node_started",
     Event::NodeStarted { prompt_id, node, display_node } => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, prompt_id),
-        /// The node.
         node: Py<PyString> = c.str(py, node),
-        /// The node to show it on.
         display_node: Option<Py<PyString>> = c.opt(py, display_node.as_deref()),
     }
-    /// Step progress of a node (throttled unless `progress_interval_ms=0`).
+    /// Step progress of a node (throttled unless `progress_interval_ms=0`):
+    /// step `value` of `max`, and the `overall` progress of the prompt in
+    /// [0, 1].
     Progress = "progress",
     Event::Progress(p) => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, &p.prompt_id),
-        /// The node.
         node: Py<PyString> = c.str(py, &p.node),
-        /// The node to show it on.
         display_node: Option<Py<PyString>> = c.opt(py, p.display_node.as_deref()),
-        /// Current step.
         value: f64 = p.value,
-        /// Total steps.
         max: f64 = p.max,
-        /// Whole-prompt progress in [0, 1].
         overall: f64 = p.overall,
     }
-    /// A preview image.
+    /// A preview: encoded `image` bytes of type `mime` (prompt and node
+    /// when the server said).
     Preview = "preview",
     Event::Preview(p) => {
-        /// The prompt, when the server said.
         prompt_id: Option<Py<PyString>> = c.opt(py, p.prompt_id.as_deref()),
-        /// The node, when the server said.
         node: Option<Py<PyString>> = c.opt(py, p.node.as_deref()),
-        /// Encoded image bytes.
         image: Py<PyBytes> = PyBytes::new(py, &p.image).unbind(),
-        /// Its MIME type.
         mime: Py<PyString> = c.str(py, &p.mime),
     }
     /// A node's progress text.
     ProgressText = "progress_text",
     Event::ProgressText { prompt_id, node, text } => {
-        /// The prompt.
         prompt_id: Option<Py<PyString>> = c.opt(py, prompt_id.as_deref()),
-        /// The node.
         node: Py<PyString> = c.str(py, node),
-        /// The text.
         text: Py<PyString> = plain(py, text),
     }
-    /// A node's UI output.
+    /// A node's UI output dict (`images`, `text`, ...); `recovered` when
+    /// it was missed on the socket and recovered from history.
     Output = "output",
     Event::Output { prompt_id, node, display_node, output, recovered } => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, prompt_id),
-        /// The node.
         node: Py<PyString> = c.str(py, node),
-        /// The node to show it on.
         display_node: Option<Py<PyString>> = c.opt(py, display_node.as_deref()),
-        /// The output dict (`images`, `text`, ...).
         output: Py<PyAny> = to_py(py, output)?.unbind(),
-        /// True when it was missed on the socket and recovered from history.
         recovered: bool = *recovered,
     }
     /// A node finished.
     NodeFinished = "node_finished",
     Event::NodeFinished { prompt_id, node } => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, prompt_id),
-        /// The node.
         node: Py<PyString> = c.str(py, node),
     }
-    /// A node is waiting on something (e.g. a missing model).
+    /// A node is waiting on something (e.g. a missing model): `message`
+    /// says what.
     Blocked = "blocked",
     Event::Blocked(e) => {
-        /// The prompt.
         prompt_id: Option<Py<PyString>> = c.opt(py, event.prompt_id()),
-        /// The node.
         node: Option<Py<PyString>> = c.opt(py, e.node_id.as_deref()),
-        /// Why.
         message: Py<PyString> = plain(py, &e.exception_message),
     }
-    /// The one terminal event of a prompt.
+    /// The one terminal event of a prompt: `status` is `succeeded`,
+    /// `failed`, `interrupted` or `lost`; `outcome` (a `comfywire.Outcome`)
+    /// is built on first read.
     Finished = "finished",
     Event::Finished(record) => {
-        /// The prompt.
         prompt_id: Py<PyString> = c.str(py, &record.prompt_id),
-        /// `succeeded`, `failed`, `interrupted` or `lost`.
         status: Py<PyString> = c.str(py, record.phase.name()),
-        /// The full outcome (`comfywire.Outcome`), built on first read.
         outcome: LazyOutcome = LazyOutcome { record: record.clone(), made: PyOnceLock::new() },
     }
-    /// A server message comfywire passes through (unknown or custom types).
+    /// A server message comfywire passes through (unknown or custom
+    /// types): its type `name`, and its `data` for unknown types.
     Message = "message",
     Event::Message(m) => {
-        /// The message type.
         name: Py<PyString> = c.str(py, m.kind()),
-        /// Its data, for unknown types.
         data: Py<PyAny> = match m.as_ref() {
             ServerMessage::Unknown(u) => to_py(py, &u.data)?.unbind(),
             _ => py.None(),
         },
     }
-    /// A frame that did not parse.
+    /// A frame that did not parse: the parse `error` and the frame's
+    /// `size` in bytes.
     BadFrame = "bad_frame",
     Event::BadFrame { error, raw } => {
-        /// The parse error.
         error: Py<PyString> = plain(py, &error.to_string()),
-        /// The frame's size in bytes.
         size: i64 = raw.len() as i64,
     }
-    /// A reconciliation request failed (it is retried).
+    /// A reconciliation request for a prompt failed (it is retried).
     HttpFailed = "http_failed",
     Event::HttpFailed { error, .. } => {
-        /// The prompt it was for.
         prompt_id: Option<Py<PyString>> = c.opt(py, event.prompt_id()),
-        /// The error.
         error: Py<PyString> = plain(py, error),
     }
 }
 
 event_class! {
-    /// A callback raised; the client went on.
+    /// A callback raised (`error`, as text) while handed an event of
+    /// `failed_kind` (of `prompt_id`); the client went on.
     CallbackError = "callback_error" {
-        /// The prompt of the event that was being delivered.
         prompt_id: Option<Py<PyString>>,
-        /// The kind of the event that was being delivered.
         failed_kind: Py<PyString>,
-        /// The exception, as text.
         error: Py<PyString>,
     }
 }
@@ -300,15 +265,9 @@ impl<'py> IntoPyObject<'py> for &LazyOutcome {
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let made = self.made.get_or_try_init(py, || {
-            let make = OUTCOME_FROM_DICT.get_or_try_init(py, || {
-                py.import("comfywire._types")?
-                    .getattr("_outcome_from_dict")
-                    .map(Bound::unbind)
-            })?;
-            make.call1(
-                py,
-                (outcome_to_py(py, &HostOutcome::from_record(&self.record))?,),
-            )
+            let make = OUTCOME_FROM_DICT.import(py, "comfywire._types", "_outcome_from_dict")?;
+            let outcome = outcome_to_py(py, &HostOutcome::from_record(&self.record))?;
+            make.call1((outcome,)).map(Bound::unbind)
         })?;
         Ok(made.bind(py).clone())
     }
@@ -381,16 +340,7 @@ impl Converter {
                 },
             );
         }
-        let data = match &e.data {
-            Some(v) => to_py(py, v)?.unbind(),
-            None => py.None(),
-        };
-        new(
-            py,
-            Message {
-                name: self.str(py, e.kind.name()),
-                data,
-            },
-        )
+        let (name, data) = (self.str(py, e.kind.name()), e.data.clone().into_object(py)?);
+        new(py, Message { name, data })
     }
 }

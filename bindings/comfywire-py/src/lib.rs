@@ -18,6 +18,7 @@ mod client;
 mod convert;
 mod errors;
 mod events;
+mod jobs;
 mod logbridge;
 mod stream;
 mod testing;
@@ -30,6 +31,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // call (module reloaded in a subinterpreter) keeps the first setting.
     let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime);
     m.add_class::<client::NativeClient>()?;
+    m.add_class::<jobs::NativeJobs>()?;
     m.add_class::<stream::EventStream>()?;
     m.add_class::<testing::NativeMockServer>()?;
     m.add_class::<testing::Firehose>()?;

@@ -36,11 +36,10 @@ impl EventCallback for ErrorForward {
     }
 }
 
-/// An event taken from the Rust side, not yet a Python object.
+/// An event taken from the Rust side, not yet a Python object: one of the
+/// client's, or a callback failure report.
 enum Taken {
-    /// One of the client's events.
     Client(Event),
-    /// A callback failure report.
     Report(HostEvent),
 }
 
@@ -53,68 +52,57 @@ struct Source {
 }
 
 impl Source {
-    /// Waits for at least one event, then takes what is already queued;
-    /// an empty batch means the client is closed.
-    async fn next_batch(&mut self) -> Vec<Taken> {
-        let mut batch = Vec::new();
-        tokio::select! {
-            e = self.events.recv() => match e {
-                Some(e) => batch.push(Taken::Client(e)),
-                None => return batch,
-            },
-            Some(e) = self.errors.recv() => batch.push(Taken::Report(e)),
-        }
-        self.drain_ready(&mut batch);
-        batch
-    }
-
     /// Moves what is already queued (up to [`BATCH`] events) into `batch`.
     fn drain_ready(&mut self, batch: &mut Vec<Taken>) {
         while let Ok(e) = self.errors.try_recv() {
             batch.push(Taken::Report(e));
         }
-        let room = BATCH.saturating_sub(batch.len());
-        self.scratch.clear();
         // One lock of the queue for the whole burst.
-        self.events.try_recv_many(&mut self.scratch, room);
+        self.events
+            .try_recv_many(&mut self.scratch, BATCH.saturating_sub(batch.len()));
         batch.extend(self.scratch.drain(..).map(Taken::Client));
     }
 }
 
-/// The source of a stream: tokio's mutex, as waits hold it across an
-/// await; `None` once the stream is closed.
-type Shared = Arc<tokio::sync::Mutex<Option<Source>>>;
+/// The source of a stream (`None` once closed), behind tokio's mutex as
+/// waits hold it across an await, and what ends a wait when it closes.
+#[derive(Clone)]
+struct Shared(Arc<tokio::sync::Mutex<Option<Source>>>, Arc<Notify>);
 
-/// The next batch within `limit` (`None` when the time ran out); an empty
-/// batch once the client or the stream is closed (`closing` ends a wait at
-/// once), and the stream stays closed.
-async fn next_from(
-    source: Shared,
-    closing: Arc<Notify>,
-    limit: Option<Duration>,
-) -> Option<Vec<Taken>> {
-    let mut guard = source.lock().await;
-    let Some(src) = guard.as_mut() else {
-        return Some(Vec::new());
-    };
-    let waiting = async {
-        tokio::select! {
-            batch = src.next_batch() => batch,
-            () = closing.notified() => Vec::new(),
+impl Shared {
+    /// Waits for at least one event, then takes what is already queued,
+    /// within `limit` (`None` when the time ran out). An empty batch means
+    /// the client or the stream is closed, and the stream stays closed.
+    async fn next_batch(self, limit: Option<Duration>) -> Option<Vec<Taken>> {
+        let mut guard = self.0.lock().await;
+        let Some(src) = guard.as_mut() else {
+            return Some(Vec::new());
+        };
+        let mut batch = Vec::new();
+        let first = async {
+            tokio::select! {
+                e = src.events.recv() => e.map(Taken::Client),
+                Some(e) = src.errors.recv() => Some(Taken::Report(e)),
+                () = self.1.notified() => None,
+            }
+        };
+        let first = match limit {
+            Some(limit) => tokio::time::timeout(limit, first).await.ok()?,
+            None => first.await,
+        };
+        match first {
+            Some(taken) => {
+                batch.push(taken);
+                src.drain_ready(&mut batch);
+            }
+            None => drop(guard.take()),
         }
-    };
-    let batch = match limit {
-        Some(limit) => tokio::time::timeout(limit, waiting).await.ok()?,
-        None => waiting.await,
-    };
-    if batch.is_empty() {
-        guard.take();
+        Some(batch)
     }
-    Some(batch)
 }
 
 /// Events already made into Python objects, in order, and the converter
-/// that made them.
+/// that made them. Only locked with the GIL held, never across a wait.
 #[derive(Default)]
 struct Ready {
     events: VecDeque<Py<PyAny>>,
@@ -123,12 +111,12 @@ struct Ready {
 
 impl Ready {
     /// Converts `batch` in order behind what is already waiting. An event
-    /// that fails to convert (only a broken interpreter makes that
-    /// happen) is skipped and its error returned, after the rest of the
-    /// batch is queued: one bad event must not take its neighbours along.
+    /// that fails to convert (only a broken interpreter makes that happen)
+    /// is skipped and its error returned after the rest of the batch is
+    /// queued: one bad event must not take its neighbours along.
     fn extend(&mut self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<()> {
+        let mut failed = Ok(());
         self.events.reserve(batch.len());
-        let mut failed = None;
         for taken in batch {
             let event = match &taken {
                 Taken::Client(e) => self.converter.event(py, e),
@@ -136,13 +124,15 @@ impl Ready {
             };
             match event {
                 Ok(e) => self.events.push_back(e),
-                Err(err) => {
-                    failed.get_or_insert(err);
-                }
+                Err(err) => failed = failed.and(Err(err)),
             }
         }
-        failed.map_or(Ok(()), Err)
+        failed
     }
+}
+
+fn lock(ready: &Mutex<Ready>) -> MutexGuard<'_, Ready> {
+    ready.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An iterator (and, through `next_batch_async`, an async iterator) over a
@@ -150,30 +140,28 @@ impl Ready {
 #[pyclass(module = "comfywire._native", frozen)]
 pub(crate) struct EventStream {
     source: Shared,
-    closing: Arc<Notify>,
-    // Only locked with the GIL held and never across a wait.
     ready: Arc<Mutex<Ready>>,
-}
-
-fn lock(ready: &Mutex<Ready>) -> MutexGuard<'_, Ready> {
-    ready.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl EventStream {
     /// Subscribes to every event of `host` (and to its callback failures).
     pub(crate) fn new(host: &HostClient) -> Result<EventStream, HostError> {
-        let (tx, rx) = mpsc::channel(ERROR_BACKLOG);
+        let (tx, errors) = mpsc::channel(ERROR_BACKLOG);
         let reports = [CALLBACK_ERROR.to_owned()];
         let handle = host.subscribe(Some(&reports), None, Arc::new(ErrorForward(tx)))?;
+        let (events, scratch) = (host.events(None, None)?, Vec::new());
         let source = Source {
-            events: host.events(None, None)?,
-            errors: rx,
+            events,
+            errors,
             _errors_handle: handle,
-            scratch: Vec::new(),
+            scratch,
         };
+        let source = Shared(
+            Arc::new(tokio::sync::Mutex::new(Some(source))),
+            Arc::default(),
+        );
         Ok(EventStream {
-            source: Arc::new(tokio::sync::Mutex::new(Some(source))),
-            closing: Arc::default(),
+            source,
             ready: Arc::default(),
         })
     }
@@ -197,51 +185,54 @@ impl EventStream {
         if let Some(e) = lock(&self.ready).events.pop_front() {
             return Ok(Some(e));
         }
-        // What the Rust queue already holds, taken without releasing the
-        // GIL or entering the runtime: when events arrive faster than
-        // Python reads them, this is the path every batch takes.
-        let batch = match self.take_ready() {
-            Some(batch) => batch,
-            None => {
-                let limit = timeout
-                    .map(|t| Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX));
-                let waiting = next_from(self.source.clone(), self.closing.clone(), limit);
-                match block(py, async move { Ok(waiting.await) })? {
-                    Some(batch) => batch,
-                    None => return Ok(None),
-                }
+        // What the Rust queue already holds is taken without releasing the
+        // GIL or entering the runtime (unless another caller waits on it):
+        // when events come faster than Python reads them, every batch
+        // takes this path.
+        let mut batch = Vec::new();
+        if let Ok(mut guard) = self.source.0.try_lock() {
+            if let Some(src) = guard.as_mut() {
+                src.drain_ready(&mut batch);
             }
-        };
-        // Converted behind what another thread made meanwhile: order is
-        // kept; an empty batch (the end) still delivers those.
+        }
+        if batch.is_empty() {
+            let limit =
+                timeout.map(|t| Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX));
+            let waiting = self.source.clone().next_batch(limit);
+            match block(py, async move { Ok(waiting.await) })? {
+                Some(taken) => batch = taken,
+                None => return Ok(None),
+            }
+        }
+        // Behind what another thread made meanwhile, so order is kept; an
+        // empty batch (the end) still delivers those.
         let mut ready = lock(&self.ready);
         ready.extend(py, batch)?;
-        match ready.events.pop_front() {
-            Some(e) => Ok(Some(e)),
-            None => Err(PyStopIteration::new_err(())),
-        }
+        ready
+            .events
+            .pop_front()
+            .map(Some)
+            .ok_or_else(|| PyStopIteration::new_err(()))
     }
 
     /// An awaitable of the next batch of events (a list, never empty);
     /// raises `StopAsyncIteration` once the stream is closed.
     fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let waiting: Vec<Py<PyAny>> = lock(&self.ready).events.drain(..).collect();
-        let (source, closing) = (self.source.clone(), self.closing.clone());
-        let ready = self.ready.clone();
+        let (source, ready) = (self.source.clone(), self.ready.clone());
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut batch = Vec::new();
             if waiting.is_empty() {
-                batch = next_from(source, closing, None).await.unwrap_or_default();
+                batch = source.next_batch(None).await.unwrap_or_default();
             }
             Python::attach(|py| {
                 if waiting.is_empty() && batch.is_empty() {
                     return Err(PyStopAsyncIteration::new_err(()));
                 }
-                let mut ready = lock(&ready);
                 // Whatever another caller made meanwhile comes first.
-                let mut out: Vec<Py<PyAny>> = waiting;
+                let mut ready = lock(&ready);
                 ready.extend(py, batch)?;
-                out.extend(ready.events.drain(..));
+                let out = waiting.into_iter().chain(ready.events.drain(..));
                 Ok(PyList::new(py, out)?.unbind())
             })
         })
@@ -250,23 +241,11 @@ impl EventStream {
     /// Stops the stream (a wait in progress ends) and releases its queue.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         // A permit when nobody waits: the next wait ends at once.
-        self.closing.notify_one();
-        let source = self.source.clone();
+        self.source.1.notify_one();
+        let source = self.source.0.clone();
         block(py, async move {
             source.lock().await.take();
             Ok(())
         })
-    }
-}
-
-impl EventStream {
-    /// What the Rust queue already holds, taken without waiting; `None`
-    /// when nothing is there (or another caller is waiting on it).
-    fn take_ready(&self) -> Option<Vec<Taken>> {
-        let mut guard = self.source.try_lock().ok()?;
-        let src = guard.as_mut()?;
-        let mut batch = Vec::new();
-        src.drain_ready(&mut batch);
-        (!batch.is_empty()).then_some(batch)
     }
 }

@@ -7,11 +7,10 @@ use comfywire_host::{ErrorCode, HostError, runtime};
 use comfywire_mock::{Fault, MockConfig, MockServer, TraceSource};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use serde_json::Value;
+use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::convert::{to_py, workflow_from_py};
+use crate::convert::{Answer, Json};
 use crate::errors::to_pyerr;
 use crate::wait::block;
 
@@ -73,20 +72,16 @@ impl NativeMockServer {
 
     /// The workflow that replays `name`, or `None`.
     fn workflow(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        let workflow = self.with(|s| s.workflow(name))?.unwrap_or_default();
-        to_py(py, &workflow).map(Bound::unbind)
+        self.with(|s| s.workflow(name))?.into_object(py)
     }
 
     /// Injects a fault by name with its parameters, as `POST /mock/fault`
     /// takes them.
     #[pyo3(signature = (fault, params=None))]
-    fn inject(&self, fault: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let mut object = match params {
-            Some(p) => workflow_from_py(p.as_any())?,
-            None => Value::Object(serde_json::Map::new()),
-        };
+    fn inject(&self, fault: &str, params: Option<Json>) -> PyResult<()> {
+        let mut object = params.map_or_else(|| json!({}), |p| p.0);
         if let Some(map) = object.as_object_mut() {
-            map.insert("fault".into(), Value::String(fault.to_owned()));
+            map.insert("fault".into(), json!(fault));
         }
         let fault: Fault = serde_json::from_value(object)
             .map_err(|e| PyValueError::new_err(format!("bad fault: {e}")))?;
@@ -105,8 +100,9 @@ impl NativeMockServer {
 
     /// The mock's counters as a dict.
     fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let stats = serde_json::to_value(self.with(MockServer::stats)?).unwrap_or_default();
-        to_py(py, &stats).map(Bound::unbind)
+        serde_json::to_value(self.with(MockServer::stats)?)
+            .unwrap_or_default()
+            .into_object(py)
     }
 
     /// Starts sending `frames` frames of `scenario` to `client_id`'s socket
@@ -132,7 +128,10 @@ impl NativeMockServer {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         match server {
-            Some(server) => block(py, async move { Ok(server.shutdown().await) }),
+            Some(server) => block(py, async move {
+                server.shutdown().await;
+                Ok(())
+            }),
             None => Ok(()),
         }
     }

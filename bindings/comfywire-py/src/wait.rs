@@ -5,10 +5,9 @@
 //! `aio=True` the same work is an asyncio awaitable instead.
 
 use std::future::Future;
-use std::sync::{Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
-use comfywire_host::{ErrorCode, HostError, runtime};
+use comfywire_host::{ErrorCode, HostError, on_runtime_thread, runtime};
 use pyo3::prelude::*;
 
 use crate::convert::Answer;
@@ -16,16 +15,6 @@ use crate::errors::to_pyerr;
 
 /// How long one wait with the GIL released lasts before signals are checked.
 const SLICE: Duration = Duration::from_millis(50);
-
-/// Aborts the spawned work when the caller stops waiting for it (Ctrl-C),
-/// so nothing keeps running for an answer nobody reads.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// Runs `future` on the shared runtime while this thread waits with the
 /// GIL released, in slices of [`SLICE`], checking for signals in between:
@@ -37,32 +26,33 @@ where
     F: Future<Output = Result<T, HostError>> + Send + 'static,
 {
     let rt = runtime().map_err(|e| to_pyerr(py, e))?;
-    let (tx, rx) = mpsc::sync_channel(1);
-    let task = rt.spawn(async move {
-        let _ = tx.send(future.await);
-    });
-    let _abort = AbortOnDrop(task.abort_handle());
-    // `Mutex` only to make the receiver `Sync` for `detach`; uncontended.
-    let rx = Mutex::new(rx);
+    if on_runtime_thread() {
+        let message = "a blocking comfywire call was made on a runtime thread";
+        return Err(to_pyerr(
+            py,
+            HostError::new(ErrorCode::InvalidArgument, message),
+        ));
+    }
+    let mut task = rt.spawn(future);
     loop {
-        let answer = py.detach(|| {
-            rx.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .recv_timeout(SLICE)
-        });
-        match answer {
-            Ok(result) => return result.map_err(|e| to_pyerr(py, e)),
-            Err(mpsc::RecvTimeoutError::Timeout) => py.check_signals()?,
-            // The task ended without answering: it panicked (or the runtime
-            // is shutting down).
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let error = HostError::new(
-                    ErrorCode::Panic,
-                    "the comfywire task stopped without an answer",
-                );
-                return Err(to_pyerr(py, error));
+        let error = match py
+            .detach(|| rt.block_on(async { tokio::time::timeout(SLICE, &mut task).await }))
+        {
+            Ok(Ok(answer)) => return answer.map_err(|e| to_pyerr(py, e)),
+            // The task ended without answering: it panicked (or the
+            // runtime is shutting down).
+            Ok(Err(failed)) => {
+                HostError::new(ErrorCode::Panic, format!("comfywire task: {failed}"))
             }
-        }
+            Err(_) => match py.check_signals() {
+                Ok(()) => continue,
+                Err(signal) => {
+                    task.abort();
+                    return Err(signal);
+                }
+            },
+        };
+        return Err(to_pyerr(py, error));
     }
 }
 
@@ -73,13 +63,12 @@ where
     T: Answer,
     F: Future<Output = Result<T, HostError>> + Send + 'static,
 {
-    if aio {
-        let awaitable = pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let result = future.await;
-            Python::attach(|py| result.map_err(|e| to_pyerr(py, e))?.into_object(py))
-        })?;
-        Ok(awaitable.unbind())
-    } else {
-        block(py, future)?.into_object(py)
+    if !aio {
+        return block(py, future)?.into_object(py);
     }
+    let awaitable = pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let result = future.await;
+        Python::attach(|py| result.map_err(|e| to_pyerr(py, e))?.into_object(py))
+    })?;
+    Ok(awaitable.unbind())
 }

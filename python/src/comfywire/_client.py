@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ Workflow = Union[Mapping[str, Any], str]
 #: What ``on`` accepts: a kind name, an event class, several, or ``None``
 #: (every kind).
 KindSpec = Union[None, str, type, Iterable[Union[str, type]]]
+
+_LOG = logging.getLogger("comfywire")
 
 # Native clients still open, closed at interpreter exit so their threads
 # stop before Python does. Weak: this must not keep any client alive.
@@ -51,24 +54,24 @@ def _kinds(spec: KindSpec) -> Optional[List[str]]:
 class RunResult(Outcome):
     """The outcome of a successful run, with helpers to fetch its files."""
 
-    _native: Any = field(default=None, repr=False, compare=False)
+    _jobs: Any = field(default=None, repr=False, compare=False)
 
     def download(self, dir: PathLike) -> List[Path]:
         """Downloads every output file into ``dir``; returns the paths."""
-        paths = self._native.download_outputs(self.prompt_id, os.fspath(dir))
+        paths = self._jobs.download_outputs(self.prompt_id, os.fspath(dir))
         return [Path(p) for p in paths]
 
     def read(self, file: FileRef) -> bytes:
         """The bytes of one file (one of ``files``)."""
-        return bytes(self._native.view(_file(file)))
+        return bytes(self._jobs.view(_file(file)))
 
 
 def _file(file: FileRef) -> Tuple[str, str, str]:
     return (file.filename, file.subfolder, file.type)
 
 
-def _result(native: Any, outcome: Dict[str, Any]) -> RunResult:
-    return RunResult(**_outcome_fields(outcome), _native=native)
+def _result(jobs: Any, outcome: Dict[str, Any]) -> RunResult:
+    return RunResult(**_outcome_fields(outcome), _jobs=jobs)
 
 
 class _Callbacks(dict):  # type: ignore[type-arg]
@@ -76,6 +79,12 @@ class _Callbacks(dict):  # type: ignore[type-arg]
     reference to this dict, so the garbage collector sees every callable
     here (a callback that refers back to its client is collectable), and
     removing a key releases the callable at once."""
+
+    def _failed(self, kind: str, exc: BaseException) -> str:
+        """Logs a callback's exception; answers its text for the
+        ``CallbackError`` report. Called on the dispatcher thread."""
+        _LOG.error("a comfywire callback for %r events raised; the client goes on", kind, exc_info=exc)
+        return f"{type(exc).__name__}: {exc}"
 
 
 class Subscription:
@@ -110,13 +119,13 @@ class Subscription:
 class Job:
     """A submitted prompt."""
 
-    def __init__(self, native: Any, prompt_id: str, number: Optional[int]) -> None:
-        self._native = native
+    def __init__(self, jobs: Any, prompt_id: str, number: Optional[int]) -> None:
+        self._jobs = jobs
         self.prompt_id = prompt_id
         self.number = number
 
     def _record(self) -> Dict[str, Any]:
-        found = self._native.execution(self.prompt_id)
+        found = self._jobs.execution(self.prompt_id)
         return {} if found is None else dict(found)
 
     @property
@@ -138,11 +147,11 @@ class Job:
     def wait(self, timeout: Optional[float] = None) -> RunResult:
         """Waits for success; raises the prompt's error, or ``WaitTimeout``
         after ``timeout`` seconds (the prompt goes on)."""
-        return _result(self._native, self._native.wait(self.prompt_id, timeout))
+        return _result(self._jobs, self._jobs.wait(self.prompt_id, timeout))
 
     def interrupt(self) -> bool:
         """Interrupts it if it is running; True if an interrupt was sent."""
-        return bool(self._native.interrupt(self.prompt_id))
+        return bool(self._jobs.interrupt(self.prompt_id))
 
     def __repr__(self) -> str:
         return f"Job(prompt_id={self.prompt_id!r})"
@@ -199,6 +208,7 @@ class _Base:
         self._callbacks = _Callbacks()
         self._keys = itertools.count(1)
         self._native = _native.Client(settings_json(config_file, basic_auth, headers, options))
+        self._jobs = self._native.jobs()
         _OPEN.add(self._native)
 
     @property
@@ -246,19 +256,19 @@ class _Base:
 
     def pause(self) -> None:
         """Disconnects and stops retrying (app in the background)."""
-        self._native.pause()
+        self._jobs.pause()
 
     def resume(self) -> None:
         """Reconnects now."""
-        self._native.resume()
+        self._jobs.resume()
 
     def network_changed(self) -> None:
         """The network changed: check or reconnect now."""
-        self._native.network_changed()
+        self._jobs.network_changed()
 
     def retry_now(self) -> None:
         """Skips the backoff wait."""
-        self._native.retry_now()
+        self._jobs.retry_now()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, state={self.status.state!r})"
@@ -302,7 +312,7 @@ class Client(_Base):
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Waits until the socket is connected."""
-        self._native.wait_connected(timeout)
+        self._jobs.wait_connected(timeout)
 
     def events(self) -> "_native.EventStream":
         """An iterator over every event from now on (typed event objects);
@@ -312,8 +322,8 @@ class Client(_Base):
 
     def submit(self, workflow: Workflow) -> Job:
         """Queues a workflow; answers at once with its ``Job``."""
-        prompt_id, number, _partial = self._native.submit(workflow)
-        return Job(self._native, prompt_id, number)
+        prompt_id, number, _partial = self._jobs.submit(workflow)
+        return Job(self._jobs, prompt_id, number)
 
     def run(
         self,
@@ -328,50 +338,50 @@ class Client(_Base):
         runs, ``queue_timeout`` before it starts (``None``: the client's
         default). Raises ``ValidationError``, ``ExecutionError``,
         ``PromptInterrupted``, ``PromptLost`` or ``DeadlineExceeded``."""
-        return _result(self._native, self._native.run(workflow, timeout, stall_timeout, queue_timeout))
+        return _result(self._jobs, self._jobs.run(workflow, timeout, stall_timeout, queue_timeout))
 
     def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
         """Waits for a submitted prompt, as ``Job.wait``."""
-        return Job(self._native, prompt_id, None).wait(timeout)
+        return Job(self._jobs, prompt_id, None).wait(timeout)
 
     def job(self, prompt_id: str) -> Job:
         """The ``Job`` of a prompt submitted earlier."""
-        return Job(self._native, prompt_id, None)
+        return Job(self._jobs, prompt_id, None)
 
     def interrupt(self, prompt_id: str) -> bool:
         """Interrupts the prompt only if it is the one running."""
-        return bool(self._native.interrupt(prompt_id))
+        return bool(self._jobs.interrupt(prompt_id))
 
     def queue(self) -> QueueSnapshot:
         """The server's queue."""
-        running, pending = self._native.queue()
+        running, pending = self._jobs.queue()
         return QueueSnapshot(tuple(running), tuple(pending))
 
     def delete(self, prompt_ids: Union[str, Iterable[str]]) -> None:
         """Deletes pending prompts."""
-        self._native.delete(_ids(prompt_ids))
+        self._jobs.delete(_ids(prompt_ids))
 
     def clear_queue(self) -> None:
         """Deletes every pending prompt."""
-        self._native.clear_queue()
+        self._jobs.clear_queue()
 
     def history(self) -> List[Outcome]:
         """Finished executions kept in memory (``history_capacity``),
         oldest first."""
-        return [_outcome_from_dict(d) for d in self._native.history()]
+        return [_outcome_from_dict(d) for d in self._jobs.history()]
 
     def server_history(self, prompt_id: str) -> Optional[Dict[str, Any]]:
         """The server's ``/history`` entry of a prompt."""
-        entry = self._native.server_history(prompt_id)
+        entry = self._jobs.server_history(prompt_id)
         return None if entry is None else dict(entry)
 
     def system_stats(self) -> Dict[str, Any]:
         """``GET /system_stats``."""
-        return dict(self._native.system_stats())
+        return dict(self._jobs.system_stats())
 
     def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(self._native.view(_file(file)))
+        return bytes(self._jobs.view(_file(file)))
 
     def upload_image(
         self,
@@ -385,6 +395,6 @@ class Client(_Base):
         """Uploads an image (bytes with a ``filename``, or a path); answers
         where the server stored it."""
         name, data = _upload_args(image, filename)
-        f, s, t = self._native.upload_image(name, data, subfolder, type, overwrite)
+        f, s, t = self._jobs.upload(name, data, subfolder, type, overwrite)
         return FileRef(f, s, t)
 
