@@ -16,14 +16,15 @@ use crate::errors::to_pyerr;
 /// How long one wait with the GIL released lasts before signals are checked.
 const SLICE: Duration = Duration::from_millis(50);
 
-/// Runs `future` on the shared runtime while this thread waits with the
-/// GIL released, in slices of [`SLICE`], checking for signals in between:
-/// a pending signal handler's exception (e.g. `KeyboardInterrupt`) is
-/// raised at once and the work is cancelled.
+/// Drives `future` on this thread, on the shared runtime, with the GIL
+/// released, in slices of [`SLICE`], checking for signals in between: a
+/// pending signal handler's exception (e.g. `KeyboardInterrupt`) is raised
+/// at once and the future dropped (cancelled). Driven in place, not
+/// spawned: a wake-up reaches the waiting thread directly.
 pub(crate) fn block<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
-    T: Send + 'static,
-    F: Future<Output = Result<T, HostError>> + Send + 'static,
+    T: Send,
+    F: Future<Output = Result<T, HostError>> + Send,
 {
     let rt = runtime().map_err(|e| to_pyerr(py, e))?;
     if on_runtime_thread() {
@@ -33,26 +34,13 @@ where
             HostError::new(ErrorCode::InvalidArgument, message),
         ));
     }
-    let mut task = rt.spawn(future);
+    let mut future = std::pin::pin!(future);
     loop {
-        let error = match py
-            .detach(|| rt.block_on(async { tokio::time::timeout(SLICE, &mut task).await }))
-        {
-            Ok(Ok(answer)) => return answer.map_err(|e| to_pyerr(py, e)),
-            // The task ended without answering: it panicked (or the
-            // runtime is shutting down).
-            Ok(Err(failed)) => {
-                HostError::new(ErrorCode::Panic, format!("comfywire task: {failed}"))
-            }
-            Err(_) => match py.check_signals() {
-                Ok(()) => continue,
-                Err(signal) => {
-                    task.abort();
-                    return Err(signal);
-                }
-            },
-        };
-        return Err(to_pyerr(py, error));
+        let slice = async { tokio::time::timeout(SLICE, future.as_mut()).await };
+        match py.detach(|| rt.block_on(slice)) {
+            Ok(answer) => return answer.map_err(|e| to_pyerr(py, e)),
+            Err(_) => py.check_signals()?,
+        }
     }
 }
 
