@@ -1,12 +1,9 @@
 //! Python callbacks. The callables live in the Python client's registry
-//! (`comfywire._client._Callbacks`, a dict by key), where Python's garbage
-//! collector sees them; the host holds a [`PyCallback`] with a weak
-//! reference to that registry and the key. So a callback that refers back
-//! to its client forms a cycle the collector can break, and removing the
-//! key releases the callable at once.
-//!
-//! The dispatcher thread keeps one Python thread state for its whole life
-//! and holds the GIL once per batch of events ([`PyDispatch`]).
+//! (`comfywire._client._Callbacks`, a dict by key) where the garbage
+//! collector sees them; the host holds a [`PyCallback`]: a weak reference
+//! to that registry and the key. The dispatcher thread keeps one Python
+//! thread state for its life and takes the GIL once per batch
+//! ([`PyDispatch`]).
 
 use std::sync::{Mutex, PoisonError};
 
@@ -17,32 +14,26 @@ use pyo3::types::{PyDict, PyWeakrefReference};
 
 use crate::events::Converter;
 
-/// Runs a client's dispatcher thread as Python wants it. Without it every
-/// callback call would take the GIL from a thread with no Python thread
-/// state, and CPython would make one (mapping a fresh frame stack) and
-/// destroy it again (unmapping it, flushing every core's TLB) per call.
+/// Runs a client's dispatcher thread as Python wants it: without a thread
+/// state of its own, CPython would make and destroy one (mapping and
+/// unmapping a frame stack) per callback call.
 pub(crate) struct PyDispatch;
 
 impl DispatchContext for PyDispatch {
     fn run_thread(&self, run: &mut (dyn FnMut() + Send)) {
-        // The thread state made here lives until the loop ends; the loop
-        // itself waits without the GIL.
+        // One thread state for the loop, which waits without the GIL.
         Python::attach(|py| py.detach(run));
     }
 
     fn run_batch(&self, run: &mut (dyn FnMut() + Send)) {
-        // The calls inside attach again, which only counts while the GIL
-        // is held.
         Python::attach(|_| run());
     }
 }
 
 /// What the host's registry holds for one Python callback.
 pub(crate) struct PyCallback {
-    /// The client's registry of callables; weak, so the host never keeps
-    /// them alive.
+    /// Weak: the host never keeps the callables alive.
     registry: Py<PyWeakrefReference>,
-    /// The callable's key in it.
     key: Py<PyAny>,
     /// Only the dispatcher thread converts, so the lock is never contended.
     converter: Mutex<Converter>,
@@ -58,8 +49,7 @@ impl PyCallback {
         })
     }
 
-    /// Converts with `convert` and calls the callable, if it is still
-    /// registered; a raised exception is reported (see `report`).
+    /// Converts and calls the callable, if it is still registered.
     fn deliver(
         &self,
         kind: &str,
@@ -100,15 +90,13 @@ impl EventCallback for PyCallback {
     }
 }
 
-/// Hands a callback's exception to the registry's `_failed`, which logs it
-/// with its traceback on the `comfywire` logger and answers its text for
-/// the host's report.
+/// Hands a callback's exception to the registry's `_failed` (it logs it
+/// and answers its text for the host's report).
 fn report(registry: &Bound<'_, PyAny>, kind: &str, err: PyErr) -> String {
     let py = registry.py();
     let text = registry.call_method1("_failed", (kind, err.clone_ref(py).into_value(py)));
     text.and_then(|t| t.extract()).unwrap_or_else(|_| {
-        // Logging itself failed (interpreter shutting down): print instead
-        // of losing the report.
+        // Logging failed (interpreter shutting down): print the report.
         err.print(py);
         format!("{err}")
     })

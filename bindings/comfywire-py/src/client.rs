@@ -1,6 +1,5 @@
-//! `comfywire._native.Client`: one `HostClient` with its Python callbacks
-//! and event streams; its job API is `Client.jobs()` (`jobs.rs`). The
-//! public `comfywire.Client` / `AsyncClient` classes wrap both.
+//! `comfywire._native.Client`: one `HostClient` with its callbacks and
+//! event streams; its job API is `Client.jobs()` (`jobs.rs`).
 
 use std::sync::Arc;
 
@@ -23,17 +22,16 @@ pub(crate) struct NativeClient {
 
 impl NativeClient {
     fn host(&self) -> &Arc<HostClient> {
-        // Set from construction until drop; no method runs after drop.
-        #[allow(clippy::unwrap_used)]
-        self.host.as_ref().unwrap()
+        self.host
+            .as_ref()
+            .expect("set from construction until drop")
     }
 }
 
 #[pymethods]
 impl NativeClient {
-    /// Starts a client from settings JSON (the settings-file format, with
-    /// the environment's `COMFYWIRE_*` overrides); it connects in the
-    /// background.
+    /// Starts a client from settings-file JSON and the `COMFYWIRE_*`
+    /// environment; it connects in the background.
     #[new]
     fn new(py: Python<'_>, settings_json: &str) -> PyResult<Self> {
         let host = py.detach(|| {
@@ -41,10 +39,8 @@ impl NativeClient {
             settings.apply_env();
             HostClient::with_context(&settings, Arc::new(PyDispatch))
         });
-        let host = host.map_err(|e| to_pyerr(py, e))?;
-        Ok(NativeClient {
-            host: Some(Arc::new(host)),
-        })
+        let host = Some(Arc::new(host.map_err(|e| to_pyerr(py, e))?));
+        Ok(NativeClient { host })
     }
 
     /// The client id.
@@ -68,9 +64,8 @@ impl NativeClient {
         self.host().stats().to_json().into_object(py)
     }
 
-    /// Registers `registry[key]` (a callable in the Python client's
-    /// registry) for these kinds (all when `None`), optionally for one
-    /// prompt; answers the registration id for `unsubscribe`.
+    /// Registers `registry[key]` for these kinds (all when `None`),
+    /// optionally of one prompt; answers the id for `unsubscribe`.
     fn subscribe(
         &self,
         py: Python<'_>,
@@ -97,38 +92,25 @@ impl NativeClient {
     /// Closes the client (the host lets go of every callback). Idempotent.
     #[pyo3(signature = (aio=false))]
     fn close(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
-        let host = self.host().clone();
-        call(py, aio, async move {
-            // The host joins its dispatcher thread, which may be waiting
-            // for the GIL inside a callback, and blocks on the runtime: so
-            // it closes on a plain thread while this caller waits without
-            // the GIL (or awaits).
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let closing = move || {
-                host.close();
-                let _ = tx.send(());
-            };
-            let thread = std::thread::Builder::new()
-                .name("comfywire-close".into())
-                .spawn(closing);
-            thread.map_err(|e| {
-                HostError::new(ErrorCode::Config, format!("cannot start a thread: {e}"))
-            })?;
-            rx.await
-                .map_err(|_| HostError::new(ErrorCode::Panic, "closing the client panicked"))
-        })
+        // The host joins its dispatcher thread (which may wait for the GIL
+        // in a callback) and blocks on the runtime: it closes on a plain
+        // thread while this caller waits without the GIL (or awaits).
+        let (host, (tx, rx)) = (self.host().clone(), tokio::sync::oneshot::channel());
+        std::thread::spawn(move || {
+            host.close();
+            tx.send(())
+        });
+        let failed = |_| HostError::new(ErrorCode::Panic, "closing the client panicked");
+        call(py, aio, async move { rx.await.map_err(failed) })
     }
 }
 
 impl Drop for NativeClient {
     fn drop(&mut self) {
-        // Dropped by Python with the GIL held; the host's close joins the
-        // dispatcher thread, which may be waiting for the GIL, so the last
-        // reference is let go on another thread.
+        // Dropped with the GIL held: the last reference goes on another
+        // thread, for the reason `close` closes on one.
         if let Some(host) = self.host.take() {
-            let _ = std::thread::Builder::new()
-                .name("comfywire-close".into())
-                .spawn(move || drop(host));
+            let _ = std::thread::Builder::new().spawn(move || drop(host));
         }
     }
 }

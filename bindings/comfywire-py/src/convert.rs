@@ -21,22 +21,15 @@ pub(crate) fn to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, 
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any()
-            }
-        }
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => PyFloat::new(py, n.as_f64().unwrap_or(f64::NAN)).into_any(),
+        },
         Value::String(s) => PyString::new(py, s).into_any(),
         Value::Array(items) => {
-            let list = PyList::empty(py);
-            for item in items {
-                list.append(to_py(py, item)?)?;
-            }
-            list.into_any()
+            let items = items.iter().map(|item| to_py(py, item));
+            PyList::new(py, items.collect::<PyResult<Vec<_>>>()?)?.into_any()
         }
         Value::Object(map) => {
             let dict = PyDict::new(py);
@@ -68,6 +61,13 @@ impl<'py> FromPyObject<'_, 'py> for Json {
 /// `invalid_argument` error).
 pub(crate) struct Seconds(pub(crate) Duration);
 
+impl Seconds {
+    /// The duration of optional seconds.
+    pub(crate) fn of(seconds: Option<Seconds>) -> Option<Duration> {
+        seconds.map(|s| s.0)
+    }
+}
+
 impl<'py> FromPyObject<'_, 'py> for Seconds {
     type Error = PyErr;
 
@@ -88,58 +88,43 @@ impl<'py> FromPyObject<'_, 'py> for Seconds {
 const MAX_DEPTH: usize = 128;
 
 fn from_py(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    let refuse = |message: String| Err(PyTypeError::new_err(message));
     if depth > MAX_DEPTH {
-        return Err(PyTypeError::new_err(
-            "value is nested too deeply (a cycle?)",
-        ));
-    }
-    if obj.is_none() {
-        return Ok(Value::Null);
+        return refuse("value is nested too deeply (a cycle?)".into());
     }
     // bool before int: Python's bool is an int subclass.
-    if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if obj.is_instance_of::<PyInt>() {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Value::from(i));
+    Ok(if obj.is_none() {
+        Value::Null
+    } else if let Ok(b) = obj.cast::<PyBool>() {
+        Value::Bool(b.is_true())
+    } else if obj.is_instance_of::<PyInt>() {
+        let int = obj.extract::<i64>().map(Value::from);
+        match int.or_else(|_| obj.extract::<u64>().map(Value::from)) {
+            Ok(int) => int,
+            Err(_) => return refuse("integer does not fit in 64 bits".into()),
         }
-        if let Ok(u) = obj.extract::<u64>() {
-            return Ok(Value::from(u));
+    } else if let Ok(f) = obj.cast::<PyFloat>() {
+        match Number::from_f64(f.value()) {
+            Some(n) => Value::Number(n),
+            None => return refuse("NaN and infinity are not JSON".into()),
         }
-        return Err(PyTypeError::new_err("integer does not fit in 64 bits"));
-    }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        return Number::from_f64(f.value())
-            .map(Value::Number)
-            .ok_or_else(|| PyTypeError::new_err("NaN and infinity are not JSON"));
-    }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::String(s.to_cow()?.into_owned()));
-    }
-    if let Ok(d) = obj.cast::<PyDict>() {
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        Value::String(s.to_cow()?.into_owned())
+    } else if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::new();
         for (k, v) in d.iter() {
-            let key = k
-                .cast::<PyString>()
-                .map_err(|_| PyTypeError::new_err("JSON object keys must be str"))?
-                .to_cow()?
-                .into_owned();
-            map.insert(key, from_py(&v, depth + 1)?);
+            let Ok(key) = k.cast::<PyString>() else {
+                return refuse("JSON object keys must be str".into());
+            };
+            map.insert(key.to_cow()?.into_owned(), from_py(&v, depth + 1)?);
         }
-        return Ok(Value::Object(map));
-    }
-    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
-        let mut items = Vec::new();
-        for item in obj.try_iter()? {
-            items.push(from_py(&item?, depth + 1)?);
-        }
-        return Ok(Value::Array(items));
-    }
-    Err(PyTypeError::new_err(format!(
-        "cannot send a {} as JSON",
-        obj.get_type().name()?
-    )))
+        Value::Object(map)
+    } else if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let items = obj.try_iter()?.map(|item| from_py(&item?, depth + 1));
+        Value::Array(items.collect::<PyResult<_>>()?)
+    } else {
+        return refuse(format!("cannot send a {} as JSON", obj.get_type().name()?));
+    })
 }
 
 /// Every file among an outputs dict, each once, as `(filename,
@@ -149,17 +134,7 @@ pub(crate) fn output_files(py: Python<'_>, outputs: &Bound<'_, PyAny>) -> PyResu
     HostFile::in_outputs(&from_py(outputs, 0)?).into_object(py)
 }
 
-/// A host outcome as a dict (the keys of `HostOutcome::to_json`), which
-/// `comfywire._types` makes into an `Outcome`.
-pub(crate) fn outcome_to_py<'py>(
-    py: Python<'py>,
-    outcome: &HostOutcome,
-) -> PyResult<Bound<'py, PyAny>> {
-    to_py(py, &outcome.to_json())
-}
-
-/// A host answer as a Python object, made with the GIL held: each type of
-/// the job API maps here, once.
+/// A host answer, made a Python object (with the GIL held).
 pub(crate) trait Answer: Send + 'static {
     /// The Python object.
     fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>>;
@@ -183,14 +158,13 @@ answers! {
     String => |s, py| s.into_py_any(py);
     Bytes => |b, py| Ok(PyBytes::new(py, &b).into_any().unbind());
     Value => |v, py| Ok(to_py(py, &v)?.unbind());
-    // An outcome dict (see `outcome_to_py`).
-    HostOutcome => |o, py| Ok(outcome_to_py(py, &o)?.unbind());
+    // A dict `comfywire._types` makes into an `Outcome`.
+    HostOutcome => |o, py| Ok(to_py(py, &o.to_json())?.unbind());
     // `(running_ids, pending_ids)`.
     HostQueue => |q, py| (q.running_ids(), q.pending_ids()).into_py_any(py);
     // `(filename, subfolder, type)`.
     HostFile => |f, py| (f.filename, f.subfolder, f.kind).into_py_any(py);
-    // `(prompt_id, number, skipped)`: `skipped` details the outputs the
-    // server refused, or is `None`.
+    // `skipped` details the outputs the server refused, or is `None`.
     HostSubmission => |s, py| (s.prompt_id, s.number, s.skipped.into_object(py)?).into_py_any(py);
 }
 

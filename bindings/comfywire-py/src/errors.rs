@@ -1,7 +1,5 @@
-//! `HostError` to Python exceptions. The exception classes are defined in
-//! Python (`comfywire/_errors.py`) so they can carry typed attributes; this
-//! module hands the code, message, details and outcome to its factory, as
-//! Python objects.
+//! `HostError` to Python exceptions, whose classes are defined in Python
+//! (`comfywire/_errors.py`, `_from_native`) to carry typed attributes.
 
 use comfywire_host::HostError;
 use pyo3::exceptions::PyRuntimeError;

@@ -1,13 +1,10 @@
 //! Typed, frozen event classes (one per kind) and the [`Converter`] that
-//! makes them from the client's events. They are Rust classes rather than
-//! Python dataclasses because they are made on the hot path: a firehose
-//! delivers hundreds of thousands a second. Their text fields hold Python
-//! strings, made once per event (and shared between events when they
-//! repeat), so reading a field twice does not build two strings.
-//!
-//! Each class is declared once, with the client event it is made from and
-//! how each field is made from it. `prompt_id`, `node` and `display_node`
-//! (the node to show it on) mean the same in every class.
+//! makes them from the client's events: Rust classes, as they are made on
+//! the hot path (a firehose delivers hundreds of thousands a second). Text
+//! fields hold Python strings made once per event (and shared between
+//! events when they repeat). Each class is declared once, with the client
+//! event it is made from and how each field is made; `prompt_id`, `node`
+//! and `display_node` (the node to show it on) mean the same in all.
 
 use std::sync::Arc;
 
@@ -18,13 +15,12 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList, PyString};
 use pyo3::{IntoPyObjectExt, PyClass, PyClassInitializer};
 
-use crate::convert::{Answer, outcome_to_py, to_py};
+use crate::convert::{Answer, to_py};
 
 /// Longest field repr before it is shortened (outputs can be large).
 const REPR_LIMIT: usize = 120;
 
-/// One field in an event's repr: bytes by their size, long containers
-/// shortened.
+/// One field in an event's repr: bytes by size, long containers cut.
 fn field_repr(value: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(bytes) = value.cast::<PyBytes>() {
         return Ok(format!("<{} bytes>", bytes.as_bytes().len()));
@@ -66,11 +62,10 @@ macro_rules! event_class {
     };
 }
 
-/// The classes of the client's events, each with the pattern of the
-/// client event it is made from (`let` binds a value the fields share) and
-/// each field with the expression that makes it; `$c`, `$py` and `$event`
-/// name the converter, the GIL token and the event in those expressions.
-/// Makes [`Converter::event`] and [`register`].
+/// The client's event classes: each with the pattern of the client event
+/// it is made from (`let` binds a value its fields share) and each field
+/// with the expression that makes it from `$c` (the converter), `$py` and
+/// `$event`. Makes [`Converter::event`] and [`register`].
 macro_rules! client_events {
     ($c:ident, $py:ident, $event:ident; $(
         $(#[doc = $doc:literal])* $name:ident = $kind:literal,
@@ -89,8 +84,7 @@ macro_rules! client_events {
                         $(let $bind = $value;)?
                         new($py, $name { $( $field: $make ),* })
                     } )*
-                    // A kind newer than this module: its flat record passes
-                    // through as a message rather than failing the stream.
+                    // A kind newer than this module passes as a message.
                     _ => $c.host_event($py, &HostEvent::from_event($event)),
                 }
             }
@@ -153,8 +147,7 @@ client_events! { c, py, event;
         display_node: Option<Py<PyString>> = c.opt(py, display_node.as_deref()),
     }
     /// Step progress of a node (throttled unless `progress_interval_ms=0`):
-    /// step `value` of `max`, and the `overall` progress of the prompt in
-    /// [0, 1].
+    /// step `value` of `max`; `overall` progress of the prompt in [0, 1].
     Progress = "progress",
     Event::Progress(p) => {
         prompt_id: Py<PyString> = c.str(py, &p.prompt_id),
@@ -248,9 +241,8 @@ event_class! {
     }
 }
 
-/// A `comfywire.Outcome` built when first read: callbacks and loops often
-/// look only at `status`, and the outcome (every node, every output, into
-/// the Python dataclass) costs more than the rest of the event together.
+/// A `comfywire.Outcome` built when first read: it costs more than the
+/// rest of the event, and most readers look only at `status`.
 pub(crate) struct LazyOutcome {
     record: Arc<ExecutionRecord>,
     made: PyOnceLock<Py<PyAny>>,
@@ -266,7 +258,7 @@ impl<'py> IntoPyObject<'py> for &LazyOutcome {
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let made = self.made.get_or_try_init(py, || {
             let make = OUTCOME_FROM_DICT.import(py, "comfywire._types", "_outcome_from_dict")?;
-            let outcome = outcome_to_py(py, &HostOutcome::from_record(&self.record))?;
+            let outcome = HostOutcome::from_record(&self.record).into_object(py)?;
             make.call1((outcome,)).map(Bound::unbind)
         })?;
         Ok(made.bind(py).clone())
@@ -279,10 +271,9 @@ const CACHE_SLOTS: usize = 8;
 /// Longer strings (progress text, error messages) rarely repeat: not cached.
 const CACHE_MAX_LEN: usize = 64;
 
-/// Turns events into the typed Python classes. One per stream or callback:
-/// it keeps the last few short strings as Python objects, so hundreds of
-/// consecutive progress events share one `prompt_id` and `node` string
-/// instead of each allocating and copying its own.
+/// Turns events into the typed Python classes, one per stream or callback:
+/// it keeps the last few short strings, so consecutive events share one
+/// `prompt_id` and `node` string instead of each making its own.
 #[derive(Default)]
 pub(crate) struct Converter {
     strings: Vec<(Box<str>, Py<PyString>)>,
@@ -331,12 +322,15 @@ impl Converter {
     pub(crate) fn host_event(&mut self, py: Python<'_>, e: &HostEvent) -> PyResult<Py<PyAny>> {
         if e.kind == HostEventKind::CallbackError {
             let failed = e.data.as_ref().and_then(|d| d["failed_kind"].as_str());
+            let prompt_id = self.opt(py, e.prompt_id.as_deref());
+            let failed_kind = self.str(py, failed.unwrap_or_default());
+            let error = plain(py, e.text.as_deref().unwrap_or_default());
             return new(
                 py,
                 CallbackError {
-                    prompt_id: self.opt(py, e.prompt_id.as_deref()),
-                    failed_kind: self.str(py, failed.unwrap_or_default()),
-                    error: plain(py, e.text.as_deref().unwrap_or_default()),
+                    prompt_id,
+                    failed_kind,
+                    error,
                 },
             );
         }

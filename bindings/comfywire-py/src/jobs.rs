@@ -1,9 +1,6 @@
-//! `comfywire._native.Jobs`: the host's job API ([`Jobs`]) for Python, call
-//! for call. Every call takes its arguments as Python gives them (seconds
-//! as floats, a workflow as a dict or JSON text) and `aio`: it blocks by
-//! default (GIL released, Ctrl-C checked, see `wait`) and answers an
-//! asyncio awaitable with `aio=True`; its answer becomes a Python object
-//! once (`convert::Answer`). No job rule lives here.
+//! `comfywire._native.Jobs`: the host's job API ([`Jobs`]), call for call;
+//! each blocks (`wait::block`) or, with `aio=True`, answers an awaitable.
+//! Only types are mapped here (`convert`); no job rule lives here.
 
 use std::future::ready;
 use std::path::PathBuf;
@@ -18,32 +15,8 @@ use crate::wait::call;
 #[pyclass(module = "comfywire._native", name = "Jobs", frozen)]
 pub(crate) struct NativeJobs(pub(crate) Jobs);
 
-/// Job options with these deadlines (`None`: the client's).
-fn deadlines(
-    timeout: Option<Seconds>,
-    stall: Option<Seconds>,
-    queue: Option<Seconds>,
-) -> JobOptions {
-    JobOptions {
-        timeout: timeout.map(|s| s.0),
-        stall_timeout: stall.map(|s| s.0),
-        queue_timeout: queue.map(|s| s.0),
-        ..JobOptions::default()
-    }
-}
-
-/// A file as Python names it, `(filename, subfolder, type)`.
-fn host_file((filename, subfolder, kind): (String, String, String)) -> HostFile {
-    HostFile {
-        filename,
-        subfolder,
-        kind,
-    }
-}
-
-/// Makes one Python method per row: `fn name(args) => |jobs| call;`, where
-/// `call` is the future of a `Jobs` call made with the arguments; every
-/// method also takes `aio` (default `False`).
+/// One Python method per row, `fn name(args) => |jobs| future;`, which also
+/// takes `aio` (default `False`).
 macro_rules! job_calls {
     ($(
         $(#[doc = $doc:literal])*
@@ -67,22 +40,24 @@ job_calls! {
     fn wait_connected(timeout: Seconds) => |jobs| jobs.wait_connected(timeout.0);
     /// Submits a workflow; answers `(prompt_id, number, skipped)`.
     fn submit(workflow: Json) => |jobs| jobs.submit(workflow.0, JobOptions::default());
-    /// Submits and waits with these deadlines in seconds (the client's where
-    /// `None`); answers the outcome dict of a success, raises the matching
-    /// error otherwise.
+    /// Submits and waits with these deadlines in seconds (`None`: the
+    /// client's); the outcome dict of a success, else the error.
     fn run(
         workflow: Json,
         timeout: Option<Seconds> = None,
         stall_timeout: Option<Seconds> = None,
         queue_timeout: Option<Seconds> = None
-    ) => |jobs| jobs.run(workflow.0, deadlines(timeout, stall_timeout, queue_timeout));
-    /// Waits for a prompt's success up to `timeout` seconds; answers the
-    /// outcome dict or raises (`WaitTimeout` when the time ran out; the
-    /// prompt goes on).
-    fn wait(prompt_id: String, timeout: Option<Seconds> = None)
-        => |jobs| jobs.wait(&prompt_id, &deadlines(timeout, None, None));
-    /// The record of a prompt this client has seen (an outcome dict, in any
-    /// phase, with its `progress`) or `None`.
+    ) => |jobs| jobs.run(workflow.0, JobOptions {
+        timeout: Seconds::of(timeout),
+        stall_timeout: Seconds::of(stall_timeout),
+        queue_timeout: Seconds::of(queue_timeout),
+        ..JobOptions::default()
+    });
+    /// Waits up to `timeout` seconds for a prompt's success (the outcome
+    /// dict), else the error (`WaitTimeout`: the prompt goes on).
+    fn wait(prompt_id: String, timeout: Option<Seconds> = None) => |jobs| jobs
+        .wait(&prompt_id, &JobOptions { timeout: Seconds::of(timeout), ..JobOptions::default() });
+    /// The outcome dict (any phase, with `progress`) of a prompt, or `None`.
     fn execution(prompt_id: String) => |jobs| jobs.execution(&prompt_id);
     /// Finished executions kept in memory, oldest first, as outcome dicts.
     fn history() => |jobs| jobs.history();
@@ -98,8 +73,9 @@ job_calls! {
     fn server_history(prompt_id: String) => |jobs| jobs.server_history(&prompt_id);
     /// `GET /system_stats` as a dict.
     fn system_stats() => |jobs| jobs.system_stats();
-    /// The bytes of a file `(filename, subfolder, type)` from `/view`.
-    fn view(file: (String, String, String)) => |jobs| jobs.view(&host_file(file));
+    /// The bytes of a file from `/view`.
+    fn view(filename: String, subfolder: String, kind: String)
+        => |jobs| jobs.view(&HostFile { filename, subfolder, kind });
     /// Downloads every output file of a prompt into `dir`; answers the paths.
     fn download_outputs(prompt_id: String, dir: PathBuf)
         => |jobs| jobs.download_outputs(&prompt_id, &dir);

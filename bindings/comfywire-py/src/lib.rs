@@ -1,15 +1,11 @@
 //! # comfywire-py
 //!
 //! The private extension module `comfywire._native` of the `comfywire`
-//! Python package: a thin pyo3 shell over `comfywire-host`, which owns the
-//! runtime, the dispatcher thread, subscriptions and the error codes. This
-//! crate only maps types, releases the GIL around every wait (turning Ctrl-C
-//! into `KeyboardInterrupt`), keeps stored callbacks visible to Python's
-//! garbage collector and bridges `tracing` into Python `logging`.
-//!
-//! The public Python API (typed classes, exceptions, the asyncio client)
-//! lives in `python/src/comfywire/`; the protocol lives in `comfywire-proto`
-//! and the I/O in `comfywire-client`.
+//! Python package: a thin pyo3 shell over `comfywire-host`, which holds the
+//! whole job API, the runtime, the dispatcher thread and the error codes.
+//! This crate maps types, releases the GIL around every wait (Ctrl-C raises
+//! `KeyboardInterrupt`) and bridges `tracing` into Python `logging`; the
+//! public Python API lives in `python/src/comfywire/`.
 
 use pyo3::prelude::*;
 

@@ -1,9 +1,7 @@
-//! Rust `tracing` records (the client's redacted debug traffic log) into
-//! Python `logging`, on the `comfywire` logger. Records are formatted where
-//! they happen (by `tracing-subscriber`'s `fmt` layer) and handed to one
-//! logging thread through a bounded queue: the runtime's workers never
-//! wait for the GIL, and a flood of records drops the newest instead of
-//! slowing the socket.
+//! Rust `tracing` records (the client's redacted debug log) into Python
+//! `logging` (logger `comfywire`). Formatted where they happen (the `fmt`
+//! layer), they reach one logging thread through a bounded queue: no
+//! worker waits for the GIL, and a flood drops the newest records.
 
 use std::io;
 use std::sync::OnceLock;

@@ -1,9 +1,8 @@
 //! `Client.events()`: a pull stream over a client subscription, merged with
-//! the `callback_error` reports of failing callbacks. Events are taken from
-//! the Rust queue in batches (one wait, then whatever is already queued)
-//! and turned into Python objects a whole batch at a time, so a fast
-//! producer costs one GIL release per batch, and the common `next` only
-//! pops an object that is already made.
+//! the `callback_error` reports of failing callbacks. Events are taken in
+//! batches (one wait, then whatever is already queued) and made into
+//! Python objects a batch at a time: a fast producer costs one GIL release
+//! per batch, and the common `next` pops an object already made.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,7 +22,7 @@ use crate::wait::block;
 
 /// Most events moved from the Rust queue in one go.
 const BATCH: usize = 512;
-/// Callback failure reports buffered for a stream before newer ones drop.
+/// Callback failure reports a stream buffers.
 const ERROR_BACKLOG: usize = 256;
 
 /// Forwards callback failure reports into a stream.
@@ -36,8 +35,7 @@ impl EventCallback for ErrorForward {
     }
 }
 
-/// An event taken from the Rust side, not yet a Python object: one of the
-/// client's, or a callback failure report.
+/// A client event or a failure report, not yet a Python object.
 enum Taken {
     Client(Event),
     Report(HostEvent),
@@ -70,9 +68,8 @@ impl Source {
 struct Shared(Arc<tokio::sync::Mutex<Option<Source>>>, Arc<Notify>);
 
 impl Shared {
-    /// Waits for at least one event, then takes what is already queued,
-    /// within `limit` (`None` when the time ran out). An empty batch means
-    /// the client or the stream is closed, and the stream stays closed.
+    /// Waits up to `limit` (else `None`) for an event, then takes what is
+    /// queued; an empty batch: the client or the stream closed, for good.
     async fn next_batch(self, limit: Option<Duration>) -> Option<Vec<Taken>> {
         let mut guard = self.0.lock().await;
         let Some(src) = guard.as_mut() else {
@@ -110,10 +107,9 @@ struct Ready {
 }
 
 impl Ready {
-    /// Converts `batch` in order behind what is already waiting. An event
-    /// that fails to convert (only a broken interpreter makes that happen)
-    /// is skipped and its error returned after the rest of the batch is
-    /// queued: one bad event must not take its neighbours along.
+    /// Converts `batch` behind what is waiting; an event that fails to
+    /// convert (a broken interpreter) is skipped, its error returned once
+    /// the rest is queued.
     fn extend(&mut self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<()> {
         let mut failed = Ok(());
         self.events.reserve(batch.len());
@@ -135,8 +131,7 @@ fn lock(ready: &Mutex<Ready>) -> MutexGuard<'_, Ready> {
     ready.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An iterator (and, through `next_batch_async`, an async iterator) over a
-/// client's events from the moment it was made.
+/// An iterator (async with `next_batch_async`) over a client's events.
 #[pyclass(module = "comfywire._native", frozen)]
 pub(crate) struct EventStream {
     source: Shared,
@@ -185,10 +180,8 @@ impl EventStream {
         if let Some(e) = lock(&self.ready).events.pop_front() {
             return Ok(Some(e));
         }
-        // What the Rust queue already holds is taken without releasing the
-        // GIL or entering the runtime (unless another caller waits on it):
-        // when events come faster than Python reads them, every batch
-        // takes this path.
+        // What is queued is taken without releasing the GIL or entering the
+        // runtime: the path of every batch when Python reads slower.
         let mut batch = Vec::new();
         if let Ok(mut guard) = self.source.0.try_lock() {
             if let Some(src) = guard.as_mut() {
@@ -204,8 +197,7 @@ impl EventStream {
                 None => return Ok(None),
             }
         }
-        // Behind what another thread made meanwhile, so order is kept; an
-        // empty batch (the end) still delivers those.
+        // Behind what another thread made meanwhile: order is kept.
         let mut ready = lock(&self.ready);
         ready.extend(py, batch)?;
         ready

@@ -1,7 +1,7 @@
 //! `comfywire.testing.MockServer`: the Rust mock ComfyUI in-process, on
-//! the host's one runtime (no second runtime in the process).
+//! the host's one runtime.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use comfywire_host::{ErrorCode, HostError, runtime};
 use comfywire_mock::{Fault, MockConfig, MockServer, TraceSource};
@@ -25,10 +25,8 @@ impl NativeMockServer {
     /// Runs `f` on the server, unless it is stopped.
     fn with<T>(&self, f: impl FnOnce(&MockServer) -> T) -> PyResult<T> {
         let server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
-        let server = server
-            .as_ref()
-            .ok_or_else(|| PyRuntimeError::new_err("the mock server is stopped"))?;
-        Ok(f(server))
+        let stopped = || PyRuntimeError::new_err("the mock server is stopped");
+        Ok(f(server.as_ref().ok_or_else(stopped)?))
     }
 }
 
@@ -43,16 +41,17 @@ impl NativeMockServer {
         default_scenario: &str,
         traces_dir: Option<String>,
     ) -> PyResult<Self> {
+        let traces = traces_dir.map_or(TraceSource::Embedded, |d| TraceSource::Dir(d.into()));
         let config = MockConfig {
             port: 0,
-            traces: traces_dir.map_or(TraceSource::Embedded, |d| TraceSource::Dir(d.into())),
+            traces,
             speed,
             default_scenario: default_scenario.to_owned(),
         };
         let rt = runtime().map_err(|e| to_pyerr(py, e))?;
-        let server = py
-            .detach(|| rt.block_on(MockServer::start_with(config)))
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock: {e}")))?;
+        let server = py.detach(|| rt.block_on(MockServer::start_with(config)));
+        let server =
+            server.map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock: {e}")))?;
         Ok(NativeMockServer {
             url: server.url(),
             server: Mutex::new(Some(server)),
@@ -75,16 +74,15 @@ impl NativeMockServer {
         self.with(|s| s.workflow(name))?.into_object(py)
     }
 
-    /// Injects a fault by name with its parameters, as `POST /mock/fault`
-    /// takes them.
+    /// Injects a fault with its parameters (as `POST /mock/fault`).
     #[pyo3(signature = (fault, params=None))]
     fn inject(&self, fault: &str, params: Option<Json>) -> PyResult<()> {
         let mut object = params.map_or_else(|| json!({}), |p| p.0);
         if let Some(map) = object.as_object_mut() {
             map.insert("fault".into(), json!(fault));
         }
-        let fault: Fault = serde_json::from_value(object)
-            .map_err(|e| PyValueError::new_err(format!("bad fault: {e}")))?;
+        let fault = serde_json::from_value::<Fault>(object);
+        let fault = fault.map_err(|e| PyValueError::new_err(format!("bad fault: {e}")))?;
         self.with(|s| s.inject(fault))
     }
 
@@ -100,13 +98,11 @@ impl NativeMockServer {
 
     /// The mock's counters as a dict.
     fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        serde_json::to_value(self.with(MockServer::stats)?)
-            .unwrap_or_default()
-            .into_object(py)
+        let stats = serde_json::to_value(self.with(MockServer::stats)?);
+        stats.unwrap_or_default().into_object(py)
     }
 
-    /// Starts sending `frames` frames of `scenario` to `client_id`'s socket
-    /// as fast as it takes them.
+    /// Sends `frames` frames of `scenario` to `client_id` as fast as it reads.
     #[pyo3(signature = (client_id, frames, scenario="success_single"))]
     fn firehose(
         &self,
@@ -117,7 +113,7 @@ impl NativeMockServer {
     ) -> PyResult<Firehose> {
         let _entered = runtime().map_err(|e| to_pyerr(py, e))?.enter();
         let task = self.with(|s| s.firehose(client_id, frames, scenario))?;
-        Ok(Firehose(Arc::new(tokio::sync::Mutex::new(Err(task)))))
+        Ok(Firehose(tokio::sync::Mutex::new(Err(task))))
     }
 
     /// Stops the server. Idempotent.
@@ -127,29 +123,26 @@ impl NativeMockServer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        match server {
-            Some(server) => block(py, async move {
+        if let Some(server) = server {
+            block(py, async move {
                 server.shutdown().await;
                 Ok(())
-            }),
-            None => Ok(()),
+            })?;
         }
+        Ok(())
     }
 }
 
 /// A running firehose: its task until it ended, then the frames it sent.
 #[pyclass(module = "comfywire._native", frozen)]
-pub(crate) struct Firehose(Arc<tokio::sync::Mutex<Result<u64, JoinHandle<u64>>>>);
+pub(crate) struct Firehose(tokio::sync::Mutex<Result<u64, JoinHandle<u64>>>);
 
 #[pymethods]
 impl Firehose {
-    /// Waits for the end; answers the frames sent (0 if the client had no
-    /// socket).
+    /// Waits for the end; answers the frames sent (0: no such socket).
     fn wait(&self, py: Python<'_>) -> PyResult<u64> {
-        let state = self.0.clone();
-        // Awaited through `block`, so Ctrl-C works (a later wait goes on).
-        block(py, async move {
-            let mut state = state.lock().await;
+        block(py, async {
+            let mut state = self.0.lock().await;
             let sent = match &mut *state {
                 Ok(sent) => *sent,
                 Err(task) => task.await.map_err(|e| {

@@ -1,8 +1,5 @@
-//! The one helper every blocking call goes through: the work runs on the
-//! shared runtime while the calling thread waits with the GIL released, in
-//! short slices, checking for signals in between, so other Python threads
-//! keep running and Ctrl-C raises `KeyboardInterrupt` promptly. With
-//! `aio=True` the same work is an asyncio awaitable instead.
+//! The one helper every blocking call goes through ([`block`]), and its
+//! asyncio twin ([`call`] with `aio=True`).
 
 use std::future::Future;
 use std::time::Duration;
@@ -17,10 +14,10 @@ use crate::errors::to_pyerr;
 const SLICE: Duration = Duration::from_millis(50);
 
 /// Drives `future` on this thread, on the shared runtime, with the GIL
-/// released, in slices of [`SLICE`], checking for signals in between: a
-/// pending signal handler's exception (e.g. `KeyboardInterrupt`) is raised
-/// at once and the future dropped (cancelled). Driven in place, not
-/// spawned: a wake-up reaches the waiting thread directly.
+/// released (other Python threads run), in slices of [`SLICE`]: between
+/// them a pending signal's exception (e.g. `KeyboardInterrupt`) is raised
+/// and the future dropped. Driven in place, not spawned, so a wake-up
+/// reaches the waiting thread directly.
 pub(crate) fn block<T, F>(py: Python<'_>, future: F) -> PyResult<T>
 where
     T: Send,

@@ -146,7 +146,7 @@ class AsyncClient(_Base):
 
     async def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(await self._jobs.view(_file(file), aio=True))
+        return bytes(await self._jobs.view(*_file(file), aio=True))
 
     async def download(self, result: Outcome, dir: PathLike) -> List[Path]:
         """Downloads every output file of a finished prompt into ``dir``."""

@@ -63,7 +63,7 @@ class RunResult(Outcome):
 
     def read(self, file: FileRef) -> bytes:
         """The bytes of one file (one of ``files``)."""
-        return bytes(self._jobs.view(_file(file)))
+        return bytes(self._jobs.view(*_file(file)))
 
 
 def _file(file: FileRef) -> Tuple[str, str, str]:
@@ -381,7 +381,7 @@ class Client(_Base):
 
     def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(self._jobs.view(_file(file)))
+        return bytes(self._jobs.view(*_file(file)))
 
     def upload_image(
         self,
