@@ -71,7 +71,9 @@ def test_stream_batches_keep_order_and_every_field(mock: MockServer) -> None:
         # Per node of a prompt, steps only go forward.
         assert p.value >= last_value.get((p.prompt_id, p.node), 0)
         last_value[(p.prompt_id, p.node)] = p.value
-        assert p.prompt_id == p.prompt_id and p.node == p.node  # stable reads
+        # A field holds one string: reading it twice gives the same object
+        # (a getter that made a string per read would fail here).
+        assert p.prompt_id is p.prompt_id and p.node is p.node
     for v in previews:
         assert v.mime == "image/jpeg" and v.image[:2] == b"\xff\xd8"
         assert v.prompt_id is None or isinstance(v.prompt_id, str)

@@ -1,36 +1,27 @@
-//! `HostError` to Python exceptions. The exception classes are defined in
-//! Python (`comfywire/_errors.py`) so they can carry typed attributes; this
-//! module only hands the code, message and JSON details to its factory.
+//! `HostError` to Python exceptions, whose classes are defined in Python
+//! (`comfywire/_errors.py`, `_from_native`) to carry typed attributes.
 
-use comfywire_host::{ErrorCode, HostError};
+use comfywire_host::HostError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
+
+use crate::convert::Answer;
 
 static FACTORY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// The matching `comfywire` exception for a host error.
 pub(crate) fn to_pyerr(py: Python<'_>, error: HostError) -> PyErr {
-    let factory = FACTORY.get_or_try_init(py, || {
-        py.import("comfywire._errors")?
-            .getattr("_from_native")
-            .map(Bound::unbind)
-    });
-    let outcome = error.outcome.as_ref().map(|o| o.to_json().to_string());
-    let made = factory.and_then(|f| {
-        f.call1(
-            py,
-            (
-                error.code.as_u32(),
-                error.code.name(),
-                error.message.as_str(),
-                error.detail_json.as_deref(),
-                outcome,
-            ),
-        )
-    });
+    let made = FACTORY
+        .import(py, "comfywire._errors", "_from_native")
+        .and_then(|factory| {
+            let detail = error.detail.clone().into_object(py)?;
+            let outcome = error.outcome.clone().map(|o| *o).into_object(py)?;
+            let (code, message) = (error.code, error.message.as_str());
+            factory.call1((code.as_u32(), code.name(), message, detail, outcome))
+        });
     match made {
-        Ok(exc) => PyErr::from_value(exc.into_bound(py)),
+        Ok(exc) => PyErr::from_value(exc),
         // The package is broken (or being torn down): still raise something.
         Err(_) => plain(&error),
     }
@@ -44,9 +35,4 @@ pub(crate) fn plain(error: &HostError) -> PyErr {
         error.code.name(),
         error.message
     ))
-}
-
-/// A host error from a code and message (for failures found in this crate).
-pub(crate) fn host(code: ErrorCode, message: impl Into<String>) -> HostError {
-    HostError::new(code, message)
 }

@@ -1,15 +1,11 @@
 //! # comfywire-py
 //!
 //! The private extension module `comfywire._native` of the `comfywire`
-//! Python package: a thin pyo3 shell over `comfywire-host`, which owns the
-//! runtime, the dispatcher thread, subscriptions and the error codes. This
-//! crate only maps types, releases the GIL around every wait (turning Ctrl-C
-//! into `KeyboardInterrupt`), keeps stored callbacks visible to Python's
-//! garbage collector and bridges `tracing` into Python `logging`.
-//!
-//! The public Python API (typed classes, exceptions, the asyncio client)
-//! lives in `python/src/comfywire/`; the protocol lives in `comfywire-proto`
-//! and the I/O in `comfywire-client`.
+//! Python package: a thin pyo3 shell over `comfywire-host`, which holds the
+//! whole job API, the runtime, the dispatcher thread and the error codes.
+//! This crate maps types, releases the GIL around every wait (Ctrl-C raises
+//! `KeyboardInterrupt`) and bridges `tracing` into Python `logging`; the
+//! public Python API lives in `python/src/comfywire/`.
 
 use pyo3::prelude::*;
 
@@ -18,6 +14,7 @@ mod client;
 mod convert;
 mod errors;
 mod events;
+mod jobs;
 mod logbridge;
 mod stream;
 mod testing;
@@ -30,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // call (module reloaded in a subinterpreter) keeps the first setting.
     let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime);
     m.add_class::<client::NativeClient>()?;
+    m.add_class::<jobs::NativeJobs>()?;
     m.add_class::<stream::EventStream>()?;
     m.add_class::<testing::NativeMockServer>()?;
     m.add_class::<testing::Firehose>()?;

@@ -1,19 +1,17 @@
-//! Rust `tracing` records (the client's redacted debug traffic log) into
-//! Python `logging`, on the `comfywire` logger. Records are formatted where
-//! they happen and handed to one logging thread through a bounded queue:
-//! the runtime's workers never wait for the GIL, and a flood of records
-//! drops the newest instead of slowing the socket.
+//! Rust `tracing` records (the client's redacted debug log) into Python
+//! `logging` (logger `comfywire`). Formatted where they happen (the `fmt`
+//! layer), they reach one logging thread through a bounded queue: no
+//! worker waits for the GIL, and a flood drops the newest records.
 
-use std::fmt::Write as _;
+use std::io;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{SyncSender, sync_channel};
 
 use pyo3::prelude::*;
-use tracing::field::{Field, Visit};
-use tracing::subscriber::Interest;
-use tracing::{Level, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
+use tracing::{Level, Metadata};
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
 /// Records waiting for the logging thread before new ones are dropped.
@@ -22,67 +20,38 @@ const BACKLOG: usize = 4096;
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
 
-struct Record {
-    level: Level,
-    target: String,
-    message: String,
-}
+/// Where the `fmt` layer writes: one [`Line`] per record.
+struct ToPython(SyncSender<(Level, Vec<u8>)>);
 
-struct Bridge {
-    tx: mpsc::SyncSender<Record>,
-}
+/// One formatted record, sent to the logging thread when dropped.
+struct Line(Level, Vec<u8>, SyncSender<(Level, Vec<u8>)>);
 
-#[derive(Default)]
-struct Fields {
-    message: String,
-    rest: String,
-}
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
-        } else {
-            let _ = write!(self.rest, " {}={value:?}", field.name());
-        }
+impl io::Write for Line {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.1.extend_from_slice(buf);
+        Ok(buf.len())
     }
 
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message.push_str(value);
-        } else {
-            let _ = write!(self.rest, " {}={value}", field.name());
-        }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
-fn wanted(metadata: &tracing::Metadata<'_>) -> bool {
-    metadata.target().starts_with("comfywire") && *metadata.level() <= Level::DEBUG
+impl Drop for Line {
+    fn drop(&mut self) {
+        let _ = self.2.try_send((self.0, std::mem::take(&mut self.1)));
+    }
 }
 
-impl<S: Subscriber> Layer<S> for Bridge {
-    fn register_callsite(&self, metadata: &'static tracing::Metadata<'static>) -> Interest {
-        // "Sometimes", not "always": `enabled` is asked on every event, so
-        // `disable_debug_logging` takes effect without re-registration.
-        if wanted(metadata) {
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
+impl<'a> MakeWriter<'a> for ToPython {
+    type Writer = Line;
+
+    fn make_writer(&'a self) -> Line {
+        Line(Level::INFO, Vec::new(), self.0.clone())
     }
 
-    fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
-        ENABLED.load(Ordering::Relaxed) && wanted(metadata)
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let _ = self.tx.try_send(Record {
-            level: *event.metadata().level(),
-            target: event.metadata().target().to_owned(),
-            message: fields.message + &fields.rest,
-        });
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
+        Line(*meta.level(), Vec::new(), self.0.clone())
     }
 }
 
@@ -96,24 +65,20 @@ fn python_level(level: Level) -> &'static str {
 }
 
 fn install() -> Result<(), String> {
-    let (tx, rx) = mpsc::sync_channel::<Record>(BACKLOG);
+    let (tx, rx) = sync_channel::<(Level, Vec<u8>)>(BACKLOG);
     std::thread::Builder::new()
         .name("comfywire-log".into())
         .spawn(move || {
-            while let Ok(record) = rx.recv() {
+            while let Ok((level, line)) = rx.recv() {
                 if !ENABLED.load(Ordering::Relaxed) {
                     continue;
                 }
+                let line = String::from_utf8_lossy(&line);
                 Python::attach(|py| {
                     let logged = py
                         .import("logging")
                         .and_then(|l| l.call_method1("getLogger", ("comfywire",)))
-                        .and_then(|logger| {
-                            logger.call_method1(
-                                python_level(record.level),
-                                ("%s: %s", record.target.as_str(), record.message.as_str()),
-                            )
-                        });
+                        .and_then(|l| l.call_method1(python_level(level), ("%s", line.trim_end())));
                     // A broken handler must not kill the bridge.
                     if let Err(e) = logged {
                         e.print(py);
@@ -122,8 +87,19 @@ fn install() -> Result<(), String> {
             }
         })
         .map_err(|e| e.to_string())?;
+    // Asked on every record, so `disable_debug_logging` takes effect at once.
+    let wanted = filter_fn(|m| {
+        ENABLED.load(Ordering::Relaxed)
+            && m.target().starts_with("comfywire")
+            && *m.level() <= Level::DEBUG
+    });
+    let format = tracing_subscriber::fmt::layer()
+        .without_time()
+        .with_level(false)
+        .with_ansi(false)
+        .with_writer(ToPython(tx));
     tracing_subscriber::registry()
-        .with(Bridge { tx })
+        .with(format.with_filter(wanted))
         .try_init()
         .map_err(|e| format!("another tracing subscriber is already installed: {e}"))
 }

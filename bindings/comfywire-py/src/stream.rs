@@ -1,30 +1,28 @@
 //! `Client.events()`: a pull stream over a client subscription, merged with
-//! the `callback_error` reports of failing callbacks. Events are taken from
-//! the Rust queue in batches (one wait, then whatever is already queued)
-//! and turned into Python objects a whole batch at a time, so a fast
-//! producer costs one GIL release per batch, and the common `next` only
-//! pops an object that is already made.
+//! the `callback_error` reports of failing callbacks. Events are taken in
+//! batches (one wait, then whatever is already queued) and made into
+//! Python objects a batch at a time: a fast producer costs one GIL release
+//! per batch, and the common `next` pops an object already made.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use comfywire_host::comfywire_client::{Event, Subscription};
+use comfywire_host::event::Event;
 use comfywire_host::{
-    CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostError, HostEvent, runtime,
+    CALLBACK_ERROR, CallbackHandle, EventCallback, HostClient, HostError, HostEvent, Subscription,
 };
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-use crate::errors::to_pyerr;
 use crate::events::Converter;
-use crate::wait::in_slices;
+use crate::wait::block;
 
 /// Most events moved from the Rust queue in one go.
 const BATCH: usize = 512;
-/// Callback failure reports buffered for a stream before newer ones drop.
+/// Callback failure reports a stream buffers.
 const ERROR_BACKLOG: usize = 256;
 
 /// Forwards callback failure reports into a stream.
@@ -37,11 +35,9 @@ impl EventCallback for ErrorForward {
     }
 }
 
-/// An event taken from the Rust side, not yet a Python object.
+/// A client event or a failure report, not yet a Python object.
 enum Taken {
-    /// One of the client's events.
     Client(Event),
-    /// A callback failure report.
     Report(HostEvent),
 }
 
@@ -50,40 +46,60 @@ struct Source {
     errors: mpsc::Receiver<HostEvent>,
     _errors_handle: CallbackHandle,
     /// Reused between batches: events taken from the queue in one go.
-    scratch: Vec<comfywire_host::comfywire_client::Event>,
+    scratch: Vec<Event>,
 }
 
 impl Source {
-    /// Waits for at least one event, then takes what is already queued;
-    /// an empty batch means the client is closed.
-    async fn next_batch(&mut self) -> Vec<Taken> {
-        let mut batch = Vec::new();
-        tokio::select! {
-            e = self.events.recv() => match e {
-                Some(e) => batch.push(Taken::Client(e)),
-                None => return batch,
-            },
-            Some(e) = self.errors.recv() => batch.push(Taken::Report(e)),
-        }
-        self.drain_ready(&mut batch);
-        batch
-    }
-
     /// Moves what is already queued (up to [`BATCH`] events) into `batch`.
     fn drain_ready(&mut self, batch: &mut Vec<Taken>) {
         while let Ok(e) = self.errors.try_recv() {
             batch.push(Taken::Report(e));
         }
-        let room = BATCH.saturating_sub(batch.len());
-        self.scratch.clear();
         // One lock of the queue for the whole burst.
-        self.events.try_recv_many(&mut self.scratch, room);
+        self.events
+            .try_recv_many(&mut self.scratch, BATCH.saturating_sub(batch.len()));
         batch.extend(self.scratch.drain(..).map(Taken::Client));
     }
 }
 
+/// The source of a stream (`None` once closed), behind tokio's mutex as
+/// waits hold it across an await, and what ends a wait when it closes.
+#[derive(Clone)]
+struct Shared(Arc<tokio::sync::Mutex<Option<Source>>>, Arc<Notify>);
+
+impl Shared {
+    /// Waits up to `limit` (else `None`) for an event, then takes what is
+    /// queued; an empty batch: the client or the stream closed, for good.
+    async fn next_batch(self, limit: Option<Duration>) -> Option<Vec<Taken>> {
+        let mut guard = self.0.lock().await;
+        let Some(src) = guard.as_mut() else {
+            return Some(Vec::new());
+        };
+        let mut batch = Vec::new();
+        let first = async {
+            tokio::select! {
+                e = src.events.recv() => e.map(Taken::Client),
+                Some(e) = src.errors.recv() => Some(Taken::Report(e)),
+                () = self.1.notified() => None,
+            }
+        };
+        let first = match limit {
+            Some(limit) => tokio::time::timeout(limit, first).await.ok()?,
+            None => first.await,
+        };
+        match first {
+            Some(taken) => {
+                batch.push(taken);
+                src.drain_ready(&mut batch);
+            }
+            None => drop(guard.take()),
+        }
+        Some(batch)
+    }
+}
+
 /// Events already made into Python objects, in order, and the converter
-/// that made them.
+/// that made them. Only locked with the GIL held, never across a wait.
 #[derive(Default)]
 struct Ready {
     events: VecDeque<Py<PyAny>>,
@@ -91,13 +107,12 @@ struct Ready {
 }
 
 impl Ready {
-    /// Converts `batch` in order behind what is already waiting. An event
-    /// that fails to convert (only a broken interpreter makes that
-    /// happen) is skipped and its error returned, after the rest of the
-    /// batch is queued: one bad event must not take its neighbours along.
+    /// Converts `batch` behind what is waiting; an event that fails to
+    /// convert (a broken interpreter) is skipped, its error returned once
+    /// the rest is queued.
     fn extend(&mut self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<()> {
+        let mut failed = Ok(());
         self.events.reserve(batch.len());
-        let mut failed = None;
         for taken in batch {
             let event = match &taken {
                 Taken::Client(e) => self.converter.event(py, e),
@@ -105,45 +120,43 @@ impl Ready {
             };
             match event {
                 Ok(e) => self.events.push_back(e),
-                Err(err) => {
-                    failed.get_or_insert(err);
-                }
+                Err(err) => failed = failed.and(Err(err)),
             }
         }
-        failed.map_or(Ok(()), Err)
+        failed
     }
-}
-
-/// An iterator (and, through `next_batch_async`, an async iterator) over a
-/// client's events from the moment it was made.
-#[pyclass(module = "comfywire._native", frozen)]
-pub(crate) struct EventStream {
-    // tokio's mutex: the async path holds it across an await.
-    source: Arc<tokio::sync::Mutex<Option<Source>>>,
-    // Only locked with the GIL held and never across a wait.
-    ready: Arc<Mutex<Ready>>,
 }
 
 fn lock(ready: &Mutex<Ready>) -> MutexGuard<'_, Ready> {
     ready.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An iterator (async with `next_batch_async`) over a client's events.
+#[pyclass(module = "comfywire._native", frozen)]
+pub(crate) struct EventStream {
+    source: Shared,
+    ready: Arc<Mutex<Ready>>,
+}
+
 impl EventStream {
     /// Subscribes to every event of `host` (and to its callback failures).
     pub(crate) fn new(host: &HostClient) -> Result<EventStream, HostError> {
-        let (tx, rx) = mpsc::channel(ERROR_BACKLOG);
-        let handle = host.subscribe(
-            Some(vec![CALLBACK_ERROR.to_owned()]),
-            None,
-            Arc::new(ErrorForward(tx)),
-        )?;
+        let (tx, errors) = mpsc::channel(ERROR_BACKLOG);
+        let reports = [CALLBACK_ERROR.to_owned()];
+        let handle = host.subscribe(Some(&reports), None, Arc::new(ErrorForward(tx)))?;
+        let (events, scratch) = (host.events(None, None)?, Vec::new());
+        let source = Source {
+            events,
+            errors,
+            _errors_handle: handle,
+            scratch,
+        };
+        let source = Shared(
+            Arc::new(tokio::sync::Mutex::new(Some(source))),
+            Arc::default(),
+        );
         Ok(EventStream {
-            source: Arc::new(tokio::sync::Mutex::new(Some(Source {
-                events: host.client().events(),
-                errors: rx,
-                _errors_handle: handle,
-                scratch: Vec::new(),
-            }))),
+            source,
             ready: Arc::default(),
         })
     }
@@ -155,14 +168,8 @@ impl EventStream {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if let Some(e) = lock(&self.ready).events.pop_front() {
-            return Ok(e);
-        }
-        match self.wait(py, None)? {
-            Some(e) => Ok(e),
-            None => Err(PyStopIteration::new_err(())),
-        }
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.next(py, None)
     }
 
     /// The next event, waiting up to `timeout` seconds (forever when
@@ -173,118 +180,64 @@ impl EventStream {
         if let Some(e) = lock(&self.ready).events.pop_front() {
             return Ok(Some(e));
         }
-        self.wait(py, timeout)
+        // What is queued is taken without releasing the GIL or entering the
+        // runtime: the path of every batch when Python reads slower.
+        let mut batch = Vec::new();
+        if let Ok(mut guard) = self.source.0.try_lock() {
+            if let Some(src) = guard.as_mut() {
+                src.drain_ready(&mut batch);
+            }
+        }
+        if batch.is_empty() {
+            let limit =
+                timeout.map(|t| Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX));
+            let waiting = self.source.clone().next_batch(limit);
+            match block(py, async move { Ok(waiting.await) })? {
+                Some(taken) => batch = taken,
+                None => return Ok(None),
+            }
+        }
+        // Behind what another thread made meanwhile: order is kept.
+        let mut ready = lock(&self.ready);
+        ready.extend(py, batch)?;
+        ready
+            .events
+            .pop_front()
+            .map(Some)
+            .ok_or_else(|| PyStopIteration::new_err(()))
     }
 
     /// An awaitable of the next batch of events (a list, never empty);
     /// raises `StopAsyncIteration` once the stream is closed.
     fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let waiting: Vec<Py<PyAny>> = lock(&self.ready).events.drain(..).collect();
-        let source = self.source.clone();
-        let ready = self.ready.clone();
+        let (source, ready) = (self.source.clone(), self.ready.clone());
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut batch = Vec::new();
             if waiting.is_empty() {
-                let mut guard = source.lock().await;
-                if let Some(src) = guard.as_mut() {
-                    batch = src.next_batch().await;
-                }
-                if batch.is_empty() {
-                    guard.take();
-                }
+                batch = source.next_batch(None).await.unwrap_or_default();
             }
             Python::attach(|py| {
                 if waiting.is_empty() && batch.is_empty() {
                     return Err(PyStopAsyncIteration::new_err(()));
                 }
-                let mut ready = lock(&ready);
                 // Whatever another caller made meanwhile comes first.
-                let mut out: Vec<Py<PyAny>> = waiting;
+                let mut ready = lock(&ready);
                 ready.extend(py, batch)?;
-                out.extend(ready.events.drain(..));
+                let out = waiting.into_iter().chain(ready.events.drain(..));
                 Ok(PyList::new(py, out)?.unbind())
             })
         })
     }
 
-    /// Stops the stream and releases its queue.
-    fn close(&self, py: Python<'_>) {
-        py.detach(|| self.close_now());
-    }
-}
-
-impl EventStream {
-    /// The next event when none is made yet: first what the Rust queue
-    /// already holds (without releasing the GIL or entering the runtime:
-    /// when events arrive faster than Python reads them, this is the path
-    /// every batch takes), else a wait of up to `timeout`.
-    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(batch) = self.take_ready() {
-            return self.push_and_pop(py, batch).map(Some);
-        }
-        let rt = runtime().map_err(|e| to_pyerr(py, e))?;
-        let deadline =
-            timeout.map(|t| std::time::Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        let source = self.source.clone();
-        let batch = in_slices(py, deadline, |slice| {
-            rt.block_on(async {
-                let mut guard = source.lock().await;
-                let src = guard.as_mut()?;
-                tokio::time::timeout(slice, src.next_batch()).await.ok()
-            })
-            .or_else(|| {
-                // Closed streams answer at once instead of spinning.
-                rt.block_on(async { source.lock().await.is_none() })
-                    .then(Vec::new)
-            })
-        })?;
-        let Some(batch) = batch else {
-            return Ok(None);
-        };
-        if batch.is_empty() {
-            self.close_now();
-            // Made by another caller before the end: still delivered.
-            return match lock(&self.ready).events.pop_front() {
-                Some(e) => Ok(Some(e)),
-                None => Err(PyStopIteration::new_err(())),
-            };
-        }
-        self.push_and_pop(py, batch).map(Some)
-    }
-
-    /// Converts `batch` behind what is waiting and pops the oldest event
-    /// (another thread may have made some meanwhile: order is kept).
-    fn push_and_pop(&self, py: Python<'_>, batch: Vec<Taken>) -> PyResult<Py<PyAny>> {
-        let mut ready = lock(&self.ready);
-        ready.extend(py, batch)?;
-        match ready.events.pop_front() {
-            Some(e) => Ok(e),
-            // `batch` was not empty, so neither is the queue.
-            None => Err(PyStopIteration::new_err(())),
-        }
-    }
-
-    /// What the Rust queue already holds, taken without waiting; `None`
-    /// when nothing is there (or another caller is waiting on it).
-    fn take_ready(&self) -> Option<Vec<Taken>> {
-        let mut guard = self.source.try_lock().ok()?;
-        let src = guard.as_mut()?;
-        let mut batch = Vec::new();
-        src.drain_ready(&mut batch);
-        (!batch.is_empty()).then_some(batch)
-    }
-
-    fn close_now(&self) {
-        if let Ok(rt) = runtime() {
-            let source = self.source.clone();
-            let work = async move {
-                source.lock().await.take();
-            };
-            if comfywire_host::on_runtime_thread() {
-                rt.spawn(work);
-            } else {
-                rt.block_on(work);
-            }
-        }
+    /// Stops the stream (a wait in progress ends) and releases its queue.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        // A permit when nobody waits: the next wait ends at once.
+        self.source.1.notify_one();
+        let source = self.source.0.clone();
+        block(py, async move {
+            source.lock().await.take();
+            Ok(())
+        })
     }
 }

@@ -1,36 +1,18 @@
-//! `comfywire.testing.MockServer`: the Rust mock ComfyUI in-process, on a
-//! runtime of its own so a firehose never competes with the client's
-//! workers for the same threads.
+//! `comfywire.testing.MockServer`: the Rust mock ComfyUI in-process, on
+//! the host's one runtime.
 
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
-use comfywire_host::{ErrorCode, HostError};
+use comfywire_host::{ErrorCode, HostError, runtime};
 use comfywire_mock::{Fault, MockConfig, MockServer, TraceSource};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use serde_json::Value;
-use tokio::runtime::Runtime;
+use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::convert::{to_py, workflow_from_py};
+use crate::convert::{Answer, Json};
+use crate::errors::to_pyerr;
 use crate::wait::block;
-
-static MOCK_RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
-
-fn mock_runtime() -> PyResult<&'static Runtime> {
-    MOCK_RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("comfywire-mock")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
-        .as_ref()
-        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock runtime: {e}")))
-}
 
 /// A running mock server (`None` once stopped).
 #[pyclass(module = "comfywire._native", name = "MockServer", frozen)]
@@ -40,23 +22,12 @@ pub(crate) struct NativeMockServer {
 }
 
 impl NativeMockServer {
-    fn server(&self) -> PyResult<MutexGuard<'_, Option<MockServer>>> {
-        let guard = self.server.lock().unwrap_or_else(PoisonError::into_inner);
-        if guard.is_none() {
-            return Err(PyRuntimeError::new_err("the mock server is stopped"));
-        }
-        Ok(guard)
+    /// Runs `f` on the server, unless it is stopped.
+    fn with<T>(&self, f: impl FnOnce(&MockServer) -> T) -> PyResult<T> {
+        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        let stopped = || PyRuntimeError::new_err("the mock server is stopped");
+        Ok(f(server.as_ref().ok_or_else(stopped)?))
     }
-}
-
-fn with<T>(
-    guard: &MutexGuard<'_, Option<MockServer>>,
-    f: impl FnOnce(&MockServer) -> T,
-) -> PyResult<T> {
-    guard
-        .as_ref()
-        .map(f)
-        .ok_or_else(|| PyRuntimeError::new_err("the mock server is stopped"))
 }
 
 #[pymethods]
@@ -70,16 +41,17 @@ impl NativeMockServer {
         default_scenario: &str,
         traces_dir: Option<String>,
     ) -> PyResult<Self> {
-        let rt = mock_runtime()?;
+        let traces = traces_dir.map_or(TraceSource::Embedded, |d| TraceSource::Dir(d.into()));
         let config = MockConfig {
             port: 0,
-            traces: traces_dir.map_or(TraceSource::Embedded, |d| TraceSource::Dir(d.into())),
+            traces,
             speed,
             default_scenario: default_scenario.to_owned(),
         };
-        let server = py
-            .detach(|| rt.block_on(MockServer::start_with(config)))
-            .map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock: {e}")))?;
+        let rt = runtime().map_err(|e| to_pyerr(py, e))?;
+        let server = py.detach(|| rt.block_on(MockServer::start_with(config)));
+        let server =
+            server.map_err(|e| PyRuntimeError::new_err(format!("cannot start the mock: {e}")))?;
         Ok(NativeMockServer {
             url: server.url(),
             server: Mutex::new(Some(server)),
@@ -94,59 +66,54 @@ impl NativeMockServer {
 
     /// Names of the loaded recordings.
     fn scenarios(&self) -> PyResult<Vec<String>> {
-        with(&self.server()?, MockServer::scenarios)
+        self.with(MockServer::scenarios)
     }
 
     /// The workflow that replays `name`, or `None`.
     fn workflow(&self, py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
-        let wf = with(&self.server()?, |s| s.workflow(name))?;
-        to_py(py, &wf.unwrap_or(Value::Null)).map(Bound::unbind)
+        self.with(|s| s.workflow(name))?.into_object(py)
     }
 
-    /// Injects a fault by name with its parameters, as `POST /mock/fault`
-    /// takes them.
+    /// Injects a fault with its parameters (as `POST /mock/fault`).
     #[pyo3(signature = (fault, params=None))]
-    fn inject(&self, fault: &str, params: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
-        let mut object = match params {
-            Some(p) => workflow_from_py(p.as_any())?,
-            None => Value::Object(serde_json::Map::new()),
-        };
+    fn inject(&self, fault: &str, params: Option<Json>) -> PyResult<()> {
+        let mut object = params.map_or_else(|| json!({}), |p| p.0);
         if let Some(map) = object.as_object_mut() {
-            map.insert("fault".into(), Value::String(fault.to_owned()));
+            map.insert("fault".into(), json!(fault));
         }
-        let fault: Fault = serde_json::from_value(object)
-            .map_err(|e| PyValueError::new_err(format!("bad fault: {e}")))?;
-        with(&self.server()?, |s| s.inject(fault))
+        let fault = serde_json::from_value::<Fault>(object);
+        let fault = fault.map_err(|e| PyValueError::new_err(format!("bad fault: {e}")))?;
+        self.with(|s| s.inject(fault))
     }
 
     /// Restarts: drops sockets and forgets queue and history.
     fn restart(&self) -> PyResult<()> {
-        with(&self.server()?, MockServer::restart)
+        self.with(MockServer::restart)
     }
 
     /// Playback speed: 1.0 recorded, 0 without delays.
     fn set_speed(&self, speed: f64) -> PyResult<()> {
-        with(&self.server()?, |s| s.set_speed(speed))
+        self.with(|s| s.set_speed(speed))
     }
 
     /// The mock's counters as a dict.
     fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let stats = with(&self.server()?, MockServer::stats)?;
-        let value = serde_json::to_value(stats).unwrap_or(Value::Null);
-        to_py(py, &value).map(Bound::unbind)
+        let stats = serde_json::to_value(self.with(MockServer::stats)?);
+        stats.unwrap_or_default().into_object(py)
     }
 
-    /// Starts sending `frames` frames of `scenario` to `client_id`'s socket
-    /// as fast as it takes them.
+    /// Sends `frames` frames of `scenario` to `client_id` as fast as it reads.
     #[pyo3(signature = (client_id, frames, scenario="success_single"))]
-    fn firehose(&self, client_id: &str, frames: u64, scenario: &str) -> PyResult<Firehose> {
-        let rt = mock_runtime()?;
-        let _ctx = rt.enter();
-        let task = with(&self.server()?, |s| s.firehose(client_id, frames, scenario))?;
-        Ok(Firehose {
-            task: Mutex::new(Some(task)),
-            sent: Mutex::new(None),
-        })
+    fn firehose(
+        &self,
+        py: Python<'_>,
+        client_id: &str,
+        frames: u64,
+        scenario: &str,
+    ) -> PyResult<Firehose> {
+        let _entered = runtime().map_err(|e| to_pyerr(py, e))?.enter();
+        let task = self.with(|s| s.firehose(client_id, frames, scenario))?;
+        Ok(Firehose(tokio::sync::Mutex::new(Err(task))))
     }
 
     /// Stops the server. Idempotent.
@@ -157,45 +124,33 @@ impl NativeMockServer {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         if let Some(server) = server {
-            let rt = mock_runtime()?;
-            py.detach(|| rt.block_on(server.shutdown()));
+            block(py, async move {
+                server.shutdown().await;
+                Ok(())
+            })?;
         }
         Ok(())
     }
 }
 
-/// A running firehose.
+/// A running firehose: its task until it ended, then the frames it sent.
 #[pyclass(module = "comfywire._native", frozen)]
-pub(crate) struct Firehose {
-    task: Mutex<Option<JoinHandle<u64>>>,
-    sent: Mutex<Option<u64>>,
-}
+pub(crate) struct Firehose(tokio::sync::Mutex<Result<u64, JoinHandle<u64>>>);
 
 #[pymethods]
 impl Firehose {
-    /// Waits for the end; answers the frames sent (0 if the client had no
-    /// socket).
+    /// Waits for the end; answers the frames sent (0: no such socket).
     fn wait(&self, py: Python<'_>) -> PyResult<u64> {
-        if let Some(n) = *self.sent.lock().unwrap_or_else(PoisonError::into_inner) {
-            return Ok(n);
-        }
-        let Some(task) = self
-            .task
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
-            return Err(PyRuntimeError::new_err(
-                "another thread is waiting for this firehose",
-            ));
-        };
-        // Awaited from the client runtime through `block`, so Ctrl-C works;
-        // the firehose itself goes on running on the mock runtime.
-        let n = block(py, async move {
-            task.await
-                .map_err(|e| HostError::new(ErrorCode::Panic, format!("firehose failed: {e}")))
-        })?;
-        *self.sent.lock().unwrap_or_else(PoisonError::into_inner) = Some(n);
-        Ok(n)
+        block(py, async {
+            let mut state = self.0.lock().await;
+            let sent = match &mut *state {
+                Ok(sent) => *sent,
+                Err(task) => task.await.map_err(|e| {
+                    HostError::new(ErrorCode::Panic, format!("firehose failed: {e}"))
+                })?,
+            };
+            *state = Ok(sent);
+            Ok(sent)
+        })
     }
 }

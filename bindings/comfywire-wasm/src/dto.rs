@@ -3,10 +3,9 @@
 //! `performance.now()` milliseconds). `js/src/types.ts` declares the same
 //! shapes for TypeScript.
 
-use comfywire_proto::message::{ExecutionError, ExecutionInterrupted};
 use comfywire_proto::{
-    Command, ConnectionError, ConnectionState, ConnectionStatus, Event, ExecutionRecord,
-    HttpRequest, NodeRecord, Outcome, ParseError,
+    Command, ConnectionError, ConnectionState, ConnectionStatus, Event, ExecutionError,
+    ExecutionInterrupted, ExecutionRecord, HttpRequest, NodeRecord, Outcome, ParseError,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};

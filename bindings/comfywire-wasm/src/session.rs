@@ -3,7 +3,6 @@
 use bytes::Bytes;
 use comfywire_proto::{
     ConnectionError, Frame, HistoryEntry, HttpReply, HttpRequest, QueueSnapshot, Session,
-    TimerReason,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -353,23 +352,13 @@ impl WasmSession {
     }
 
     /// Why the next timeout is wanted (`reconnect`, `heartbeat`,
-    /// `heartbeat_timeout`, `backoff_reset`, `poll`, `watchdog`,
-    /// `reconcile`, `flush`), if one is.
+    /// `heartbeat_timeout`, `backoff_reset`, `poll`, `watchdog`, `probe`,
+    /// `attach_poll`, `reconcile`, `flush`), if one is.
     #[wasm_bindgen(js_name = timeoutReason)]
     pub fn timeout_reason(&self) -> Option<String> {
-        self.session.poll_timeout().map(|t| {
-            match t.reason {
-                TimerReason::Reconnect => "reconnect",
-                TimerReason::Heartbeat => "heartbeat",
-                TimerReason::HeartbeatTimeout => "heartbeat_timeout",
-                TimerReason::BackoffReset => "backoff_reset",
-                TimerReason::Poll => "poll",
-                TimerReason::Watchdog => "watchdog",
-                TimerReason::Reconcile => "reconcile",
-                TimerReason::Flush => "flush",
-            }
-            .to_owned()
-        })
+        self.session
+            .poll_timeout()
+            .map(|t| t.reason.name().to_owned())
     }
 }
 

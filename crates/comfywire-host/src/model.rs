@@ -327,11 +327,7 @@ impl HostOutcome {
     /// The files among the outputs (`{"filename", "subfolder", "type"}`
     /// entries of any output list), in node order.
     pub fn files(&self) -> Vec<HostFile> {
-        let outputs = self.outputs.as_object().cloned().unwrap_or_default();
-        comfywire_client::output_files(&outputs)
-            .into_iter()
-            .map(HostFile::from)
-            .collect()
+        HostFile::in_outputs(&self.outputs)
     }
 
     /// The outcome as a JSON object (the C ABI's `comfywire_outcome_json`
@@ -525,6 +521,19 @@ impl HostFile {
     /// own form).
     pub fn to_json(&self) -> Value {
         json!({"filename": self.filename, "subfolder": self.subfolder, "type": self.kind})
+    }
+
+    /// The files among outputs by node id (`{"filename", "subfolder",
+    /// "type"}` entries of any output list), each once, in node order: the
+    /// rule of [`HostOutcome::files`] for outputs a binding already holds.
+    pub fn in_outputs(outputs: &Value) -> Vec<HostFile> {
+        match outputs.as_object() {
+            Some(map) => comfywire_client::output_files(map)
+                .into_iter()
+                .map(HostFile::from)
+                .collect(),
+            None => Vec::new(),
+        }
     }
 }
 

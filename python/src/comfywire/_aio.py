@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, List, Optional, Union
 
 from . import _native
-from ._client import RunResult, Workflow, _Base, _ids, _result, _upload_args, Job
+from ._client import RunResult, Workflow, _Base, _file, _ids, _result, _upload_args, Job
 from ._settings import PathLike
-from ._types import FileRef, Outcome, QueueSnapshot, _outcome_from_json
+from ._types import FileRef, Outcome, QueueSnapshot, _outcome_from_dict
 
 __all__ = ["AsyncClient", "AsyncJob", "AsyncEvents"]
 
@@ -45,11 +45,11 @@ class AsyncJob(Job):
 
     async def wait(self, timeout: Optional[float] = None) -> RunResult:  # type: ignore[override]
         """Waits for success; raises the prompt's error, or ``WaitTimeout``."""
-        return _result(self._native, await self._native.wait(self.prompt_id, timeout, aio=True))
+        return _result(self._jobs, await self._jobs.wait(self.prompt_id, timeout, aio=True))
 
     async def interrupt(self) -> bool:  # type: ignore[override]
         """Interrupts it if it is running."""
-        return bool(await self._native.interrupt(self.prompt_id, aio=True))
+        return bool(await self._jobs.interrupt(self.prompt_id, aio=True))
 
     def __repr__(self) -> str:
         return f"AsyncJob(prompt_id={self.prompt_id!r})"
@@ -77,10 +77,11 @@ class AsyncClient(_Base):
     async def close(self) -> None:
         """Closes the socket and releases every callback."""
         await self._native.close(aio=True)
+        self._callbacks.clear()
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
         """Waits until the socket is connected."""
-        await self._native.wait_connected(timeout, aio=True)
+        await self._jobs.wait_connected(timeout, aio=True)
 
     def events(self) -> AsyncEvents:
         """An async iterator over every event from now on."""
@@ -88,8 +89,8 @@ class AsyncClient(_Base):
 
     async def submit(self, workflow: Workflow) -> AsyncJob:
         """Queues a workflow."""
-        prompt_id, number, _partial = await self._native.submit(workflow, aio=True)
-        return AsyncJob(self._native, prompt_id, number)
+        prompt_id, number, _partial = await self._jobs.submit(workflow, aio=True)
+        return AsyncJob(self._jobs, prompt_id, number)
 
     async def run(
         self,
@@ -102,54 +103,54 @@ class AsyncClient(_Base):
         """Submits and waits for success (see ``Client.run``). The result's
         ``download``/``read`` block; ``await client.download(result, dir)``
         and ``await client.read(file)`` do not."""
-        text = await self._native.run(workflow, timeout, stall_timeout, queue_timeout, aio=True)
-        return _result(self._native, text)
+        outcome = await self._jobs.run(workflow, timeout, stall_timeout, queue_timeout, aio=True)
+        return _result(self._jobs, outcome)
 
     async def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
         """Waits for a submitted prompt."""
-        return await AsyncJob(self._native, prompt_id, None).wait(timeout)
+        return await AsyncJob(self._jobs, prompt_id, None).wait(timeout)
 
     def job(self, prompt_id: str) -> AsyncJob:
         """The ``AsyncJob`` of a prompt submitted earlier."""
-        return AsyncJob(self._native, prompt_id, None)
+        return AsyncJob(self._jobs, prompt_id, None)
 
     async def interrupt(self, prompt_id: str) -> bool:
         """Interrupts the prompt only if it is the one running."""
-        return bool(await self._native.interrupt(prompt_id, aio=True))
+        return bool(await self._jobs.interrupt(prompt_id, aio=True))
 
     async def queue(self) -> QueueSnapshot:
         """The server's queue."""
-        running, pending = await self._native.queue(aio=True)
+        running, pending = await self._jobs.queue(aio=True)
         return QueueSnapshot(tuple(running), tuple(pending))
 
     async def delete(self, prompt_ids: Union[str, Iterable[str]]) -> None:
         """Deletes pending prompts."""
-        await self._native.delete(_ids(prompt_ids), aio=True)
+        await self._jobs.delete(_ids(prompt_ids), aio=True)
 
     async def clear_queue(self) -> None:
         """Deletes every pending prompt."""
-        await self._native.clear_queue(aio=True)
+        await self._jobs.clear_queue(aio=True)
 
     async def history(self) -> List[Outcome]:
         """Finished executions kept in memory, oldest first."""
-        return [_outcome_from_json(t) for t in await self._native.history(aio=True)]
+        return [_outcome_from_dict(d) for d in await self._jobs.history(aio=True)]
 
     async def server_history(self, prompt_id: str) -> Optional[Dict[str, Any]]:
         """The server's ``/history`` entry of a prompt."""
-        entry = await self._native.server_history(prompt_id, aio=True)
+        entry = await self._jobs.server_history(prompt_id, aio=True)
         return None if entry is None else dict(entry)
 
     async def system_stats(self) -> Dict[str, Any]:
         """``GET /system_stats``."""
-        return dict(await self._native.system_stats(aio=True))
+        return dict(await self._jobs.system_stats(aio=True))
 
     async def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(await self._native.view(file.filename, file.subfolder, file.type, aio=True))
+        return bytes(await self._jobs.view(*_file(file), aio=True))
 
     async def download(self, result: Outcome, dir: PathLike) -> List[Path]:
         """Downloads every output file of a finished prompt into ``dir``."""
-        paths = await self._native.download_outputs(result.prompt_id, os.fspath(dir), aio=True)
+        paths = await self._jobs.download_outputs(result.prompt_id, os.fspath(dir), aio=True)
         return [Path(p) for p in paths]
 
     async def upload_image(
@@ -163,7 +164,7 @@ class AsyncClient(_Base):
     ) -> FileRef:
         """Uploads an image (bytes with a ``filename``, or a path)."""
         name, data = _upload_args(image, filename)
-        f, s, t = await self._native.upload_image(name, data, subfolder, type, overwrite, aio=True)
+        f, s, t = await self._jobs.upload(name, data, subfolder, type, overwrite, aio=True)
         return FileRef(f, s, t)
 
 

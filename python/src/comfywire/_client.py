@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import itertools
+import logging
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from . import _native
 from ._settings import PathLike, settings_json
-from ._types import ConnectionStatus, FileRef, Outcome, QueueSnapshot, _outcome_fields, _outcome_from_json
+from ._types import ConnectionStatus, FileRef, Outcome, QueueSnapshot, _outcome_fields, _outcome_from_dict
 
 __all__ = ["Client", "Job", "Subscription", "RunResult", "Workflow", "KindSpec"]
 
@@ -20,6 +22,8 @@ Workflow = Union[Mapping[str, Any], str]
 #: What ``on`` accepts: a kind name, an event class, several, or ``None``
 #: (every kind).
 KindSpec = Union[None, str, type, Iterable[Union[str, type]]]
+
+_LOG = logging.getLogger("comfywire")
 
 # Native clients still open, closed at interpreter exit so their threads
 # stop before Python does. Weak: this must not keep any client alive.
@@ -50,22 +54,37 @@ def _kinds(spec: KindSpec) -> Optional[List[str]]:
 class RunResult(Outcome):
     """The outcome of a successful run, with helpers to fetch its files."""
 
-    _native: Any = field(default=None, repr=False, compare=False)
+    _jobs: Any = field(default=None, repr=False, compare=False)
 
     def download(self, dir: PathLike) -> List[Path]:
         """Downloads every output file into ``dir``; returns the paths."""
-        paths = self._native.download_outputs(self.prompt_id, os.fspath(dir))
+        paths = self._jobs.download_outputs(self.prompt_id, os.fspath(dir))
         return [Path(p) for p in paths]
 
     def read(self, file: FileRef) -> bytes:
         """The bytes of one file (one of ``files``)."""
-        return bytes(self._native.view(file.filename, file.subfolder, file.type))
+        return bytes(self._jobs.view(*_file(file)))
 
 
-def _result(native: Any, outcome_json: str) -> RunResult:
-    import json
+def _file(file: FileRef) -> Tuple[str, str, str]:
+    return (file.filename, file.subfolder, file.type)
 
-    return RunResult(**_outcome_fields(json.loads(outcome_json)), _native=native)
+
+def _result(jobs: Any, outcome: Dict[str, Any]) -> RunResult:
+    return RunResult(**_outcome_fields(outcome), _jobs=jobs)
+
+
+class _Callbacks(dict):  # type: ignore[type-arg]
+    """A client's callables by key. The native client holds only a weak
+    reference to this dict, so the garbage collector sees every callable
+    here (a callback that refers back to its client is collectable), and
+    removing a key releases the callable at once."""
+
+    def _failed(self, kind: str, exc: BaseException) -> str:
+        """Logs a callback's exception; answers its text for the
+        ``CallbackError`` report. Called on the dispatcher thread."""
+        _LOG.error("a comfywire callback for %r events raised; the client goes on", kind, exc_info=exc)
+        return f"{type(exc).__name__}: {exc}"
 
 
 class Subscription:
@@ -73,15 +92,19 @@ class Subscription:
     unregisters it and releases the callable. It stays registered while
     this object is merely dropped."""
 
-    __slots__ = ("_native", "_key", "__weakref__")
+    __slots__ = ("_native", "_callbacks", "_key", "_id", "__weakref__")
 
-    def __init__(self, native: Any, key: int) -> None:
+    def __init__(self, native: Any, callbacks: _Callbacks, key: int, id: int) -> None:
         self._native = native
+        self._callbacks = callbacks
         self._key = key
+        self._id = id
 
     def cancel(self) -> bool:
         """Unregisters now; True if it was still registered."""
-        return bool(self._native.unsubscribe(self._key))
+        released = self._callbacks.pop(self._key, None) is not None
+        self._native.unsubscribe(self._id)
+        return released
 
     def __enter__(self) -> "Subscription":
         return self
@@ -96,44 +119,39 @@ class Subscription:
 class Job:
     """A submitted prompt."""
 
-    def __init__(self, native: Any, prompt_id: str, number: Optional[int]) -> None:
-        self._native = native
+    def __init__(self, jobs: Any, prompt_id: str, number: Optional[int]) -> None:
+        self._jobs = jobs
         self.prompt_id = prompt_id
         self.number = number
 
-    def _record(self) -> Optional[Tuple[Outcome, float]]:
-        found = self._native.execution(self.prompt_id)
-        if found is None:
-            return None
-        return _outcome_from_json(found[0]), float(found[1])
+    def _record(self) -> Dict[str, Any]:
+        found = self._jobs.execution(self.prompt_id)
+        return {} if found is None else dict(found)
 
     @property
     def state(self) -> str:
         """``submitted``, ``queued``, ``running``, ``succeeded``, ``failed``,
         ``interrupted`` or ``lost``."""
-        r = self._record()
-        return r[0].status if r else "submitted"
+        return str(self._record().get("status", "submitted"))
 
     @property
     def progress(self) -> float:
         """Whole-prompt progress in [0, 1]."""
-        r = self._record()
-        return r[1] if r else 0.0
+        return float(self._record().get("progress", 0.0))
 
     @property
     def outputs(self) -> Dict[str, Any]:
         """Outputs received so far, by node id."""
-        r = self._record()
-        return dict(r[0].outputs) if r else {}
+        return dict(self._record().get("outputs") or {})
 
     def wait(self, timeout: Optional[float] = None) -> RunResult:
         """Waits for success; raises the prompt's error, or ``WaitTimeout``
         after ``timeout`` seconds (the prompt goes on)."""
-        return _result(self._native, self._native.wait(self.prompt_id, timeout))
+        return _result(self._jobs, self._jobs.wait(self.prompt_id, timeout))
 
     def interrupt(self) -> bool:
         """Interrupts it if it is running; True if an interrupt was sent."""
-        return bool(self._native.interrupt(self.prompt_id))
+        return bool(self._jobs.interrupt(self.prompt_id))
 
     def __repr__(self) -> str:
         return f"Job(prompt_id={self.prompt_id!r})"
@@ -187,7 +205,10 @@ class _Base:
             stall_timeout=stall_timeout,
             timeout=timeout,
         )
+        self._callbacks = _Callbacks()
+        self._keys = itertools.count(1)
         self._native = _native.Client(settings_json(config_file, basic_auth, headers, options))
+        self._jobs = self._native.jobs()
         _OPEN.add(self._native)
 
     @property
@@ -202,7 +223,9 @@ class _Base:
 
     def stats(self) -> Dict[str, int]:
         """Counters: frames, events, reconnects, coalesced, callbacks, ..."""
-        return dict(self._native.stats())
+        stats = dict(self._native.stats())
+        stats["callbacks"] = len(self._callbacks)
+        return stats
 
     def on(
         self,
@@ -216,8 +239,16 @@ class _Base:
         optionally of one prompt. Callbacks run in order on the client's
         dispatcher thread; one that raises is logged on the ``comfywire``
         logger and reported as a ``CallbackError`` event."""
-        key = self._native.subscribe(_kinds(kind), prompt_id, callback)
-        return Subscription(self._native, key)
+        if not callable(callback):
+            raise TypeError("callback must be callable")
+        key = next(self._keys)
+        self._callbacks[key] = callback
+        try:
+            id = self._native.subscribe(_kinds(kind), prompt_id, self._callbacks, key)
+        except BaseException:
+            del self._callbacks[key]
+            raise
+        return Subscription(self._native, self._callbacks, key, id)
 
     def on_state_change(self, callback: Callable[[Any], object]) -> Subscription:
         """Calls ``callback(event)`` with each ``ConnectionChanged``."""
@@ -225,19 +256,19 @@ class _Base:
 
     def pause(self) -> None:
         """Disconnects and stops retrying (app in the background)."""
-        self._native.pause()
+        self._jobs.pause()
 
     def resume(self) -> None:
         """Reconnects now."""
-        self._native.resume()
+        self._jobs.resume()
 
     def network_changed(self) -> None:
         """The network changed: check or reconnect now."""
-        self._native.network_changed()
+        self._jobs.network_changed()
 
     def retry_now(self) -> None:
         """Skips the backoff wait."""
-        self._native.retry_now()
+        self._jobs.retry_now()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(client_id={self.client_id!r}, state={self.status.state!r})"
@@ -277,10 +308,11 @@ class Client(_Base):
     def close(self) -> None:
         """Closes the socket and releases every callback. Idempotent."""
         self._native.close()
+        self._callbacks.clear()
 
     def wait_connected(self, timeout: float = 10.0) -> None:
         """Waits until the socket is connected."""
-        self._native.wait_connected(timeout)
+        self._jobs.wait_connected(timeout)
 
     def events(self) -> "_native.EventStream":
         """An iterator over every event from now on (typed event objects);
@@ -290,8 +322,8 @@ class Client(_Base):
 
     def submit(self, workflow: Workflow) -> Job:
         """Queues a workflow; answers at once with its ``Job``."""
-        prompt_id, number, _partial = self._native.submit(workflow)
-        return Job(self._native, prompt_id, number)
+        prompt_id, number, _partial = self._jobs.submit(workflow)
+        return Job(self._jobs, prompt_id, number)
 
     def run(
         self,
@@ -306,50 +338,50 @@ class Client(_Base):
         runs, ``queue_timeout`` before it starts (``None``: the client's
         default). Raises ``ValidationError``, ``ExecutionError``,
         ``PromptInterrupted``, ``PromptLost`` or ``DeadlineExceeded``."""
-        return _result(self._native, self._native.run(workflow, timeout, stall_timeout, queue_timeout))
+        return _result(self._jobs, self._jobs.run(workflow, timeout, stall_timeout, queue_timeout))
 
     def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
         """Waits for a submitted prompt, as ``Job.wait``."""
-        return Job(self._native, prompt_id, None).wait(timeout)
+        return Job(self._jobs, prompt_id, None).wait(timeout)
 
     def job(self, prompt_id: str) -> Job:
         """The ``Job`` of a prompt submitted earlier."""
-        return Job(self._native, prompt_id, None)
+        return Job(self._jobs, prompt_id, None)
 
     def interrupt(self, prompt_id: str) -> bool:
         """Interrupts the prompt only if it is the one running."""
-        return bool(self._native.interrupt(prompt_id))
+        return bool(self._jobs.interrupt(prompt_id))
 
     def queue(self) -> QueueSnapshot:
         """The server's queue."""
-        running, pending = self._native.queue()
+        running, pending = self._jobs.queue()
         return QueueSnapshot(tuple(running), tuple(pending))
 
     def delete(self, prompt_ids: Union[str, Iterable[str]]) -> None:
         """Deletes pending prompts."""
-        self._native.delete(_ids(prompt_ids))
+        self._jobs.delete(_ids(prompt_ids))
 
     def clear_queue(self) -> None:
         """Deletes every pending prompt."""
-        self._native.clear_queue()
+        self._jobs.clear_queue()
 
     def history(self) -> List[Outcome]:
         """Finished executions kept in memory (``history_capacity``),
         oldest first."""
-        return [_outcome_from_json(t) for t in self._native.history()]
+        return [_outcome_from_dict(d) for d in self._jobs.history()]
 
     def server_history(self, prompt_id: str) -> Optional[Dict[str, Any]]:
         """The server's ``/history`` entry of a prompt."""
-        entry = self._native.server_history(prompt_id)
+        entry = self._jobs.server_history(prompt_id)
         return None if entry is None else dict(entry)
 
     def system_stats(self) -> Dict[str, Any]:
         """``GET /system_stats``."""
-        return dict(self._native.system_stats())
+        return dict(self._jobs.system_stats())
 
     def read(self, file: FileRef) -> bytes:
         """Downloads one file from ``/view``."""
-        return bytes(self._native.view(file.filename, file.subfolder, file.type))
+        return bytes(self._jobs.view(*_file(file)))
 
     def upload_image(
         self,
@@ -363,6 +395,6 @@ class Client(_Base):
         """Uploads an image (bytes with a ``filename``, or a path); answers
         where the server stored it."""
         name, data = _upload_args(image, filename)
-        f, s, t = self._native.upload_image(name, data, subfolder, type, overwrite)
+        f, s, t = self._jobs.upload(name, data, subfolder, type, overwrite)
         return FileRef(f, s, t)
 

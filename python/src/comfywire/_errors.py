@@ -3,10 +3,9 @@ carries the stable numeric `code` of every comfywire binding."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, List, Optional
 
-from ._types import Outcome, _outcome_from_json
+from ._types import Outcome, _outcome_from_dict
 
 __all__ = [
     "ComfyWireError",
@@ -156,10 +155,9 @@ def _from_native(
     code: int,
     code_name: str,
     message: str,
-    detail_json: Optional[str],
-    outcome_json: Optional[str],
+    detail: Optional[Dict[str, Any]],
+    outcome: Optional[Dict[str, Any]],
 ) -> ComfyWireError:
-    detail = json.loads(detail_json) if detail_json else None
-    outcome = _outcome_from_json(outcome_json) if outcome_json else None
     cls = _BY_CODE.get(code, ComfyWireError)
-    return cls(message, code=code, code_name=code_name, detail=detail, outcome=outcome)
+    made = None if outcome is None else _outcome_from_dict(outcome)
+    return cls(message, code=code, code_name=code_name, detail=detail, outcome=made)

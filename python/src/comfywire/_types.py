@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -110,8 +109,9 @@ def _outcome_fields(d: Dict[str, Any]) -> Dict[str, Any]:
     )
 
 
-def _outcome_from_json(text: str) -> Outcome:
-    return Outcome(**_outcome_fields(json.loads(text)))
+def _outcome_from_dict(d: Dict[str, Any]) -> Outcome:
+    """The ``Outcome`` of the native module's outcome dict."""
+    return Outcome(**_outcome_fields(d))
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,24 @@ pub enum TimerReason {
     Flush,
 }
 
+impl TimerReason {
+    /// A stable snake_case name (for drivers in other languages and logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerReason::Reconnect => "reconnect",
+            TimerReason::Heartbeat => "heartbeat",
+            TimerReason::HeartbeatTimeout => "heartbeat_timeout",
+            TimerReason::BackoffReset => "backoff_reset",
+            TimerReason::Poll => "poll",
+            TimerReason::Watchdog => "watchdog",
+            TimerReason::Probe => "probe",
+            TimerReason::AttachPoll => "attach_poll",
+            TimerReason::Reconcile => "reconcile",
+            TimerReason::Flush => "flush",
+        }
+    }
+}
+
 /// A deadline and its reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeout {
