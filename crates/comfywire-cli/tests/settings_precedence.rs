@@ -106,4 +106,15 @@ fn no_credential_in_a_connection_error() {
     assert_eq!(done.code, 3, "{}", done.stderr);
     assert!(done.stderr.contains("127.0.0.1:9"), "{}", done.stderr);
     assert!(!done.stderr.contains("pw-secret"), "{}", done.stderr);
+
+    // An HTTP failure, with the traffic log on: no password, no token.
+    let mut cmd = common::comfywire(&dir);
+    cmd.args(["-v", "queue", "list", "--url"])
+        .arg("http://alice:pw-secret@127.0.0.1:9/?token=tok-secret");
+    let done = common::run(cmd, Duration::from_secs(30));
+    assert_ne!(done.code, 0);
+    assert!(done.stderr.contains("127.0.0.1:9"), "{}", done.stderr);
+    for secret in ["pw-secret", "tok-secret"] {
+        assert!(!done.stderr.contains(secret), "{}", done.stderr);
+    }
 }
