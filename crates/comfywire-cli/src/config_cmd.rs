@@ -1,5 +1,6 @@
-//! `comfywire config`: the JSON settings file every comfywire library
-//! loads (`COMFYWIRE_CONFIG` or `~/.config/comfywire/config.json`).
+//! `comfywire config`: the JSON settings file (`COMFYWIRE_CONFIG` or
+//! `~/.config/comfywire/config.json`), in the format every binding takes as
+//! settings JSON. Saved 0600 and atomically by `Settings::save`.
 
 use comfywire_client::Settings;
 use serde_json::Value;

@@ -7,15 +7,18 @@ use comfywire_client::{Client, ClientConfig, ConnectionState, Settings};
 use crate::args::ServerArgs;
 use crate::exit::{self, Failure};
 
-/// The settings file, then `COMFYWIRE_*`, then `--url`.
+/// The client configuration of a command: `--url` beats `COMFYWIRE_*`,
+/// which beats the settings file, which beats the defaults
+/// ([`Settings::layered`]: credentials stay with the server they were
+/// given for). A settings file others can read is warned about on stderr.
 pub fn client_config(server: &ServerArgs) -> Result<ClientConfig, Failure> {
     let path = Settings::default_path();
-    let mut settings = Settings::load(&path).map_err(|e| Failure::usage(e.to_string()))?;
-    settings.apply_env();
-    if let Some(url) = &server.url {
-        settings.url = Some(url.clone());
-    }
-    settings
+    let file = Settings::load(&path).map_err(|e| Failure::usage(e.to_string()))?;
+    let explicit = Settings {
+        url: server.url.clone(),
+        ..Settings::default()
+    };
+    Settings::layered(&explicit, Some(file))
         .to_config()
         .map_err(|e| Failure::usage(e.to_string()))
 }
@@ -60,7 +63,7 @@ pub async fn connect(config: ClientConfig) -> Result<Client, Failure> {
     match outcome {
         Ok(()) => Ok(client),
         Err(why) => {
-            let url = client.url().to_owned();
+            let url = comfywire_client::redact(client.url());
             client.close().await;
             Err(Failure::new(
                 exit::CONNECTION,

@@ -2,7 +2,9 @@
 //! session and `run` follows it, so the first command of the README needs
 //! nothing else on the machine.
 
-use comfywire_client::{ClientConfig, Deadlines};
+use std::path::PathBuf;
+
+use comfywire_client::{ClientConfig, Deadlines, new_client_id};
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 
 use crate::args::DemoArgs;
@@ -34,7 +36,12 @@ pub async fn command(args: DemoArgs) -> Result<(), Failure> {
             args.scenario
         )));
     };
-    let dir = std::env::temp_dir().join(format!("comfywire-demo-{}", std::process::id()));
+    let dir = private_temp_dir("comfywire-demo").map_err(|e| {
+        Failure::new(
+            crate::exit::FAILURE,
+            format!("cannot create a folder for the outputs: {e}"),
+        )
+    })?;
     let names = NodeNames::from_workflow(&workflow);
     if !args.json {
         eprintln!(
@@ -79,4 +86,23 @@ pub async fn command(args: DemoArgs) -> Result<(), Failure> {
         println!("next: comfywire run WORKFLOW.json --url http://127.0.0.1:8188 --out DIR");
     }
     Ok(())
+}
+
+/// A new folder `PREFIX-<random>` in the system's temp folder that only
+/// this user may enter (0700 on Unix). The name is random, not the process
+/// id, so another user cannot guess it and plant a folder or link there
+/// first; an existing name is never reused.
+fn private_temp_dir(prefix: &str) -> std::io::Result<PathBuf> {
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    let base = std::env::temp_dir();
+    loop {
+        let dir = base.join(format!("{prefix}-{}", new_client_id()));
+        match builder.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -6,7 +6,8 @@
 //! that `record` writes out), `comfywire-proto` (the trace format and
 //! replay) and `comfywire-mock` (the embedded server of `demo`). Every
 //! command that talks to a server builds its client from one config path:
-//! the settings file, then `COMFYWIRE_*`, then `--url`.
+//! `--url` beats `COMFYWIRE_*`, which beats the settings file
+//! (`comfywire_client::Settings::layered`).
 //!
 //! Progress goes to stderr (a bar on a terminal, plain lines when piped);
 //! results go to stdout; `--json` prints one JSON object per line on

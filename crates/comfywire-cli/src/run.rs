@@ -1,14 +1,16 @@
 //! `comfywire run`: submit a workflow, follow it, download its outputs, and
 //! turn the outcome into an exit code. `demo` runs through here too.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use comfywire_client::{
-    Client, ClientConfig, Deadlines, Error, ExecutionRecord, Outcome, SubmitOptions, new_uuid,
+    Client, ClientConfig, Deadlines, Error, ExecutionRecord, FileRef, Outcome, SubmitOptions,
+    new_uuid,
 };
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 
 use crate::args::RunArgs;
 use crate::connect_config;
@@ -299,23 +301,127 @@ async fn interrupt(client: &Client, prompt_id: &str) -> Option<Failure> {
     ))
 }
 
+/// Downloads every output file of `record` into `dir`, in the order of
+/// [`comfywire_client::files`]: each under its subfolder
+/// (`DIR/SUBFOLDER/NAME`, so outputs of different subfolders never
+/// collide), and never over an existing file: a name that is taken gets a
+/// number (`NAME-2.png`, `NAME-3.png`, ...). A subfolder or name that would
+/// leave `dir` (`..`, an absolute path) is refused.
 async fn download(
     client: &Client,
     record: &ExecutionRecord,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Failure> {
-    // The terminal message can reach us a moment before `/view` serves the
-    // file (seen with the mock), so a 404 is retried briefly.
+    let mut written = Vec::new();
+    for file in comfywire_client::files(record) {
+        let relative = local_path(&file.subfolder, &file.filename).map_err(|why| {
+            Failure::from(Error::Protocol(format!(
+                "output file {:?} in subfolder {:?}: {why}",
+                file.filename, file.subfolder
+            )))
+        })?;
+        let bytes = view(client, &file).await?;
+        let wanted = dir.join(relative);
+        written.push(write_new(&wanted, &bytes).await?);
+    }
+    Ok(written)
+}
+
+/// One output file from `/view`. The terminal message can reach us a
+/// moment before `/view` serves the file (seen with the mock), so a 404 is
+/// retried briefly.
+async fn view(client: &Client, file: &FileRef) -> Result<Vec<u8>, Failure> {
     let mut attempt = 0;
     loop {
-        match client.download_outputs(record, dir).await {
+        match client.view(file).await {
             Err(Error::Http { status: 404, .. }) if attempt < 10 => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            other => return other.map_err(Failure::from),
+            other => return other.map(|b| b.to_vec()).map_err(Failure::from),
         }
     }
+}
+
+/// Where an output goes below the output folder: the subfolder's and the
+/// name's parts (`/` or `\\` separated), each a plain name. Empty parts
+/// and `.` are skipped; `..`, a drive or root, or a NUL are refused.
+pub fn local_path(subfolder: &str, filename: &str) -> Result<PathBuf, String> {
+    let split = |text: &str, is_name: bool| {
+        text.split(['/', '\\'])
+            .filter(|p| !p.is_empty() && *p != ".")
+            .map(move |p| (p.to_owned(), is_name))
+            .collect::<Vec<_>>()
+    };
+    let mut path = PathBuf::new();
+    let mut named = false;
+    for (part, is_name) in split(subfolder, false)
+        .into_iter()
+        .chain(split(filename, true))
+    {
+        let plain = matches!(
+            Path::new(&part).components().collect::<Vec<_>>().as_slice(),
+            [Component::Normal(_)]
+        );
+        if !plain || part.contains('\0') {
+            return Err(format!("`{part}` would leave the output folder"));
+        }
+        named |= is_name;
+        path.push(part);
+    }
+    if named {
+        Ok(path)
+    } else {
+        Err("no file name".into())
+    }
+}
+
+/// Writes `bytes` to `wanted`, or to the first free `STEM-N.EXT` (N from
+/// 2) beside it: an existing file is never replaced. Creates the folder.
+async fn write_new(wanted: &Path, bytes: &[u8]) -> Result<PathBuf, Failure> {
+    let io =
+        |e: std::io::Error, p: &Path| Failure::from(Error::Io(format!("{}: {e}", p.display())));
+    let folder = wanted.parent().unwrap_or(Path::new("."));
+    tokio::fs::create_dir_all(folder)
+        .await
+        .map_err(|e| io(e, folder))?;
+    for n in 1..=10_000u32 {
+        let path = if n == 1 {
+            wanted.to_path_buf()
+        } else {
+            numbered(wanted, n)
+        };
+        let opened = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await;
+        let mut out = match opened {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io(e, &path)),
+        };
+        out.write_all(bytes).await.map_err(|e| io(e, &path))?;
+        out.flush().await.map_err(|e| io(e, &path))?;
+        return Ok(path);
+    }
+    Err(Failure::from(Error::Io(format!(
+        "{}: this name and 9999 numbered ones exist already",
+        wanted.display()
+    ))))
+}
+
+/// `a/b.png` numbered 3: `a/b-3.png` (`a/b-3` without an extension).
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{n}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{n}"),
+    };
+    path.with_file_name(name)
 }
 
 /// The human summary of a successful run, on stdout.
@@ -350,5 +456,45 @@ pub fn print_summary(done: &Done, names: &NodeNames, downloaded: bool) {
             format!("{}/", file.subfolder)
         };
         println!("  file [{}] {sub}{}{local}", file.kind, file.filename);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outputs_keep_their_subfolder_inside_the_folder() {
+        let ok = |sub: &str, name: &str| local_path(sub, name).map_err(|e| panic!("{e}"));
+        assert_eq!(ok("", "a.png"), Ok(PathBuf::from("a.png")));
+        assert_eq!(ok("x/y", "a.png"), Ok(PathBuf::from("x/y/a.png")));
+        assert_eq!(ok("./x//", "a.png"), Ok(PathBuf::from("x/a.png")));
+        assert_eq!(ok("x\\y", "z/a.png"), Ok(PathBuf::from("x/y/z/a.png")));
+        for (sub, name) in [
+            ("..", "a.png"),
+            ("x/../..", "a.png"),
+            ("", "../a.png"),
+            ("", ".."),
+            ("x", ""),
+            ("x", "."),
+            ("x", "a\0.png"),
+        ] {
+            assert!(local_path(sub, name).is_err(), "{sub:?} {name:?}");
+        }
+        // A leading slash does not make it absolute: it stays inside.
+        assert_eq!(ok("/etc", "passwd"), Ok(PathBuf::from("etc/passwd")));
+    }
+
+    #[test]
+    fn numbered_names_keep_the_extension() {
+        assert_eq!(
+            numbered(Path::new("o/a.png"), 2),
+            PathBuf::from("o/a-2.png")
+        );
+        assert_eq!(numbered(Path::new("o/a"), 3), PathBuf::from("o/a-3"));
+        assert_eq!(
+            numbered(Path::new("o/a.tar.gz"), 2),
+            PathBuf::from("o/a.tar-2.gz")
+        );
     }
 }

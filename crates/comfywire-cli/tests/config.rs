@@ -72,3 +72,38 @@ fn unreachable_server_exits_3_and_bad_workflow_exits_2() {
     assert_eq!(done.code, 2, "{}", done.stderr);
     assert!(done.stderr.contains("API Format"), "{}", done.stderr);
 }
+
+#[cfg(unix)]
+#[test]
+fn settings_file_is_written_private_and_an_exposed_one_warns() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::temp_dir("config-mode");
+    let file = dir.join("config.json");
+    let mode = || std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(config(&dir, &["set", "token", "tok-secret"]).code, 0);
+    assert_eq!(mode(), 0o600);
+    let quiet = config(&dir, &["get", "url"]);
+    assert!(!quiet.stderr.contains("accessible"), "{}", quiet.stderr);
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warned = config(&dir, &["get", "token"]);
+    assert_eq!(warned.stdout.trim(), "tok-secret");
+    assert!(
+        warned.stderr.contains("accessible to others (mode 0644)"),
+        "{}",
+        warned.stderr
+    );
+    assert!(!warned.stderr.contains("tok-secret"), "{}", warned.stderr);
+    // Saving again makes it private.
+    assert_eq!(config(&dir, &["set", "timeout_s", "5"]).code, 0);
+    assert_eq!(mode(), 0o600);
+}
+
+#[test]
+fn a_bad_secret_is_not_echoed() {
+    let dir = common::temp_dir("config-secret");
+    let done = config(&dir, &["set", "basic_auth", "alice:pw-secret"]);
+    assert_eq!(done.code, 2);
+    assert!(!done.stderr.contains("pw-secret"), "{}", done.stderr);
+    assert!(done.stderr.contains("value not shown"), "{}", done.stderr);
+}

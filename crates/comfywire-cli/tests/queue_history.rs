@@ -37,10 +37,21 @@ fn list_delete_interrupt_and_history() {
     assert_eq!(cli(&["queue", "delete", &pending.prompt_id]).code, 0);
     // A pending prompt is not interrupted: exit 1.
     assert_eq!(cli(&["queue", "interrupt", &pending.prompt_id]).code, 1);
-    std::thread::sleep(Duration::from_millis(300));
+    // `queue interrupt` only hits the prompt the server runs now, so wait
+    // until it has started (the server's queue says so and its first
+    // frames are out: the client has seen the start).
+    common::eventually(Duration::from_secs(10), "the long run's start", || {
+        let queue = mock.rt.block_on(client.queue()).unwrap();
+        let record = mock.rt.block_on(client.execution(&running.prompt_id));
+        queue.is_running(&running.prompt_id)
+            && record.unwrap().is_some_and(|r| r.started_at.is_some())
+    });
     let stopped = cli(&["queue", "interrupt", &running.prompt_id]);
     assert_eq!(stopped.code, 0, "{}", stopped.stderr);
-    assert_eq!(mock.server.stats().interrupts, 1);
+    // The server stops the run on its own schedule after the request.
+    common::eventually(Duration::from_secs(10), "the interrupt", || {
+        mock.server.stats().interrupts == 1
+    });
 
     let human = cli(&["queue"]);
     assert!(
@@ -50,17 +61,11 @@ fn list_delete_interrupt_and_history() {
     );
 
     // The interrupted prompt reaches the history.
-    let mut found = false;
-    for _ in 0..50 {
+    common::eventually(Duration::from_secs(10), "the history entry", || {
         let history = cli(&["history", "--json"]);
         let list: Value = serde_json::from_str(history.stdout.trim()).unwrap();
-        if list.get(&running.prompt_id).is_some() {
-            found = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(found);
+        list.get(&running.prompt_id).is_some()
+    });
     let one = cli(&["history", &running.prompt_id]);
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert!(one.stdout.contains("error"), "{}", one.stdout);

@@ -20,7 +20,12 @@ fn run_downloads_outputs_into_out() {
         .arg(&out);
     let done = common::run(cmd, Duration::from_secs(30));
     assert_eq!(done.code, 0, "stderr: {}", done.stderr);
-    let files: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    // The recorded output is in the subfolder `trace`, and stays there.
+    let folders: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
+    assert_eq!(folders.len(), 1);
+    let folder = folders[0].as_ref().unwrap().path();
+    assert_eq!(folder, out.join("trace"));
+    let files: Vec<_> = std::fs::read_dir(&folder).unwrap().collect();
     assert_eq!(files.len(), 1);
     let path = files[0].as_ref().unwrap().path();
     assert_eq!(path.extension().unwrap(), "png");

@@ -106,8 +106,12 @@ struct Inner {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The base URL may carry `user:password@`; Debug never shows it.
         f.debug_struct("Client")
-            .field("url", &self.inner.http.endpoints.base())
+            .field(
+                "url",
+                &crate::endpoints::redact(self.inner.http.endpoints.base()),
+            )
             .field("client_id", &self.client_id())
             .finish()
     }

@@ -1,14 +1,48 @@
 //! Connection preferences: the in-memory [`ClientConfig`], and the JSON
-//! [`Settings`] file the CLI and every binding share, with environment
-//! overrides.
+//! [`Settings`] file the CLI and every binding share, layered with the
+//! environment and explicit arguments by [`Settings::layered`].
+//!
+//! Secrets (token, query token, password, header values, URL user info)
+//! never appear in the `Debug` output of these types, and the settings
+//! file is written readable by its owner only.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use comfywire_proto::{BackoffConfig, SessionConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::endpoints::{Endpoints, redact};
 use crate::error::Error;
+
+/// The server when no layer names one.
+pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:8188";
+
+/// Stands for a secret in `Debug` output.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Header names with their values hidden (a value may be an API key).
+struct HeaderNames<'a, I>(I)
+where
+    I: Iterator<Item = &'a str> + Clone;
+
+impl<'a, I> fmt::Debug for HeaderNames<'a, I>
+where
+    I: Iterator<Item = &'a str> + Clone,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.clone().map(|name| (name, Redacted)))
+            .finish()
+    }
+}
 
 /// How to authenticate to a proxy in front of ComfyUI (core has none).
 #[derive(Clone, PartialEq, Eq)]
@@ -24,8 +58,8 @@ pub enum Auth {
     },
 }
 
-impl std::fmt::Debug for Auth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Secrets never reach logs.
         match self {
             Auth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
@@ -46,8 +80,9 @@ pub struct Deadlines {
     pub total: Option<Duration>,
 }
 
-/// Everything a [`crate::Client`] is built from.
-#[derive(Debug, Clone)]
+/// Everything a [`crate::Client`] is built from. Its `Debug` output hides
+/// the URL's user info, the query token, header values and passwords.
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Base URL: `http(s)://host:port[/prefix]`.
     pub url: String,
@@ -104,8 +139,47 @@ impl ClientConfig {
     }
 }
 
-/// Basic-auth credentials in the settings file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field named, so a new one cannot slip past this impl.
+        let ClientConfig {
+            url,
+            client_id,
+            headers,
+            auth,
+            query_token,
+            ca_file,
+            connect_timeout,
+            request_timeout,
+            max_message_size,
+            session,
+            deadlines,
+            subscriber_capacity,
+            frame_tap_capacity,
+        } = self;
+        f.debug_struct("ClientConfig")
+            .field("url", &redact(url))
+            .field("client_id", client_id)
+            .field(
+                "headers",
+                &HeaderNames(headers.iter().map(|(name, _)| name.as_str())),
+            )
+            .field("auth", auth)
+            .field("query_token", &query_token.as_ref().map(|_| Redacted))
+            .field("ca_file", ca_file)
+            .field("connect_timeout", connect_timeout)
+            .field("request_timeout", request_timeout)
+            .field("max_message_size", max_message_size)
+            .field("session", session)
+            .field("deadlines", deadlines)
+            .field("subscriber_capacity", subscriber_capacity)
+            .field("frame_tap_capacity", frame_tap_capacity)
+            .finish()
+    }
+}
+
+/// Basic-auth credentials in the settings file (`Debug` hides the password).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct BasicAuth {
     /// User name.
     pub username: String,
@@ -113,9 +187,23 @@ pub struct BasicAuth {
     pub password: String,
 }
 
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BasicAuth")
+            .field("username", &self.username)
+            .field("password", &Redacted)
+            .finish()
+    }
+}
+
 /// The JSON settings file. Every field is optional; absent ones keep the
-/// defaults of [`ClientConfig::new`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+/// defaults of [`ClientConfig::new`]. Its `Debug` output hides the token,
+/// the query token, the password, header values and the URL's user info.
+///
+/// Where a setting comes from, highest first: an explicit argument, the
+/// `COMFYWIRE_*` environment, the settings file, the default; see
+/// [`Settings::layered`].
+#[derive(Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Settings {
     /// Base URL (default `http://127.0.0.1:8188`).
@@ -186,7 +274,61 @@ pub struct Settings {
     pub timeout_s: Option<f64>,
 }
 
-/// The environment variables [`Settings::apply_env`] reads.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field named, so a new one cannot slip past this impl.
+        let Settings {
+            url,
+            client_id,
+            token,
+            basic_auth,
+            query_token,
+            ca_file,
+            headers,
+            connect_timeout_s,
+            request_timeout_s,
+            max_message_mib,
+            backoff_initial_s,
+            backoff_max_s,
+            backoff_jitter,
+            polling_after_failures,
+            ping_interval_s,
+            deaf_timeout_s,
+            progress_interval_ms,
+            preview_interval_ms,
+            history_capacity,
+            queue_timeout_s,
+            stall_timeout_s,
+            timeout_s,
+        } = self;
+        f.debug_struct("Settings")
+            .field("url", &url.as_deref().map(redact))
+            .field("client_id", client_id)
+            .field("token", &token.as_ref().map(|_| Redacted))
+            .field("basic_auth", basic_auth)
+            .field("query_token", &query_token.as_ref().map(|_| Redacted))
+            .field("ca_file", ca_file)
+            .field("headers", &HeaderNames(headers.keys().map(String::as_str)))
+            .field("connect_timeout_s", connect_timeout_s)
+            .field("request_timeout_s", request_timeout_s)
+            .field("max_message_mib", max_message_mib)
+            .field("backoff_initial_s", backoff_initial_s)
+            .field("backoff_max_s", backoff_max_s)
+            .field("backoff_jitter", backoff_jitter)
+            .field("polling_after_failures", polling_after_failures)
+            .field("ping_interval_s", ping_interval_s)
+            .field("deaf_timeout_s", deaf_timeout_s)
+            .field("progress_interval_ms", progress_interval_ms)
+            .field("preview_interval_ms", preview_interval_ms)
+            .field("history_capacity", history_capacity)
+            .field("queue_timeout_s", queue_timeout_s)
+            .field("stall_timeout_s", stall_timeout_s)
+            .field("timeout_s", timeout_s)
+            .finish()
+    }
+}
+
+/// The environment variables [`Settings::from_env`] reads.
 pub const ENV_VARS: [&str; 6] = [
     "COMFYWIRE_URL",
     "COMFYWIRE_CLIENT_ID",
@@ -199,6 +341,56 @@ pub const ENV_VARS: [&str; 6] = [
 fn secs(value: f64, what: &str) -> Result<Duration, Error> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| Error::Config(format!("{what}: {value} is not a duration")))
+}
+
+/// Settings keys whose values are secrets: their values never reach an
+/// error message.
+const SECRET_KEYS: [&str; 4] = ["token", "query_token", "basic_auth", "headers"];
+
+/// Checks the shape of the secret-bearing keys of a settings object, so a
+/// value of the wrong type is reported without being quoted (serde's own
+/// message would quote it).
+fn check_secret_shapes(object: &serde_json::Map<String, serde_json::Value>) -> Result<(), String> {
+    use serde_json::Value;
+    let text_or_null = |v: &Value| v.is_string() || v.is_null();
+    for key in SECRET_KEYS {
+        let Some(value) = object.get(key) else {
+            continue;
+        };
+        let ok = match key {
+            "basic_auth" => match value {
+                Value::Null => true,
+                Value::Object(m) => ["username", "password"]
+                    .iter()
+                    .all(|k| m.get(*k).is_some_and(Value::is_string)),
+                _ => false,
+            },
+            "headers" => match value {
+                Value::Null => true,
+                Value::Object(m) => m.values().all(Value::is_string),
+                _ => false,
+            },
+            _ => text_or_null(value),
+        };
+        if !ok {
+            let shape = match key {
+                "basic_auth" => "an object with the strings `username` and `password`",
+                "headers" => "an object of strings",
+                _ => "a string",
+            };
+            return Err(format!("`{key}` must be {shape} (value not shown)"));
+        }
+    }
+    Ok(())
+}
+
+/// The server a URL names, for comparing URLs: scheme (`ws` as `http`),
+/// host, port and path, without user info, query or trailing slash.
+fn server_of(url: &str) -> String {
+    match Endpoints::new(url, None) {
+        Ok(e) => crate::endpoints::without_credentials(e.base()),
+        Err(_) => url.trim_end_matches('/').to_owned(),
+    }
 }
 
 impl Settings {
@@ -215,45 +407,189 @@ impl Settings {
         base.join("comfywire").join("config.json")
     }
 
-    /// Reads a settings file; a missing file gives the defaults.
+    /// Settings from JSON text in the settings file's format. A value of
+    /// the wrong type under a secret key (`token`, `query_token`,
+    /// `basic_auth`, `headers`) is reported without quoting it.
+    pub fn from_json(text: &str) -> Result<Settings, Error> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::Config(format!("settings are not JSON: {e}")))?;
+        let serde_json::Value::Object(object) = value else {
+            return Err(Error::Config("settings must be a JSON object".into()));
+        };
+        check_secret_shapes(&object).map_err(|e| Error::Config(format!("settings: {e}")))?;
+        serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|e| Error::Config(format!("settings: {e}")))
+    }
+
+    /// Reads a settings file; a missing file gives the defaults. A file
+    /// that others may read logs a warning (target `comfywire::settings`;
+    /// see [`Settings::exposure`]).
     pub fn load(path: &Path) -> Result<Settings, Error> {
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display()))),
+            Ok(text) => {
+                if let Some(warning) = Settings::exposure(path) {
+                    tracing::warn!(target: "comfywire::settings", "{warning}");
+                }
+                Settings::from_json(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
             Err(e) => Err(Error::Io(format!("{}: {e}", path.display()))),
         }
     }
 
-    /// Writes the settings file (creating its folder).
-    pub fn save(&self, path: &Path) -> Result<(), Error> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+    /// Why the settings file at `path` is exposed, if it is: on Unix, a
+    /// file that its group or others may read or write (it may hold a token
+    /// and a password). `None` when it is private or missing, and always
+    /// on other systems.
+    pub fn exposure(path: &Path) -> Option<String> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+            (mode & 0o077 != 0).then(|| {
+                format!(
+                    "settings file {} is accessible to others (mode {mode:04o}); it may hold \
+                     secrets: chmod 600 it (comfywire writes it 0600)",
+                    path.display()
+                )
+            })
         }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+
+    /// Writes the settings file (creating its folder, 0700 on Unix),
+    /// atomically: a new file readable by its owner only (0600 on Unix)
+    /// replaces the old one, so neither a crash nor a concurrent reader
+    /// ever sees half a file, and an old 0644 file becomes private. A
+    /// symbolic link is followed: its target is replaced.
+    pub fn save(&self, path: &Path) -> Result<(), Error> {
+        let io = |e: std::io::Error, p: &Path| Error::Io(format!("{}: {e}", p.display()));
+        let path = match std::fs::canonicalize(path) {
+            Ok(real) => real,
+            Err(_) => path.to_path_buf(),
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir).map_err(|e| io(e, &dir))?;
         let text = serde_json::to_string_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
-        std::fs::write(path, text + "\n")?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "config.json".into());
+        let temp = dir.join(format!(".{name}.{}.tmp", crate::endpoints::new_client_id()));
+        let written = write_private(&temp, (text + "\n").as_bytes())
+            .and_then(|()| std::fs::rename(&temp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io(e, &path));
+        }
         Ok(())
     }
 
-    /// Applies the `COMFYWIRE_*` environment variables over the file.
-    pub fn apply_env(&mut self) {
+    /// The `COMFYWIRE_*` variables as a settings layer: `COMFYWIRE_URL`,
+    /// `COMFYWIRE_CLIENT_ID`, `COMFYWIRE_TOKEN`, `COMFYWIRE_QUERY_TOKEN`,
+    /// and `COMFYWIRE_USERNAME` with `COMFYWIRE_PASSWORD` (both or
+    /// neither). Empty variables count as unset.
+    pub fn from_env() -> Settings {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if let Some(v) = var("COMFYWIRE_URL") {
-            self.url = Some(v);
+        let basic_auth = match (var("COMFYWIRE_USERNAME"), var("COMFYWIRE_PASSWORD")) {
+            (Some(username), Some(password)) => Some(BasicAuth { username, password }),
+            _ => None,
+        };
+        Settings {
+            url: var("COMFYWIRE_URL"),
+            client_id: var("COMFYWIRE_CLIENT_ID"),
+            token: var("COMFYWIRE_TOKEN"),
+            query_token: var("COMFYWIRE_QUERY_TOKEN"),
+            basic_auth,
+            ..Settings::default()
         }
-        if let Some(v) = var("COMFYWIRE_CLIENT_ID") {
-            self.client_id = Some(v);
+    }
+
+    /// Applies the `COMFYWIRE_*` environment variables over these settings
+    /// (the environment wins). Prefer [`Settings::layered`], which puts
+    /// explicit arguments above the environment.
+    pub fn apply_env(&mut self) {
+        *self = Settings::stack(&[&Settings::from_env(), self]);
+    }
+
+    /// The one precedence rule of every comfywire front end (the CLI, the
+    /// host's settings JSON for C and uniffi, Python): field by field, an
+    /// explicit argument beats the `COMFYWIRE_*` environment
+    /// ([`Settings::from_env`]), which beats the settings `file`, which
+    /// beats the default.
+    ///
+    /// Credentials stay with their server: a layer's `token`,
+    /// `basic_auth`, `query_token` and `headers` are used only when that
+    /// layer names no URL or names the server the settings end up with
+    /// (compared without user info, query or trailing slash). So
+    /// `COMFYWIRE_URL` with `COMFYWIRE_TOKEN` never sends the token to a
+    /// server an application named explicitly, while a token set without a
+    /// URL goes to whichever server is used. The token and basic auth are
+    /// one choice: the highest layer that sets either supplies both. Header
+    /// maps merge key by key.
+    pub fn layered(explicit: &Settings, file: Option<Settings>) -> Settings {
+        let file = file.unwrap_or_default();
+        Settings::stack(&[explicit, &Settings::from_env(), &file])
+    }
+
+    /// Layers settings, highest first, by the rule of [`Settings::layered`]
+    /// (which is this over explicit, environment and file).
+    pub fn stack(layers: &[&Settings]) -> Settings {
+        macro_rules! first {
+            ($field:ident) => {
+                layers.iter().find_map(|l| l.$field.clone())
+            };
         }
-        if let Some(v) = var("COMFYWIRE_TOKEN") {
-            self.token = Some(v);
+        let url = first!(url);
+        let server = server_of(url.as_deref().unwrap_or(DEFAULT_URL));
+        let trusted: Vec<&Settings> = layers
+            .iter()
+            .copied()
+            .filter(|l| l.url.as_deref().is_none_or(|u| server_of(u) == server))
+            .collect();
+        let auth = trusted
+            .iter()
+            .find(|l| l.token.is_some() || l.basic_auth.is_some());
+        let mut headers = std::collections::BTreeMap::new();
+        for layer in trusted.iter().rev() {
+            headers.extend(layer.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
-        if let Some(v) = var("COMFYWIRE_QUERY_TOKEN") {
-            self.query_token = Some(v);
-        }
-        if let (Some(username), Some(password)) =
-            (var("COMFYWIRE_USERNAME"), var("COMFYWIRE_PASSWORD"))
-        {
-            self.basic_auth = Some(BasicAuth { username, password });
+        // A struct literal without `..`: a new field must be layered here.
+        Settings {
+            url,
+            client_id: first!(client_id),
+            token: auth.and_then(|l| l.token.clone()),
+            basic_auth: auth.and_then(|l| l.basic_auth.clone()),
+            query_token: trusted.iter().find_map(|l| l.query_token.clone()),
+            ca_file: first!(ca_file),
+            headers,
+            connect_timeout_s: first!(connect_timeout_s),
+            request_timeout_s: first!(request_timeout_s),
+            max_message_mib: first!(max_message_mib),
+            backoff_initial_s: first!(backoff_initial_s),
+            backoff_max_s: first!(backoff_max_s),
+            backoff_jitter: first!(backoff_jitter),
+            polling_after_failures: first!(polling_after_failures),
+            ping_interval_s: first!(ping_interval_s),
+            deaf_timeout_s: first!(deaf_timeout_s),
+            progress_interval_ms: first!(progress_interval_ms),
+            preview_interval_ms: first!(preview_interval_ms),
+            history_capacity: first!(history_capacity),
+            queue_timeout_s: first!(queue_timeout_s),
+            stall_timeout_s: first!(stall_timeout_s),
+            timeout_s: first!(timeout_s),
         }
     }
 
@@ -275,6 +611,7 @@ impl Settings {
         } else {
             object.insert(key.to_owned(), parsed);
         }
+        check_secret_shapes(&object).map_err(Error::Config)?;
         let updated: Settings = serde_json::from_value(serde_json::Value::Object(object.clone()))
             .map_err(|e| Error::Config(format!("{key}: {e}")))?;
         let known = updated.to_json();
@@ -288,11 +625,7 @@ impl Settings {
 
     /// The client configuration these settings describe.
     pub fn to_config(&self) -> Result<ClientConfig, Error> {
-        let mut c = ClientConfig::new(
-            self.url
-                .clone()
-                .unwrap_or_else(|| "http://127.0.0.1:8188".into()),
-        );
+        let mut c = ClientConfig::new(self.url.clone().unwrap_or_else(|| DEFAULT_URL.into()));
         c.client_id = self.client_id.clone();
         c.headers = self
             .headers
@@ -364,5 +697,253 @@ impl Settings {
             total: self.timeout_s.map(|v| secs(v, "timeout_s")).transpose()?,
         };
         Ok(c)
+    }
+}
+
+/// Writes `bytes` to a new file at `path` that only its owner may read
+/// (0600 on Unix), flushed to disk.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const SECRETS: [&str; 5] = [
+        "tok-SECRET",
+        "qt-SECRET",
+        "pw-SECRET",
+        "hdr-SECRET",
+        "url-PW",
+    ];
+
+    fn secret_settings() -> Settings {
+        Settings {
+            url: Some("https://alice:url-PW@example.org/comfy".into()),
+            token: Some("tok-SECRET".into()),
+            query_token: Some("qt-SECRET".into()),
+            basic_auth: Some(BasicAuth {
+                username: "alice".into(),
+                password: "pw-SECRET".into(),
+            }),
+            headers: [("X-Api-Key".to_owned(), "hdr-SECRET".to_owned())].into(),
+            ..Settings::default()
+        }
+    }
+
+    fn assert_hidden(text: &str) {
+        for secret in SECRETS {
+            assert!(!text.contains(secret), "{secret} shown in {text}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let settings = secret_settings();
+        let shown = format!("{settings:?} {settings:#?}");
+        assert_hidden(&shown);
+        assert!(shown.contains("X-Api-Key"), "{shown}");
+        assert!(shown.contains("example.org"), "{shown}");
+
+        let mut config = settings.to_config().unwrap();
+        assert_hidden(&format!("{config:?} {config:#?}"));
+        config.auth = Some(Auth::Basic {
+            username: "alice".into(),
+            password: "pw-SECRET".into(),
+        });
+        let shown = format!("{config:?}");
+        assert_hidden(&shown);
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let endpoints = Endpoints::new(&config.url, config.query_token.clone()).unwrap();
+        assert_hidden(&format!("{endpoints:?}"));
+    }
+
+    #[test]
+    fn bad_secret_values_are_not_quoted() {
+        for text in [
+            r#"{"basic_auth": "alice:pw-SECRET"}"#,
+            r#"{"token": ["tok-SECRET"]}"#,
+            r#"{"headers": {"X-Api-Key": ["hdr-SECRET"]}}"#,
+        ] {
+            let e = Settings::from_json(text).unwrap_err().to_string();
+            assert_hidden(&e);
+            assert!(e.contains("value not shown"), "{e}");
+        }
+        let mut s = Settings::default();
+        let e = s.set("basic_auth", "pw-SECRET").unwrap_err().to_string();
+        assert_hidden(&e);
+        // Other keys keep serde's helpful message.
+        let e = Settings::from_json(r#"{"history_capacity": "many"}"#).unwrap_err();
+        assert!(e.to_string().contains("many"), "{e}");
+    }
+
+    fn layer(url: Option<&str>) -> Settings {
+        Settings {
+            url: url.map(str::to_owned),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn explicit_beats_environment_beats_file_beats_default() {
+        let mut explicit = layer(Some("http://explicit:1"));
+        explicit.timeout_s = Some(1.0);
+        let mut env = layer(Some("http://env:2"));
+        env.client_id = Some("env-id".into());
+        env.timeout_s = Some(2.0);
+        let mut file = layer(Some("http://file:3"));
+        file.client_id = Some("file-id".into());
+        file.history_capacity = Some(7);
+        file.timeout_s = Some(3.0);
+        let s = Settings::stack(&[&explicit, &env, &file]);
+        assert_eq!(s.url.as_deref(), Some("http://explicit:1"));
+        assert_eq!(s.timeout_s, Some(1.0));
+        assert_eq!(s.client_id.as_deref(), Some("env-id"));
+        assert_eq!(s.history_capacity, Some(7));
+        assert_eq!(s.queue_timeout_s, None);
+        let s = Settings::stack(&[&Settings::default(), &env, &file]);
+        assert_eq!(s.url.as_deref(), Some("http://env:2"));
+        let s = Settings::stack(&[&Settings::default(), &Settings::default(), &file]);
+        assert_eq!(s.url.as_deref(), Some("http://file:3"));
+        let config = Settings::stack(&[&Settings::default(); 3])
+            .to_config()
+            .unwrap();
+        assert_eq!(config.url, DEFAULT_URL);
+    }
+
+    #[test]
+    fn credentials_stay_with_their_server() {
+        // The environment names a server and its token; the application
+        // names another server: the token is not sent there.
+        let mut env = layer(Some("https://proxy.example/"));
+        env.token = Some("env-token".into());
+        env.query_token = Some("env-qt".into());
+        let mut file = layer(Some("http://file.example"));
+        file.basic_auth = Some(BasicAuth {
+            username: "u".into(),
+            password: "p".into(),
+        });
+        file.headers = [("X-Key".to_owned(), "file".to_owned())].into();
+        let app = layer(Some("http://app.example:8188"));
+        let s = Settings::stack(&[&app, &env, &file]);
+        assert_eq!(s.url.as_deref(), Some("http://app.example:8188"));
+        assert_eq!((s.token, s.query_token, s.basic_auth), (None, None, None));
+        assert!(s.headers.is_empty());
+
+        // The same server, spelled differently: the credentials apply.
+        let app = layer(Some("wss://PROXY.example:443"));
+        let s = Settings::stack(&[&app, &env, &file]);
+        assert_eq!(s.token.as_deref(), Some("env-token"));
+        assert_eq!(s.query_token.as_deref(), Some("env-qt"));
+
+        // No explicit URL: the environment's server with its token; the
+        // file's credentials belong to another server.
+        let s = Settings::stack(&[&Settings::default(), &env, &file]);
+        assert_eq!(s.token.as_deref(), Some("env-token"));
+        assert_eq!(s.basic_auth, None);
+
+        // Credentials given without a URL go to whichever server is used.
+        let bare = Settings {
+            token: Some("bare".into()),
+            ..Settings::default()
+        };
+        let s = Settings::stack(&[&app, &Settings::default(), &bare]);
+        assert_eq!(s.token.as_deref(), Some("bare"));
+    }
+
+    #[test]
+    fn token_and_basic_auth_are_one_choice() {
+        let explicit = Settings {
+            basic_auth: Some(BasicAuth {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            headers: [("A".to_owned(), "explicit".to_owned())].into(),
+            ..Settings::default()
+        };
+        let env = Settings {
+            token: Some("env".into()),
+            headers: [
+                ("A".to_owned(), "env".to_owned()),
+                ("B".to_owned(), "env".to_owned()),
+            ]
+            .into(),
+            ..Settings::default()
+        };
+        let s = Settings::stack(&[&explicit, &env]);
+        assert_eq!(s.token, None);
+        assert!(matches!(
+            s.to_config().unwrap().auth,
+            Some(Auth::Basic { .. })
+        ));
+        assert_eq!(s.headers["A"], "explicit");
+        assert_eq!(s.headers["B"], "env");
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "comfywire-config-{name}-{}",
+            crate::endpoints::new_client_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saved_file_is_private_and_an_exposed_one_is_reported() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("mode");
+        let path = dir.join("sub").join("config.json");
+        secret_settings().save(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(Settings::exposure(&path), None);
+        assert_eq!(Settings::load(&path).unwrap(), secret_settings());
+
+        // An old world-readable file is reported, and saving makes it private.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let warning = Settings::exposure(&path).unwrap();
+        assert!(warning.contains("0644"), "{warning}");
+        Settings::default().save(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        // Nothing but the file is left behind (no temporary files).
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["config.json"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn saving_through_a_link_replaces_its_target() {
+        let dir = temp_dir("link");
+        let real = dir.join("real.json");
+        let link = dir.join("config.json");
+        Settings::default().save(&real).unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        secret_settings().save(&link).unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(Settings::load(&real).unwrap(), secret_settings());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

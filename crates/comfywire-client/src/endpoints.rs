@@ -5,16 +5,31 @@ use reqwest::Url;
 use crate::error::Error;
 
 /// The HTTP base and the WebSocket URL of a server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Endpoints {
     base: Url,
     query_token: Option<String>,
 }
 
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("base", &redact(self.base.as_str()))
+            .field(
+                "query_token",
+                &self.query_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
 impl Endpoints {
     /// From `http(s)://host:port[/prefix]` (a `ws(s)://` URL is accepted too).
     pub fn new(url: &str, query_token: Option<String>) -> Result<Endpoints, Error> {
-        let mut base = Url::parse(url).map_err(|e| Error::Config(format!("url `{url}`: {e}")))?;
+        // Error messages name the URL without its secrets.
+        let shown = || redact(url);
+        let mut base =
+            Url::parse(url).map_err(|e| Error::Config(format!("url `{}`: {e}", shown())))?;
         let scheme = match base.scheme() {
             "http" | "ws" => "http",
             "https" | "wss" => "https",
@@ -25,9 +40,9 @@ impl Endpoints {
             }
         };
         base.set_scheme(scheme)
-            .map_err(|_| Error::Config(format!("url `{url}` cannot be http(s)")))?;
+            .map_err(|_| Error::Config(format!("url `{}` cannot be http(s)", shown())))?;
         if base.host_str().is_none() {
-            return Err(Error::Config(format!("url `{url}` has no host")));
+            return Err(Error::Config(format!("url `{}` has no host", shown())));
         }
         base.set_query(None);
         base.set_fragment(None);
@@ -78,19 +93,60 @@ impl Endpoints {
     }
 }
 
-/// The URL with any `token=` value hidden, for logs.
-pub fn redact(url: &str) -> String {
-    match url.find("token=") {
-        Some(i) => {
-            let end = url[i..].find('&').map_or(url.len(), |e| i + e);
-            format!("{}token=<redacted>{}", &url[..i], &url[end..])
-        }
-        None => url.to_owned(),
-    }
+/// Whether a query parameter carries a secret: `token` and any name
+/// containing it (`access_token`), `password`, `secret`, and names ending in
+/// `key` (`api_key`, `apikey`), in any case.
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name.contains("token")
+        || name.contains("password")
+        || name.contains("secret")
+        || name.ends_with("key")
 }
 
-/// The URL without credentials: no user or password and no `token` query
-/// parameter (the socket's query token); everything else as given. For
+/// The URL with its secrets masked, for logs, errors and `Debug`: the user
+/// info (`user:password@`) and the value of every secret query parameter
+/// (see [`without_credentials`] for the list) become `<redacted>`;
+/// everything else stays as given. Text that is not a URL is masked the
+/// same way as far as it looks like one.
+pub fn redact(url: &str) -> String {
+    const MASK: &str = "<redacted>";
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let (head, rest) = url.split_at(authority_start);
+    let mut out = String::with_capacity(url.len());
+    out.push_str(head);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) if authority_start > 0 => {
+            out.push_str(MASK);
+            &rest[at..]
+        }
+        _ => rest,
+    };
+    let (before_fragment, fragment) = rest.split_at(rest.find('#').unwrap_or(rest.len()));
+    match before_fragment.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((name, _)) if is_secret_param(name) => format!("{name}={MASK}"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            out.push_str(&pairs.join("&"));
+        }
+        None => out.push_str(before_fragment),
+    }
+    out.push_str(fragment);
+    out
+}
+
+/// The URL without credentials: no user or password and no secret query
+/// parameter (`token`, the socket's query token, and any name containing
+/// `token`, `password` or `secret` or ending in `key`); everything else as
+/// given. For
 /// what is written down or shown, such as a recording's meta. Text that is
 /// not a URL loses its user info and token value all the same.
 pub fn without_credentials(url: &str) -> String {
@@ -113,7 +169,7 @@ pub fn without_credentials(url: &str) -> String {
     if parsed.query().is_some() {
         let kept: Vec<(String, String)> = parsed
             .query_pairs()
-            .filter(|(name, _)| name != "token")
+            .filter(|(name, _)| !is_secret_param(name))
             .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .collect();
         if kept.is_empty() {
@@ -183,6 +239,35 @@ mod tests {
     }
 
     #[test]
+    fn redacts_user_info_and_secret_parameters() {
+        assert_eq!(
+            redact("https://alice:pw@example.org:8443/comfy/?api_key=k&x=1#frag"),
+            "https://<redacted>@example.org:8443/comfy/?api_key=<redacted>&x=1#frag"
+        );
+        assert_eq!(
+            redact("ws://u@h/ws?clientId=c&Access_Token=t&password=p&secret=s"),
+            "ws://<redacted>@h/ws?clientId=c&Access_Token=<redacted>&password=<redacted>&secret=<redacted>"
+        );
+        // An `@` in the path is not user info.
+        assert_eq!(redact("http://h/a@b?x=1"), "http://h/a@b?x=1");
+        assert_eq!(redact("http://127.0.0.1:8188/"), "http://127.0.0.1:8188/");
+        // What a client keeps as its base URL: Debug and errors use redact.
+        let e = Endpoints::new("http://alice:pw-SECRET@h:1/", Some("qt-SECRET".into()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(redact(e.base()), "http://<redacted>@h:1/");
+        let shown = format!("{e:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        let Err(error) = Endpoints::new("ftp://alice:pw-SECRET@h/", None) else {
+            panic!("ftp accepted");
+        };
+        assert!(!error.to_string().contains("SECRET"), "{error}");
+        let Err(error) = Endpoints::new("http://alice:pw-SECRET@:1/x", None) else {
+            panic!("no host accepted");
+        };
+        assert!(!error.to_string().contains("SECRET"), "{error}");
+    }
+
+    #[test]
     fn removes_credentials() {
         assert_eq!(
             without_credentials("ws://u:p%40ss@h:8188/ws?clientId=a&token=secret&x=1"),
@@ -195,6 +280,10 @@ mod tests {
         assert_eq!(
             without_credentials("http://127.0.0.1:8188"),
             "http://127.0.0.1:8188/"
+        );
+        assert_eq!(
+            without_credentials("wss://h/ws?clientId=a&api_key=k&access_token=t"),
+            "wss://h/ws?clientId=a"
         );
         assert_eq!(
             without_credentials("not a url://u:p@h/x?token=s"),

@@ -163,12 +163,16 @@ impl HostClient {
             .map_err(|e| HostError::new(ErrorCode::InvalidArgument, format!("settings: {e}")))
     }
 
-    /// Starts a client from settings JSON with the environment's
-    /// `COMFYWIRE_*` overrides applied.
+    /// Starts a client from settings JSON (C's `comfywire_client_new_json`,
+    /// uniffi's `from_settings_json`). The JSON is the caller's explicit
+    /// argument: it beats the `COMFYWIRE_*` environment, which fills the
+    /// fields it leaves out (no settings file is read here); see
+    /// [`Settings::layered`], which also keeps the environment's
+    /// credentials away from a server the JSON names instead.
     pub fn from_settings_json(json: &str) -> Result<HostClient, HostError> {
-        let mut settings = HostClient::settings_from_json(json)?;
-        settings.apply_env();
-        HostClient::new(&settings)
+        let explicit = Settings::from_json(json)
+            .map_err(|e| HostError::new(ErrorCode::InvalidArgument, e.to_string()))?;
+        HostClient::new(&Settings::layered(&explicit, None))
     }
 
     /// The job API (cheap to clone into a task).

@@ -60,15 +60,18 @@ pub fn write_json(dir: &Path, name: &str, value: &Value) -> PathBuf {
     path
 }
 
-/// The binary, with a settings file nobody else uses.
+/// The binary, with a settings file nobody else uses and none of the
+/// caller's `COMFYWIRE_*` variables.
 pub fn comfywire(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_comfywire"));
     cmd.env("COMFYWIRE_CONFIG", dir.join("config.json"))
-        .env_remove("COMFYWIRE_URL")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    for var in comfywire_client::ENV_VARS {
+        cmd.env_remove(var);
+    }
     cmd
 }
 
