@@ -1,6 +1,7 @@
 //! `comfywire._native.Client`: one `HostClient` with its callbacks and
 //! event streams; its job API is `Client.jobs()` (`jobs.rs`).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use comfywire_host::{ErrorCode, HostClient, HostError};
@@ -30,13 +31,14 @@ impl NativeClient {
 
 #[pymethods]
 impl NativeClient {
-    /// Starts a client from settings-file JSON and the `COMFYWIRE_*`
-    /// environment; it connects in the background.
+    /// Starts a client from the caller's arguments (settings-file JSON),
+    /// the `COMFYWIRE_*` environment and a settings file, in that order of
+    /// precedence; it connects in the background.
     #[new]
-    fn new(py: Python<'_>, settings_json: &str) -> PyResult<Self> {
+    #[pyo3(signature = (settings_json, config_file=None))]
+    fn new(py: Python<'_>, settings_json: &str, config_file: Option<PathBuf>) -> PyResult<Self> {
         let host = py.detach(|| {
-            let mut settings = HostClient::settings_from_json(settings_json)?;
-            settings.apply_env();
+            let settings = HostClient::layered_settings(settings_json, config_file.as_deref())?;
             HostClient::with_context(&settings, Arc::new(PyDispatch))
         });
         let host = Some(Arc::new(host.map_err(|e| to_pyerr(py, e))?));

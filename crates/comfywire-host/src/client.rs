@@ -170,9 +170,21 @@ impl HostClient {
     /// [`Settings::layered`], which also keeps the environment's
     /// credentials away from a server the JSON names instead.
     pub fn from_settings_json(json: &str) -> Result<HostClient, HostError> {
-        let explicit = Settings::from_json(json)
+        HostClient::new(&HostClient::layered_settings(json, None)?)
+    }
+
+    /// The settings of a client whose caller gave `explicit_json` (its
+    /// arguments, in the settings file's format) and optionally a settings
+    /// file: explicit > `COMFYWIRE_*` environment > file > defaults, the
+    /// one precedence rule of every front end (`Settings::layered`).
+    pub fn layered_settings(
+        explicit_json: &str,
+        file: Option<&std::path::Path>,
+    ) -> Result<Settings, HostError> {
+        let explicit = Settings::from_json(explicit_json)
             .map_err(|e| HostError::new(ErrorCode::InvalidArgument, e.to_string()))?;
-        HostClient::new(&Settings::layered(&explicit, None))
+        let file = file.map(Settings::load).transpose()?;
+        Ok(Settings::layered(&explicit, file))
     }
 
     /// The job API (cheap to clone into a task).

@@ -207,7 +207,10 @@ class _Base:
         )
         self._callbacks = _Callbacks()
         self._keys = itertools.count(1)
-        self._native = _native.Client(settings_json(config_file, basic_auth, headers, options))
+        self._native = _native.Client(
+            settings_json(basic_auth, headers, options),
+            None if config_file is None else os.fspath(config_file),
+        )
         self._jobs = self._native.jobs()
         _OPEN.add(self._native)
 

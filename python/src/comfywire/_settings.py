@@ -1,5 +1,6 @@
 """Keyword options to the settings JSON the native client is built from (the
-same format as the settings file the CLI uses)."""
+same format as the settings file the CLI uses). Precedence: explicit keyword
+> ``COMFYWIRE_*`` environment > settings file > default."""
 
 from __future__ import annotations
 
@@ -33,19 +34,14 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 def settings_json(
-    config_file: Optional[PathLike],
     basic_auth: Optional[Tuple[str, str]],
     headers: Optional[Mapping[str, str]],
     options: Dict[str, Any],
 ) -> str:
-    """The settings file (if any) with the given keywords laid over it."""
+    """The keywords given, as settings JSON: the explicit layer, which beats
+    the ``COMFYWIRE_*`` environment, which beats the settings file (the
+    native side applies that order, the same in every front end)."""
     settings: Dict[str, Any] = {}
-    if config_file is not None:
-        with open(config_file, encoding="utf-8") as f:
-            loaded = json.load(f)
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{os.fspath(config_file)}: settings must be a JSON object")
-        settings.update(loaded)
     for name, value in options.items():
         if value is not None:
             settings[_KEYS[name]] = value
@@ -53,7 +49,5 @@ def settings_json(
         username, password = basic_auth
         settings["basic_auth"] = {"username": username, "password": password}
     if headers:
-        merged = dict(settings.get("headers") or {})
-        merged.update(headers)
-        settings["headers"] = merged
+        settings["headers"] = dict(headers)
     return json.dumps(settings)
