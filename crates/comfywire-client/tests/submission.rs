@@ -155,7 +155,7 @@ async fn any_prompt_id_can_be_attached_and_waited_on() {
     let record = late.wait_record(&done.prompt_id, within(30)).await.unwrap();
     assert_eq!(record.outcome, Some(Outcome::Succeeded));
     // An id the server never had ends as lost, with a reason.
-    match late.wait(&"no-such-prompt".to_owned(), within(30)).await {
+    match late.wait("no-such-prompt", within(30)).await {
         Err(Error::Lost { reason, .. }) => assert!(reason.contains("neither"), "{reason}"),
         other => panic!("expected lost, got {other:?}"),
     }
