@@ -425,7 +425,7 @@ fn attach_and_the_journal_follow_prompts_this_client_did_not_submit() {
     drop(first);
     let second = HostClient::new(&settings).unwrap();
     assert_eq!(second.client_id(), first_id);
-    assert_eq!(second.resumed(), [mine.prompt_id.clone()]);
+    assert_eq!(second.resumed(), vec![mine.prompt_id.clone()]);
     let outcome = block_on(second.jobs().wait(&mine.prompt_id, &options)).unwrap();
     assert_eq!(outcome.status, Phase::Succeeded);
     assert_eq!(outcome.outputs, history(&mine.prompt_id)["outputs"]);
