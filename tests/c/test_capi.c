@@ -643,7 +643,9 @@ static void test_attach_and_journal(void) {
         comfywire_client_free(first);
         return;
     }
-    /* Two prompts of another client id keep the server busy... */
+    /* Two prompts of another client id keep the slowed-down server busy
+     * (a recorded frame is at most 0.3 s apart: 3 s at this speed)... */
+    CHECK(set_speed("0.1") == 0);
     char *theirs = NULL;
     char *blocker = NULL;
     CHECK(comfywire_submit(other, WORKFLOW, &theirs) == COMFYWIRE_OK);
@@ -660,6 +662,7 @@ static void test_attach_and_journal(void) {
     CHECK(comfywire_client_new(&same, &taken) == COMFYWIRE_CONFIG);
     CHECK(taken == NULL && strstr(comfywire_last_error_message(), "in use") != NULL);
     comfywire_client_free(first);
+    CHECK(set_speed("3") == 0);
 
     /* Attach: a prompt of another client id, settled from the server. */
     comfywire_client *watcher = new_client(NULL, NULL);
