@@ -125,6 +125,15 @@ typedef struct comfywire_options {
    * Default total deadline of comfywire_run (ms; default none).
    */
   uint32_t total_timeout_ms;
+  /**
+   * A journal file (NULL: none). Every prompt is written to it before it
+   * is sent and marked when it ends; a client started again with the
+   * same journal (after a crash) takes its client id and attaches every
+   * unfinished prompt: comfywire_resumed_json() lists them. One client
+   * per journal at a time (COMFYWIRE_CONFIG otherwise, also for a
+   * corrupt journal; COMFYWIRE_IO when it cannot be read or written).
+   */
+  const char *journal_path;
 } comfywire_options;
 
 /**
@@ -676,6 +685,34 @@ comfywire_status comfywire_wait(const struct comfywire_client *client, const cha
  * As comfywire_wait(); `options` is NULL or initialised.
  */
 comfywire_status comfywire_wait_with(const struct comfywire_client *client, const char *prompt_id, const struct comfywire_job_options *options, struct comfywire_outcome **out_outcome);
+
+/**
+ * Tracks a prompt this client did not submit (another process, another
+ * client id, an earlier run) until its one terminal event, which then
+ * reaches callbacks and comfywire_wait() like any other; a prompt of
+ * another client id is followed through the server's queue and history,
+ * and one the server does not know ends as lost. comfywire_wait() on an
+ * unknown id attaches it by itself. Attaching a prompt already tracked
+ * does nothing.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `prompt_id` is NULL or
+ * NUL-terminated.
+ */
+comfywire_status comfywire_attach(const struct comfywire_client *client, const char *prompt_id);
+
+/**
+ * The journal's prompts that were unfinished when this client started
+ * (see `journal_path` in comfywire_options), as a JSON array of prompt
+ * ids in submission order (`[]` without a journal). Each is attached
+ * already: comfywire_wait() on it gives its outcome.
+ *
+ * Ownership: the caller frees `*out_json` with comfywire_string_free().
+ *
+ * # Safety
+ * `client` is NULL or a live client; `out_json` is NULL or writable.
+ */
+comfywire_status comfywire_resumed_json(const struct comfywire_client *client, char **out_json);
 
 /**
  * The client's record of a prompt it has seen, in any phase; `*out_outcome`

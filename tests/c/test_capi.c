@@ -600,6 +600,126 @@ static void test_queue_and_close(comfywire_client *client) {
     CHECK(event == NULL);
 }
 
+/* Attach follows a prompt of another client id to the server's outcome;
+ * a journal left by a client freed mid-run is resumed by the next client
+ * with the same journal: its id, its prompt, the server's outcome. */
+static comfywire_client *new_client(const char *client_id, const char *journal) {
+    comfywire_options options = comfywire_options_default();
+    options.url = mock_url;
+    options.client_id = client_id;
+    options.journal_path = journal;
+    comfywire_client *client = NULL;
+    if (comfywire_client_new(&options, &client) != COMFYWIRE_OK) {
+        return NULL;
+    }
+    CHECK(comfywire_connect(client, 10000) == COMFYWIRE_OK);
+    return client;
+}
+
+/* The outcome equals the server's history entry (its outputs, verbatim). */
+static void check_against_history(comfywire_client *client, const char *prompt_id,
+                                  comfywire_outcome *outcome) {
+    CHECK(str_eq(comfywire_outcome_status(outcome), "succeeded"));
+    char *history = NULL;
+    CHECK(comfywire_server_history(client, prompt_id, &history) == COMFYWIRE_OK);
+    const char *outputs = comfywire_outcome_outputs_json(outcome);
+    CHECK(history != NULL && outputs != NULL && strstr(history, "\"success\"") != NULL);
+    CHECK(history != NULL && outputs != NULL && strstr(history, outputs) != NULL);
+    comfywire_string_free(history);
+}
+
+static void test_attach_and_journal(void) {
+    char journal[256];
+    snprintf(journal, sizeof journal, "/tmp/comfywire-capi-journal-%ld.jsonl", (long)getpid());
+    char lock[300];
+    snprintf(lock, sizeof lock, "%s.lock", journal);
+    unlink(journal);
+
+    comfywire_client *other = new_client("capi-other", NULL);
+    comfywire_client *first = new_client(NULL, journal);
+    CHECK(other != NULL && first != NULL);
+    if (other == NULL || first == NULL) {
+        comfywire_client_free(other);
+        comfywire_client_free(first);
+        return;
+    }
+    /* Two prompts of another client id keep the slowed-down server busy
+     * (a recorded frame is at most 0.3 s apart: 3 s at this speed)... */
+    CHECK(set_speed("0.1") == 0);
+    char *theirs = NULL;
+    char *blocker = NULL;
+    CHECK(comfywire_submit(other, WORKFLOW, &theirs) == COMFYWIRE_OK);
+    CHECK(comfywire_submit(other, WORKFLOW, &blocker) == COMFYWIRE_OK);
+    /* ...so the journaled one is still queued when its client goes. */
+    char *mine = NULL;
+    char *first_id = NULL;
+    CHECK(comfywire_submit(first, WORKFLOW, &mine) == COMFYWIRE_OK);
+    CHECK(comfywire_client_id(first, &first_id) == COMFYWIRE_OK);
+    comfywire_client *taken = NULL;
+    comfywire_options same = comfywire_options_default();
+    same.url = mock_url;
+    same.journal_path = journal;
+    CHECK(comfywire_client_new(&same, &taken) == COMFYWIRE_CONFIG);
+    CHECK(taken == NULL && strstr(comfywire_last_error_message(), "in use") != NULL);
+    comfywire_client_free(first);
+    CHECK(set_speed("3") == 0);
+
+    /* Attach: a prompt of another client id, settled from the server. */
+    comfywire_client *watcher = new_client(NULL, NULL);
+    CHECK(comfywire_attach(watcher, NULL) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_attach(watcher, "") == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_attach(NULL, "x") == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(comfywire_attach(watcher, theirs) == COMFYWIRE_OK);
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_wait(watcher, theirs, 60000, &outcome) == COMFYWIRE_OK);
+    check_against_history(watcher, theirs, outcome);
+    comfywire_outcome_free(outcome);
+    outcome = NULL;
+    char *resumed = NULL;
+    CHECK(comfywire_resumed_json(watcher, &resumed) == COMFYWIRE_OK);
+    CHECK(str_eq(resumed, "[]"));
+    comfywire_string_free(resumed);
+    comfywire_client_free(watcher);
+
+    /* The journal: same client id, the unfinished prompt resumed. */
+    comfywire_client *second = new_client(NULL, journal);
+    CHECK(second != NULL);
+    if (second != NULL) {
+        char *second_id = NULL;
+        CHECK(comfywire_client_id(second, &second_id) == COMFYWIRE_OK);
+        CHECK(str_eq(second_id, first_id));
+        comfywire_string_free(second_id);
+        CHECK(comfywire_resumed_json(second, &resumed) == COMFYWIRE_OK);
+        char expected[128];
+        snprintf(expected, sizeof expected, "[\"%s\"]", mine ? mine : "");
+        CHECK(str_eq(resumed, expected));
+        comfywire_string_free(resumed);
+        CHECK(comfywire_wait(second, mine, 60000, &outcome) == COMFYWIRE_OK);
+        check_against_history(second, mine, outcome);
+        comfywire_outcome_free(outcome);
+        comfywire_client_free(second);
+    }
+    /* Every prompt ended: nothing is left to resume. */
+    comfywire_client *third = new_client(NULL, journal);
+    CHECK(third != NULL);
+    if (third != NULL) {
+        CHECK(comfywire_resumed_json(third, &resumed) == COMFYWIRE_OK);
+        CHECK(str_eq(resumed, "[]"));
+        comfywire_string_free(resumed);
+        comfywire_client_free(third);
+    }
+    outcome = NULL;
+    CHECK(comfywire_wait(other, blocker, 60000, &outcome) == COMFYWIRE_OK);
+    comfywire_outcome_free(outcome);
+    comfywire_client_free(other);
+    comfywire_string_free(theirs);
+    comfywire_string_free(blocker);
+    comfywire_string_free(mine);
+    comfywire_string_free(first_id);
+    unlink(journal);
+    unlink(lock);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s MOCK_URL\n", argv[0]);
@@ -621,6 +741,7 @@ int main(int argc, char **argv) {
         comfywire_client_free(client);
     }
     test_pull_loop();
+    test_attach_and_journal();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

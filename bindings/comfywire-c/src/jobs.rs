@@ -5,7 +5,7 @@
 use std::ffi::c_char;
 
 use comfywire_host::{ErrorCode, HostError, HostOutcome, JobOptions, block_on, parse_json};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::client::{Client, client_arg, with_client, with_client_text};
 use crate::options::JobSpec;
@@ -200,6 +200,52 @@ pub unsafe extern "C" fn comfywire_wait_with(
             out_outcome,
             |c, id, o| block_on(c.jobs().wait(id, &o)),
         )
+    }
+}
+
+/// Tracks a prompt this client did not submit (another process, another
+/// client id, an earlier run) until its one terminal event, which then
+/// reaches callbacks and comfywire_wait() like any other; a prompt of
+/// another client id is followed through the server's queue and history,
+/// and one the server does not know ends as lost. comfywire_wait() on an
+/// unknown id attaches it by itself. Attaching a prompt already tracked
+/// does nothing.
+///
+/// # Safety
+/// `client` is NULL or a live client; `prompt_id` is NULL or
+/// NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_attach(
+    client: *const Client,
+    prompt_id: *const c_char,
+) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client(client, |c| {
+            block_on(c.jobs().attach(str_arg(prompt_id, "prompt_id")?))
+        })
+    }
+}
+
+/// The journal's prompts that were unfinished when this client started
+/// (see `journal_path` in comfywire_options), as a JSON array of prompt
+/// ids in submission order (`[]` without a journal). Each is attached
+/// already: comfywire_wait() on it gives its outcome.
+///
+/// Ownership: the caller frees `*out_json` with comfywire_string_free().
+///
+/// # Safety
+/// `client` is NULL or a live client; `out_json` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_resumed_json(
+    client: *const Client,
+    out_json: *mut *mut c_char,
+) -> Status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        with_client_text(client, out_json, |c| {
+            Ok(Some(json!(c.host.resumed()).to_string()))
+        })
     }
 }
 

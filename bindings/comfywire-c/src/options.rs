@@ -31,6 +31,13 @@ pub struct Options {
     pub stall_timeout_ms: u32,
     /// Default total deadline of comfywire_run (ms; default none).
     pub total_timeout_ms: u32,
+    /// A journal file (NULL: none). Every prompt is written to it before it
+    /// is sent and marked when it ends; a client started again with the
+    /// same journal (after a crash) takes its client id and attaches every
+    /// unfinished prompt: comfywire_resumed_json() lists them. One client
+    /// per journal at a time (COMFYWIRE_CONFIG otherwise, also for a
+    /// corrupt journal; COMFYWIRE_IO when it cannot be read or written).
+    pub journal_path: *const c_char,
 }
 
 impl Options {
@@ -51,6 +58,9 @@ impl Options {
             queue_timeout_s: secs(self.queue_timeout_ms),
             stall_timeout_s: secs(self.stall_timeout_ms),
             timeout_s: secs(self.total_timeout_ms),
+            // SAFETY: forwarded from this function's contract.
+            journal: unsafe { opt_str_arg(self.journal_path, "options.journal_path") }?
+                .map(str::to_owned),
             ..Settings::default()
         })
     }
@@ -68,6 +78,7 @@ pub extern "C" fn comfywire_options_default() -> Options {
         queue_timeout_ms: 0,
         stall_timeout_ms: 0,
         total_timeout_ms: 0,
+        journal_path: std::ptr::null(),
     };
     crate::panic::ffi_value(empty, || empty)
 }

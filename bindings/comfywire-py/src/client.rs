@@ -51,6 +51,12 @@ impl NativeClient {
         self.host().client_id()
     }
 
+    /// The prompt ids re-attached from the journal at start (unfinished
+    /// when the last process with this journal stopped).
+    fn resumed(&self) -> Vec<String> {
+        self.host().resumed()
+    }
+
     /// The job API.
     fn jobs(&self) -> NativeJobs {
         NativeJobs(self.host().jobs().clone())

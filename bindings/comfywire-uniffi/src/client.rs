@@ -73,6 +73,13 @@ impl Client {
         self.host.client_id()
     }
 
+    /// The journal's prompts that were unfinished when this client started
+    /// (`journal_path`), in submission order; each is attached already, so
+    /// `wait` on it gives its outcome. Empty without a journal.
+    pub fn resumed(&self) -> Vec<String> {
+        self.host.resumed()
+    }
+
     /// The connection state now.
     pub fn status(&self) -> HostStatus {
         self.host.status()
@@ -186,6 +193,16 @@ impl Client {
         options: JobOptions,
     ) -> Result<HostOutcome, ComfyError> {
         self.call(|jobs| async move { jobs.wait(&prompt_id, &options).await })
+            .await
+    }
+
+    /// Tracks a prompt this client did not submit (another process,
+    /// another client id, an earlier run) until its one terminal event,
+    /// which then reaches listeners and `wait` like any other; a prompt of
+    /// another client id is followed through the server's queue and
+    /// history, and one the server does not know ends as `Lost`.
+    pub async fn attach(&self, prompt_id: String) -> Result<(), ComfyError> {
+        self.call(|jobs| async move { jobs.attach(&prompt_id).await })
             .await
     }
 

@@ -37,6 +37,14 @@ pub struct ClientOptions {
     /// Default queue deadline of `run` and `wait` (not started yet).
     #[uniffi(default)]
     pub queue_timeout_ms: Option<u64>,
+    /// A journal file (none by default): every prompt is written to it
+    /// before it is sent and marked when it ends, and a client started
+    /// again with the same journal (after the app was killed) takes its
+    /// client id and attaches every unfinished prompt (`resumed`). One
+    /// client per journal at a time (`Config` otherwise, also for a
+    /// corrupt journal; `Io` when it cannot be read or written).
+    #[uniffi(default)]
+    pub journal_path: Option<String>,
 }
 
 fn seconds(ms: Option<u64>) -> Option<f64> {
@@ -57,6 +65,7 @@ impl ClientOptions {
             timeout_s: seconds(self.run_timeout_ms),
             stall_timeout_s: seconds(self.stall_timeout_ms),
             queue_timeout_s: seconds(self.queue_timeout_ms),
+            journal: self.journal_path.clone(),
             ..Settings::default()
         }
     }

@@ -1,7 +1,8 @@
 //! The Rust side of the bindings against the mock, without a foreign
 //! runtime: listener failures are contained and reported, a released
 //! `Subscription` unregisters, async methods work from any executor, and
-//! errors keep their host code.
+//! errors keep their host code; `attach` follows another client's prompt
+//! and a journal resumes a prompt its last client left unfinished.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ fn options(server: &MockServer) -> ClientOptions {
         run_timeout_ms: Some(20_000),
         stall_timeout_ms: None,
         queue_timeout_ms: None,
+        journal_path: None,
     }
 }
 
@@ -121,4 +123,66 @@ fn errors_keep_their_host_code() {
         Err(ComfyError::InvalidArgument { .. })
     ));
     client.shutdown();
+}
+
+#[test]
+fn attach_follows_another_clients_prompt_and_a_journal_resumes() {
+    let (_rt, server) = mock();
+    let workflow = server.sample_workflow().to_string();
+    let connected = |options: ClientOptions| {
+        let client = Client::new(options).unwrap();
+        block_on(client.wait_connected(10_000)).unwrap();
+        client
+    };
+    let history_outputs = |client: &Client, id: &str| {
+        let entry = block_on(client.server_history(id.to_owned())).unwrap();
+        entry.unwrap()["outputs"].clone()
+    };
+    // Attach: another client id's prompt, settled from the server.
+    let other = connected(options(&server));
+    let client = connected(options(&server));
+    let theirs = block_on(other.submit(workflow.clone(), JobOptions::default()))
+        .unwrap()
+        .prompt_id;
+    block_on(client.attach(theirs.clone())).unwrap();
+    let outcome = block_on(client.wait(theirs.clone(), JobOptions::default())).unwrap();
+    assert_eq!(outcome.status.name(), "succeeded");
+    assert_eq!(outcome.outputs, history_outputs(&client, &theirs));
+    assert!(client.resumed().is_empty());
+
+    // The journal: a client shut down while its prompt waits (the mock
+    // slowed down meanwhile) is resumed by the next one.
+    let journal = std::env::temp_dir()
+        .join(format!("comfywire-uniffi-journal-{theirs}"))
+        .join("journal.jsonl");
+    let journaled = ClientOptions {
+        journal_path: Some(journal.to_string_lossy().into_owned()),
+        ..options(&server)
+    };
+    server.set_speed(0.1);
+    let first = connected(journaled.clone());
+    assert!(matches!(
+        Client::new(journaled.clone()),
+        Err(ComfyError::Config { .. })
+    ));
+    let mine = block_on(first.submit(workflow, JobOptions::default()))
+        .unwrap()
+        .prompt_id;
+    let first_id = first.client_id();
+    first.shutdown();
+    drop(first);
+    server.set_speed(0.0);
+    let second = connected(journaled.clone());
+    assert_eq!(second.client_id(), first_id);
+    assert_eq!(second.resumed(), vec![mine.clone()]);
+    let outcome = block_on(second.wait(mine.clone(), JobOptions::default())).unwrap();
+    assert_eq!(outcome.status.name(), "succeeded");
+    assert_eq!(outcome.outputs, history_outputs(&second, &mine));
+    second.shutdown();
+    drop(second);
+    let third = connected(journaled);
+    assert!(third.resumed().is_empty());
+    for c in [other, client, third] {
+        c.shutdown();
+    }
 }

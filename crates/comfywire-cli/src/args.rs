@@ -25,6 +25,12 @@ pub enum Command {
     Demo(DemoArgs),
     /// Submit an API-format workflow, follow it and download its outputs.
     Run(RunArgs),
+    /// Wait for a prompt submitted anywhere (another client, another
+    /// machine) and print its outcome; exit codes as `run`.
+    Wait(WaitArgs),
+    /// Wait for every unfinished prompt of the journal (left by a `run`
+    /// that was killed) and print each outcome; exit codes as `run`.
+    Resume(ResumeArgs),
     /// Print a server's live event stream until Ctrl-C.
     Watch(WatchArgs),
     /// Show or change the server's queue.
@@ -88,6 +94,50 @@ pub struct RunArgs {
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
     /// One JSON object per line on stdout (events, then a `result` line).
+    #[arg(long)]
+    pub json: bool,
+    /// Journal file (default: `journal.jsonl` next to the settings file,
+    /// or the settings key `journal`); `comfywire resume` finishes what a
+    /// killed run left.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_journal")]
+    pub journal: Option<PathBuf>,
+    /// Keep no journal.
+    #[arg(long)]
+    pub no_journal: bool,
+}
+
+/// `comfywire wait`.
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The prompt id.
+    pub id: String,
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Download the output files into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Give up after this many seconds (the prompt goes on).
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// One JSON object per line on stdout (events, then a `result` line).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Server.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Journal file (default as `run`).
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Give up waiting for each prompt after this many seconds.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// One `result` JSON object per prompt on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,8 +1,9 @@
 //! Building a client from the settings file, the environment and flags.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use comfywire_client::{Client, ClientConfig, ConnectionState, Settings};
+use comfywire_client::{Client, ClientConfig, ConnectionState, Error, Settings};
 
 use crate::args::ServerArgs;
 use crate::exit::{self, Failure};
@@ -11,16 +12,51 @@ use crate::exit::{self, Failure};
 /// which beats the settings file, which beats the defaults
 /// ([`Settings::layered`]: credentials stay with the server they were
 /// given for). A settings file others can read is warned about on stderr.
+/// Without a journal (commands that submit nothing keep none).
 pub fn client_config(server: &ServerArgs) -> Result<ClientConfig, Failure> {
+    Ok(settings(server)?.1)
+}
+
+fn settings(server: &ServerArgs) -> Result<(Settings, ClientConfig), Failure> {
     let path = Settings::default_path();
     let file = Settings::load(&path).map_err(|e| Failure::usage(e.to_string()))?;
     let explicit = Settings {
         url: server.url.clone(),
         ..Settings::default()
     };
-    Settings::layered(&explicit, Some(file))
+    let settings = Settings::layered(&explicit, Some(file));
+    let mut config = settings
         .to_config()
-        .map_err(|e| Failure::usage(e.to_string()))
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    config.journal = None;
+    Ok((settings, config))
+}
+
+/// Where the command line keeps its journal unless told otherwise:
+/// `journal.jsonl` in the settings file's folder. One settings file is one
+/// profile (server, client id), and the journal's prompts belong to that
+/// server; a sandbox with its own `COMFYWIRE_CONFIG` gets its own journal.
+pub fn default_journal() -> PathBuf {
+    Settings::default_path().with_file_name("journal.jsonl")
+}
+
+/// [`client_config`] with the journal on: `flag` (`--journal`), else the
+/// settings key `journal` (`""` turns it off), else [`default_journal`];
+/// `off` (`--no-journal`) wins.
+pub fn journaled_config(
+    server: &ServerArgs,
+    flag: Option<PathBuf>,
+    off: bool,
+) -> Result<ClientConfig, Failure> {
+    let (settings, mut config) = settings(server)?;
+    config.journal = match (off, flag, settings.journal.as_deref()) {
+        (true, _, _) => None,
+        (false, Some(path), _) => Some(path),
+        (false, None, Some("")) => None,
+        (false, None, Some(path)) => Some(PathBuf::from(path)),
+        (false, None, None) => Some(default_journal()),
+    };
+    Ok(config)
 }
 
 /// Starts a client without waiting for its socket (enough for HTTP calls).
@@ -36,6 +72,31 @@ pub async fn start(config: ClientConfig) -> Result<Client, Failure> {
 pub async fn connect(config: ClientConfig) -> Result<Client, Failure> {
     let timeout = config.connect_timeout + Duration::from_secs(1);
     let client = start(config).await?;
+    settle(client, timeout).await
+}
+
+/// [`connect`], except that a journal another process holds is dropped
+/// with a warning unless `required` (two `run`s at once share the default
+/// journal; only the first keeps it).
+pub async fn connect_journaled(config: ClientConfig, required: bool) -> Result<Client, Failure> {
+    let timeout = config.connect_timeout + Duration::from_secs(1);
+    let client = match Client::connect(config.clone()).await {
+        Ok(client) => client,
+        Err(Error::Config(m)) if !required && config.journal.is_some() && m.contains("in use") => {
+            eprintln!("warning: {m}; going on without a journal");
+            start(ClientConfig {
+                journal: None,
+                ..config
+            })
+            .await?
+        }
+        Err(e) => return Err(Failure::usage(e.to_string())),
+    };
+    settle(client, timeout).await
+}
+
+/// Waits for a started client's socket (see [`connect`]).
+async fn settle(client: Client, timeout: Duration) -> Result<Client, Failure> {
     let mut status = client.watch_status();
     let settled = tokio::time::timeout(
         timeout,

@@ -69,6 +69,7 @@ pub async fn command(args: DemoArgs) -> Result<(), Failure> {
         },
         out: Some(dir.join("outputs")),
         previews: Some(dir.join("previews")),
+        journal_required: false,
         json: args.json,
     };
     let result = run::execute(ClientConfig::new(server.url()), &plan).await;

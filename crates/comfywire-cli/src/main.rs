@@ -1,13 +1,15 @@
 //! # comfywire (the command-line tool)
 //!
-//! `comfywire demo | run | watch | queue | history | record | replay |
-//! config`: the comfywire client on the command line. It is a thin shell
+//! `comfywire demo | run | wait | resume | watch | queue | history | record
+//! | replay | config`: the comfywire client on the command line. It is a thin shell
 //! over `comfywire-client` (connection, jobs, deadlines, and the frame tap
 //! that `record` writes out), `comfywire-proto` (the trace format and
 //! replay) and `comfywire-mock` (the embedded server of `demo`). Every
 //! command that talks to a server builds its client from one config path:
 //! `--url` beats `COMFYWIRE_*`, which beats the settings file
 //! (`comfywire_client::Settings::layered`).
+//! `run` keeps a journal (by default `journal.jsonl` next to the settings
+//! file) so that `resume` can finish what a killed run left.
 //!
 //! Progress goes to stderr (a bar on a terminal, plain lines when piped);
 //! results go to stdout; `--json` prints one JSON object per line on
@@ -25,6 +27,7 @@ mod queue;
 mod record;
 mod replay;
 mod run;
+mod wait;
 mod watch;
 
 use std::process::ExitCode;
@@ -65,6 +68,8 @@ async fn dispatch(command: Command) -> Result<(), Failure> {
     match command {
         Command::Demo(args) => demo::command(args).await,
         Command::Run(args) => run::command(args).await,
+        Command::Wait(args) => wait::wait(args).await,
+        Command::Resume(args) => wait::resume(args).await,
         Command::Watch(args) => watch::command(args).await,
         Command::Queue(args) => queue::command(args).await,
         Command::History(args) => queue::history(args).await,

@@ -31,6 +31,9 @@ pub struct Plan {
     pub previews: Option<PathBuf>,
     /// JSON lines instead of progress.
     pub json: bool,
+    /// Fail when the config's journal is held by another process (else go
+    /// on without it).
+    pub journal_required: bool,
 }
 
 /// What a successful run leaves behind.
@@ -46,7 +49,9 @@ pub struct Done {
 
 /// `comfywire run`.
 pub async fn command(args: RunArgs) -> Result<(), Failure> {
-    let mut config = connect_config::client_config(&args.server)?;
+    let journal_required = args.journal.is_some();
+    let mut config =
+        connect_config::journaled_config(&args.server, args.journal.clone(), args.no_journal)?;
     let text = std::fs::read_to_string(&args.workflow)
         .map_err(|e| Failure::usage(format!("{}: {e}", args.workflow.display())))?;
     let mut workflow = parse_workflow(&text)
@@ -73,6 +78,7 @@ pub async fn command(args: RunArgs) -> Result<(), Failure> {
         out: args.out,
         previews: None,
         json: args.json,
+        journal_required,
     };
     let done = execute(config, &plan).await?;
     if !plan.json {
@@ -137,7 +143,7 @@ pub fn apply_set(workflow: &mut Value, assignment: &str) -> Result<(), String> {
 /// line on stdout is the `result` object.
 pub async fn execute(config: ClientConfig, plan: &Plan) -> Result<Done, Failure> {
     let names = NodeNames::from_workflow(&plan.workflow);
-    let outcome = match connect_config::connect(config).await {
+    let outcome = match connect_config::connect_journaled(config, plan.journal_required).await {
         Ok(client) => {
             let outcome = follow(&client, plan, &names).await;
             client.close().await;
@@ -146,32 +152,37 @@ pub async fn execute(config: ClientConfig, plan: &Plan) -> Result<Done, Failure>
         Err(failure) => Err((failure, None)),
     };
     if plan.json {
-        let mut result = serde_json::Map::new();
-        result.insert("event".into(), json!("result"));
-        match &outcome {
-            Ok(done) => {
-                result.insert("prompt_id".into(), json!(done.record.prompt_id));
-                result.insert("outcome".into(), json!("succeeded"));
-                result.insert("exit_code".into(), json!(exit::OK));
-                result.insert("message".into(), Value::Null);
-                let files: Vec<String> =
-                    done.files.iter().map(|p| p.display().to_string()).collect();
-                result.insert("files".into(), json!(files));
-            }
-            Err((failure, prompt_id)) => {
-                result.insert("prompt_id".into(), json!(prompt_id));
-                result.insert("outcome".into(), json!(failure.outcome));
-                result.insert("exit_code".into(), json!(failure.code));
-                result.insert("message".into(), json!(failure.message));
-                result.insert("files".into(), json!([]));
-            }
-        }
-        output::emit(&Value::Object(result));
+        output::emit(&result_json(&outcome));
     }
     outcome.map_err(|(failure, _)| failure)
 }
 
-type Failed = (Failure, Option<String>);
+/// The `result` object `--json` ends with.
+pub fn result_json(outcome: &Result<Done, Failed>) -> Value {
+    let mut result = serde_json::Map::new();
+    result.insert("event".into(), json!("result"));
+    match &outcome {
+        Ok(done) => {
+            result.insert("prompt_id".into(), json!(done.record.prompt_id));
+            result.insert("outcome".into(), json!("succeeded"));
+            result.insert("exit_code".into(), json!(exit::OK));
+            result.insert("message".into(), Value::Null);
+            let files: Vec<String> = done.files.iter().map(|p| p.display().to_string()).collect();
+            result.insert("files".into(), json!(files));
+        }
+        Err((failure, prompt_id)) => {
+            result.insert("prompt_id".into(), json!(prompt_id));
+            result.insert("outcome".into(), json!(failure.outcome));
+            result.insert("exit_code".into(), json!(failure.code));
+            result.insert("message".into(), json!(failure.message));
+            result.insert("files".into(), json!([]));
+        }
+    }
+    Value::Object(result)
+}
+
+/// A failure and the prompt it is about.
+pub type Failed = (Failure, Option<String>);
 
 async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done, Failed> {
     let mode = Mode::detect(plan.json);
@@ -226,8 +237,25 @@ async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done,
     }
     progress.finish();
     let record = waited.map_err(|e| with_id(Failure::from(e)))?;
+    if let Some(failure) = outcome_failure(&record, names) {
+        return Err(with_id(failure));
+    }
+    let files = match &plan.out {
+        Some(dir) => download(client, &record, dir).await.map_err(with_id)?,
+        None => Vec::new(),
+    };
+    Ok(Done {
+        record,
+        files,
+        previews: progress.previews(),
+    })
+}
+
+/// The failure a finished record stands for; `None` when it succeeded.
+pub fn outcome_failure(record: &Arc<ExecutionRecord>, names: &NodeNames) -> Option<Failure> {
+    let prompt_id = &record.prompt_id;
     match &record.outcome {
-        Some(Outcome::Succeeded) => {}
+        Some(Outcome::Succeeded) => None,
         Some(Outcome::Interrupted(_)) => {
             let at = match &record.outcome {
                 Some(Outcome::Interrupted(i)) => i
@@ -238,7 +266,7 @@ async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done,
                 _ => String::new(),
             };
             let message = format!("interrupted: prompt {prompt_id} was interrupted{at}");
-            return Err(with_id(Failure::new(exit::INTERRUPTED, message)));
+            Some(Failure::new(exit::INTERRUPTED, message))
         }
         _ => {
             let error = match &record.outcome {
@@ -253,18 +281,9 @@ async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done,
             if let Some(Outcome::Failed(e)) = &record.outcome {
                 failure.message = format!("execution error: {}", output::failure_text(e, names));
             }
-            return Err(with_id(failure));
+            Some(failure)
         }
     }
-    let files = match &plan.out {
-        Some(dir) => download(client, &record, dir).await.map_err(with_id)?,
-        None => Vec::new(),
-    };
-    Ok(Done {
-        record,
-        files,
-        previews: progress.previews(),
-    })
 }
 
 /// Stops our prompt: interrupt it if it runs, delete it if it still waits.
@@ -307,7 +326,7 @@ async fn interrupt(client: &Client, prompt_id: &str) -> Option<Failure> {
 /// collide), and never over an existing file: a name that is taken gets a
 /// number (`NAME-2.png`, `NAME-3.png`, ...). A subfolder or name that would
 /// leave `dir` (`..`, an absolute path) is refused.
-async fn download(
+pub async fn download(
     client: &Client,
     record: &ExecutionRecord,
     dir: &Path,

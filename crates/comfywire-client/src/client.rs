@@ -23,6 +23,7 @@ use crate::error::{Error, ValidationError};
 use crate::fanout::{Fanout, Filter, Subscription};
 use crate::http::{HttpApi, Part};
 use crate::job::{self, FileRef, RunResult};
+use crate::journal::Journal;
 use crate::tap::{self, FrameTap};
 
 /// Options of one submission.
@@ -102,6 +103,8 @@ struct Inner {
     driver: Mutex<Option<JoinHandle<()>>>,
     /// The reading end of the raw-frame tap until someone takes it.
     tap: Mutex<Option<FrameTap>>,
+    /// Prompts of the journal attached at start.
+    resumed: Vec<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -132,11 +135,17 @@ impl Client {
         let endpoints = Endpoints::new(&config.url, config.query_token.clone())?;
         let http = HttpApi::new(&config, endpoints)?;
         crate::http::headers(&config)?;
-        let client_id = config
+        let explicit = config
             .client_id
             .clone()
-            .or_else(|| config.session.client_id.clone())
-            .unwrap_or_else(new_client_id);
+            .or_else(|| config.session.client_id.clone());
+        let (journal, client_id, resumed) = match &config.journal {
+            Some(path) => {
+                let (journal, client_id, resumed) = Journal::open(path, explicit, new_client_id)?;
+                (Some(journal), client_id, resumed)
+            }
+            None => (None, explicit.unwrap_or_else(new_client_id), Vec::new()),
+        };
         config.client_id = Some(client_id.clone());
         config.session.client_id = Some(client_id.clone());
         let session = Session::new(config.session.clone());
@@ -146,6 +155,7 @@ impl Client {
             state,
             counters: Counters::default(),
             client_id: Mutex::new(Some(client_id)),
+            journal,
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (tap_tx, tap_rx) = match config.frame_tap_capacity {
@@ -165,6 +175,13 @@ impl Client {
             tap_tx,
         );
         let handle = runtime.spawn(driver.run());
+        for prompt_id in &resumed {
+            let (ack, _) = oneshot::channel();
+            let _ = tx.send(Control::Attach {
+                prompt_id: prompt_id.clone(),
+                ack,
+            });
+        }
         Ok(Client {
             inner: Arc::new(Inner {
                 shared,
@@ -173,6 +190,7 @@ impl Client {
                 config,
                 driver: Mutex::new(Some(handle)),
                 tap: Mutex::new(tap_rx),
+                resumed,
             }),
         })
     }
@@ -189,6 +207,40 @@ impl Client {
             .lock()
             .clone()
             .unwrap_or_default()
+    }
+
+    /// The prompts of the journal ([`ClientConfig::journal`]) that were
+    /// unfinished when this client started, in submission order: each is
+    /// attached, so [`Client::wait`] on it gives its one terminal outcome
+    /// (subscribers hear it too, unless it ended before they subscribed;
+    /// the wait finds it in the history either way). Empty without a
+    /// journal.
+    pub fn resumed(&self) -> Vec<String> {
+        self.inner.resumed.clone()
+    }
+
+    /// Writes `prompt_id` to the journal, if there is one, and syncs it,
+    /// off the runtime's workers.
+    async fn journal_submit(&self, prompt_id: &str) -> Result<(), Error> {
+        if self.inner.shared.journal.is_none() {
+            return Ok(());
+        }
+        let shared = self.inner.shared.clone();
+        let id = prompt_id.to_owned();
+        tokio::task::spawn_blocking(move || match &shared.journal {
+            Some(journal) => journal.submit(&id),
+            None => Ok(()),
+        })
+        .await
+        .map_err(|_| Error::Closed)?
+    }
+
+    /// Marks `prompt_id` done in the journal, if there is one: the server
+    /// certainly does not have it.
+    fn journal_done(&self, prompt_id: &str) {
+        if let Some(journal) = &self.inner.shared.journal {
+            journal.done(prompt_id);
+        }
     }
 
     /// The configuration in use.
@@ -308,6 +360,9 @@ impl Client {
         if let Some(handle) = handle {
             let _ = handle.await;
         }
+        if let Some(journal) = &self.inner.shared.journal {
+            journal.close();
+        }
     }
 
     /// The record of a prompt this client has seen (in flight or finished).
@@ -364,6 +419,8 @@ impl Client {
             }
             None => new_uuid(),
         };
+        // In the journal before anything can reach the server.
+        self.journal_submit(&prompt_id).await?;
         // From here until the answer is read, dropping the future hands the
         // prompt to the session to confirm.
         let mut pending = Unanswered {
@@ -410,6 +467,8 @@ impl Client {
                     .unwrap_or(&prompt_id)
                     .to_owned();
                 if chosen != prompt_id {
+                    self.journal_submit(&chosen).await?;
+                    self.journal_done(&prompt_id);
                     self.control(Control::Adopt {
                         requested: prompt_id.clone(),
                         chosen: chosen.clone(),
@@ -430,6 +489,7 @@ impl Client {
                 let _ = self.control(Control::Http(Box::new(HttpReply::PromptRejected {
                     prompt_id: prompt_id.clone(),
                 })));
+                self.journal_done(&prompt_id);
                 Err(error)
             }
             Posted::Unknown(error) => {
@@ -443,7 +503,10 @@ impl Client {
                         number,
                         partial: None,
                     }),
-                    Confirmation::Absent => Err(error),
+                    Confirmation::Absent => {
+                        self.journal_done(&prompt_id);
+                        Err(error)
+                    }
                 }
             }
         }
@@ -489,10 +552,21 @@ impl Client {
     /// submitted under another client id sends its frames elsewhere: it is
     /// followed through `/queue` and `/history/{id}`. One the server does
     /// not know ends as `Lost`. Attaching a prompt already tracked does
-    /// nothing.
+    /// nothing. With a journal, an attached prompt is in it like a
+    /// submitted one (attached again after a restart until it ends).
     pub async fn attach(&self, prompt_id: &str) -> Result<(), Error> {
         if prompt_id.is_empty() {
             return Err(Error::Config("an empty prompt id".into()));
+        }
+        if self.inner.shared.journal.is_some() {
+            if self
+                .execution(prompt_id)
+                .await?
+                .is_some_and(|r| r.is_terminal())
+            {
+                return Ok(());
+            }
+            self.journal_submit(prompt_id).await?;
         }
         let (ack, acked) = oneshot::channel();
         self.control(Control::Attach {

@@ -116,6 +116,9 @@ pub struct ClientConfig {
     /// sends, with socket openings and closings, for recorders. When the
     /// queue is full, new events are dropped and counted.
     pub frame_tap_capacity: usize,
+    /// The journal file, if any (default none): see
+    /// [`ClientConfig::journal`].
+    pub journal: Option<PathBuf>,
 }
 
 impl ClientConfig {
@@ -135,7 +138,23 @@ impl ClientConfig {
             deadlines: Deadlines::default(),
             subscriber_capacity: 1024,
             frame_tap_capacity: 0,
+            journal: None,
         }
+    }
+
+    /// Keeps a journal at `path` so that an app killed mid-run gets, when
+    /// started again with the same journal, the one terminal event of every
+    /// prompt it had in flight: each prompt id is written (and synced)
+    /// before its `POST /prompt` leaves and marked done once its terminal
+    /// event is handed to subscribers. At start the client takes the
+    /// journal's client id (unless [`ClientConfig::client_id`] is set, which
+    /// wins), attaches every unfinished prompt ([`crate::Client::resumed`])
+    /// and rewrites the file with only those. One client per journal: a
+    /// second one fails to start with [`Error::Config`]; a corrupt journal
+    /// is [`Error::Config`], an unreadable one [`Error::Io`].
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> ClientConfig {
+        self.journal = Some(path.into());
+        self
     }
 }
 
@@ -156,6 +175,7 @@ impl fmt::Debug for ClientConfig {
             deadlines,
             subscriber_capacity,
             frame_tap_capacity,
+            journal,
         } = self;
         f.debug_struct("ClientConfig")
             .field("url", &redact(url))
@@ -174,6 +194,7 @@ impl fmt::Debug for ClientConfig {
             .field("deadlines", deadlines)
             .field("subscriber_capacity", subscriber_capacity)
             .field("frame_tap_capacity", frame_tap_capacity)
+            .field("journal", journal)
             .finish()
     }
 }
@@ -272,6 +293,10 @@ pub struct Settings {
     /// Default total deadline, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_s: Option<f64>,
+    /// Journal file (see [`ClientConfig::journal`]); `""` turns off a
+    /// front end's default one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -300,6 +325,7 @@ impl fmt::Debug for Settings {
             queue_timeout_s,
             stall_timeout_s,
             timeout_s,
+            journal,
         } = self;
         f.debug_struct("Settings")
             .field("url", &url.as_deref().map(redact))
@@ -324,6 +350,7 @@ impl fmt::Debug for Settings {
             .field("queue_timeout_s", queue_timeout_s)
             .field("stall_timeout_s", stall_timeout_s)
             .field("timeout_s", timeout_s)
+            .field("journal", journal)
             .finish()
     }
 }
@@ -590,6 +617,7 @@ impl Settings {
             queue_timeout_s: first!(queue_timeout_s),
             stall_timeout_s: first!(stall_timeout_s),
             timeout_s: first!(timeout_s),
+            journal: first!(journal),
         }
     }
 
@@ -642,6 +670,11 @@ impl Settings {
         };
         c.query_token = self.query_token.clone();
         c.ca_file = self.ca_file.as_ref().map(std::path::PathBuf::from);
+        c.journal = self
+            .journal
+            .as_ref()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
         if let Some(v) = self.connect_timeout_s {
             c.connect_timeout = secs(v, "connect_timeout_s")?;
         }

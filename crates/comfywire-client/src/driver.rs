@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) state: watch::Sender<ConnectionStatus>,
     pub(crate) counters: Counters,
     pub(crate) client_id: Mutex<Option<String>>,
+    /// The journal, when the config names one.
+    pub(crate) journal: Option<crate::journal::Journal>,
 }
 
 pub(crate) struct Driver {
@@ -606,6 +608,9 @@ impl Driver {
                         let mut current = self.shared.client_id.lock();
                         if current.as_deref() != Some(id) {
                             *current = Some(id.to_owned());
+                            if let Some(journal) = &self.shared.journal {
+                                journal.client_id(id);
+                            }
                         }
                     }
                 }
@@ -636,6 +641,22 @@ impl Driver {
             return;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let finished: Vec<String> = match &self.shared.journal {
+            Some(_) => batch
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Finished(r) => Some(r.prompt_id.clone()),
+                    _ => None,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         self.shared.fanout.deliver(batch);
+        // Done once every subscriber's queue holds the terminal event.
+        if let Some(journal) = &self.shared.journal {
+            for prompt_id in &finished {
+                journal.done(prompt_id);
+            }
+        }
     }
 }

@@ -16,6 +16,11 @@
 //! socket openings and closings (`comfywire record` writes it as a trace).
 //! Without it the frame path does no extra work.
 //!
+//! An app that must not lose a prompt to its own crash names a journal
+//! ([`ClientConfig::journal`]): prompt ids are written before they are
+//! sent and marked when they end, and a client started again with the
+//! same journal attaches the unfinished ones ([`Client::resumed`]).
+//!
 //! It is **not** the protocol logic (that is `comfywire-proto`, which this
 //! crate re-exports as [`proto`]) and not a language binding (those share
 //! `comfywire-host`).
@@ -43,6 +48,7 @@ mod error;
 mod fanout;
 mod http;
 mod job;
+mod journal;
 pub mod json;
 mod panic;
 mod tap;

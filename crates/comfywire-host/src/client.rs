@@ -197,6 +197,12 @@ impl HostClient {
         self.jobs.client_id()
     }
 
+    /// The journal's prompts re-attached at start (see
+    /// [`Jobs::resumed`]).
+    pub fn resumed(&self) -> Vec<String> {
+        self.jobs.resumed()
+    }
+
     /// The connection state now (`closed` once closed).
     pub fn status(&self) -> HostStatus {
         self.jobs.status()

@@ -250,6 +250,31 @@ impl Jobs {
         outcome_result(self.outcome(prompt_id, options).await?)
     }
 
+    /// Tracks a prompt this client did not submit (another process,
+    /// another client id, an earlier run) until its one terminal event,
+    /// which then reaches callbacks and [`Jobs::wait`] like any other. A
+    /// prompt submitted under another client id is followed through the
+    /// server's queue and history; one the server does not know ends as
+    /// `Lost`. Attaching a prompt already tracked does nothing; with a
+    /// journal it is recorded like a submission.
+    pub async fn attach(&self, prompt_id: &str) -> Result<(), HostError> {
+        if prompt_id.is_empty() {
+            return Err(HostError::new(
+                ErrorCode::InvalidArgument,
+                "attach needs a prompt id",
+            ));
+        }
+        Ok(self.open()?.attach(prompt_id).await?)
+    }
+
+    /// The journal's prompts that were unfinished when this client
+    /// started, in submission order; each is attached already, so
+    /// [`Jobs::wait`] on it gives its outcome. Empty without a journal
+    /// (the settings key `journal`).
+    pub fn resumed(&self) -> Vec<String> {
+        self.client.resumed()
+    }
+
     /// The record of a prompt this client has seen, in any phase.
     pub async fn execution(&self, prompt_id: &str) -> Result<Option<HostOutcome>, HostError> {
         Ok(self

@@ -368,3 +368,68 @@ impl comfywire_host::EventCallback for Nothing {
         Ok(())
     }
 }
+
+#[test]
+fn attach_and_the_journal_follow_prompts_this_client_did_not_submit() {
+    let (rt, server) = mock(1.0);
+    let history = |id: &str| -> Value {
+        let url = format!("{}/history/{id}", server.url());
+        let body = rt.block_on(async move { http_get(&url).await });
+        serde_json::from_slice::<Value>(&body).unwrap()[id].clone()
+    };
+    // Another client (another client id) submits; this one attaches and
+    // waits: the outcome is the server's.
+    let other = client(&server);
+    let host = client(&server);
+    assert_ne!(other.client_id(), host.client_id());
+    let theirs = block_on(
+        other
+            .jobs()
+            .submit(server.sample_workflow(), JobOptions::default()),
+    )
+    .unwrap();
+    block_on(host.jobs().attach(&theirs.prompt_id)).unwrap();
+    let options = JobOptions {
+        timeout: Some(Duration::from_secs(30)),
+        ..JobOptions::default()
+    };
+    let outcome = block_on(host.jobs().wait(&theirs.prompt_id, &options)).unwrap();
+    assert_eq!(outcome.status, Phase::Succeeded);
+    assert_eq!(outcome.outputs, history(&theirs.prompt_id)["outputs"]);
+    let empty = block_on(host.jobs().attach("")).unwrap_err();
+    assert_eq!(empty.code, ErrorCode::InvalidArgument);
+    assert!(host.resumed().is_empty(), "no journal, nothing resumed");
+
+    // The journal: a client closed while its prompt waits in the queue;
+    // the next one with the same settings resumes it under the same id.
+    let journal = std::env::temp_dir()
+        .join(format!("comfywire-host-journal-{}", theirs.prompt_id))
+        .join("journal.jsonl");
+    let settings = Settings {
+        url: Some(server.url()),
+        journal: Some(journal.to_string_lossy().into_owned()),
+        ..Settings::default()
+    };
+    let first = HostClient::new(&settings).unwrap();
+    let taken = HostClient::new(&settings).unwrap_err();
+    assert_eq!(taken.code, ErrorCode::Config, "{taken:?}");
+    block_on(first.jobs().wait_connected(Duration::from_secs(5))).unwrap();
+    let mine = block_on(
+        first
+            .jobs()
+            .submit(server.sample_workflow(), JobOptions::default()),
+    )
+    .unwrap();
+    let first_id = first.client_id();
+    first.close();
+    drop(first);
+    let second = HostClient::new(&settings).unwrap();
+    assert_eq!(second.client_id(), first_id);
+    assert_eq!(second.resumed(), vec![mine.prompt_id.clone()]);
+    let outcome = block_on(second.jobs().wait(&mine.prompt_id, &options)).unwrap();
+    assert_eq!(outcome.status, Phase::Succeeded);
+    assert_eq!(outcome.outputs, history(&mine.prompt_id)["outputs"]);
+    drop(second);
+    let third = HostClient::new(&settings).unwrap();
+    assert!(third.resumed().is_empty());
+}

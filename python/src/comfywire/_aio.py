@@ -114,6 +114,12 @@ class AsyncClient(_Base):
         """The ``AsyncJob`` of a prompt submitted earlier."""
         return AsyncJob(self._jobs, prompt_id, None)
 
+    @property
+    def resumed(self) -> List[AsyncJob]:
+        """The jobs re-attached from the journal at start: the prompts a
+        previous process with the same ``journal=`` had in flight."""
+        return [AsyncJob(self._jobs, prompt_id, None) for prompt_id in self._native.resumed()]
+
     async def interrupt(self, prompt_id: str) -> bool:
         """Interrupts the prompt only if it is the one running."""
         return bool(await self._jobs.interrupt(prompt_id, aio=True))

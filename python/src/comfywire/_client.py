@@ -184,8 +184,10 @@ class _Base:
         stall_timeout: Optional[float] = None,
         timeout: Optional[float] = None,
         config_file: Optional[PathLike] = None,
+        journal: Optional[PathLike] = None,
     ) -> None:
         options = dict(
+            journal=None if journal is None else os.fspath(journal),
             url=url,
             client_id=client_id,
             token=token,
@@ -348,8 +350,16 @@ class Client(_Base):
         return Job(self._jobs, prompt_id, None).wait(timeout)
 
     def job(self, prompt_id: str) -> Job:
-        """The ``Job`` of a prompt submitted earlier."""
+        """The ``Job`` of any prompt id: one submitted here, or elsewhere
+        (another process, another client id; it is attached and followed
+        through the server's queue and history)."""
         return Job(self._jobs, prompt_id, None)
+
+    @property
+    def resumed(self) -> List[Job]:
+        """The ``Job``\ s re-attached from the journal at start: the prompts
+        a previous process with the same ``journal=`` had in flight."""
+        return [Job(self._jobs, prompt_id, None) for prompt_id in self._native.resumed()]
 
     def interrupt(self, prompt_id: str) -> bool:
         """Interrupts the prompt only if it is the one running."""

@@ -28,6 +28,7 @@ _KEYS = {
     "queue_timeout": "queue_timeout_s",
     "stall_timeout": "stall_timeout_s",
     "timeout": "timeout_s",
+    "journal": "journal",
 }
 
 PathLike = Union[str, "os.PathLike[str]"]
