@@ -11,6 +11,11 @@
  *   crash. A panic inside the library returns COMFYWIRE_PANIC.
  * - Out-parameters are set to NULL (or 0) first, so on failure they hold no
  *   stale value.
+ * - Safety: every pointer argument is NULL or valid for the access its name
+ *   implies (a live object, a readable array of the given length, a
+ *   writable out-parameter) for the duration of the call; strings are
+ *   NUL-terminated UTF-8. A function's own "Safety" note adds only what is
+ *   specific to it.
  * - Ownership: `char *` results are owned by the caller and freed with
  *   comfywire_string_free(). `const char *` results are borrowed from the
  *   object they were read from and valid until that object is freed.

@@ -224,11 +224,8 @@ pub unsafe extern "C" fn comfywire_event_preview(
         // SAFETY: the general contract.
         let (data, len, event) = unsafe {
             let data = out_arg(out_data, std::ptr::null(), "out_data")?;
-            (
-                data,
-                out_arg(out_len, 0, "out_len")?,
-                ref_arg(event, "event")?,
-            )
+            let len = out_arg(out_len, 0, "out_len")?;
+            (data, len, ref_arg(event, "event")?)
         };
         if let Some(image) = &event.inner.image {
             (*data, *len) = (image.as_ptr(), image.len());

@@ -34,12 +34,13 @@ pub unsafe extern "C" fn comfywire_view(
             let data = out_arg(out_data, std::ptr::null_mut(), "out_data")?;
             let len = out_arg(out_len, 0, "out_len")?;
             let name = str_arg(filename, "filename")?;
-            let file = HostFile::named(
-                name,
-                opt_str(subfolder, "subfolder")?,
-                opt_str(kind, "type")?,
-            );
-            (data, len, file, ref_arg(client, "client")?)
+            let (sub, kind) = (opt_str(subfolder, "subfolder")?, opt_str(kind, "type")?);
+            (
+                data,
+                len,
+                HostFile::named(name, sub, kind),
+                ref_arg(client, "client")?,
+            )
         };
         let bytes: Box<[u8]> = block_on(client.jobs().view(&file))?.to_vec().into();
         *len = bytes.len();

@@ -102,13 +102,12 @@ pub extern "C" fn comfywire_last_error_detail_json() -> *const c_char {
 pub extern "C" fn comfywire_status_name(status: Status) -> *const c_char {
     static NAMES: LazyLock<HashMap<ErrorCode, CString>> =
         LazyLock::new(|| ErrorCode::ALL.map(|c| (c, to_cstring(c.name()))).into());
-    ffi_ptr(
-        || match u32::try_from(status).ok().and_then(ErrorCode::from_u32) {
-            Some(code) => NAMES[&code].as_ptr(),
-            None if status == COMFYWIRE_OK => c"ok".as_ptr(),
-            None => c"unknown".as_ptr(),
-        },
-    )
+    let code = u32::try_from(status).ok().and_then(ErrorCode::from_u32);
+    ffi_ptr(|| match code {
+        Some(code) => NAMES[&code].as_ptr(),
+        None if status == COMFYWIRE_OK => c"ok".as_ptr(),
+        None => c"unknown".as_ptr(),
+    })
 }
 
 #[cfg(test)]
@@ -138,6 +137,11 @@ mod tests {
             // SAFETY: comfywire_status_name returns a static NUL-terminated string.
             let name = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
             assert_eq!(name.to_str().unwrap(), code.name());
+        }
+        for (status, name) in [(COMFYWIRE_OK, "ok"), (6, "unknown"), (-1, "unknown")] {
+            // SAFETY: comfywire_status_name returns a static NUL-terminated string.
+            let text = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
+            assert_eq!(text.to_str().unwrap(), name);
         }
     }
 
