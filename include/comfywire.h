@@ -11,6 +11,11 @@
  *   crash. A panic inside the library returns COMFYWIRE_PANIC.
  * - Out-parameters are set to NULL (or 0) first, so on failure they hold no
  *   stale value.
+ * - Safety: every pointer argument is NULL or valid for the access its name
+ *   implies (a live object, a readable array of the given length, a
+ *   writable out-parameter) for the duration of the call; strings are
+ *   NUL-terminated UTF-8. A function's own "Safety" note adds only what is
+ *   specific to it.
  * - Ownership: `char *` results are owned by the caller and freed with
  *   comfywire_string_free(). `const char *` results are borrowed from the
  *   object they were read from and valid until that object is freed.
@@ -263,9 +268,8 @@ extern "C" {
  * never has to free `user_data` itself after handing it over.
  *
  * # Safety
- * `client` is NULL or a live client; strings are NULL or NUL-terminated;
- * `out_id` is NULL or writable; `callback` and `free_user_data` are valid
- * functions for `user_data` from any thread.
+ * `callback` and `free_user_data` are valid functions for `user_data`
+ * from any thread.
  */
 comfywire_status comfywire_subscribe(const struct comfywire_client *client, const char *kinds, const char *prompt_id, comfywire_event_fn callback, void *user_data, comfywire_free_fn free_user_data, uint64_t *out_id);
 
@@ -277,21 +281,17 @@ comfywire_status comfywire_subscribe(const struct comfywire_client *client, cons
  * (or already removed) id.
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_unsubscribe(const struct comfywire_client *client, uint64_t subscription_id);
 
 /**
- * Creates a client from `options` and starts connecting in the background
- * (use comfywire_connect() to wait for it). Sets `*out_client`.
- *
- * Ownership: the caller owns `*out_client` and frees it with
- * comfywire_client_free(). `options` and its strings are only read during
- * the call.
+ * Creates a client from `options` (read during the call only) and starts
+ * connecting in the background (comfywire_connect() waits for it). Sets
+ * `*out_client`.
  *
  * # Safety
- * `options` is NULL or points to an initialised comfywire_options whose
- * strings are NULL or NUL-terminated; `out_client` is NULL or writable.
+ * `options` is NULL or initialised.
  */
 comfywire_status comfywire_client_new(const struct comfywire_options *options, struct comfywire_client **out_client);
 
@@ -301,11 +301,8 @@ comfywire_status comfywire_client_new(const struct comfywire_options *options, s
  * is optional). `COMFYWIRE_*` environment variables override it. Sets
  * `*out_client`; connects in the background.
  *
- * Ownership: the caller owns `*out_client` and frees it with
- * comfywire_client_free(). `settings_json` is only read during the call.
- *
  * # Safety
- * `settings_json` is NULL or NUL-terminated; `out_client` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_client_new_json(const char *settings_json, struct comfywire_client **out_client);
 
@@ -317,8 +314,8 @@ comfywire_status comfywire_client_new_json(const char *settings_json, struct com
  * own callbacks.
  *
  * # Safety
- * `client` is NULL or a client from comfywire_client_new*() not freed yet,
- * and no other thread uses it any more.
+ * `client` is NULL or a client not freed yet, which no other thread uses
+ * any more.
  */
 void comfywire_client_free(struct comfywire_client *client);
 
@@ -329,7 +326,7 @@ void comfywire_client_free(struct comfywire_client *client);
  * from one of this client's own callbacks.
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_client_close(const struct comfywire_client *client);
 
@@ -337,7 +334,7 @@ comfywire_status comfywire_client_close(const struct comfywire_client *client);
  * The client id sent to the server.
  *
  * # Safety
- * `client` is NULL or a live client; `out_id` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_client_id(const struct comfywire_client *client, char **out_id);
 
@@ -347,7 +344,7 @@ comfywire_status comfywire_client_id(const struct comfywire_client *client, char
  * retrying in the background either way).
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_connect(const struct comfywire_client *client, uint32_t timeout_ms);
 
@@ -356,7 +353,7 @@ comfywire_status comfywire_connect(const struct comfywire_client *client, uint32
  * `reconnecting`, `polling`, `paused` or `closed`.
  *
  * # Safety
- * `client` is NULL or a live client; `out_state` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_connection_state(const struct comfywire_client *client, char **out_state);
 
@@ -365,7 +362,7 @@ comfywire_status comfywire_connection_state(const struct comfywire_client *clien
  * `last_error`.
  *
  * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_connection_status_json(const struct comfywire_client *client, char **out_json);
 
@@ -374,7 +371,7 @@ comfywire_status comfywire_connection_status_json(const struct comfywire_client 
  * `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
  *
  * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_stats_json(const struct comfywire_client *client, char **out_json);
 
@@ -383,7 +380,7 @@ comfywire_status comfywire_stats_json(const struct comfywire_client *client, cha
  * comfywire_resume().
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_pause(const struct comfywire_client *client);
 
@@ -391,7 +388,7 @@ comfywire_status comfywire_pause(const struct comfywire_client *client);
  * The app is back: reconnect now.
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_resume(const struct comfywire_client *client);
 
@@ -399,7 +396,7 @@ comfywire_status comfywire_resume(const struct comfywire_client *client);
  * The network changed (e.g. Wi-Fi to cellular): check or reconnect now.
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_network_changed(const struct comfywire_client *client);
 
@@ -407,7 +404,7 @@ comfywire_status comfywire_network_changed(const struct comfywire_client *client
  * Skips the current backoff wait and reconnects now.
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_retry_now(const struct comfywire_client *client);
 
@@ -418,21 +415,16 @@ comfywire_status comfywire_retry_now(const struct comfywire_client *client);
  * and previews are coalesced when not pulled fast enough, lifecycle and
  * terminal events never. Returns COMFYWIRE_CLOSED once the client is closed.
  *
- * Ownership: the caller owns `*out_event` and frees it with
- * comfywire_event_free().
- *
  * # Safety
- * `client` is NULL or a live client; `out_event` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_next_event(const struct comfywire_client *client, uint32_t timeout_ms, struct comfywire_event **out_event);
 
 /**
  * Copies an event, e.g. to keep one a callback was lent. NULL gives NULL.
  *
- * Ownership: the caller owns the copy; free it with comfywire_event_free().
- *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 struct comfywire_event *comfywire_event_clone(const struct comfywire_event *event);
 
@@ -453,7 +445,7 @@ void comfywire_event_free(struct comfywire_event *event);
  * Never NULL for a non-NULL event.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_kind(const struct comfywire_event *event);
 
@@ -461,7 +453,7 @@ const char *comfywire_event_kind(const struct comfywire_event *event);
  * The prompt the event belongs to, or NULL.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_prompt_id(const struct comfywire_event *event);
 
@@ -469,7 +461,7 @@ const char *comfywire_event_prompt_id(const struct comfywire_event *event);
  * The node (node events, progress, previews, outputs, progress text), or NULL.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_node(const struct comfywire_event *event);
 
@@ -477,7 +469,7 @@ const char *comfywire_event_node(const struct comfywire_event *event);
  * The node to show the event on (group nodes), or NULL.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_display_node(const struct comfywire_event *event);
 
@@ -486,7 +478,7 @@ const char *comfywire_event_display_node(const struct comfywire_event *event);
  * (`succeeded`, `failed`, ...), an error message; or NULL.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_text(const struct comfywire_event *event);
 
@@ -497,7 +489,7 @@ const char *comfywire_event_text(const struct comfywire_event *event);
  * "subscription"}`; or NULL.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_json(const struct comfywire_event *event);
 
@@ -507,43 +499,43 @@ const char *comfywire_event_json(const struct comfywire_event *event);
  * schema in the CLI's README), for logging or hosts that parse JSON anyway.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_to_json(const struct comfywire_event *event);
 
 /**
  * Step (progress), queue size (status), queue number (prompt_queued), 1 for a
- * recovered output; otherwise 0.
+ * recovered output; otherwise (and for a NULL event) 0.
  *
  * # Safety
- * `event` is NULL (gives 0) or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_event_value(const struct comfywire_event *event);
 
 /**
- * Total steps (progress); otherwise 0.
+ * Total steps (progress); otherwise (and for a NULL event) 0.
  *
  * # Safety
- * `event` is NULL (gives 0) or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_event_max(const struct comfywire_event *event);
 
 /**
- * Whole-prompt progress in [0, 1] (progress, finished); otherwise 0.
+ * Whole-prompt progress in [0, 1] (progress, finished); otherwise (and for
+ * a NULL event) 0.
  *
  * # Safety
- * `event` is NULL (gives 0) or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_event_overall(const struct comfywire_event *event);
 
 /**
  * The preview image of a `preview` event: sets `*out_data` and `*out_len`
- * (NULL and 0 for other events; still COMFYWIRE_OK).
- *
- * Ownership: the bytes are borrowed from the event; valid until it is freed.
+ * (NULL and 0 for other events; still COMFYWIRE_OK). The bytes are
+ * borrowed from the event.
  *
  * # Safety
- * `event` is NULL or a live event; the out pointers are NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_event_preview(const struct comfywire_event *event, const uint8_t **out_data, size_t *out_len);
 
@@ -551,21 +543,18 @@ comfywire_status comfywire_event_preview(const struct comfywire_event *event, co
  * The preview's MIME type (`image/jpeg`, `image/png`), or NULL.
  *
  * # Safety
- * `event` is NULL or a live event.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_mime(const struct comfywire_event *event);
 
 /**
  * Reads a file from the server's `/view`: `type` is `output`, `input` or
  * `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
- * `*out_len`.
- *
- * Ownership: the caller frees `*out_data` with
+ * `*out_len`; the caller frees the bytes with
  * comfywire_bytes_free(`*out_data`, `*out_len`).
  *
  * # Safety
- * `client` is NULL or a live client; strings are NULL or NUL-terminated;
- * the out pointers are NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_view(const struct comfywire_client *client, const char *filename, const char *subfolder, const char *kind, uint8_t **out_data, size_t *out_len);
 
@@ -583,8 +572,7 @@ void comfywire_bytes_free(uint8_t *data, size_t len);
  * `{"filename", "subfolder", "type"}`.
  *
  * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_output_files(const struct comfywire_client *client, const char *prompt_id, char **out_json);
 
@@ -593,8 +581,7 @@ comfywire_status comfywire_output_files(const struct comfywire_client *client, c
  * if missing); sets `*out_json` to a JSON array of the paths written.
  *
  * # Safety
- * `client` is NULL or a live client; strings are NULL or NUL-terminated;
- * `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_download_outputs(const struct comfywire_client *client, const char *prompt_id, const char *dir, char **out_json);
 
@@ -605,9 +592,7 @@ comfywire_status comfywire_download_outputs(const struct comfywire_client *clien
  * server may rename the file unless `overwrite`).
  *
  * # Safety
- * `client` is NULL or a live client; strings are NULL or NUL-terminated;
- * `data` is NULL (only with `len` 0) or points to `len` readable bytes;
- * `out_json` is NULL or writable.
+ * `data` is NULL (only with `len` 0) or points to `len` readable bytes.
  */
 comfywire_status comfywire_upload(const struct comfywire_client *client, const char *filename, const uint8_t *data, size_t len, const char *subfolder, const char *kind, bool overwrite, char **out_json);
 
@@ -617,8 +602,7 @@ comfywire_status comfywire_upload(const struct comfywire_client *client, const c
  * comfywire_last_error_detail_json().
  *
  * # Safety
- * `client` is NULL or a live client; `workflow_json` is NULL or
- * NUL-terminated; `out_prompt_id` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_submit(const struct comfywire_client *client, const char *workflow_json, char **out_prompt_id);
 
@@ -627,7 +611,7 @@ comfywire_status comfywire_submit(const struct comfywire_client *client, const c
  * queue; NULL options are the defaults).
  *
  * # Safety
- * As comfywire_submit(); `options` is NULL or initialised.
+ * `options` is NULL or initialised.
  */
 comfywire_status comfywire_submit_with(const struct comfywire_client *client, const char *workflow_json, const struct comfywire_job_options *options, char **out_prompt_id);
 
@@ -638,13 +622,11 @@ comfywire_status comfywire_submit_with(const struct comfywire_client *client, co
  * COMFYWIRE_LOST when it ended otherwise; COMFYWIRE_DEADLINE when a
  * deadline expired; COMFYWIRE_VALIDATION when it was refused.
  *
- * Ownership: `*out_outcome` is set whenever there is an outcome, on
- * success and for failed, interrupted and lost prompts too; the caller
- * frees it with comfywire_outcome_free() (NULL otherwise).
+ * `*out_outcome` is set whenever there is an outcome: on success and for
+ * failed, interrupted and lost prompts too (NULL otherwise).
  *
  * # Safety
- * `client` is NULL or a live client; `workflow_json` is NULL or
- * NUL-terminated; `out_outcome` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_run(const struct comfywire_client *client, const char *workflow_json, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
 
@@ -652,12 +634,10 @@ comfywire_status comfywire_run(const struct comfywire_client *client, const char
  * comfywire_run() with options: the total, stall and queue deadlines
  * (COMFYWIRE_DEADLINE, with the kind in the last error's detail JSON),
  * prompt id, extra data, front of the queue. NULL options are the
- * defaults.
- *
- * Ownership: as comfywire_run().
+ * defaults. `*out_outcome` as comfywire_run().
  *
  * # Safety
- * As comfywire_run(); `options` is NULL or initialised.
+ * `options` is NULL or initialised.
  */
 comfywire_status comfywire_run_with(const struct comfywire_client *client, const char *workflow_json, const struct comfywire_job_options *options, struct comfywire_outcome **out_outcome);
 
@@ -666,11 +646,8 @@ comfywire_status comfywire_run_with(const struct comfywire_client *client, const
  * `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
  * out (the prompt goes on; call again).
  *
- * Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
- *
  * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_outcome` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_wait(const struct comfywire_client *client, const char *prompt_id, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
 
@@ -678,11 +655,10 @@ comfywire_status comfywire_wait(const struct comfywire_client *client, const cha
  * comfywire_wait() with options: `timeout_ms` bounds the wait
  * (COMFYWIRE_TIMEOUT; 0 waits as long as it takes), the stall and queue
  * deadlines give COMFYWIRE_DEADLINE. NULL options wait without a bound.
- *
- * Ownership: as comfywire_wait().
+ * `*out_outcome` as comfywire_run().
  *
  * # Safety
- * As comfywire_wait(); `options` is NULL or initialised.
+ * `options` is NULL or initialised.
  */
 comfywire_status comfywire_wait_with(const struct comfywire_client *client, const char *prompt_id, const struct comfywire_job_options *options, struct comfywire_outcome **out_outcome);
 
@@ -707,10 +683,8 @@ comfywire_status comfywire_attach(const struct comfywire_client *client, const c
  * ids in submission order (`[]` without a journal). Each is attached
  * already: comfywire_wait() on it gives its outcome.
  *
- * Ownership: the caller frees `*out_json` with comfywire_string_free().
- *
  * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_resumed_json(const struct comfywire_client *client, char **out_json);
 
@@ -718,11 +692,8 @@ comfywire_status comfywire_resumed_json(const struct comfywire_client *client, c
  * The client's record of a prompt it has seen, in any phase; `*out_outcome`
  * is NULL when it has none.
  *
- * Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
- *
  * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_outcome` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_execution(const struct comfywire_client *client, const char *prompt_id, struct comfywire_outcome **out_outcome);
 
@@ -731,7 +702,7 @@ comfywire_status comfywire_execution(const struct comfywire_client *client, cons
  * of outcome objects (see comfywire_outcome_json()).
  *
  * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_history(const struct comfywire_client *client, char **out_json);
 
@@ -741,8 +712,7 @@ comfywire_status comfywire_history(const struct comfywire_client *client, char *
  * may be NULL.
  *
  * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_sent` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_interrupt(const struct comfywire_client *client, const char *prompt_id, bool *out_sent);
 
@@ -752,7 +722,7 @@ comfywire_status comfywire_interrupt(const struct comfywire_client *client, cons
  * each item is `{"prompt_id", "number", "client_id"}`.
  *
  * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_queue(const struct comfywire_client *client, char **out_json);
 
@@ -761,8 +731,8 @@ comfywire_status comfywire_queue(const struct comfywire_client *client, char **o
  * (`count` 0 with a NULL array does nothing).
  *
  * # Safety
- * `client` is NULL or a live client; `prompt_ids` is NULL or points to
- * `count` pointers, each NULL or NUL-terminated.
+ * `prompt_ids` is NULL or points to `count` pointers, each NULL or
+ * NUL-terminated.
  */
 comfywire_status comfywire_delete(const struct comfywire_client *client, const char *const *prompt_ids, size_t count);
 
@@ -771,7 +741,7 @@ comfywire_status comfywire_delete(const struct comfywire_client *client, const c
  * comfywire_interrupt()).
  *
  * # Safety
- * `client` is NULL or a live client.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_clear_queue(const struct comfywire_client *client);
 
@@ -780,8 +750,7 @@ comfywire_status comfywire_clear_queue(const struct comfywire_client *client);
  * when the server has none.
  *
  * # Safety
- * `client` is NULL or a live client; `prompt_id` is NULL or
- * NUL-terminated; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_server_history(const struct comfywire_client *client, const char *prompt_id, char **out_json);
 
@@ -789,7 +758,7 @@ comfywire_status comfywire_server_history(const struct comfywire_client *client,
  * The server's `GET /system_stats` as JSON.
  *
  * # Safety
- * `client` is NULL or a live client; `out_json` is NULL or writable.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_system_stats(const struct comfywire_client *client, char **out_json);
 
@@ -800,7 +769,7 @@ comfywire_status comfywire_system_stats(const struct comfywire_client *client, c
 struct comfywire_options comfywire_options_default(void);
 
 /**
- * Job options with every field at its default.
+ * Job options with every field at its default (NULL, 0, false).
  */
 struct comfywire_job_options comfywire_job_options_default(void);
 
@@ -808,7 +777,7 @@ struct comfywire_job_options comfywire_job_options_default(void);
  * The prompt id. NULL only for a NULL outcome.
  *
  * # Safety
- * `outcome` is NULL or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_prompt_id(const struct comfywire_outcome *outcome);
 
@@ -817,15 +786,15 @@ const char *comfywire_outcome_prompt_id(const struct comfywire_outcome *outcome)
  * `running` for an unfinished prompt). NULL only for a NULL outcome.
  *
  * # Safety
- * `outcome` is NULL or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_status(const struct comfywire_outcome *outcome);
 
 /**
- * True when the prompt succeeded.
+ * True when the prompt succeeded (false for a NULL outcome).
  *
  * # Safety
- * `outcome` is NULL (gives false) or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 bool comfywire_outcome_succeeded(const struct comfywire_outcome *outcome);
 
@@ -833,7 +802,7 @@ bool comfywire_outcome_succeeded(const struct comfywire_outcome *outcome);
  * The UI outputs by node id, as a JSON object (`{}` when none).
  *
  * # Safety
- * `outcome` is NULL or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_outputs_json(const struct comfywire_outcome *outcome);
 
@@ -842,15 +811,16 @@ const char *comfywire_outcome_outputs_json(const struct comfywire_outcome *outco
  * NULL otherwise.
  *
  * # Safety
- * `outcome` is NULL or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_error_message(const struct comfywire_outcome *outcome);
 
 /**
- * Run time in milliseconds, or a negative number when unknown.
+ * Run time in milliseconds, or a negative number when unknown (-1 for a
+ * NULL outcome).
  *
  * # Safety
- * `outcome` is NULL (gives -1) or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
 
@@ -860,7 +830,7 @@ double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
  * `lost_reason`, `duration_ms`, `progress`, `had_gap`.
  *
  * # Safety
- * `outcome` is NULL or a live outcome.
+ * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_json(const struct comfywire_outcome *outcome);
 
@@ -868,34 +838,28 @@ const char *comfywire_outcome_json(const struct comfywire_outcome *outcome);
  * Frees an outcome. NULL is ignored.
  *
  * # Safety
- * `outcome` is NULL or an outcome returned by comfywire and not freed yet.
+ * `outcome` is NULL or an outcome from comfywire not freed yet.
  */
 void comfywire_outcome_free(struct comfywire_outcome *outcome);
 
 /**
  * The message of the last failed call on this thread, or NULL when no
- * call on this thread has failed yet.
- *
- * Ownership: borrowed from a thread-local slot; valid until the next
- * failing comfywire call on the same thread. Do not free it.
+ * call on this thread has failed yet. Borrowed from a thread-local slot:
+ * valid until the next failing comfywire call on the same thread.
  */
 const char *comfywire_last_error_message(void);
 
 /**
  * Structured details of the last failed call on this thread as JSON
  * (validation node errors, the HTTP status, the deadline kind), or NULL
- * when it had none.
- *
- * Ownership: borrowed, valid until the next failing comfywire call on the
- * same thread. Do not free it.
+ * when it had none. Borrowed as comfywire_last_error_message().
  */
 const char *comfywire_last_error_detail_json(void);
 
 /**
  * A stable snake_case name for a status (`"ok"`, `"invalid_argument"`,
- * `"execution_failed"`, ...), or `"unknown"`.
- *
- * Ownership: a static string; never free it.
+ * `"execution_failed"`, ...; the host's `ErrorCode` names), or
+ * `"unknown"`. A static string.
  */
 const char *comfywire_status_name(comfywire_status status);
 
@@ -904,15 +868,13 @@ const char *comfywire_status_name(comfywire_status status);
  * ignored.
  *
  * # Safety
- * `text` is NULL or a string returned by comfywire that was not freed yet.
- * Never pass a `const char *` accessor result or a string from `malloc`.
+ * `text` is NULL or a `char *` from comfywire not freed yet; never a
+ * `const char *` accessor result or a string from `malloc`.
  */
 void comfywire_string_free(char *text);
 
 /**
- * The library version (`"0.1.0"`).
- *
- * Ownership: a static string; never free it.
+ * The library version (`"0.1.0"`), a static string.
  */
 const char *comfywire_version(void);
 

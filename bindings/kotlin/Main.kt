@@ -274,6 +274,38 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             expect(outcome.status == "interrupted") { "status ${outcome.status}" }
         }
     },
+    "attach, records, server history, retry now and a journal that resumes" to {
+        newClient().use { other ->
+            val theirs = other.submit(WORKFLOW, scenario("success_single"))
+            newClient().use { client ->
+                client.attach(theirs.promptId)
+                val outcome = client.outcome(theirs.promptId, JobOptions(timeout = Duration.ofSeconds(30)))
+                expect(outcome.status == "succeeded") { "status ${outcome.status}" }
+                val entry = client.serverHistory(theirs.promptId)
+                expect(entry != null && entry.contains(theirs.promptId)) { "server history $entry" }
+                expect(client.execution(theirs.promptId)?.status == "succeeded") { "execution record" }
+                expect(client.history().any { it.promptId == theirs.promptId }) { "ring" }
+                client.retryNow()
+                client.waitConnected(10_000u)
+            }
+        }
+        val journal = kotlin.io.path.createTempDirectory("comfywire-kotlin-journal").toFile()
+        try {
+            val path = File(journal, "journal.jsonl").path
+            val id = UUID.randomUUID().toString()
+            Client(ClientOptions(url = mockUrl, journalPath = path)).use { first ->
+                first.waitConnected(10_000u)
+                first.submit(WORKFLOW, scenario("long_run", promptId = id))
+            }
+            Client(ClientOptions(url = mockUrl, journalPath = path)).use { again ->
+                expect(again.resumed() == listOf(id)) { "resumed ${again.resumed()}" }
+                val outcome = again.outcome(id, JobOptions(timeout = Duration.ofSeconds(60)))
+                expect(outcome.status == "succeeded") { "status ${outcome.status}" }
+            }
+        } finally {
+            journal.deleteRecursively()
+        }
+    },
     "settings JSON constructor" to {
         Client.fromSettingsJson("""{"url": "$mockUrl"}""").use { client ->
             client.waitConnected(10_000u)

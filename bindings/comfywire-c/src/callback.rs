@@ -11,13 +11,12 @@ use std::ffi::{c_char, c_void};
 use std::sync::Arc;
 
 use comfywire_host::event::Event as ClientEvent;
-use comfywire_host::{Delivered, ErrorCode, EventCallback, HostError, HostEvent, LazyFlat};
+use comfywire_host::{Delivered, EventCallback, HostEvent, LazyFlat, kind_list};
 
-use crate::client::{Client, client_arg};
+use crate::client::{Client, client_out, with_client};
 use crate::event::Event;
-use crate::panic::ffi_status;
 use crate::status::Status;
-use crate::strings::{Out, opt_str_arg};
+use crate::strings::{invalid, opt_str};
 
 /// An event callback: gets the subscription's `user_data` and an event
 /// that is only lent for the duration of the call (copy it with
@@ -28,8 +27,11 @@ pub type EventFn = Option<unsafe extern "C" fn(user_data: *mut c_void, event: *c
 /// Frees a subscription's `user_data`; called exactly once.
 pub type FreeFn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
+/// The C triple; it owns `user_data` from the moment comfywire_subscribe()
+/// is called, so every path that ends it (a refused registration too)
+/// frees it in `Drop`, once.
 struct CCallback {
-    call: unsafe extern "C" fn(*mut c_void, *const Event),
+    call: EventFn,
     user_data: *mut c_void,
     free: FreeFn,
 }
@@ -44,25 +46,23 @@ unsafe impl Send for CCallback {}
 unsafe impl Sync for CCallback {}
 
 impl CCallback {
-    fn deliver(&self, event: Event) {
-        // SAFETY: `call` and `user_data` were supplied together by the C
-        // caller for exactly this use; the event outlives the call.
-        unsafe { (self.call)(self.user_data, &event) };
+    fn deliver(&self, inner: HostEvent, source: Delivered) -> Result<(), String> {
+        if let Some(call) = self.call {
+            // SAFETY: `call` and `user_data` were supplied together by the C
+            // caller for exactly this use; the event outlives the call.
+            unsafe { call(self.user_data, &Event::new(inner, source)) };
+        }
+        Ok(())
     }
 }
 
 impl EventCallback for CCallback {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        self.deliver(Event::new(Delivered::Report(event.clone()), event.clone()));
-        Ok(())
+        self.deliver(event.clone(), Delivered::Report(event.clone()))
     }
 
     fn on_client_event(&self, event: &ClientEvent, flat: &LazyFlat<'_>) -> Result<(), String> {
-        self.deliver(Event::new(
-            Delivered::Client(event.clone()),
-            flat.get().clone(),
-        ));
-        Ok(())
+        self.deliver(flat.get().clone(), Delivered::Client(event.clone()))
     }
 }
 
@@ -74,16 +74,6 @@ impl Drop for CCallback {
             unsafe { free(self.user_data) };
         }
     }
-}
-
-fn parse_kinds(kinds: Option<&str>) -> Option<Vec<String>> {
-    let list: Vec<String> = kinds?
-        .split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned)
-        .collect();
-    (!list.is_empty()).then_some(list)
 }
 
 /// Registers a callback for the event kinds in `kinds`, a comma-separated
@@ -99,9 +89,8 @@ fn parse_kinds(kinds: Option<&str>) -> Option<Vec<String>> {
 /// never has to free `user_data` itself after handing it over.
 ///
 /// # Safety
-/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
-/// `out_id` is NULL or writable; `callback` and `free_user_data` are valid
-/// functions for `user_data` from any thread.
+/// `callback` and `free_user_data` are valid functions for `user_data`
+/// from any thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_subscribe(
     client: *const Client,
@@ -112,39 +101,26 @@ pub unsafe extern "C" fn comfywire_subscribe(
     free_user_data: FreeFn,
     out_id: *mut u64,
 ) -> Status {
-    // Built first so every failure path below releases `user_data` by
-    // dropping it, exactly like a successful subscription would later.
-    let owned = callback.map(|call| CCallback {
-        call,
+    let owned = CCallback {
+        call: callback,
         user_data,
         free: free_user_data,
-    });
-    ffi_status(move || {
-        let Some(owned) = owned else {
-            if let Some(free) = free_user_data {
-                // SAFETY: the caller supplied `free` for this `user_data`,
-                // and no CCallback owns it, so this is its only release.
-                unsafe { free(user_data) };
+    };
+    // SAFETY: the general contract; `owned` is dropped (freeing
+    // `user_data`) on every path that does not register it.
+    unsafe {
+        client_out(client, out_id, 0, "out_id", move |c| {
+            if owned.call.is_none() {
+                return Err(invalid("callback is NULL"));
             }
-            return Err(HostError::new(
-                ErrorCode::InvalidArgument,
-                "callback is NULL",
-            ));
-        };
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_id, 0, "out_id") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        // SAFETY: forwarded from this function's contract.
-        let kinds = parse_kinds(unsafe { opt_str_arg(kinds, "kinds") }?);
-        // SAFETY: forwarded from this function's contract.
-        let prompt_id = unsafe { opt_str_arg(prompt_id, "prompt_id") }?.map(str::to_owned);
-        let handle = client
-            .host
-            .subscribe(kinds.as_deref(), prompt_id, Arc::new(owned))?;
-        out.set(handle.detach());
-        Ok(())
-    })
+            let kinds = opt_str(kinds, "kinds")?.map(kind_list);
+            let prompt_id = opt_str(prompt_id, "prompt_id")?.map(str::to_owned);
+            let handle = c
+                .host
+                .subscribe(kinds.as_deref(), prompt_id, Arc::new(owned))?;
+            Ok(Some(handle.detach()))
+        })
+    }
 }
 
 /// Removes a subscription; its `free_user_data` runs before this returns,
@@ -154,37 +130,17 @@ pub unsafe extern "C" fn comfywire_subscribe(
 /// (or already removed) id.
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_unsubscribe(
     client: *const Client,
     subscription_id: u64,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        if client.host.unsubscribe(subscription_id) {
-            Ok(())
-        } else {
-            Err(HostError::new(
-                ErrorCode::InvalidArgument,
-                format!("no subscription {subscription_id}"),
-            ))
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kinds_are_a_comma_list() {
-        assert_eq!(parse_kinds(None), None);
-        assert_eq!(parse_kinds(Some(" , ")), None);
-        assert_eq!(
-            parse_kinds(Some("progress, finished")),
-            Some(vec!["progress".to_owned(), "finished".to_owned()])
-        );
+    // SAFETY: the general contract.
+    unsafe {
+        with_client(client, |c| match c.host.unsubscribe(subscription_id) {
+            true => Ok(()),
+            false => Err(invalid(format!("no subscription {subscription_id}"))),
+        })
     }
 }

@@ -1,15 +1,16 @@
 //! `comfywire_client`: creation, connection state, counters, lifecycle
-//! hints and shutdown, each a mapping onto `HostClient`.
+//! hints and shutdown, each a mapping onto `HostClient`; and the helpers
+//! every function taking a client is built on.
 
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{ErrorCode, HostClient, HostError, Jobs, block_on};
+use comfywire_host::{HostClient, HostError, Jobs, block_on};
 
 use crate::options::Options;
-use crate::panic::{ffi_status, ffi_void};
+use crate::panic::{ffi_free, ffi_status, into_raw};
 use crate::status::Status;
-use crate::strings::{Out, into_c, str_arg};
+use crate::strings::{into_c, out_arg, ref_arg, str_arg};
 
 /// A comfywire client: one connection to one ComfyUI server, with its own
 /// dispatcher thread for callbacks. Create it with comfywire_client_new()
@@ -24,79 +25,74 @@ impl Client {
     }
 }
 
-/// Borrows a required client argument.
-///
-/// # Safety
-/// `client` is NULL or a live client that outlives `'a`.
-pub(crate) unsafe fn client_arg<'a>(client: *const Client) -> Result<&'a Client, HostError> {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { client.as_ref() }
-        .ok_or_else(|| HostError::new(ErrorCode::InvalidArgument, "client is NULL"))
-}
-
-/// Runs `body` with a required client argument inside the panic boundary.
-///
-/// # Safety
-/// `client` is NULL or a live client.
+/// Runs `body` with the client argument (NULL or live) inside the panic
+/// boundary.
 pub(crate) unsafe fn with_client(
     client: *const Client,
     body: impl FnOnce(&Client) -> Result<(), HostError>,
 ) -> Status {
     // SAFETY: forwarded from this function's contract.
-    ffi_status(|| body(unsafe { client_arg(client) }?))
+    ffi_status(|| body(unsafe { ref_arg(client, "client") }?))
 }
 
-/// Runs `body` with a client and a `char *` out-parameter it may set
-/// (NULL first, so a failure leaves nothing behind).
-///
-/// # Safety
-/// `client` is NULL or a live client; `out` is NULL or writable.
-pub(crate) unsafe fn with_client_text(
+/// [`with_client`] with an out-parameter (named `what` in errors), cleared
+/// to `empty` first and then set to what the body answers, if anything.
+pub(crate) unsafe fn client_out<T: Copy>(
     client: *const Client,
-    out: *mut *mut c_char,
-    body: impl FnOnce(&Client) -> Result<Option<String>, HostError>,
+    out: *mut T,
+    empty: T,
+    what: &str,
+    body: impl FnOnce(&Client) -> Result<Option<T>, HostError>,
 ) -> Status {
     ffi_status(|| {
         // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out, std::ptr::null_mut(), "out") }?;
-        // SAFETY: forwarded from this function's contract.
-        if let Some(text) = body(unsafe { client_arg(client) }?)? {
-            out.set(into_c(text));
-        }
+        let (out, client) = unsafe { (out_arg(out, empty, what)?, ref_arg(client, "client")?) };
+        *out = body(client)?.unwrap_or(empty);
         Ok(())
     })
 }
 
-fn start(host: Result<HostClient, HostError>, out: Out<*mut Client>) -> Result<(), HostError> {
-    out.set(Box::into_raw(Box::new(Client { host: host? })));
-    Ok(())
+/// [`client_out`] for a `char *` result: the text of the body's answer.
+pub(crate) unsafe fn client_text<T: ToString>(
+    client: *const Client,
+    out: *mut *mut c_char,
+    body: impl FnOnce(&Client) -> Result<T, HostError>,
+) -> Status {
+    let text = |c: &Client| Ok(Some(into_c(body(c)?)));
+    // SAFETY: forwarded from this function's contract.
+    unsafe { client_out(client, out, std::ptr::null_mut(), "out", text) }
 }
 
-/// Creates a client from `options` and starts connecting in the background
-/// (use comfywire_connect() to wait for it). Sets `*out_client`.
-///
-/// Ownership: the caller owns `*out_client` and frees it with
-/// comfywire_client_free(). `options` and its strings are only read during
-/// the call.
+/// Stores the client `host` makes in `*out_client` (NULL or writable).
+unsafe fn start(
+    out_client: *mut *mut Client,
+    host: impl FnOnce() -> Result<HostClient, HostError>,
+) -> Status {
+    ffi_status(|| {
+        // SAFETY: forwarded from this function's contract.
+        let out = unsafe { out_arg(out_client, std::ptr::null_mut(), "out_client") }?;
+        *out = into_raw(Client { host: host()? });
+        Ok(())
+    })
+}
+
+/// Creates a client from `options` (read during the call only) and starts
+/// connecting in the background (comfywire_connect() waits for it). Sets
+/// `*out_client`.
 ///
 /// # Safety
-/// `options` is NULL or points to an initialised comfywire_options whose
-/// strings are NULL or NUL-terminated; `out_client` is NULL or writable.
+/// `options` is NULL or initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_new(
     options: *const Options,
     out_client: *mut *mut Client,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_client, std::ptr::null_mut(), "out_client") }?;
-        // SAFETY: forwarded from this function's contract.
-        let options = unsafe { options.as_ref() }
-            .ok_or_else(|| HostError::new(ErrorCode::InvalidArgument, "options is NULL"))?;
-        // SAFETY: forwarded from this function's contract.
-        let settings = unsafe { (*options).to_settings() }?;
-        start(HostClient::new(&settings), out)
-    })
+    // SAFETY: the general contract, and `options` is initialised.
+    unsafe {
+        start(out_client, || {
+            HostClient::new(&ref_arg(options, "options")?.to_settings()?)
+        })
+    }
 }
 
 /// Creates a client from a JSON settings string, the format of comfywire's
@@ -104,23 +100,19 @@ pub unsafe extern "C" fn comfywire_client_new(
 /// is optional). `COMFYWIRE_*` environment variables override it. Sets
 /// `*out_client`; connects in the background.
 ///
-/// Ownership: the caller owns `*out_client` and frees it with
-/// comfywire_client_free(). `settings_json` is only read during the call.
-///
 /// # Safety
-/// `settings_json` is NULL or NUL-terminated; `out_client` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_new_json(
     settings_json: *const c_char,
     out_client: *mut *mut Client,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_client, std::ptr::null_mut(), "out_client") }?;
-        // SAFETY: forwarded from this function's contract.
-        let json = unsafe { str_arg(settings_json, "settings_json") }?;
-        start(HostClient::from_settings_json(json), out)
-    })
+    // SAFETY: the general contract.
+    unsafe {
+        start(out_client, || {
+            HostClient::from_settings_json(str_arg(settings_json, "settings_json")?)
+        })
+    }
 }
 
 /// Closes the client (if not closed yet) and frees it. Blocks until the
@@ -130,17 +122,12 @@ pub unsafe extern "C" fn comfywire_client_new_json(
 /// own callbacks.
 ///
 /// # Safety
-/// `client` is NULL or a client from comfywire_client_new*() not freed yet,
-/// and no other thread uses it any more.
+/// `client` is NULL or a client not freed yet, which no other thread uses
+/// any more.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_free(client: *mut Client) {
-    ffi_void(|| {
-        if !client.is_null() {
-            // SAFETY: per the contract it came from Box::into_raw in `start`
-            // and is freed once; dropping HostClient closes it.
-            drop(unsafe { Box::from_raw(client) });
-        }
-    });
+    // SAFETY: it came from `start` and is freed once; dropping closes it.
+    unsafe { ffi_free(client) }
 }
 
 /// Closes the client without freeing it: the socket closes, blocked calls
@@ -149,10 +136,10 @@ pub unsafe extern "C" fn comfywire_client_free(client: *mut Client) {
 /// from one of this client's own callbacks.
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe {
         with_client(client, |c| {
             c.host.close();
@@ -164,14 +151,14 @@ pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status
 /// The client id sent to the server.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_id` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_id(
     client: *const Client,
     out_id: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_client_text(client, out_id, |c| Ok(Some(c.host.client_id()))) }
+    // SAFETY: the general contract.
+    unsafe { client_text(client, out_id, |c| Ok(c.host.client_id())) }
 }
 
 /// Blocks until the socket is connected, up to `timeout_ms`
@@ -179,11 +166,11 @@ pub unsafe extern "C" fn comfywire_client_id(
 /// retrying in the background either way).
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u32) -> Status {
     let timeout = Duration::from_millis(u64::from(timeout_ms));
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { with_client(client, |c| block_on(c.jobs().wait_connected(timeout))) }
 }
 
@@ -191,89 +178,81 @@ pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u3
 /// `reconnecting`, `polling`, `paused` or `closed`.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_state` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connection_state(
     client: *const Client,
     out_state: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_client_text(client, out_state, |c| Ok(Some(c.host.status().state))) }
+    // SAFETY: the general contract.
+    unsafe { client_text(client, out_state, |c| Ok(c.host.status().state)) }
 }
 
 /// The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
 /// `last_error`.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connection_status_json(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_client_text(client, out_json, |c| {
-            Ok(Some(c.host.status().to_json().to_string()))
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { client_text(client, out_json, |c| Ok(c.host.status().to_json())) }
 }
 
 /// The client's counters as JSON: `frames`, `events`, `bad_frames`,
 /// `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_stats_json(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_client_text(client, out_json, |c| {
-            Ok(Some(c.host.stats().to_json().to_string()))
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { client_text(client, out_json, |c| Ok(c.host.stats().to_json())) }
 }
 
 /// The app went to the background: disconnect and stop retrying until
 /// comfywire_resume().
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_pause(client: *const Client) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { with_client(client, |c| c.jobs().pause()) }
 }
 
 /// The app is back: reconnect now.
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_resume(client: *const Client) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { with_client(client, |c| c.jobs().resume()) }
 }
 
 /// The network changed (e.g. Wi-Fi to cellular): check or reconnect now.
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_network_changed(client: *const Client) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { with_client(client, |c| c.jobs().network_changed()) }
 }
 
 /// Skips the current backoff wait and reconnects now.
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_retry_now(client: *const Client) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { with_client(client, |c| c.jobs().retry_now()) }
 }

@@ -5,20 +5,22 @@ use std::ffi::{CString, c_char};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use comfywire_host::{Delivered, HostError, HostEvent};
+use comfywire_host::{Delivered, HostEvent};
 
-use crate::client::{Client, client_arg};
-use crate::panic::{ffi_status, ffi_value, ffi_void};
+use crate::client::{Client, client_out};
+use crate::panic::{ffi_free, ffi_read, ffi_status, ffi_text, into_raw};
 use crate::status::Status;
-use crate::strings::{Out, to_cstring};
+use crate::strings::{out_arg, ref_arg, to_cstring};
 
 /// One event. Owned by the caller when it came from comfywire_next_event()
 /// or comfywire_event_clone() (free it with comfywire_event_free());
 /// borrowed for the duration of the call when handed to a callback.
+#[derive(Clone)]
 pub struct Event {
     source: Delivered,
     inner: HostEvent,
-    kind: CString,
+    // The C strings the accessors lend out.
+    kind: Option<CString>,
     prompt_id: Option<CString>,
     node: Option<CString>,
     display_node: Option<CString>,
@@ -26,28 +28,20 @@ pub struct Event {
     json: Option<CString>,
     mime: Option<CString>,
     // Built on first request: most hosts never ask for the whole object.
-    full_json: OnceLock<CString>,
+    full_json: OnceLock<Option<CString>>,
 }
 
 impl Event {
-    /// Wraps a delivered event and its flat record, preparing the C strings
-    /// its accessors lend out.
-    pub(crate) fn new(source: Delivered, inner: HostEvent) -> Event {
-        let c = |s: &Option<String>| s.clone().map(to_cstring);
-        // The payload: an output dict, the outcome of a finished prompt,
-        // the status of a connection change, or the event's other data.
-        let payload = match (&inner.outcome, &inner.status, &inner.data) {
-            (Some(outcome), _, _) => Some(outcome.to_json()),
-            (_, Some(status), _) => Some(status.to_json()),
-            (_, _, data) => data.clone(),
-        };
+    /// Wraps a flat record and the event it was delivered as.
+    pub(crate) fn new(inner: HostEvent, source: Delivered) -> Event {
+        let c = |s: &Option<String>| s.as_deref().map(to_cstring);
         Event {
-            kind: to_cstring(inner.kind.name().to_owned()),
+            kind: Some(to_cstring(inner.kind.name())),
             prompt_id: c(&inner.prompt_id),
             node: c(&inner.node),
             display_node: c(&inner.display_node),
             text: c(&inner.text),
-            json: payload.map(|v| to_cstring(v.to_string())),
+            json: inner.payload().map(|v| to_cstring(v.to_string())),
             mime: c(&inner.mime),
             full_json: OnceLock::new(),
             source,
@@ -56,74 +50,38 @@ impl Event {
     }
 }
 
-fn opt_ptr(s: &Option<CString>) -> *const c_char {
-    s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())
-}
-
-/// Reads a field of a possibly-NULL event.
-///
-/// # Safety
-/// `event` is NULL or a live event.
-unsafe fn with_event<T: Copy>(
-    event: *const Event,
-    fallback: T,
-    read: impl FnOnce(&Event) -> T,
-) -> T {
-    ffi_value(fallback, || {
-        // SAFETY: the caller guarantees NULL or a live event; NULL maps to
-        // None and yields the fallback.
-        match unsafe { event.as_ref() } {
-            Some(event) => read(event),
-            None => fallback,
-        }
-    })
-}
-
 /// Waits up to `timeout_ms` for the next event of `client` (0 polls).
 /// Sets `*out_event` to the event, or to NULL when none arrived in time
 /// (still COMFYWIRE_OK). Events are queued from the first call on; progress
 /// and previews are coalesced when not pulled fast enough, lifecycle and
 /// terminal events never. Returns COMFYWIRE_CLOSED once the client is closed.
 ///
-/// Ownership: the caller owns `*out_event` and frees it with
-/// comfywire_event_free().
-///
 /// # Safety
-/// `client` is NULL or a live client; `out_event` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_next_event(
     client: *const Client,
     timeout_ms: u32,
     out_event: *mut *mut Event,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_event, std::ptr::null_mut(), "out_event") }?;
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
-        let timeout = Duration::from_millis(u64::from(timeout_ms));
-        if let Some(delivered) = client.host.next_event(timeout)? {
-            let flat = delivered.flat();
-            out.set(Box::into_raw(Box::new(Event::new(delivered, flat))));
-        }
-        Ok(())
-    })
+    let timeout = Duration::from_millis(u64::from(timeout_ms));
+    let next = |c: &Client| {
+        Ok(c.host
+            .next_event(timeout)?
+            .map(|d| into_raw(Event::new(d.flat(), d))))
+    };
+    // SAFETY: the general contract.
+    unsafe { client_out(client, out_event, std::ptr::null_mut(), "out_event", next) }
 }
 
 /// Copies an event, e.g. to keep one a callback was lent. NULL gives NULL.
 ///
-/// Ownership: the caller owns the copy; free it with comfywire_event_free().
-///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_clone(event: *const Event) -> *mut Event {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_event(event, std::ptr::null_mut(), |e| {
-            Box::into_raw(Box::new(Event::new(e.source.clone(), e.inner.clone())))
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { ffi_read(event, std::ptr::null_mut(), |e| into_raw(e.clone())) }
 }
 
 /// Frees an event from comfywire_next_event() or comfywire_event_clone().
@@ -133,13 +91,8 @@ pub unsafe extern "C" fn comfywire_event_clone(event: *const Event) -> *mut Even
 /// `event` is NULL or an owned event not freed yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_free(event: *mut Event) {
-    ffi_void(|| {
-        if !event.is_null() {
-            // SAFETY: per the contract it came from Box::into_raw here and
-            // is freed once.
-            drop(unsafe { Box::from_raw(event) });
-        }
-    });
+    // SAFETY: per the contract it came from `into_raw` and is freed once.
+    unsafe { ffi_free(event) }
 }
 
 /// The event kind: `connection`, `status`, `feature_flags`, `prompt_queued`,
@@ -149,52 +102,52 @@ pub unsafe extern "C" fn comfywire_event_free(event: *mut Event) {
 /// Never NULL for a non-NULL event.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_kind(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| e.kind.as_ptr()) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.kind) }
 }
 
 /// The prompt the event belongs to, or NULL.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_prompt_id(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.prompt_id)) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.prompt_id) }
 }
 
 /// The node (node events, progress, previews, outputs, progress text), or NULL.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_node(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.node)) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.node) }
 }
 
 /// The node to show the event on (group nodes), or NULL.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_display_node(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.display_node)) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.display_node) }
 }
 
 /// Text: progress text, the connection state name, a terminal status
 /// (`succeeded`, `failed`, ...), an error message; or NULL.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_text(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.text)) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.text) }
 }
 
 /// The JSON payload: an output dict (`output`), the outcome (`finished`),
@@ -203,11 +156,11 @@ pub unsafe extern "C" fn comfywire_event_text(event: *const Event) -> *const c_c
 /// "subscription"}`; or NULL.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_json(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.json)) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.json) }
 }
 
 /// The whole event as one JSON object, the same object the `comfywire`
@@ -215,57 +168,52 @@ pub unsafe extern "C" fn comfywire_event_json(event: *const Event) -> *const c_c
 /// schema in the CLI's README), for logging or hosts that parse JSON anyway.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_to_json(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_event(event, std::ptr::null(), |e| {
-            e.full_json
-                .get_or_init(|| to_cstring(e.source.to_json().to_string()))
-                .as_ptr()
-        })
-    }
+    let json = |e: &Event| Some(to_cstring(e.source.to_json().to_string()));
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| e.full_json.get_or_init(|| json(e))) }
 }
 
 /// Step (progress), queue size (status), queue number (prompt_queued), 1 for a
-/// recovered output; otherwise 0.
+/// recovered output; otherwise (and for a NULL event) 0.
 ///
 /// # Safety
-/// `event` is NULL (gives 0) or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_value(event: *const Event) -> f64 {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, 0.0, |e| e.inner.value) }
+    // SAFETY: the general contract.
+    unsafe { ffi_read(event, 0.0, |e| e.inner.value) }
 }
 
-/// Total steps (progress); otherwise 0.
+/// Total steps (progress); otherwise (and for a NULL event) 0.
 ///
 /// # Safety
-/// `event` is NULL (gives 0) or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_max(event: *const Event) -> f64 {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, 0.0, |e| e.inner.max) }
+    // SAFETY: the general contract.
+    unsafe { ffi_read(event, 0.0, |e| e.inner.max) }
 }
 
-/// Whole-prompt progress in [0, 1] (progress, finished); otherwise 0.
+/// Whole-prompt progress in [0, 1] (progress, finished); otherwise (and for
+/// a NULL event) 0.
 ///
 /// # Safety
-/// `event` is NULL (gives 0) or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_overall(event: *const Event) -> f64 {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, 0.0, |e| e.inner.overall) }
+    // SAFETY: the general contract.
+    unsafe { ffi_read(event, 0.0, |e| e.inner.overall) }
 }
 
 /// The preview image of a `preview` event: sets `*out_data` and `*out_len`
-/// (NULL and 0 for other events; still COMFYWIRE_OK).
-///
-/// Ownership: the bytes are borrowed from the event; valid until it is freed.
+/// (NULL and 0 for other events; still COMFYWIRE_OK). The bytes are
+/// borrowed from the event.
 ///
 /// # Safety
-/// `event` is NULL or a live event; the out pointers are NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_preview(
     event: *const Event,
@@ -273,15 +221,14 @@ pub unsafe extern "C" fn comfywire_event_preview(
     out_len: *mut usize,
 ) -> Status {
     ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { Out::new(out_data, std::ptr::null(), "out_data") }?;
-        // SAFETY: forwarded from this function's contract.
-        let len = unsafe { Out::new(out_len, 0, "out_len") }?;
-        // SAFETY: forwarded from this function's contract.
-        let event = unsafe { event_arg(event) }?;
+        // SAFETY: the general contract.
+        let (data, len, event) = unsafe {
+            let data = out_arg(out_data, std::ptr::null(), "out_data")?;
+            let len = out_arg(out_len, 0, "out_len")?;
+            (data, len, ref_arg(event, "event")?)
+        };
         if let Some(image) = &event.inner.image {
-            data.set(image.as_ptr());
-            len.set(image.len());
+            (*data, *len) = (image.as_ptr(), image.len());
         }
         Ok(())
     })
@@ -290,20 +237,11 @@ pub unsafe extern "C" fn comfywire_event_preview(
 /// The preview's MIME type (`image/jpeg`, `image/png`), or NULL.
 ///
 /// # Safety
-/// `event` is NULL or a live event.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_mime(event: *const Event) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_event(event, std::ptr::null(), |e| opt_ptr(&e.mime)) }
-}
-
-/// Borrows a required event argument.
-///
-/// # Safety
-/// `event` is NULL or a live event that outlives `'a`.
-unsafe fn event_arg<'a>(event: *const Event) -> Result<&'a Event, HostError> {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { event.as_ref() }.ok_or_else(|| crate::strings::null_error("event"))
+    // SAFETY: the general contract.
+    unsafe { ffi_text(event, |e| &e.mime) }
 }
 
 #[cfg(test)]
@@ -320,7 +258,7 @@ mod tests {
             7,
             "boom".into(),
         );
-        let event = Event::new(Delivered::Report(report.clone()), report);
+        let event = Event::new(report.clone(), Delivered::Report(report));
         let ptr: *const Event = &event;
         // SAFETY: `ptr` points to a live event; the strings are NUL-terminated.
         unsafe {

@@ -7,21 +7,18 @@ use std::path::Path;
 use comfywire_host::{HostFile, UploadSpec, block_on};
 use serde_json::{Value, json};
 
-use crate::client::{Client, client_arg, with_client_text};
-use crate::panic::{ffi_status, ffi_void};
+use crate::client::{Client, client_text};
+use crate::panic::{ffi_status, ffi_value};
 use crate::status::Status;
-use crate::strings::{Out, opt_str_arg, str_arg};
+use crate::strings::{opt_str, out_arg, ref_arg, slice_arg, str_arg};
 
 /// Reads a file from the server's `/view`: `type` is `output`, `input` or
 /// `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
-/// `*out_len`.
-///
-/// Ownership: the caller frees `*out_data` with
+/// `*out_len`; the caller frees the bytes with
 /// comfywire_bytes_free(`*out_data`, `*out_len`).
 ///
 /// # Safety
-/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
-/// the out pointers are NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_view(
     client: *const Client,
@@ -32,25 +29,22 @@ pub unsafe extern "C" fn comfywire_view(
     out_len: *mut usize,
 ) -> Status {
     ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let data = unsafe { Out::new(out_data, std::ptr::null_mut(), "out_data") }?;
-        // SAFETY: forwarded from this function's contract.
-        let len = unsafe { Out::new(out_len, 0, "out_len") }?;
-        // SAFETY: forwarded from this function's contract.
-        let file = unsafe {
-            HostFile {
-                filename: str_arg(filename, "filename")?.to_owned(),
-                subfolder: opt_str_arg(subfolder, "subfolder")?
-                    .unwrap_or("")
-                    .to_owned(),
-                kind: opt_str_arg(kind, "type")?.unwrap_or("output").to_owned(),
-            }
+        // SAFETY: the general contract.
+        let (data, len, file, client) = unsafe {
+            let data = out_arg(out_data, std::ptr::null_mut(), "out_data")?;
+            let len = out_arg(out_len, 0, "out_len")?;
+            let name = str_arg(filename, "filename")?;
+            let (sub, kind) = (opt_str(subfolder, "subfolder")?, opt_str(kind, "type")?);
+            (
+                data,
+                len,
+                HostFile::named(name, sub, kind),
+                ref_arg(client, "client")?,
+            )
         };
-        // SAFETY: forwarded from this function's contract.
-        let client = unsafe { client_arg(client) }?;
         let bytes: Box<[u8]> = block_on(client.jobs().view(&file))?.to_vec().into();
-        len.set(bytes.len());
-        data.set(Box::into_raw(bytes).cast::<u8>());
+        *len = bytes.len();
+        *data = Box::into_raw(bytes).cast::<u8>();
         Ok(())
     })
 }
@@ -62,7 +56,7 @@ pub unsafe extern "C" fn comfywire_view(
 /// `len`, not freed yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_bytes_free(data: *mut u8, len: usize) {
-    ffi_void(|| {
+    ffi_value((), || {
         if !data.is_null() {
             // SAFETY: per the contract it is the boxed slice of `len` bytes
             // comfywire_view() handed out, freed once.
@@ -75,21 +69,18 @@ pub unsafe extern "C" fn comfywire_bytes_free(data: *mut u8, len: usize) {
 /// `{"filename", "subfolder", "type"}`.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_output_files(
     client: *const Client,
     prompt_id: *const c_char,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe {
-        with_client_text(client, out_json, |c| {
+        client_text(client, out_json, |c| {
             let files = block_on(c.jobs().output_files(str_arg(prompt_id, "prompt_id")?))?;
-            Ok(Some(
-                Value::Array(files.iter().map(HostFile::to_json).collect()).to_string(),
-            ))
+            Ok(Value::from_iter(files.iter().map(HostFile::to_json)))
         })
     }
 }
@@ -98,8 +89,7 @@ pub unsafe extern "C" fn comfywire_output_files(
 /// if missing); sets `*out_json` to a JSON array of the paths written.
 ///
 /// # Safety
-/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
-/// `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_download_outputs(
     client: *const Client,
@@ -107,12 +97,13 @@ pub unsafe extern "C" fn comfywire_download_outputs(
     dir: *const c_char,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe {
-        with_client_text(client, out_json, |c| {
+        client_text(client, out_json, |c| {
             let (id, dir) = (str_arg(prompt_id, "prompt_id")?, str_arg(dir, "dir")?);
-            let paths = block_on(c.jobs().download_outputs(id, Path::new(dir)))?;
-            Ok(Some(json!(paths).to_string()))
+            Ok(json!(block_on(
+                c.jobs().download_outputs(id, Path::new(dir))
+            )?))
         })
     }
 }
@@ -123,9 +114,7 @@ pub unsafe extern "C" fn comfywire_download_outputs(
 /// server may rename the file unless `overwrite`).
 ///
 /// # Safety
-/// `client` is NULL or a live client; strings are NULL or NUL-terminated;
-/// `data` is NULL (only with `len` 0) or points to `len` readable bytes;
-/// `out_json` is NULL or writable.
+/// `data` is NULL (only with `len` 0) or points to `len` readable bytes.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn comfywire_upload(
@@ -138,22 +127,17 @@ pub unsafe extern "C" fn comfywire_upload(
     overwrite: bool,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract, and `data` holds `len` bytes.
     unsafe {
-        with_client_text(client, out_json, |c| {
-            let bytes: &[u8] = match (data.is_null(), len) {
-                (_, 0) => &[],
-                (true, _) => return Err(crate::strings::null_error("data")),
-                (false, _) => std::slice::from_raw_parts(data, len),
-            };
+        client_text(client, out_json, |c| {
+            let bytes = slice_arg(data, len, "data")?;
             let spec = UploadSpec {
-                subfolder: opt_str_arg(subfolder, "subfolder")?.map(str::to_owned),
-                kind: opt_str_arg(kind, "type")?.map(str::to_owned),
+                subfolder: opt_str(subfolder, "subfolder")?.map(str::to_owned),
+                kind: opt_str(kind, "type")?.map(str::to_owned),
                 overwrite,
             };
             let name = str_arg(filename, "filename")?;
-            let stored = block_on(c.jobs().upload(name, bytes, spec))?;
-            Ok(Some(stored.to_json().to_string()))
+            Ok(block_on(c.jobs().upload(name, bytes, spec))?.to_json())
         })
     }
 }

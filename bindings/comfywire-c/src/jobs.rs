@@ -4,58 +4,41 @@
 
 use std::ffi::c_char;
 
-use comfywire_host::{ErrorCode, HostError, HostOutcome, JobOptions, block_on, parse_json};
+use comfywire_host::{HostError, HostOutcome, block_on, parse_json};
 use serde_json::{Value, json};
 
-use crate::client::{Client, client_arg, with_client, with_client_text};
-use crate::options::JobSpec;
+use crate::client::{Client, client_out, client_text, with_client};
+use crate::options::{JobSpec, comfywire_job_options_default};
 use crate::outcome::Outcome;
 use crate::panic::ffi_status;
 use crate::status::Status;
-use crate::strings::{Out, str_arg};
+use crate::strings::{into_c, out_arg, ref_arg, slice_arg, str_arg};
 
-/// Stores the outcome of a result in `out` — on success, and for a failed,
-/// interrupted or lost prompt too — and passes the error on.
-fn with_outcome(
-    result: Result<HostOutcome, HostError>,
-    out: Out<*mut Outcome>,
-) -> Result<(), HostError> {
-    match result {
-        Ok(outcome) => {
-            out.set(Outcome::into_raw(outcome));
-            Ok(())
-        }
-        Err(mut error) => {
-            if let Some(outcome) = error.outcome.take() {
-                out.set(Outcome::into_raw(*outcome));
-            }
-            Err(error)
-        }
-    }
+/// The workflow argument (NULL or NUL-terminated), parsed.
+unsafe fn workflow(json: *const c_char) -> Result<Value, HostError> {
+    // SAFETY: forwarded from this function's contract.
+    parse_json(unsafe { str_arg(json, "workflow_json") }?, "workflow")
 }
 
-/// Runs a job call that names a prompt (or a workflow) and answers an
-/// outcome.
-///
-/// # Safety
-/// `client` is NULL or live; `text` is NULL or NUL-terminated; `options`
-/// is NULL or initialised; `out` is NULL or writable.
+/// [`client_out`] for a call that answers an outcome, set on success and
+/// for a failed, interrupted or lost prompt too (its error carries it).
 unsafe fn outcome_call(
     client: *const Client,
-    text: *const c_char,
-    what: &str,
-    options: *const JobSpec,
     out: *mut *mut Outcome,
-    call: impl FnOnce(&Client, &str, JobOptions) -> Result<HostOutcome, HostError>,
+    call: impl FnOnce(&Client) -> Result<Option<HostOutcome>, HostError>,
 ) -> Status {
     ffi_status(|| {
         // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out, std::ptr::null_mut(), "out_outcome") }?;
-        // SAFETY: forwarded from this function's contract.
-        let (client, text) = unsafe { (client_arg(client)?, str_arg(text, what)?) };
-        // SAFETY: forwarded from this function's contract.
-        let options = unsafe { JobSpec::read(options) }?;
-        with_outcome(call(client, text, options), out)
+        let (out, client) = unsafe {
+            let out = out_arg(out, std::ptr::null_mut(), "out_outcome")?;
+            (out, ref_arg(client, "client")?)
+        };
+        let (outcome, result) = match call(client) {
+            Ok(outcome) => (outcome, Ok(())),
+            Err(mut error) => (error.outcome.take().map(|o| *o), Err(error)),
+        };
+        *out = outcome.map_or(std::ptr::null_mut(), Outcome::into_raw);
+        result
     })
 }
 
@@ -64,15 +47,14 @@ unsafe fn outcome_call(
 /// comfywire_last_error_detail_json().
 ///
 /// # Safety
-/// `client` is NULL or a live client; `workflow_json` is NULL or
-/// NUL-terminated; `out_prompt_id` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_submit(
     client: *const Client,
     workflow_json: *const c_char,
     out_prompt_id: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { comfywire_submit_with(client, workflow_json, std::ptr::null(), out_prompt_id) }
 }
 
@@ -80,7 +62,7 @@ pub unsafe extern "C" fn comfywire_submit(
 /// queue; NULL options are the defaults).
 ///
 /// # Safety
-/// As comfywire_submit(); `options` is NULL or initialised.
+/// `options` is NULL or initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_submit_with(
     client: *const Client,
@@ -88,12 +70,11 @@ pub unsafe extern "C" fn comfywire_submit_with(
     options: *const JobSpec,
     out_prompt_id: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract, and `options` is initialised.
     unsafe {
-        with_client_text(client, out_prompt_id, |c| {
-            let workflow = parse_json(str_arg(workflow_json, "workflow_json")?, "workflow")?;
-            let submitted = block_on(c.jobs().submit(workflow, JobSpec::read(options)?))?;
-            Ok(Some(submitted.prompt_id))
+        client_text(client, out_prompt_id, |c| {
+            let (workflow, options) = (workflow(workflow_json)?, JobSpec::read(options)?);
+            Ok(block_on(c.jobs().submit(workflow, options))?.prompt_id)
         })
     }
 }
@@ -104,13 +85,11 @@ pub unsafe extern "C" fn comfywire_submit_with(
 /// COMFYWIRE_LOST when it ended otherwise; COMFYWIRE_DEADLINE when a
 /// deadline expired; COMFYWIRE_VALIDATION when it was refused.
 ///
-/// Ownership: `*out_outcome` is set whenever there is an outcome, on
-/// success and for failed, interrupted and lost prompts too; the caller
-/// frees it with comfywire_outcome_free() (NULL otherwise).
+/// `*out_outcome` is set whenever there is an outcome: on success and for
+/// failed, interrupted and lost prompts too (NULL otherwise).
 ///
 /// # Safety
-/// `client` is NULL or a live client; `workflow_json` is NULL or
-/// NUL-terminated; `out_outcome` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_run(
     client: *const Client,
@@ -118,21 +97,21 @@ pub unsafe extern "C" fn comfywire_run(
     timeout_ms: u32,
     out_outcome: *mut *mut Outcome,
 ) -> Status {
-    let mut options = crate::options::comfywire_job_options_default();
-    options.timeout_ms = timeout_ms;
-    // SAFETY: forwarded from this function's contract.
+    let options = JobSpec {
+        timeout_ms,
+        ..comfywire_job_options_default()
+    };
+    // SAFETY: the general contract.
     unsafe { comfywire_run_with(client, workflow_json, &options, out_outcome) }
 }
 
 /// comfywire_run() with options: the total, stall and queue deadlines
 /// (COMFYWIRE_DEADLINE, with the kind in the last error's detail JSON),
 /// prompt id, extra data, front of the queue. NULL options are the
-/// defaults.
-///
-/// Ownership: as comfywire_run().
+/// defaults. `*out_outcome` as comfywire_run().
 ///
 /// # Safety
-/// As comfywire_run(); `options` is NULL or initialised.
+/// `options` is NULL or initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_run_with(
     client: *const Client,
@@ -140,16 +119,12 @@ pub unsafe extern "C" fn comfywire_run_with(
     options: *const JobSpec,
     out_outcome: *mut *mut Outcome,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract, and `options` is initialised.
     unsafe {
-        outcome_call(
-            client,
-            workflow_json,
-            "workflow_json",
-            options,
-            out_outcome,
-            |c, text, o| block_on(c.jobs().run(parse_json(text, "workflow")?, o)),
-        )
+        outcome_call(client, out_outcome, |c| {
+            let (workflow, options) = (workflow(workflow_json)?, JobSpec::read(options)?);
+            block_on(c.jobs().run(workflow, options)).map(Some)
+        })
     }
 }
 
@@ -157,11 +132,8 @@ pub unsafe extern "C" fn comfywire_run_with(
 /// `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
 /// out (the prompt goes on; call again).
 ///
-/// Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
-///
 /// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_outcome` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_wait(
     client: *const Client,
@@ -169,20 +141,21 @@ pub unsafe extern "C" fn comfywire_wait(
     timeout_ms: u32,
     out_outcome: *mut *mut Outcome,
 ) -> Status {
-    let mut options = crate::options::comfywire_job_options_default();
-    options.timeout_ms = timeout_ms.max(1);
-    // SAFETY: forwarded from this function's contract.
+    let options = JobSpec {
+        timeout_ms: timeout_ms.max(1),
+        ..comfywire_job_options_default()
+    };
+    // SAFETY: the general contract.
     unsafe { comfywire_wait_with(client, prompt_id, &options, out_outcome) }
 }
 
 /// comfywire_wait() with options: `timeout_ms` bounds the wait
 /// (COMFYWIRE_TIMEOUT; 0 waits as long as it takes), the stall and queue
 /// deadlines give COMFYWIRE_DEADLINE. NULL options wait without a bound.
-///
-/// Ownership: as comfywire_wait().
+/// `*out_outcome` as comfywire_run().
 ///
 /// # Safety
-/// As comfywire_wait(); `options` is NULL or initialised.
+/// `options` is NULL or initialised.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_wait_with(
     client: *const Client,
@@ -190,16 +163,12 @@ pub unsafe extern "C" fn comfywire_wait_with(
     options: *const JobSpec,
     out_outcome: *mut *mut Outcome,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract, and `options` is initialised.
     unsafe {
-        outcome_call(
-            client,
-            prompt_id,
-            "prompt_id",
-            options,
-            out_outcome,
-            |c, id, o| block_on(c.jobs().wait(id, &o)),
-        )
+        outcome_call(client, out_outcome, |c| {
+            let (id, options) = (str_arg(prompt_id, "prompt_id")?, JobSpec::read(options)?);
+            block_on(c.jobs().wait(id, &options)).map(Some)
+        })
     }
 }
 
@@ -232,65 +201,51 @@ pub unsafe extern "C" fn comfywire_attach(
 /// ids in submission order (`[]` without a journal). Each is attached
 /// already: comfywire_wait() on it gives its outcome.
 ///
-/// Ownership: the caller frees `*out_json` with comfywire_string_free().
-///
 /// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_resumed_json(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_client_text(client, out_json, |c| {
-            Ok(Some(json!(c.host.resumed()).to_string()))
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { client_text(client, out_json, |c| Ok(json!(c.host.resumed()))) }
 }
 
 /// The client's record of a prompt it has seen, in any phase; `*out_outcome`
 /// is NULL when it has none.
 ///
-/// Ownership: the caller frees `*out_outcome` with comfywire_outcome_free().
-///
 /// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_outcome` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_execution(
     client: *const Client,
     prompt_id: *const c_char,
     out_outcome: *mut *mut Outcome,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { Out::new(out_outcome, std::ptr::null_mut(), "out_outcome") }?;
-        // SAFETY: forwarded from this function's contract.
-        let (c, id) = unsafe { (client_arg(client)?, str_arg(prompt_id, "prompt_id")?) };
-        if let Some(outcome) = block_on(c.jobs().execution(id))? {
-            out.set(Outcome::into_raw(outcome));
-        }
-        Ok(())
-    })
+    // SAFETY: the general contract.
+    unsafe {
+        outcome_call(client, out_outcome, |c| {
+            block_on(c.jobs().execution(str_arg(prompt_id, "prompt_id")?))
+        })
+    }
 }
 
 /// The client's ring of finished executions, oldest first, as a JSON array
 /// of outcome objects (see comfywire_outcome_json()).
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_history(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe {
-        with_client_text(client, out_json, |c| {
+        client_text(client, out_json, |c| {
             let ring = block_on(c.jobs().history())?;
-            let list: Vec<Value> = ring.iter().map(HostOutcome::to_json).collect();
-            Ok(Some(Value::Array(list).to_string()))
+            Ok(Value::from_iter(ring.iter().map(HostOutcome::to_json)))
         })
     }
 }
@@ -300,24 +255,23 @@ pub unsafe extern "C" fn comfywire_history(
 /// may be NULL.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_sent` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_interrupt(
     client: *const Client,
     prompt_id: *const c_char,
     out_sent: *mut bool,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let (c, id) = unsafe { (client_arg(client)?, str_arg(prompt_id, "prompt_id")?) };
-        let sent = block_on(c.jobs().interrupt(id))?;
-        if !out_sent.is_null() {
-            // SAFETY: non-null, and the caller guarantees it is writable.
-            unsafe { out_sent.write(sent) };
-        }
-        Ok(())
-    })
+    // SAFETY: the general contract.
+    unsafe {
+        with_client(client, |c| {
+            let sent = block_on(c.jobs().interrupt(str_arg(prompt_id, "prompt_id")?))?;
+            if let Some(out) = out_sent.as_mut() {
+                *out = sent;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// The server's queue as JSON: `{"running": [ids], "pending": [ids],
@@ -325,17 +279,16 @@ pub unsafe extern "C" fn comfywire_interrupt(
 /// each item is `{"prompt_id", "number", "client_id"}`.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_queue(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe {
-        with_client_text(client, out_json, |c| {
-            let q = block_on(c.jobs().queue())?;
-            Ok(Some(q.to_json().to_string()))
+        client_text(client, out_json, |c| {
+            Ok(block_on(c.jobs().queue())?.to_json())
         })
     }
 }
@@ -344,31 +297,24 @@ pub unsafe extern "C" fn comfywire_queue(
 /// (`count` 0 with a NULL array does nothing).
 ///
 /// # Safety
-/// `client` is NULL or a live client; `prompt_ids` is NULL or points to
-/// `count` pointers, each NULL or NUL-terminated.
+/// `prompt_ids` is NULL or points to `count` pointers, each NULL or
+/// NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_delete(
     client: *const Client,
     prompt_ids: *const *const c_char,
     count: usize,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract, for the array and each id.
     unsafe {
         with_client(client, |c| {
-            if count == 0 {
-                return Ok(());
+            let ids = slice_arg(prompt_ids, count, "prompt_ids")?.iter();
+            let ids = ids.map(|p| str_arg(*p, "prompt_ids[i]").map(str::to_owned));
+            let ids = ids.collect::<Result<Vec<_>, _>>()?;
+            match ids.is_empty() {
+                true => Ok(()),
+                false => block_on(c.jobs().delete(&ids)),
             }
-            if prompt_ids.is_null() {
-                return Err(HostError::new(
-                    ErrorCode::InvalidArgument,
-                    "prompt_ids is NULL",
-                ));
-            }
-            let ids = std::slice::from_raw_parts(prompt_ids, count)
-                .iter()
-                .map(|p| str_arg(*p, "prompt_ids[i]").map(str::to_owned))
-                .collect::<Result<Vec<_>, _>>()?;
-            block_on(c.jobs().delete(&ids))
         })
     }
 }
@@ -377,10 +323,10 @@ pub unsafe extern "C" fn comfywire_delete(
 /// comfywire_interrupt()).
 ///
 /// # Safety
-/// `client` is NULL or a live client.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe { with_client(client, |c| block_on(c.jobs().clear_queue())) }
 }
 
@@ -388,19 +334,18 @@ pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status 
 /// when the server has none.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `prompt_id` is NULL or
-/// NUL-terminated; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_server_history(
     client: *const Client,
     prompt_id: *const c_char,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
+    // SAFETY: the general contract.
     unsafe {
-        with_client_text(client, out_json, |c| {
+        client_out(client, out_json, std::ptr::null_mut(), "out", |c| {
             let entry = block_on(c.jobs().server_history(str_arg(prompt_id, "prompt_id")?))?;
-            Ok(entry.map(|v| v.to_string()))
+            Ok(entry.map(into_c))
         })
     }
 }
@@ -408,16 +353,12 @@ pub unsafe extern "C" fn comfywire_server_history(
 /// The server's `GET /system_stats` as JSON.
 ///
 /// # Safety
-/// `client` is NULL or a live client; `out_json` is NULL or writable.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_system_stats(
     client: *const Client,
     out_json: *mut *mut c_char,
 ) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_client_text(client, out_json, |c| {
-            Ok(Some(block_on(c.jobs().system_stats())?.to_string()))
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { client_text(client, out_json, |c| block_on(c.jobs().system_stats())) }
 }

@@ -9,11 +9,20 @@
 //! to the network, keeps protocol state or decides a job rule.
 //!
 //! What lives here is what only C needs: the panic boundary around every
-//! `extern "C"` body ([`panic`](mod@panic)), status codes and the per-thread last error
-//! ([`status`]), C strings ([`strings`]), the `user_data` / free-function
-//! pair of callbacks ([`callback`]), owned records with borrowed
-//! accessors ([`event`], [`outcome`]), and one `extern "C"` function per
-//! call of the job API ([`client`], [`jobs`], [`files`]).
+//! `extern "C"` body ([`panic`](mod@panic)), status codes and the per-thread
+//! last error ([`status`]), pointer and string arguments, out-parameters and
+//! owned results ([`strings`]), the `user_data` / free-function pair of
+//! callbacks ([`callback`]), owned records with borrowed accessors
+//! ([`event`], [`outcome`]), and one `extern "C"` function per call of the
+//! job API ([`client`], [`jobs`], [`files`]).
+//!
+//! # Safety
+//!
+//! One contract holds for every function: each pointer argument is NULL or
+//! valid for the access its name implies (a live object, a readable array
+//! of the given length, a writable out-parameter) for the duration of the
+//! call, and strings are NUL-terminated UTF-8. A function's own `# Safety`
+//! section only adds what is specific to it.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod callback;

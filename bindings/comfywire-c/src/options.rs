@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use comfywire_host::{HostError, JobOptions, Settings, parse_json};
 
-use crate::strings::{opt_str_arg, str_arg};
+use crate::panic::ffi_value;
+use crate::strings::{opt_str, str_arg};
 
 /// What a client is built from. Start from comfywire_options_default() so
 /// fields added later keep their defaults; 0 means "the default" for every
@@ -41,25 +42,27 @@ pub struct Options {
 }
 
 impl Options {
-    /// The settings these options stand for.
-    ///
-    /// # Safety
-    /// The string fields are NULL or valid NUL-terminated strings.
+    /// The settings these options stand for (the string fields NULL or
+    /// NUL-terminated).
     pub(crate) unsafe fn to_settings(self) -> Result<Settings, HostError> {
         let secs = |ms: u32| (ms > 0).then(|| f64::from(ms) / 1000.0);
+        // SAFETY: forwarded from this function's contract.
+        let (url, id) = unsafe {
+            (
+                str_arg(self.url, "options.url")?,
+                opt_str(self.client_id, "options.client_id")?,
+            )
+        };
         Ok(Settings {
-            // SAFETY: forwarded from this function's contract.
-            url: Some(unsafe { str_arg(self.url, "options.url") }?.to_owned()),
-            // SAFETY: forwarded from this function's contract.
-            client_id: unsafe { opt_str_arg(self.client_id, "options.client_id") }?
-                .map(str::to_owned),
+            url: Some(url.to_owned()),
+            client_id: id.map(str::to_owned),
             connect_timeout_s: secs(self.connect_timeout_ms),
             request_timeout_s: secs(self.request_timeout_ms),
             queue_timeout_s: secs(self.queue_timeout_ms),
             stall_timeout_s: secs(self.stall_timeout_ms),
             timeout_s: secs(self.total_timeout_ms),
             // SAFETY: forwarded from this function's contract.
-            journal: unsafe { opt_str_arg(self.journal_path, "options.journal_path") }?
+            journal: unsafe { opt_str(self.journal_path, "options.journal_path") }?
                 .map(str::to_owned),
             ..Settings::default()
         })
@@ -70,17 +73,10 @@ impl Options {
 /// Set at least `url` before comfywire_client_new().
 #[unsafe(no_mangle)]
 pub extern "C" fn comfywire_options_default() -> Options {
-    let empty = Options {
-        url: std::ptr::null(),
-        client_id: std::ptr::null(),
-        connect_timeout_ms: 0,
-        request_timeout_ms: 0,
-        queue_timeout_ms: 0,
-        stall_timeout_ms: 0,
-        total_timeout_ms: 0,
-        journal_path: std::ptr::null(),
-    };
-    crate::panic::ffi_value(empty, || empty)
+    // SAFETY: every field is a pointer or a number, for which all-zero is
+    // NULL or 0 (so fields added later start NULL or 0 too).
+    let empty: Options = unsafe { std::mem::zeroed() };
+    ffi_value(empty, || empty)
 }
 
 /// Options of one submission, run or wait. Start from
@@ -106,11 +102,8 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// The host's job options; `NULL` options are all defaults.
-    ///
-    /// # Safety
-    /// `options` is NULL or points to initialised options whose strings are
-    /// NULL or NUL-terminated.
+    /// The host's job options of `options` (NULL, all defaults, or
+    /// initialised with strings NULL or NUL-terminated).
     pub(crate) unsafe fn read(options: *const JobSpec) -> Result<JobOptions, HostError> {
         // SAFETY: forwarded from this function's contract.
         let Some(o) = (unsafe { options.as_ref() }) else {
@@ -118,12 +111,14 @@ impl JobSpec {
         };
         let ms = |ms: u32| (ms > 0).then(|| Duration::from_millis(u64::from(ms)));
         // SAFETY: forwarded from this function's contract.
-        let extra = unsafe { opt_str_arg(o.extra_data_json, "options.extra_data_json") }?;
+        let (id, extra) = unsafe {
+            let extra = opt_str(o.extra_data_json, "options.extra_data_json")?;
+            (opt_str(o.prompt_id, "options.prompt_id")?, extra)
+        };
         Ok(JobOptions {
-            // SAFETY: forwarded from this function's contract.
-            prompt_id: unsafe { opt_str_arg(o.prompt_id, "options.prompt_id") }?.map(str::to_owned),
+            prompt_id: id.map(str::to_owned),
             extra_data: extra
-                .map(|text| parse_json(text, "extra_data_json"))
+                .map(|t| parse_json(t, "extra_data_json"))
                 .transpose()?,
             front: o.front,
             partial_execution_targets: None,
@@ -134,16 +129,11 @@ impl JobSpec {
     }
 }
 
-/// Job options with every field at its default.
+/// Job options with every field at its default (NULL, 0, false).
 #[unsafe(no_mangle)]
 pub extern "C" fn comfywire_job_options_default() -> JobSpec {
-    let empty = JobSpec {
-        prompt_id: std::ptr::null(),
-        extra_data_json: std::ptr::null(),
-        front: false,
-        timeout_ms: 0,
-        stall_timeout_ms: 0,
-        queue_timeout_ms: 0,
-    };
-    crate::panic::ffi_value(empty, || empty)
+    // SAFETY: every field is a pointer, a number or a bool, for which
+    // all-zero is NULL, 0 or false.
+    let empty: JobSpec = unsafe { std::mem::zeroed() };
+    ffi_value(empty, || empty)
 }

@@ -3,135 +3,100 @@
 use std::ffi::{CString, c_char};
 
 use comfywire_host::HostOutcome;
+use comfywire_host::event::Phase;
 
-use crate::panic::{ffi_value, ffi_void};
+use crate::panic::{ffi_free, ffi_read, ffi_text, into_raw};
 use crate::strings::to_cstring;
 
 /// How a prompt ended (or where it is). Owned by the caller; free it with
 /// comfywire_outcome_free().
 pub struct Outcome {
     inner: HostOutcome,
-    prompt_id: CString,
-    status: CString,
-    outputs_json: CString,
-    json: CString,
+    // The C strings the accessors lend out; set for every outcome but the
+    // error message.
+    prompt_id: Option<CString>,
+    status: Option<CString>,
+    outputs_json: Option<CString>,
+    json: Option<CString>,
     error_message: Option<CString>,
 }
 
 impl Outcome {
-    /// Wraps a host outcome, preparing the C strings its accessors lend out.
-    pub(crate) fn new(inner: HostOutcome) -> Outcome {
-        let error_message = inner
-            .error
-            .as_ref()
-            .map(|e| e.exception_message.clone())
-            .or_else(|| inner.lost_reason.clone())
-            .map(to_cstring);
-        Outcome {
-            prompt_id: to_cstring(inner.prompt_id.clone()),
-            status: to_cstring(inner.status.name().to_owned()),
-            outputs_json: to_cstring(inner.outputs.to_string()),
-            json: to_cstring(inner.to_json().to_string()),
-            error_message,
-            inner,
-        }
-    }
-
-    /// Hands the outcome to C.
+    /// Hands a host outcome to C, with the C strings its accessors lend.
     pub(crate) fn into_raw(inner: HostOutcome) -> *mut Outcome {
-        Box::into_raw(Box::new(Outcome::new(inner)))
+        let c = |text: String| Some(to_cstring(text));
+        into_raw(Outcome {
+            prompt_id: c(inner.prompt_id.clone()),
+            status: c(inner.status.name().to_owned()),
+            outputs_json: c(inner.outputs.to_string()),
+            json: c(inner.to_json().to_string()),
+            error_message: inner.error_message().map(to_cstring),
+            inner,
+        })
     }
-}
-
-/// Reads a field of a possibly-NULL outcome.
-///
-/// # Safety
-/// `outcome` is NULL or a live outcome.
-unsafe fn with_outcome<T: Copy>(
-    outcome: *const Outcome,
-    fallback: T,
-    read: impl FnOnce(&Outcome) -> T,
-) -> T {
-    ffi_value(fallback, || {
-        // SAFETY: the caller guarantees NULL or a live outcome; NULL maps to
-        // None and yields the fallback.
-        match unsafe { outcome.as_ref() } {
-            Some(outcome) => read(outcome),
-            None => fallback,
-        }
-    })
 }
 
 /// The prompt id. NULL only for a NULL outcome.
 ///
 /// # Safety
-/// `outcome` is NULL or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_prompt_id(outcome: *const Outcome) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_outcome(outcome, std::ptr::null(), |o| o.prompt_id.as_ptr()) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.prompt_id) }
 }
 
 /// `succeeded`, `failed`, `interrupted` or `lost` (or `submitted`, `queued`,
 /// `running` for an unfinished prompt). NULL only for a NULL outcome.
 ///
 /// # Safety
-/// `outcome` is NULL or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_status(outcome: *const Outcome) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_outcome(outcome, std::ptr::null(), |o| o.status.as_ptr()) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.status) }
 }
 
-/// True when the prompt succeeded.
+/// True when the prompt succeeded (false for a NULL outcome).
 ///
 /// # Safety
-/// `outcome` is NULL (gives false) or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_succeeded(outcome: *const Outcome) -> bool {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_outcome(outcome, false, |o| {
-            o.inner.status == comfywire_host::event::Phase::Succeeded
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { ffi_read(outcome, false, |o| o.inner.status == Phase::Succeeded) }
 }
 
 /// The UI outputs by node id, as a JSON object (`{}` when none).
 ///
 /// # Safety
-/// `outcome` is NULL or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_outputs_json(outcome: *const Outcome) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_outcome(outcome, std::ptr::null(), |o| o.outputs_json.as_ptr()) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.outputs_json) }
 }
 
 /// The exception message of a failed prompt or the reason of a lost one;
 /// NULL otherwise.
 ///
 /// # Safety
-/// `outcome` is NULL or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_error_message(outcome: *const Outcome) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        with_outcome(outcome, std::ptr::null(), |o| {
-            o.error_message
-                .as_ref()
-                .map_or(std::ptr::null(), |m| m.as_ptr())
-        })
-    }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.error_message) }
 }
 
-/// Run time in milliseconds, or a negative number when unknown.
+/// Run time in milliseconds, or a negative number when unknown (-1 for a
+/// NULL outcome).
 ///
 /// # Safety
-/// `outcome` is NULL (gives -1) or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) -> f64 {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_outcome(outcome, -1.0, |o| o.inner.duration_ms.unwrap_or(-1.0)) }
+    // SAFETY: the general contract.
+    unsafe { ffi_read(outcome, -1.0, |o| o.inner.duration_ms.unwrap_or(-1.0)) }
 }
 
 /// The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
@@ -139,24 +104,19 @@ pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) 
 /// `lost_reason`, `duration_ms`, `progress`, `had_gap`.
 ///
 /// # Safety
-/// `outcome` is NULL or a live outcome.
+/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_json(outcome: *const Outcome) -> *const c_char {
-    // SAFETY: forwarded from this function's contract.
-    unsafe { with_outcome(outcome, std::ptr::null(), |o| o.json.as_ptr()) }
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.json) }
 }
 
 /// Frees an outcome. NULL is ignored.
 ///
 /// # Safety
-/// `outcome` is NULL or an outcome returned by comfywire and not freed yet.
+/// `outcome` is NULL or an outcome from comfywire not freed yet.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_free(outcome: *mut Outcome) {
-    ffi_void(|| {
-        if !outcome.is_null() {
-            // SAFETY: per the contract it came from Outcome::into_raw and is
-            // freed once.
-            drop(unsafe { Box::from_raw(outcome) });
-        }
-    });
+    // SAFETY: per the contract it came from `Outcome::into_raw`, freed once.
+    unsafe { ffi_free(outcome) }
 }

@@ -4,11 +4,14 @@
 //! Swift report the same code for the same failure; `0` is success.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{CString, c_char};
+use std::sync::LazyLock;
 
 use comfywire_host::{ErrorCode, HostError};
 
-use crate::strings::to_cstring;
+use crate::panic::ffi_ptr;
+use crate::strings::{c_ptr, to_cstring};
 
 /// The result of every fallible function: `COMFYWIRE_OK` or an error code.
 pub type Status = i32;
@@ -65,75 +68,45 @@ thread_local! {
 /// Records `error` as this thread's last error and returns its status.
 pub(crate) fn fail(error: &HostError) -> Status {
     let last = LastError {
-        message: to_cstring(error.message.clone()),
+        message: to_cstring(error.message.as_str()),
         detail_json: error.detail.as_ref().map(|d| to_cstring(d.to_string())),
     };
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(last));
+    LAST_ERROR.set(Some(last));
     status_of(error.code)
 }
 
+fn last_error(read: impl FnOnce(&LastError) -> *const c_char) -> *const c_char {
+    ffi_ptr(|| LAST_ERROR.with_borrow(|e| e.as_ref().map_or(std::ptr::null(), read)))
+}
+
 /// The message of the last failed call on this thread, or NULL when no
-/// call on this thread has failed yet.
-///
-/// Ownership: borrowed from a thread-local slot; valid until the next
-/// failing comfywire call on the same thread. Do not free it.
+/// call on this thread has failed yet. Borrowed from a thread-local slot:
+/// valid until the next failing comfywire call on the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn comfywire_last_error_message() -> *const c_char {
-    // Reading a thread-local cannot panic in a way that matters here, but
-    // the boundary rule holds for every exported body.
-    crate::panic::ffi_ptr(|| {
-        LAST_ERROR.with(|slot| {
-            slot.borrow()
-                .as_ref()
-                .map_or(std::ptr::null(), |e| e.message.as_ptr())
-        })
-    })
+    last_error(|e| e.message.as_ptr())
 }
 
 /// Structured details of the last failed call on this thread as JSON
 /// (validation node errors, the HTTP status, the deadline kind), or NULL
-/// when it had none.
-///
-/// Ownership: borrowed, valid until the next failing comfywire call on the
-/// same thread. Do not free it.
+/// when it had none. Borrowed as comfywire_last_error_message().
 #[unsafe(no_mangle)]
 pub extern "C" fn comfywire_last_error_detail_json() -> *const c_char {
-    crate::panic::ffi_ptr(|| {
-        LAST_ERROR.with(|slot| {
-            slot.borrow()
-                .as_ref()
-                .and_then(|e| e.detail_json.as_ref())
-                .map_or(std::ptr::null(), |d| d.as_ptr())
-        })
-    })
+    last_error(|e| c_ptr(&e.detail_json))
 }
 
 /// A stable snake_case name for a status (`"ok"`, `"invalid_argument"`,
-/// `"execution_failed"`, ...), or `"unknown"`.
-///
-/// Ownership: a static string; never free it.
+/// `"execution_failed"`, ...; the host's `ErrorCode` names), or
+/// `"unknown"`. A static string.
 #[unsafe(no_mangle)]
 pub extern "C" fn comfywire_status_name(status: Status) -> *const c_char {
-    crate::panic::ffi_ptr(|| {
-        let name: &'static std::ffi::CStr = match status {
-            COMFYWIRE_OK => c"ok",
-            COMFYWIRE_INVALID_ARGUMENT => c"invalid_argument",
-            COMFYWIRE_CONFIG => c"config",
-            COMFYWIRE_REQUEST => c"request",
-            COMFYWIRE_HTTP => c"http",
-            COMFYWIRE_PROTOCOL => c"protocol",
-            COMFYWIRE_VALIDATION => c"validation",
-            COMFYWIRE_EXECUTION_FAILED => c"execution_failed",
-            COMFYWIRE_INTERRUPTED => c"interrupted",
-            COMFYWIRE_LOST => c"lost",
-            COMFYWIRE_DEADLINE => c"deadline",
-            COMFYWIRE_TIMEOUT => c"timeout",
-            COMFYWIRE_CLOSED => c"closed",
-            COMFYWIRE_IO => c"io",
-            COMFYWIRE_PANIC => c"panic",
-            _ => c"unknown",
-        };
-        name.as_ptr()
+    static NAMES: LazyLock<HashMap<ErrorCode, CString>> =
+        LazyLock::new(|| ErrorCode::ALL.map(|c| (c, to_cstring(c.name()))).into());
+    let code = u32::try_from(status).ok().and_then(ErrorCode::from_u32);
+    ffi_ptr(|| match code {
+        Some(code) => NAMES[&code].as_ptr(),
+        None if status == COMFYWIRE_OK => c"ok".as_ptr(),
+        None => c"unknown".as_ptr(),
     })
 }
 
@@ -164,6 +137,11 @@ mod tests {
             // SAFETY: comfywire_status_name returns a static NUL-terminated string.
             let name = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
             assert_eq!(name.to_str().unwrap(), code.name());
+        }
+        for (status, name) in [(COMFYWIRE_OK, "ok"), (6, "unknown"), (-1, "unknown")] {
+            // SAFETY: comfywire_status_name returns a static NUL-terminated string.
+            let text = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
+            assert_eq!(text.to_str().unwrap(), name);
         }
     }
 

@@ -70,6 +70,17 @@ pub struct Interest {
     callback_errors: bool,
 }
 
+/// Splits a comma-separated list of kind names (`"progress, finished"`),
+/// the form the C ABI takes, for [`Interest::parse`]: blank items are
+/// skipped, so a blank list means every kind.
+pub fn kind_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl Interest {
     /// Parses kind names (every kind when `kinds` is `None` or empty),
     /// optionally for one prompt; an unknown name is an
@@ -455,6 +466,12 @@ fn call(
 #[cfg(test)]
 mod backlog_tests {
     use super::*;
+
+    #[test]
+    fn kind_lists_skip_blank_items() {
+        assert!(kind_list(" , ").is_empty());
+        assert_eq!(kind_list("progress, finished"), ["progress", "finished"]);
+    }
 
     #[test]
     fn the_forwarder_waits_while_the_dispatcher_is_behind() {

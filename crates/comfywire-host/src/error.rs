@@ -40,6 +40,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ErrorCode; 14] = [
+        ErrorCode::InvalidArgument,
+        ErrorCode::Config,
+        ErrorCode::Request,
+        ErrorCode::Http,
+        ErrorCode::Protocol,
+        ErrorCode::Validation,
+        ErrorCode::ExecutionFailed,
+        ErrorCode::Interrupted,
+        ErrorCode::Lost,
+        ErrorCode::Deadline,
+        ErrorCode::Timeout,
+        ErrorCode::Closed,
+        ErrorCode::Io,
+        ErrorCode::Panic,
+    ];
+
+    /// The code of a number, `None` when no code has it.
+    pub fn from_u32(code: u32) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_u32() == code)
+    }
+
     /// The code as a number.
     pub fn as_u32(self) -> u32 {
         self as u32
@@ -151,4 +174,18 @@ pub fn validation_detail(v: &ValidationError) -> Value {
             "extra_info": e.extra_info,
         })).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_through_their_numbers() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_u32(code.as_u32()), Some(code));
+        }
+        assert_eq!(ErrorCode::from_u32(0), None);
+        assert_eq!(ErrorCode::from_u32(6), None);
+    }
 }

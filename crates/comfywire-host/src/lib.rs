@@ -28,7 +28,7 @@ mod runtime;
 
 pub use client::{Delivered, HostClient};
 pub use dispatch::{
-    CallbackHandle, DispatchContext, EventCallback, Interest, LazyFlat, PlainContext,
+    CallbackHandle, DispatchContext, EventCallback, Interest, LazyFlat, PlainContext, kind_list,
 };
 pub use error::{ErrorCode, HostError, validation_detail};
 pub use jobs::{JobOptions, Jobs, UploadSpec, outcome_result, parse_json};

@@ -197,6 +197,17 @@ impl HostEvent {
         out.data = Some(json!({"failed_kind": failed_kind.name(), "subscription": subscription}));
         out
     }
+
+    /// The event's one JSON payload, for front ends with a single JSON
+    /// field: the outcome of a finished prompt, the status of a connection
+    /// change, or else `data`.
+    pub fn payload(&self) -> Option<Value> {
+        match (&self.outcome, &self.status) {
+            (Some(outcome), _) => Some(outcome.to_json()),
+            (_, Some(status)) => Some(status.to_json()),
+            _ => self.data.clone(),
+        }
+    }
 }
 
 /// A node's part in an outcome.
@@ -316,6 +327,15 @@ impl HostOutcome {
                 record.progress()
             },
             had_gap: record.had_gap,
+        }
+    }
+
+    /// The exception message of a failed prompt or the reason of a lost
+    /// one.
+    pub fn error_message(&self) -> Option<&str> {
+        match (&self.error, &self.lost_reason) {
+            (Some(e), _) => Some(&e.exception_message),
+            (None, reason) => reason.as_deref(),
         }
     }
 
@@ -517,6 +537,16 @@ pub struct HostFile {
 }
 
 impl HostFile {
+    /// A file as a caller names it: no subfolder is `""`, no type is
+    /// `output` (the server's own defaults for `/view`).
+    pub fn named(filename: &str, subfolder: Option<&str>, kind: Option<&str>) -> HostFile {
+        HostFile {
+            filename: filename.to_owned(),
+            subfolder: subfolder.unwrap_or("").to_owned(),
+            kind: kind.unwrap_or("output").to_owned(),
+        }
+    }
+
     /// The file as JSON, `{"filename", "subfolder", "type"}` (the server's
     /// own form).
     pub fn to_json(&self) -> Value {
@@ -675,4 +705,20 @@ pub mod ffi {
                 .ok_or_else(|| uniffi::deps::anyhow::anyhow!("unknown node phase `{name}`"))
         },
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binding_helpers_follow_the_records() {
+        let report = HostEvent::callback_error(None, HostEventKind::CallbackError, 7, "x".into());
+        assert_eq!(report.payload(), report.data);
+        let file = HostFile::named("a.png", None, None);
+        assert_eq!(
+            (file.subfolder.as_str(), file.kind.as_str()),
+            ("", "output")
+        );
+    }
 }
