@@ -55,6 +55,20 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
     for id in &prompts {
         let record = result.session.execution(id);
         let outcome = record.map(|r| r.phase.name()).unwrap_or("unknown");
+        // Only prompts the recording client POSTed are ours; another
+        // client's prompt its socket happened to see is reported as such,
+        // never held against the replay.
+        if !trace.meta.prompt_ids.contains(id) && record.is_some_and(|r| !r.ours) {
+            if args.json {
+                output::emit(&json!({
+                    "event": "outcome", "prompt_id": id, "outcome": outcome,
+                    "foreign": true, "history": Value::Null, "matches": Value::Null,
+                }));
+            } else {
+                println!("prompt {id}: another client's prompt (foreign), seen as {outcome}");
+            }
+            continue;
+        }
         let recorded = history
             .iter()
             .find(|(h, _)| h == id)

@@ -68,7 +68,25 @@ fn every_trace_replays_to_its_recorded_outcomes() {
             .filter(|v| v["event"] == "outcome")
             .collect();
         let text = std::fs::read_to_string(&path).unwrap();
+        let meta: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let ours = |id: &str| {
+            meta["meta"]["prompt_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == id)
+        };
         for (id, status) in recorded_history(&text) {
+            if !ours(&id) {
+                // Another client's prompt: reported as foreign, not checked.
+                let line = outcomes.iter().find(|o| o["prompt_id"] == id.as_str());
+                assert!(
+                    line.is_none_or(|o| o["foreign"] == true),
+                    "{}: {id}",
+                    path.display()
+                );
+                continue;
+            }
             let line = outcomes
                 .iter()
                 .find(|o| o["prompt_id"] == id.as_str())
@@ -102,4 +120,50 @@ fn replay_prints_events_for_people() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.stdout.contains("TestRaiseError"), "{}", done.stdout);
     assert!(done.stdout.contains("agrees"), "{}", done.stdout);
+}
+
+#[test]
+fn another_clients_prompt_is_reported_as_foreign_never_as_a_disagreement() {
+    let Some(dir) = traces_dir() else {
+        return;
+    };
+    // success_single as if another client had POSTed the prompt without a
+    // client id (so the server broadcast its frames to every socket): the
+    // POST is the other client's, and the recording client owns nothing.
+    let text = std::fs::read_to_string(dir.join("success_single.jsonl")).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let theirs = lines[0]["meta"]["prompt_ids"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lines[0]["meta"]["prompt_ids"] = Value::Array(Vec::new());
+    for event in lines.iter_mut().skip(1) {
+        if event["kind"] == "http" && event["method"] == "POST" {
+            event["client"] = Value::from("other");
+        }
+    }
+    let work = common::temp_dir("replay-foreign");
+    let trace = work.join("two_clients.jsonl");
+    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+    std::fs::write(&trace, body.join("\n") + "\n").unwrap();
+    let mut cmd = common::comfywire(&work);
+    cmd.arg("replay").arg(&trace).arg("--json");
+    let done = common::run(cmd, Duration::from_secs(30));
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let line = done
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["event"] == "outcome" && v["prompt_id"] == theirs.as_str())
+        .unwrap_or_else(|| panic!("no outcome line: {}", done.stdout));
+    assert_eq!(line["foreign"], true, "{line}");
+    assert_eq!(line["outcome"], "succeeded");
+    let mut human = common::comfywire(&work);
+    human.arg("replay").arg(&trace);
+    let done = common::run(human, Duration::from_secs(30));
+    assert!(done.stdout.contains("foreign"), "{}", done.stdout);
+    assert!(!done.stdout.contains("DISAGREES"), "{}", done.stdout);
 }

@@ -5,11 +5,12 @@
 
 mod common;
 
-use comfywire_proto::trace::TraceEventKind;
+use comfywire_proto::trace::{Trace, TraceEventKind};
 use comfywire_proto::{
     Event, Frame, HistoryEntry, HistoryOutcome, Outcome, ReplayOptions, ServerMessage,
     SessionConfig, parse_frame, replay,
 };
+use serde_json::Value;
 
 #[test]
 fn every_received_frame_parses_to_a_known_type() {
@@ -59,7 +60,14 @@ fn replay_matches_the_servers_history() {
             common::base(),
             ReplayOptions::default(),
         );
-        let finals = trace.final_history();
+        // Only the recording client's own prompts are ours; another
+        // client's (in a multi-client recording) is foreign, never checked
+        // as ours.
+        let finals: Vec<(String, Value)> = trace
+            .final_history()
+            .into_iter()
+            .filter(|(id, _)| trace.meta.prompt_ids.contains(id))
+            .collect();
         let session = &result.session;
         for (prompt_id, raw) in &finals {
             let entry = HistoryEntry::from_json(raw).unwrap();
@@ -98,7 +106,15 @@ fn replay_matches_the_servers_history() {
             assert_eq!(after_terminal, 0, "{name}: events after the terminal one");
         }
         // No phantom prompt: only prompts the server recorded are known.
-        assert_eq!(session.history().len(), finals.len(), "{name}: ring size");
+        let ours = session.history().iter().filter(|r| r.ours).count();
+        assert_eq!(ours, finals.len(), "{name}: ring size");
+        for record in session.history().iter() {
+            assert!(
+                record.ours || !trace.meta.prompt_ids.contains(&record.prompt_id),
+                "{name}: {} is ours but marked foreign",
+                record.prompt_id
+            );
+        }
         assert_eq!(
             session.tracker().active_records().count(),
             0,
@@ -127,6 +143,9 @@ fn the_websocket_alone_settles_prompts_without_a_gap() {
             },
         );
         for (prompt_id, raw) in trace.final_history() {
+            if !trace.meta.prompt_ids.contains(&prompt_id) {
+                continue; // another client's prompt
+            }
             let entry = HistoryEntry::from_json(&raw).unwrap();
             let Some(record) = result.session.execution(&prompt_id) else {
                 panic!("{name}: {prompt_id} unknown");
@@ -155,28 +174,61 @@ fn progress_reaches_every_steps_final_value_in_order() {
             ReplayOptions::default(),
         );
         for (prompt_id, _) in trace.final_history() {
+            if !trace.meta.prompt_ids.contains(&prompt_id) {
+                continue; // another client's prompt
+            }
             let mut last: std::collections::HashMap<String, f64> = Default::default();
-            let mut finals = std::collections::HashMap::new();
             for event in result.events_of(&prompt_id) {
                 if let Event::Progress(p) = event {
                     let prev = last.insert(p.node.clone(), p.value).unwrap_or(-1.0);
                     assert!(p.value >= prev, "{name}: progress went back on {}", p.node);
                     assert!((0.0..=1.0).contains(&p.overall));
-                    if p.value >= p.max {
-                        finals.insert(p.node.clone(), p.max);
-                    }
                 }
             }
-            // Every node that reported steps saw its final step.
-            for (node, value) in last {
-                assert_eq!(
-                    finals.get(&node),
-                    Some(&value),
-                    "{name}: final step of {node}"
-                );
+            // Every node's last step as the server sent it was delivered
+            // (the throttle always delivers the final value), whether the
+            // node ran to its max or stopped early (interrupted, failed).
+            for (node, sent) in last_sent_progress(&trace, &prompt_id) {
+                assert_eq!(last.get(&node), Some(&sent), "{name}: final step of {node}");
             }
         }
     }
+}
+
+/// The last `progress` value the server sent the recording client for each
+/// node of a prompt, read from the trace's own frames.
+fn last_sent_progress(trace: &Trace, prompt_id: &str) -> Vec<(String, f64)> {
+    let mut last: Vec<(String, f64)> = Vec::new();
+    for event in &trace.events {
+        if event.client.as_deref().is_some_and(|c| c != "primary") {
+            continue;
+        }
+        let TraceEventKind::Text {
+            received: true,
+            data,
+            ..
+        } = &event.kind
+        else {
+            continue;
+        };
+        let Ok(frame) = serde_json::from_str::<Value>(data) else {
+            continue;
+        };
+        if frame["type"] != "progress" || frame["data"]["prompt_id"] != prompt_id {
+            continue;
+        }
+        let (Some(node), Some(value)) = (
+            frame["data"]["node"].as_str(),
+            frame["data"]["value"].as_f64(),
+        ) else {
+            continue;
+        };
+        match last.iter_mut().find(|(n, _)| n == node) {
+            Some(slot) => slot.1 = value,
+            None => last.push((node.to_owned(), value)),
+        }
+    }
+    last
 }
 
 #[test]
