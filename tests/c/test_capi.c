@@ -543,8 +543,15 @@ static void test_job_options(comfywire_client *client) {
     comfywire_outcome_free(outcome);
     outcome = NULL;
     CHECK(comfywire_execution(client, "never-seen", &outcome) == COMFYWIRE_OK && outcome == NULL);
+    /* The server writes its history just after the terminal message
+     * (protocol 6.3): ask again until it has. */
     char *text = NULL;
-    CHECK(comfywire_server_history(client, "c-chosen-id", &text) == COMFYWIRE_OK);
+    for (int i = 0; i < 100 && text == NULL; i++) {
+        CHECK(comfywire_server_history(client, "c-chosen-id", &text) == COMFYWIRE_OK);
+        if (text == NULL) {
+            sleep_ms(50);
+        }
+    }
     CHECK(text != NULL && strstr(text, "\"from\":\"c\"") != NULL);
     comfywire_string_free(text);
     CHECK(comfywire_history(client, &text) == COMFYWIRE_OK);
@@ -565,6 +572,22 @@ static void test_job_options(comfywire_client *client) {
     CHECK(detail != NULL && (strstr(detail, "\"stall\"") || strstr(detail, "\"queue\"")));
     comfywire_outcome_free(outcome);
     CHECK(set_speed("3") == 0);
+    /* Lifecycle hints: a pause closes the socket and stays closed, a
+     * resume opens a new one; network changes and retry-now reconnect. */
+    CHECK(comfywire_pause(client) == COMFYWIRE_OK);
+    int paused = 0;
+    for (int i = 0; i < 200 && !paused; i++) {
+        char *state = NULL;
+        paused = comfywire_connection_state(client, &state) == COMFYWIRE_OK && str_eq(state, "paused");
+        comfywire_string_free(state);
+        if (!paused) {
+            sleep_ms(10);
+        }
+    }
+    CHECK(paused);
+    CHECK(comfywire_resume(client) == COMFYWIRE_OK);
+    CHECK(comfywire_connect(client, 5000) == COMFYWIRE_OK);
+    CHECK(comfywire_network_changed(client) == COMFYWIRE_OK);
     CHECK(comfywire_retry_now(client) == COMFYWIRE_OK);
     CHECK(comfywire_connect(client, 5000) == COMFYWIRE_OK);
 }
