@@ -119,6 +119,17 @@ pub enum OutcomeKind {
 }
 
 impl OutcomeKind {
+    /// A stable lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Succeeded => "succeeded",
+            OutcomeKind::Failed => "failed",
+            OutcomeKind::Interrupted => "interrupted",
+            OutcomeKind::Lost => "lost",
+            OutcomeKind::NotSubmitted => "not submitted",
+        }
+    }
+
     /// The kind of a record's outcome.
     pub fn of(record: &ExecutionRecord) -> OutcomeKind {
         match &record.outcome {

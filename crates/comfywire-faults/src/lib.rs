@@ -16,6 +16,7 @@
 //! sets how many schedules the long mode runs.
 #![forbid(unsafe_code)]
 
+pub mod accounting;
 pub mod invariants;
 pub mod memory;
 pub mod prng;
