@@ -18,8 +18,10 @@
 
 pub mod accounting;
 pub mod invariants;
+pub mod journal;
 pub mod memory;
 pub mod prng;
+pub mod process;
 pub mod proxy;
 pub mod run;
 pub mod sansio;
