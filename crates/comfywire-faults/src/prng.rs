@@ -39,13 +39,17 @@ impl Prng {
     }
 }
 
+/// `COMFYWIRE_SEED`, when set: the one seed to replay.
+pub fn replay_seed() -> Option<u64> {
+    std::env::var("COMFYWIRE_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+}
+
 /// Seeds to run: `COMFYWIRE_SEED` alone when set (replay), else `count`
 /// seeds derived from `base`.
 pub fn seeds(base: u64, count: u64) -> Vec<u64> {
-    if let Some(seed) = std::env::var("COMFYWIRE_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-    {
+    if let Some(seed) = replay_seed() {
         return vec![seed];
     }
     (0..count).map(|i| base.wrapping_add(i)).collect()

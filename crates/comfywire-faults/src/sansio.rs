@@ -482,18 +482,10 @@ pub fn run_case(case: &TraceCase, seed: u64) -> Tally {
     for v in sim.violations.drain(..) {
         tally.violations.push(format!("{prefix}: {v}"));
     }
-    let known_bug = |id: &str| {
-        sim.faults.contains(&"deaf")
-            && sim
-                .session
-                .execution(id)
-                .is_some_and(|r| r.phase == Phase::Queued && !r.had_gap)
-    };
     let ours: Vec<String> = case
         .prompts
         .iter()
         .map(|p| p.record.prompt_id.clone())
-        .filter(|id| !known_bug(id))
         .collect();
     for v in check_stream(&sim.events, &ours) {
         tally.violations.push(format!("{prefix}: {v}"));
@@ -502,15 +494,6 @@ pub fn run_case(case: &TraceCase, seed: u64) -> Tally {
         let id = &p.record.prompt_id;
         let Some(record) = sim.session.execution(id).filter(|r| r.is_terminal()) else {
             let phase = sim.session.execution(id).map(|r| (r.phase, r.had_gap));
-            if phase == Some((Phase::Queued, false)) && sim.faults.contains(&"deaf") {
-                // Known library bug (see `known_bugs.rs`): the deaf-socket
-                // watchdog only arms while a prompt runs, so a socket that
-                // goes deaf before `execution_start` is never replaced.
-                tally
-                    .known
-                    .push(format!("{prefix}: {id} queued behind a deaf socket"));
-                continue;
-            }
             tally.hangs += 1;
             tally.violations.push(format!(
                 "{prefix}: hang: {id} not terminal (phase, had_gap) = {phase:?}, state {:?}, faults {:?}",

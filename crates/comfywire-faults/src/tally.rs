@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::accounting::Accounts;
 use crate::invariants::OutcomeKind;
 
 /// What one or many schedules produced.
@@ -16,19 +17,31 @@ pub struct Tally {
     pub outcomes: BTreeMap<OutcomeKind, u64>,
     /// Lost outcomes that carried a non-empty reason.
     pub lost_with_reason: u64,
-    /// Duplicate terminal events seen.
+    /// Prompts with more than one terminal event.
     pub duplicates: u64,
-    /// Waits that hit their total deadline.
+    /// Prompts the server enqueued that reached no terminal event within
+    /// the deadline.
     pub hangs: u64,
+    /// Submits that returned an error, and of those the ones the server's
+    /// ledger confirms it never enqueued.
+    pub not_submitted: (u64, u64),
+    /// Submits cancelled before they returned, and of those the ones the
+    /// server had enqueued.
+    pub cancelled: (u64, u64),
+    /// Prompts the server enqueued under an id of its own.
+    pub adopted: u64,
+    /// Prompts the server ran more than once.
+    pub server_duplicates: u64,
+    /// Client processes killed and restarted.
+    pub kills: u64,
     /// Faults injected, by name.
     pub faults: BTreeMap<String, u64>,
+    /// What the mock's submission faults did (its counters), by name.
+    pub effects: BTreeMap<String, u64>,
     /// Peak resident set size seen, KiB.
     pub peak_rss_kib: u64,
     /// Every violation, prefixed by its seed.
     pub violations: Vec<String>,
-    /// Failures explained by a known, reported library bug (kept apart so
-    /// the slice stays green while it is open; each has an ignored test).
-    pub known: Vec<String>,
 }
 
 impl Tally {
@@ -42,12 +55,37 @@ impl Tally {
         for (k, v) in other.faults {
             *self.faults.entry(k).or_default() += v;
         }
+        for (k, v) in other.effects {
+            *self.effects.entry(k).or_default() += v;
+        }
         self.lost_with_reason += other.lost_with_reason;
         self.duplicates += other.duplicates;
         self.hangs += other.hangs;
+        self.not_submitted.0 += other.not_submitted.0;
+        self.not_submitted.1 += other.not_submitted.1;
+        self.cancelled.0 += other.cancelled.0;
+        self.cancelled.1 += other.cancelled.1;
+        self.adopted += other.adopted;
+        self.server_duplicates += other.server_duplicates;
+        self.kills += other.kills;
         self.peak_rss_kib = self.peak_rss_kib.max(other.peak_rss_kib);
         self.violations.extend(other.violations);
-        self.known.extend(other.known);
+    }
+
+    /// Adds one client's accounting (its violations are the caller's to
+    /// prefix and add).
+    pub fn account(&mut self, accounts: &Accounts) {
+        self.duplicates += accounts.duplicates;
+        self.hangs += accounts.hangs;
+        self.not_submitted.0 += accounts.not_submitted;
+        self.not_submitted.1 += accounts.not_submitted_confirmed;
+        self.cancelled.0 += accounts.cancelled;
+        self.cancelled.1 += accounts.cancelled_enqueued;
+        self.adopted += accounts.adopted;
+        self.server_duplicates += accounts.server_duplicates;
+        for _ in 0..accounts.not_submitted {
+            self.outcome(OutcomeKind::NotSubmitted);
+        }
     }
 
     /// Counts one outcome.
@@ -67,18 +105,16 @@ impl Tally {
         }
     }
 
-    /// Panics with every violation and the seeds to replay them.
+    /// Panics when there is any violation, with the first few and the way
+    /// to replay them (callers print the whole list first).
     pub fn assert_clean(&self) {
         if !self.violations.is_empty() {
-            let shown: Vec<&String> = self.violations.iter().take(20).collect();
+            let shown: Vec<&str> = self.violations.iter().take(5).map(String::as_str).collect();
             panic!(
-                "{} violation(s); replay one with COMFYWIRE_SEED=<seed>:\n{}",
+                "{} violation(s) (all printed above as VIOLATION lines); replay one with \
+                 COMFYWIRE_SEED=<seed>. First ones:\n{}",
                 self.violations.len(),
-                shown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                shown.join("\n")
             );
         }
     }
@@ -102,23 +138,48 @@ impl fmt::Display for Tally {
         )?;
         writeln!(
             f,
-            "| not submitted (POST /prompt refused or cut) | {} |",
-            n(OutcomeKind::NotSubmitted)
+            "| not submitted (submit returned an error) / confirmed absent on the server | {} / {} |",
+            self.not_submitted.0, self.not_submitted.1
         )?;
-        writeln!(f, "| duplicate terminal events | {} |", self.duplicates)?;
-        writeln!(f, "| hangs (total deadline hit) | {} |", self.hangs)?;
-        writeln!(f, "| violations | {} |", self.violations.len())?;
         writeln!(
             f,
-            "| known-bug cases (deaf socket while queued) | {} |",
-            self.known.len()
+            "| submits cancelled / enqueued anyway | {} / {} |",
+            self.cancelled.0, self.cancelled.1
         )?;
+        writeln!(f, "| adopted under a server-chosen id | {} |", self.adopted)?;
+        writeln!(
+            f,
+            "| client processes killed and resumed | {} |",
+            self.kills
+        )?;
+        writeln!(f, "| duplicate terminal events | {} |", self.duplicates)?;
+        writeln!(
+            f,
+            "| ran twice on the server | {} |",
+            self.server_duplicates
+        )?;
+        writeln!(
+            f,
+            "| hangs (no terminal event by the deadline) | {} |",
+            self.hangs
+        )?;
+        writeln!(f, "| violations | {} |", self.violations.len())?;
         writeln!(f, "| peak RSS | {} MiB |", self.peak_rss_kib / 1024)?;
         let faults: Vec<String> = self
             .faults
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        writeln!(f, "| faults injected | {} |", faults.join(", "))
+        writeln!(f, "| faults injected | {} |", faults.join(", "))?;
+        let effects: Vec<String> = self
+            .effects
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(
+            f,
+            "| submission faults that took effect | {} |",
+            effects.join(", ")
+        )
     }
 }

@@ -50,6 +50,50 @@ pub enum Fault {
     FailNextPrompt,
     /// The next `POST /prompt` answers a recorded 400 validation error.
     ValidationErrorNextPrompt,
+    /// The next prompt the server enqueues gets no complete answer: the
+    /// prompt is queued and runs, but the HTTP connection closes at `at`
+    /// (JSON: `{"fault": "cut_prompt_reply"}`, or with `"at": "headers"`).
+    CutPromptReply {
+        /// Where the answer is cut (default: in the body).
+        #[serde(default)]
+        at: CutAt,
+    },
+    /// The next prompt the server enqueues is queued (and may run) at once,
+    /// but its answer is held `millis` (JSON also takes `ms`); longer than
+    /// the client's request timeout, the client gives up before it.
+    DelayPromptReply {
+        /// How long the answer is held.
+        #[serde(alias = "ms")]
+        millis: u64,
+    },
+    /// From now on the server ignores the `prompt_id` a client asks for and
+    /// enqueues every prompt under an id of its own, which its answer
+    /// carries (older ComfyUI, or a gateway that rewrites ids).
+    IgnoreClientPromptId,
+    /// The next `execution_success`, `execution_error` or
+    /// `execution_interrupted` frame sent to a socket goes out cut in half:
+    /// not JSON. History, `status` and `executing {node: null}` are intact.
+    CorruptTerminalFrame,
+    /// `GET /history/{id}` answers HTTP 500 for one prompt (`prompt_id`),
+    /// or for the next prompt enqueued when it is `None`/absent, from now
+    /// on; `/history` without an id, `/queue` and every other prompt work.
+    HistoryUnreadable {
+        /// The prompt, or `None` for the next one enqueued.
+        #[serde(default)]
+        prompt_id: Option<String>,
+    },
+}
+
+/// Where [`Fault::CutPromptReply`] cuts the answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutAt {
+    /// After the status line, the headers (with the full `content-length`)
+    /// and half of the body.
+    #[default]
+    Body,
+    /// Before anything is written: the connection just closes.
+    Headers,
 }
 
 /// Carries out `fault` on the running server.
@@ -109,6 +153,16 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) {
         }
         Fault::FailNextPrompt => inner.fail_next_prompt = true,
         Fault::ValidationErrorNextPrompt => inner.validation_error_next_prompt = true,
+        Fault::CutPromptReply { at } => inner.cut_next_prompt_reply = Some(at),
+        Fault::DelayPromptReply { millis } => inner.delay_next_prompt_reply = Some(millis),
+        Fault::IgnoreClientPromptId => inner.ignore_client_prompt_id = true,
+        Fault::CorruptTerminalFrame => inner.corrupt_next_terminal = true,
+        Fault::HistoryUnreadable {
+            prompt_id: Some(id),
+        } => {
+            inner.history_unreadable.insert(id);
+        }
+        Fault::HistoryUnreadable { prompt_id: None } => inner.history_unreadable_next += 1,
         Fault::Restart | Fault::Stall { .. } => {}
     }
 }

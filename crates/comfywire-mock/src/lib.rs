@@ -4,11 +4,22 @@
 //! HTTP and the `/ws` WebSocket share one port, like the real server.
 //! Submitted graphs are matched to a recorded prompt and that prompt's frames
 //! are replayed with the new prompt id; see [`MockServer`].
+//!
+//! Besides ComfyUI's state, the server keeps its own [`Ledger`] of every
+//! `POST /prompt` (what it enqueued under which id, how often it ran it, how
+//! it ended), for tests that check a client's outcomes against the truth.
+//! Faults come from [`MockServer::inject`] or `POST /mock/fault`; the
+//! crate's `README.md` lists every control route and fault as JSON.
+//!
+//! It is not a ComfyUI: no graph is executed. The client under test lives in
+//! `comfywire-client`; the fault schedules that drive both are
+//! `comfywire-faults`.
 
 mod binary;
 mod fault;
 mod firehose;
 mod ids;
+pub mod ledger;
 mod multipart;
 mod playback;
 mod png;
@@ -21,6 +32,7 @@ mod state;
 mod stats;
 mod ws;
 
-pub use fault::Fault;
+pub use fault::{CutAt, Fault};
+pub use ledger::{Ledger, LedgerEntry, ReplyFate, RunEnd};
 pub use server::{MockConfig, MockServer, TraceSource};
 pub use stats::MockStats;

@@ -2,6 +2,7 @@
 
 use crate::binary;
 use crate::ids::now_ms;
+use crate::ledger::RunEnd;
 use crate::pyjson;
 use crate::rewrite;
 use crate::scenario::{FrameBody, RecordedPrompt};
@@ -25,6 +26,7 @@ pub(crate) async fn worker(shared: Arc<Shared>) {
             let mut inner = shared.lock();
             match inner.queue.pop_front() {
                 Some(job) => {
+                    inner.ledger.started(job.seq);
                     inner.running_outputs.clear();
                     inner.running = Some(Running {
                         job: job.clone(),
@@ -204,7 +206,9 @@ fn send(
                     .push(json!([kind, rewrite::value(data, old, new)]));
             }
             if let Some((socket, _)) = target {
-                inner.send_to_socket(socket, text_message(rewrite::text(text, old, new)));
+                let text = rewrite::text(text, old, new);
+                let text = corrupt_if_terminal(inner, kind, text);
+                inner.send_to_socket(socket, text_message(text));
             }
         }
         FrameBody::Binary(frame) => {
@@ -219,6 +223,58 @@ fn send(
             let frame = rewrite::preview(frame, wants_metadata, node.as_deref(), old, new);
             inner.send_to_socket(socket, Message::Binary(frame));
         }
+    }
+}
+
+/// The frame cut in half (not JSON) when it is a terminal frame and
+/// [`crate::Fault::CorruptTerminalFrame`] is armed; else unchanged.
+fn corrupt_if_terminal(inner: &mut Inner, kind: &str, text: String) -> String {
+    let terminal = matches!(
+        kind,
+        "execution_success" | "execution_error" | "execution_interrupted"
+    );
+    if !terminal || !std::mem::take(&mut inner.corrupt_next_terminal) {
+        return text;
+    }
+    inner.stats.terminal_frames_corrupted += 1;
+    let mut cut = text.len() / 2;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    text[..cut].to_owned()
+}
+
+/// How a history entry says its run ended: the last `execution_*`
+/// message, else `status_str`.
+fn end_of(entry: &Map<String, Value>) -> RunEnd {
+    let status = entry.get("status");
+    let last = status
+        .and_then(|s| s.get("messages"))
+        .and_then(Value::as_array)
+        .and_then(|messages| {
+            messages
+                .iter()
+                .rev()
+                .filter_map(|m| m.get(0).and_then(Value::as_str))
+                .find(|kind| {
+                    matches!(
+                        *kind,
+                        "execution_success" | "execution_error" | "execution_interrupted"
+                    )
+                })
+        });
+    match last {
+        Some("execution_success") => RunEnd::Succeeded,
+        Some("execution_error") => RunEnd::Failed,
+        Some(_) => RunEnd::Interrupted,
+        None if status
+            .and_then(|s| s.get("status_str"))
+            .and_then(Value::as_str)
+            == Some("success") =>
+        {
+            RunEnd::Succeeded
+        }
+        None => RunEnd::Failed,
     }
 }
 
@@ -245,7 +301,8 @@ fn interrupt(inner: &mut Inner, job: &Job, log: &mut RunLog) {
     });
     if let Some((socket, _)) = inner.target(job.client_id.as_deref()) {
         let frame = json!({"type": "execution_interrupted", "data": data});
-        inner.send_to_socket(socket, text_message(pyjson::to_string(&frame)));
+        let text = corrupt_if_terminal(inner, "execution_interrupted", pyjson::to_string(&frame));
+        inner.send_to_socket(socket, text_message(text));
     }
     log.messages.push(json!(["execution_interrupted", data]));
     inner.stats.interrupts += 1;
@@ -291,6 +348,7 @@ fn finish(
         }
     };
     entry.insert("prompt".into(), job.queue_item());
+    inner.ledger.ended(job.seq, end_of(&entry));
     inner
         .history
         .insert(job.prompt_id.clone(), Value::Object(entry));

@@ -1,30 +1,55 @@
 //! The HTTP side: ComfyUI's routes (with and without `/api`), the WebSocket
 //! upgrade on `/ws`, and the `/mock/*` control routes.
 
-use crate::fault::{self, Fault};
+use crate::fault::{self, CutAt, Fault};
 use crate::ids;
+use crate::ledger::{LedgerEntry, ReplyFate, RunEnd};
 use crate::multipart;
 use crate::pyjson;
 use crate::state::{Job, Shared};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use futures_util::StreamExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::header::{
-    CONNECTION, CONTENT_TYPE, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    UPGRADE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-type Reply = Response<Full<Bytes>>;
+/// Every answer's body: whole, or cut on purpose ([`Fault::CutPromptReply`]).
+pub(crate) type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+type Reply = Response<Body>;
+
+/// The connection of a request is closed without any answer
+/// ([`CutAt::Headers`]); hyper drops it when the service fails.
+#[derive(Debug)]
+pub(crate) struct CutConnection;
+
+impl std::fmt::Display for CutConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection cut by the mock (CutPromptReply)")
+    }
+}
+
+impl std::error::Error for CutConnection {}
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
     if let Ok(value) = HeaderValue::from_str(content_type) {
         response.headers_mut().insert(CONTENT_TYPE, value);
@@ -88,14 +113,18 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Routes one request.
-pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply {
+/// Routes one request; `Err` closes its connection without an answer.
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Reply, CutConnection> {
     let method = req.method().clone();
     let full_path = req.uri().path().to_owned();
     if let Some(control) = full_path.strip_prefix("/mock/") {
         let control = control.to_owned();
+        let params = query(&req);
         let body = body_json(req).await;
-        return mock_route(&shared, &method, &control, body).await;
+        return Ok(mock_route(&shared, &method, &control, &params, body).await);
     }
     let path = full_path
         .strip_prefix("/api")
@@ -103,33 +132,26 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Reply
         .unwrap_or(&full_path)
         .to_owned();
     if path == "/ws" && method == Method::GET {
-        return upgrade(shared, req);
+        return Ok(upgrade(shared, req));
     }
     let params = query(&req);
     if method == Method::GET {
-        return get_route(&shared, &path, &params);
+        return Ok(get_route(&shared, &path, &params));
     }
     if method != Method::POST {
-        return not_found();
+        return Ok(not_found());
     }
     if path == "/upload/image" {
-        return upload(&shared, req).await;
+        return Ok(upload(&shared, req).await);
     }
     let body = body_json(req).await;
-    match path.as_str() {
-        "/prompt" => match body {
-            Some(body) => submit(&shared, body),
-            None => reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "text/plain",
-                "500 Internal Server Error",
-            ),
-        },
+    Ok(match path.as_str() {
+        "/prompt" => return submit(&shared, body).deliver().await,
         "/queue" => edit_queue(&shared, body.unwrap_or(Value::Null)),
         "/history" => edit_history(&shared, body.unwrap_or(Value::Null)),
         "/interrupt" => interrupt(&shared, body.unwrap_or(Value::Null)),
         _ => not_found(),
-    }
+    })
 }
 
 async fn body_bytes(req: Request<Incoming>) -> Bytes {
@@ -230,7 +252,15 @@ fn get_route(shared: &Shared, path: &str, params: &HashMap<String, String>) -> R
         "/features" => json_reply(StatusCode::OK, &crate::ws::server_features()),
         _ => match path.strip_prefix("/history/") {
             Some(id) => {
-                let inner = shared.lock();
+                let mut inner = shared.lock();
+                if inner.history_unreadable.contains(id) {
+                    inner.stats.history_unreadable_answers += 1;
+                    return reply(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "text/plain",
+                        "500 Internal Server Error",
+                    );
+                }
                 let mut map = Map::new();
                 if let Some(entry) = inner.history.get(id) {
                     map.insert(id.to_owned(), entry.clone());
@@ -458,12 +488,113 @@ fn recorded_validation_error(shared: &Shared) -> Value {
         .unwrap_or_else(|| no_prompt(shared))
 }
 
-fn submit(shared: &Shared, body: Value) -> Reply {
+/// What `POST /prompt` answers, and how the answer goes out.
+struct Answer {
+    status: StatusCode,
+    body: Value,
+    fate: ReplyFate,
+    delay_ms: u64,
+    cut_at: CutAt,
+}
+
+impl Answer {
+    fn now(status: StatusCode, body: Value) -> Answer {
+        Answer {
+            status,
+            body,
+            fate: ReplyFate::Sent,
+            delay_ms: 0,
+            cut_at: CutAt::Body,
+        }
+    }
+
+    /// The whole answer; a JSON string body goes out as plain text.
+    fn whole(&self) -> Reply {
+        match &self.body {
+            Value::String(text) => reply(self.status, "text/plain", text.clone()),
+            value => json_reply(self.status, value),
+        }
+    }
+
+    /// Sends the answer as its fate says.
+    async fn deliver(self) -> Result<Reply, CutConnection> {
+        match self.fate {
+            ReplyFate::Sent => Ok(self.whole()),
+            ReplyFate::Delayed => {
+                tokio::time::sleep(Duration::from_millis(self.delay_ms)).await;
+                Ok(self.whole())
+            }
+            ReplyFate::Cut => match self.cut_at {
+                CutAt::Headers => Err(CutConnection),
+                CutAt::Body => Ok(cut_reply(self.status, &self.body)),
+            },
+        }
+    }
+}
+
+/// The status line, the headers with the whole body's length, half of the
+/// body, then an error that makes hyper close the connection.
+fn cut_reply(status: StatusCode, value: &Value) -> Reply {
+    let text = Bytes::from(pyjson::to_string(value));
+    let length = text.len();
+    let half = text.slice(..length / 2);
+    let cut = futures_util::stream::iter([Ok(Frame::data(half))]).chain(
+        futures_util::stream::once(async {
+            // Let the half body reach the socket before the abort.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "answer cut by the mock (CutPromptReply)",
+            ))
+        }),
+    );
+    let mut response = Response::new(StreamBody::new(cut).boxed_unsync());
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+/// Handles `POST /prompt` and writes its ledger entry.
+fn submit(shared: &Shared, body: Option<Value>) -> Answer {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let requested = body
+        .as_ref()
+        .and_then(|b| text(b, "prompt_id"))
+        .filter(|id| !id.is_empty());
+    let client_id = body.as_ref().and_then(|b| text(b, "client_id"));
+    let refused = |status: StatusCode, answer: Value| {
+        shared.lock().ledger.record(LedgerEntry {
+            seq: 0,
+            requested_prompt_id: requested.clone(),
+            prompt_id: None,
+            client_id: client_id.clone(),
+            enqueued: false,
+            number: None,
+            status: status.as_u16(),
+            reply: ReplyFate::Sent,
+            reply_delay_ms: 0,
+            runs: 0,
+            end: None,
+        });
+        Answer::now(status, answer)
+    };
+    let Some(body) = body else {
+        // Python's json.loads raising: aiohttp answers a bare 500.
+        return refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Value::String("500 Internal Server Error".into()),
+        );
+    };
     let Some(graph) = body.get("prompt").filter(|p| !p.is_null()).cloned() else {
-        return json_reply(StatusCode::BAD_REQUEST, &no_prompt(shared));
+        return refused(StatusCode::BAD_REQUEST, no_prompt(shared));
     };
     if std::mem::take(&mut shared.lock().validation_error_next_prompt) {
-        return json_reply(StatusCode::BAD_REQUEST, &recorded_validation_error(shared));
+        return refused(StatusCode::BAD_REQUEST, recorded_validation_error(shared));
     }
     let library = &shared.library;
     let mut extra_data = body
@@ -490,29 +621,29 @@ fn submit(shared: &Shared, body: Value) -> Reply {
         }),
     };
     let Some((scenario, post)) = chosen else {
-        return json_reply(StatusCode::BAD_REQUEST, &no_prompt(shared));
+        return refused(StatusCode::BAD_REQUEST, no_prompt(shared));
     };
     let Some(index) = post.prompt_index.filter(|_| post.status == 200) else {
         let status = StatusCode::from_u16(post.status).unwrap_or(StatusCode::BAD_REQUEST);
-        return json_reply(status, &post.response);
+        return refused(status, post.response.clone());
     };
     let node_errors = post
         .response
         .get("node_errors")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let client_id = body
-        .get("client_id")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
     if let Some(client) = &client_id {
         extra_data.insert("client_id".into(), client.clone().into());
     }
-    let prompt_id = match body.get("prompt_id") {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
-        _ => ids::new_prompt_id(),
-    };
     let mut inner = shared.lock();
+    let prompt_id = match &requested {
+        Some(id) if !inner.ignore_client_prompt_id => id.clone(),
+        Some(_) => {
+            inner.stats.prompt_ids_replaced += 1;
+            ids::new_prompt_id()
+        }
+        None => ids::new_prompt_id(),
+    };
     let (scenario_name, prompt_index) = if std::mem::take(&mut inner.fail_next_prompt) {
         ("execution_error".to_owned(), 0)
     } else {
@@ -525,8 +656,39 @@ fn submit(shared: &Shared, body: Value) -> Reply {
         .unwrap_or_else(|| json!([]));
     let number = inner.counter;
     inner.counter += 1;
+    if inner.history_unreadable_next > 0 {
+        inner.history_unreadable_next -= 1;
+        inner.history_unreadable.insert(prompt_id.clone());
+    }
+    let mut answer = Answer::now(
+        StatusCode::OK,
+        json!({"prompt_id": prompt_id, "number": number, "node_errors": node_errors}),
+    );
+    if let Some(at) = inner.cut_next_prompt_reply.take() {
+        inner.stats.prompt_replies_cut += 1;
+        answer.fate = ReplyFate::Cut;
+        answer.cut_at = at;
+    } else if let Some(millis) = inner.delay_next_prompt_reply.take() {
+        inner.stats.prompt_replies_delayed += 1;
+        answer.fate = ReplyFate::Delayed;
+        answer.delay_ms = millis;
+    }
+    let seq = inner.ledger.record(LedgerEntry {
+        seq: 0,
+        requested_prompt_id: requested,
+        prompt_id: Some(prompt_id.clone()),
+        client_id: client_id.clone(),
+        enqueued: true,
+        number: Some(number),
+        status: 200,
+        reply: answer.fate,
+        reply_delay_ms: answer.delay_ms,
+        runs: 0,
+        end: None,
+    });
     inner.queue.push_back(Job {
-        prompt_id: prompt_id.clone(),
+        seq,
+        prompt_id,
         number,
         graph,
         extra_data: Value::Object(extra_data),
@@ -539,10 +701,7 @@ fn submit(shared: &Shared, body: Value) -> Reply {
     inner.broadcast_status();
     drop(inner);
     shared.work.notify_one();
-    json_reply(
-        StatusCode::OK,
-        &json!({"prompt_id": prompt_id, "number": number, "node_errors": node_errors}),
-    )
+    answer
 }
 
 fn id_list(body: &Value) -> Vec<String> {
@@ -564,13 +723,20 @@ fn wants_clear(body: &Value) -> bool {
 fn edit_queue(shared: &Shared, body: Value) -> Reply {
     let mut inner = shared.lock();
     if wants_clear(&body) && !inner.queue.is_empty() {
-        inner.queue.clear();
+        let gone: Vec<u64> = inner.queue.drain(..).map(|job| job.seq).collect();
+        for seq in gone {
+            inner.ledger.ended(seq, RunEnd::Deleted);
+        }
         inner.broadcast_status();
     }
     for id in id_list(&body) {
-        let before = inner.queue.len();
-        inner.queue.retain(|job| job.prompt_id != id);
-        if inner.queue.len() != before {
+        let (gone, kept): (Vec<Job>, Vec<Job>) =
+            inner.queue.drain(..).partition(|job| job.prompt_id == id);
+        inner.queue = kept.into();
+        for job in &gone {
+            inner.ledger.ended(job.seq, RunEnd::Deleted);
+        }
+        if !gone.is_empty() {
             inner.broadcast_status();
         }
     }
@@ -606,10 +772,23 @@ async fn mock_route(
     shared: &Arc<Shared>,
     method: &Method,
     path: &str,
+    params: &HashMap<String, String>,
     body: Option<Value>,
 ) -> Reply {
     let bad = |message: String| json_reply(StatusCode::BAD_REQUEST, &json!({"error": message}));
     match (method.as_str(), path) {
+        ("GET", "ledger") => {
+            let mut ledger = shared.lock().ledger.snapshot();
+            if let Some(client) = params.get("client_id") {
+                ledger
+                    .entries
+                    .retain(|e| e.client_id.as_deref() == Some(client.as_str()));
+            }
+            match serde_json::to_value(ledger) {
+                Ok(value) => json_reply(StatusCode::OK, &value),
+                Err(e) => bad(e.to_string()),
+            }
+        }
         ("GET", "stats") => {
             let stats = shared.lock().stats.clone();
             match serde_json::to_value(stats) {

@@ -1,6 +1,7 @@
 //! Starting, steering and stopping a mock server.
 
 use crate::fault::{self, Fault};
+use crate::ledger::Ledger;
 use crate::scenario::Library;
 use crate::state::Shared;
 use crate::stats::MockStats;
@@ -139,6 +140,30 @@ impl MockServer {
         self.shared.lock().stats.clone()
     }
 
+    /// A snapshot of the server's own record of every `POST /prompt`
+    /// (also `GET /mock/ledger`): what it enqueued under which id, for
+    /// which client, how often it started it and how it ended. Restarts do
+    /// not clear it; it keeps the last [`ledger::DEFAULT_CAPACITY`] entries
+    /// unless [`MockServer::set_ledger_capacity`] says otherwise.
+    ///
+    /// [`ledger::DEFAULT_CAPACITY`]: crate::ledger::DEFAULT_CAPACITY
+    pub fn ledger(&self) -> Ledger {
+        self.shared.lock().ledger.snapshot()
+    }
+
+    /// Keeps at most `capacity` ledger entries (at least 1), evicting the
+    /// oldest and counting them in [`Ledger::evicted`].
+    pub fn set_ledger_capacity(&self, capacity: usize) {
+        self.shared.lock().ledger.set_capacity(capacity);
+    }
+
+    /// The server's history entry of `prompt_id` as it holds it, past any
+    /// fault ([`Fault::HistoryUnreadable`] does not apply): `None` when it
+    /// has none (unknown, pending, running, or forgotten by a restart).
+    pub fn history_entry(&self, prompt_id: &str) -> Option<Value> {
+        self.shared.lock().history.get(prompt_id).cloned()
+    }
+
     /// Sends `frames` frames from `scenario`'s first prompt (a new prompt id
     /// per cycle) to `client_id`'s socket as fast as it takes them; resolves
     /// to the number sent (0 if the client has no socket).
@@ -178,12 +203,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let conn_shared = shared.clone();
         let mut conn_shutdown = shared.shutdown.subscribe();
         let task = tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = conn_shared.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(crate::routes::handle(shared, req).await)
-                }
-            });
+            // An `Err` (a cut answer) makes hyper drop the connection.
+            let service = service_fn(move |req| crate::routes::handle(conn_shared.clone(), req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();

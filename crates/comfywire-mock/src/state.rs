@@ -1,12 +1,14 @@
 //! Everything the HTTP routes, the sockets and the worker share, behind one
 //! small mutex that is never held across an await.
 
+use crate::fault::CutAt;
+use crate::ledger::{Book, RunEnd};
 use crate::scenario::{Library, RecordedPrompt};
 use crate::stats::MockStats;
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard};
 use serde_json::{Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -39,6 +41,8 @@ pub(crate) struct SocketEntry {
 /// A prompt waiting in or taken from the queue.
 #[derive(Debug, Clone)]
 pub(crate) struct Job {
+    /// Its entry in the ledger.
+    pub seq: u64,
     pub prompt_id: String,
     pub number: u64,
     pub graph: Value,
@@ -87,6 +91,21 @@ pub(crate) struct Inner {
     pub stall_until: Option<Instant>,
     pub fail_next_prompt: bool,
     pub validation_error_next_prompt: bool,
+    /// [`crate::Fault::CutPromptReply`] armed for the next enqueued prompt.
+    pub cut_next_prompt_reply: Option<CutAt>,
+    /// [`crate::Fault::DelayPromptReply`] armed for the next enqueued prompt.
+    pub delay_next_prompt_reply: Option<u64>,
+    /// [`crate::Fault::IgnoreClientPromptId`]: every prompt gets the
+    /// server's own id.
+    pub ignore_client_prompt_id: bool,
+    /// [`crate::Fault::CorruptTerminalFrame`] armed.
+    pub corrupt_next_terminal: bool,
+    /// Prompts whose `/history/{id}` answers 500.
+    pub history_unreadable: HashSet<String>,
+    /// How many of the next enqueued prompts join `history_unreadable`.
+    pub history_unreadable_next: u32,
+    /// The server's own record of every `POST /prompt`.
+    pub ledger: Book,
     /// (type, subfolder, name) → file bytes.
     pub uploads: HashMap<(String, String, String), Bytes>,
     /// Outputs of the running prompt sent so far: a real server has them on
@@ -112,6 +131,13 @@ impl Inner {
             stall_until: None,
             fail_next_prompt: false,
             validation_error_next_prompt: false,
+            cut_next_prompt_reply: None,
+            delay_next_prompt_reply: None,
+            ignore_client_prompt_id: false,
+            corrupt_next_terminal: false,
+            history_unreadable: HashSet::new(),
+            history_unreadable_next: 0,
+            ledger: Book::new(),
             uploads: HashMap::new(),
             running_outputs: Vec::new(),
             stats: MockStats::default(),
@@ -246,6 +272,15 @@ impl Shared {
         {
             let mut inner = self.lock();
             inner.epoch += 1;
+            let forgotten: Vec<u64> = inner
+                .queue
+                .iter()
+                .map(|job| job.seq)
+                .chain(inner.running.as_ref().map(|r| r.job.seq))
+                .collect();
+            for seq in forgotten {
+                inner.ledger.ended(seq, RunEnd::Restarted);
+            }
             inner.queue.clear();
             inner.history.clear();
             inner.running = None;

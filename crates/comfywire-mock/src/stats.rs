@@ -17,4 +17,15 @@ pub struct MockStats {
     pub open_sockets: u64,
     /// Prompts stopped by `POST /interrupt`.
     pub interrupts: u64,
+    /// `POST /prompt` answers cut by [`crate::Fault::CutPromptReply`].
+    pub prompt_replies_cut: u64,
+    /// `POST /prompt` answers held by [`crate::Fault::DelayPromptReply`].
+    pub prompt_replies_delayed: u64,
+    /// Prompts enqueued under the server's own id although the request
+    /// asked for one ([`crate::Fault::IgnoreClientPromptId`]).
+    pub prompt_ids_replaced: u64,
+    /// Terminal frames sent corrupted ([`crate::Fault::CorruptTerminalFrame`]).
+    pub terminal_frames_corrupted: u64,
+    /// `/history/{id}` answered 500 by [`crate::Fault::HistoryUnreadable`].
+    pub history_unreadable_answers: u64,
 }
