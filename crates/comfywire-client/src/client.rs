@@ -523,11 +523,14 @@ impl Client {
         if let Some(record) = self.execution(prompt_id).await? {
             return Ok(Some(known(record)));
         }
-        let in_history = self.server_history(prompt_id).await?.is_some();
-        let queued = in_history || {
-            let queue = self.queue().await?;
-            queue.is_running(prompt_id) || queue.is_pending(prompt_id)
-        };
+        // A server that cannot be asked right now is no reason to refuse
+        // the submission: the POST itself will say.
+        let in_history = matches!(self.server_history(prompt_id).await, Ok(Some(_)));
+        let queued = in_history
+            || self
+                .queue()
+                .await
+                .is_ok_and(|q| q.is_running(prompt_id) || q.is_pending(prompt_id));
         if !queued {
             return Ok(None);
         }

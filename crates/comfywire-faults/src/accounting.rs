@@ -180,7 +180,8 @@ pub struct Accounts {
 /// Accounts for one client's `attempts` against the server's `ledger`.
 /// `terminals` holds what the client delivered; `hung` the ids whose wait
 /// hit its deadline (reported as hangs rather than as missing ends);
-/// `has_history` says whether the server holds a history entry now.
+/// `has_history` says whether the server holds a history entry now that
+/// it will serve.
 pub fn account(
     client_id: &str,
     attempts: &[Attempt],

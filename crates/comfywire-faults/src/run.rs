@@ -460,6 +460,17 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
     let mut resumed: Option<(Client, Seen, JoinHandle<()>)> = None;
     if schedule.kill.is_some() {
         let config = seats[0].config.clone();
+        // A crashed process holds nothing: let go of the killed client's
+        // last handle (its tasks died with its runtime), so its journal is
+        // free for the process that starts again.
+        let mut stand_in = ClientConfig::new(config.url.clone());
+        // The seat keeps its client id: the accounting reads it.
+        stand_in.client_id = Some(seats[0].client.client_id());
+        if let Ok(placeholder) = Client::start(stand_in) {
+            let killed = std::mem::replace(&mut seats[0].client, placeholder);
+            drop(killed);
+            seats[0].client.close().await;
+        }
         let client = match journal::resume(config.clone()).await {
             Ok(client) => Some(client),
             Err(why) => {
@@ -582,7 +593,9 @@ pub async fn run_schedule(schedule: &Schedule, options: &RunOptions) -> Tally {
         let seen = Seen::default();
         (tokio::spawn(collect(l, seen.clone())), seen)
     });
-    let has_history = |id: &str| server.history_entry(id).is_some();
+    // What a client can learn: an entry the server holds but will not
+    // serve (`HistoryUnreadable`) is, to any client, no entry.
+    let has_history = |id: &str| server.history_entry(id).is_some() && server.history_readable(id);
     let mut main_finished: Vec<String> = Vec::new();
     for (i, (seat, collector)) in seats.iter().zip(collectors).enumerate() {
         let killed = seat.process.is_some();

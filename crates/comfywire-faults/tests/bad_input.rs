@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use comfywire_client::proto::ParseError;
-use comfywire_client::{Client, Deadlines, Error, Event, EventKind, Phase, SubmitOptions};
+use comfywire_client::{Client, Deadlines, Error, Event, EventKind, Outcome, Phase};
 use comfywire_faults::invariants::{check_stream, same_outputs};
 use comfywire_faults::run::{RunOptions, client_config};
 use comfywire_faults::stub_http::{StubReply, StubServer};
@@ -70,16 +70,14 @@ async fn run_against(
     config.session.polling_after_failures = 2;
     let client = Client::connect(config).await.expect("client");
     let mut events = client.events();
+    // The stub answers every submission with its own id, which the client
+    // adopts (no explicit id: that would make the client ask the stub's
+    // history first, spending one of its bad answers).
     let submission = client
-        .submit_with(
-            &json!({"9": {"class_type": "SaveImage", "inputs": {}}}),
-            SubmitOptions {
-                prompt_id: Some(ID.into()),
-                ..SubmitOptions::default()
-            },
-        )
+        .submit(&json!({"9": {"class_type": "SaveImage", "inputs": {}}}))
         .await
         .expect("submit");
+    assert_eq!(submission.prompt_id, ID, "the server's id is adopted");
     let result = client
         .wait_record(
             &submission.prompt_id,
@@ -135,10 +133,24 @@ async fn history_garbage_body_during_reconciliation_is_retried_until_it_answers(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn history_failing_forever_ends_at_the_callers_deadline_not_as_lost() {
+async fn history_failing_forever_ends_as_lost_with_the_error_after_bounded_checks() {
     let server = stub(u32::MAX, StubReply::raw(500, "down")).await;
-    let (result, _) = run_against(&server, Duration::from_secs(2)).await;
-    assert!(matches!(result, Err(Error::Deadline { .. })), "{result:?}");
+    // Far longer than the bounded checks take (10 at the test's 100 ms poll).
+    let (result, events) = run_against(&server, Duration::from_secs(20)).await;
+    let record = result.expect("an outcome, not the caller's deadline");
+    assert!(
+        matches!(&record.outcome, Some(Outcome::Lost { reason }) if reason.contains("HTTP 500")),
+        "{:?}",
+        record.outcome
+    );
+    let failures = events
+        .iter()
+        .filter(|e| e.kind() == EventKind::HttpFailed)
+        .count();
+    assert!(
+        (10..40).contains(&failures),
+        "{failures} failed checks: bounded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,6 +164,12 @@ impl MockServer {
         self.shared.lock().history.get(prompt_id).cloned()
     }
 
+    /// True when `/history/{prompt_id}` answers its entry, false when
+    /// [`crate::Fault::HistoryUnreadable`] makes it fail for that prompt.
+    pub fn history_readable(&self, prompt_id: &str) -> bool {
+        !self.shared.lock().history_unreadable.contains(prompt_id)
+    }
+
     /// Sends `frames` frames from `scenario`'s first prompt (a new prompt id
     /// per cycle) to `client_id`'s socket as fast as it takes them; resolves
     /// to the number sent (0 if the client has no socket).
