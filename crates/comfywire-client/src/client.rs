@@ -125,6 +125,7 @@ impl Client {
     pub fn start(mut config: ClientConfig) -> Result<Client, Error> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Config("comfywire-client needs a tokio runtime".into()))?;
+        config.validate()?;
         let endpoints = Endpoints::new(&config.url, config.query_token.clone())?;
         let http = HttpApi::new(&config, endpoints)?;
         crate::http::headers(&config)?;
@@ -534,6 +535,21 @@ impl Client {
             encode(&file.kind)
         );
         Ok(self.inner.http.get(&path).await?.ok()?.body)
+    }
+
+    /// Streams an output, input or temp file from `/view` into the file
+    /// `dest` without holding it in memory; returns the bytes written.
+    /// The file appears complete or not at all (it is written as
+    /// `dest.part` and renamed). Bounded by [`crate::BodyLimits::download`];
+    /// each chunk must arrive within the request timeout.
+    pub async fn download(&self, file: &FileRef, dest: &Path) -> Result<u64, Error> {
+        let path = format!(
+            "view?filename={}&subfolder={}&type={}",
+            encode(&file.filename),
+            encode(&file.subfolder),
+            encode(&file.kind)
+        );
+        self.inner.http.download(&path, dest).await
     }
 
     /// Downloads every file output of a run into `dir`; returns the paths.

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use comfywire_proto::{
-    Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HistoryEntry,
-    HttpReply, HttpRequest, QueueSnapshot, Session,
+    Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HttpReply,
+    HttpRequest, Session,
 };
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -468,6 +468,8 @@ impl Driver {
                 for (name, value) in headers.map_err(|e| e.to_string())?.iter() {
                     request.headers_mut().insert(name.clone(), value.clone());
                 }
+                // Every read is bounded: the server never fragments, so one
+                // limit serves both (see `DEFAULT_MAX_MESSAGE_SIZE`).
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(size))
                     .max_frame_size(Some(size));
@@ -498,29 +500,21 @@ impl Driver {
         let Some(tx) = self.tx.upgrade() else { return };
         let http = self.http.clone();
         self.tasks.spawn(async move {
+            // Both answers are read under their size limits and without
+            // the submitted graphs they carry (see `lean.rs`).
             let reply = match &request {
-                HttpRequest::History { prompt_id } => {
-                    match http.get_json(&format!("history/{prompt_id}")).await {
-                        Ok(body) => match HistoryEntry::from_response(prompt_id, &body) {
-                            Ok(entry) => HttpReply::History {
-                                prompt_id: prompt_id.clone(),
-                                entry,
-                            },
-                            Err(error) => HttpReply::Failed { request, error },
-                        },
-                        Err(e) => HttpReply::Failed {
-                            request,
-                            error: e.to_string(),
-                        },
-                    }
-                }
-                HttpRequest::Queue => match http
-                    .get_json("queue")
-                    .await
-                    .map(|b| QueueSnapshot::from_json(&b))
-                {
-                    Ok(Ok(snapshot)) => HttpReply::Queue(snapshot),
-                    Ok(Err(error)) => HttpReply::Failed { request, error },
+                HttpRequest::History { prompt_id } => match http.history_entry(prompt_id).await {
+                    Ok(entry) => HttpReply::History {
+                        prompt_id: prompt_id.clone(),
+                        entry,
+                    },
+                    Err(e) => HttpReply::Failed {
+                        request,
+                        error: e.to_string(),
+                    },
+                },
+                HttpRequest::Queue => match http.queue().await {
+                    Ok(snapshot) => HttpReply::Queue(snapshot),
                     Err(e) => HttpReply::Failed {
                         request,
                         error: e.to_string(),
@@ -576,3 +570,4 @@ impl Driver {
         self.shared.fanout.deliver(batch);
     }
 }
+

@@ -41,6 +41,7 @@ mod fanout;
 mod http;
 mod job;
 pub mod json;
+mod lean;
 mod panic;
 mod tap;
 #[cfg(feature = "tls")]
@@ -52,7 +53,10 @@ pub use comfywire_proto::{
     ConnectionError, ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord,
     NodePhase, Outcome, Phase, QueueItem, QueueSnapshot,
 };
-pub use config::{Auth, BasicAuth, ClientConfig, Deadlines, ENV_VARS, Settings};
+pub use config::{
+    Auth, BasicAuth, BodyLimits, ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, Deadlines, ENV_VARS,
+    MAX_DURATION, Settings,
+};
 pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
 pub use fanout::{Filter, FilterHandle, Subscription};
