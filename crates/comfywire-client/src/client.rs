@@ -139,7 +139,7 @@ impl Client {
         let session = Session::new(config.session.clone());
         let (state, _) = watch::channel(session.status());
         let shared = Arc::new(Shared {
-            fanout: Arc::new(Fanout::default()),
+            fanout: Arc::new(Fanout::new(config.subscriber_max_bytes)),
             state,
             counters: Counters::default(),
             client_id: Mutex::new(Some(client_id)),
@@ -161,7 +161,9 @@ impl Client {
             config.clone(),
             tap_tx,
         );
-        let handle = runtime.spawn(driver.run());
+        // A panic in the driver ends every subscription and wait with an
+        // error instead of leaving them waiting for a task that is gone.
+        let handle = runtime.spawn(crate::driver::guarded(shared.clone(), driver.run()));
         Ok(Client {
             inner: Arc::new(Inner {
                 shared,

@@ -86,6 +86,29 @@ pub(crate) struct Shared {
     pub(crate) client_id: Mutex<Option<String>>,
 }
 
+/// Runs the driver task with a panic guard: if it panics, the connection
+/// state becomes `Closed` with the panic as its error, subscribers get that
+/// `Connection` event, and every subscription ends ([`crate::End::Closed`]),
+/// so every wait ends with `Error::Closed` instead of hanging. Controls
+/// sent to the dead driver fail the same way once its task is gone.
+pub(crate) async fn guarded(shared: Arc<Shared>, run: impl std::future::Future<Output = ()>) {
+    let Err(payload) = std::panic::AssertUnwindSafe(run).catch_unwind().await else {
+        return;
+    };
+    let message = crate::panic_message(&*payload);
+    tracing::error!(target: "comfywire::driver", %message, "the driver task panicked");
+    let status = ConnectionStatus {
+        state: comfywire_proto::ConnectionState::Closed,
+        last_error: Some(ConnectionError::Lost {
+            code: None,
+            message: format!("the client's driver task panicked: {message}"),
+        }),
+    };
+    shared.state.send_replace(status.clone());
+    shared.fanout.deliver(vec![Event::Connection(status)]);
+    shared.fanout.close_all();
+}
+
 pub(crate) struct Driver {
     session: Session,
     shared: Arc<Shared>,
@@ -571,3 +594,77 @@ impl Driver {
     }
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::End;
+    use crate::endpoints::Endpoints;
+    use crate::fanout::Filter;
+
+    #[tokio::test]
+    async fn a_panic_in_the_driver_ends_every_subscription_and_query_with_an_error() {
+        let server = comfywire_mock::MockServer::start().await.unwrap();
+        let mut config = ClientConfig::new(server.url());
+        config.session.client_id = Some("guarded".into());
+        // `now + ping_interval` overflows once the socket opens. Settings
+        // and `Client::start` refuse this; built by hand, it reaches the
+        // driver and panics there.
+        config.session.ping_interval = Duration::MAX;
+        let http = HttpApi::new(&config, Endpoints::new(&config.url, None).unwrap()).unwrap();
+        let session = Session::new(config.session.clone());
+        let (state, _) = watch::channel(session.status());
+        let shared = Arc::new(Shared {
+            fanout: Arc::new(Fanout::default()),
+            state,
+            counters: Counters::default(),
+            client_id: Mutex::new(None),
+        });
+        let mut events = shared.fanout.subscribe(Filter::all(), 64);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let driver = Driver::new(
+            session,
+            shared.clone(),
+            rx,
+            tx.downgrade(),
+            http,
+            config,
+            None,
+        );
+        let task = tokio::spawn(guarded(shared.clone(), driver.run()));
+        let mut last = None;
+        let end = loop {
+            match tokio::time::timeout(Duration::from_secs(20), events.next_event())
+                .await
+                .expect("the subscription ends instead of hanging")
+            {
+                Ok(event) => last = Some(event),
+                Err(end) => break end,
+            }
+        };
+        assert_eq!(end, End::Closed);
+        match last {
+            Some(Event::Connection(status)) => {
+                assert_eq!(status.state, comfywire_proto::ConnectionState::Closed);
+                let error = status.last_error.unwrap().to_string();
+                assert!(error.contains("panicked"), "{error}");
+            }
+            other => panic!("the last event is not the closed connection: {other:?}"),
+        }
+        task.await.expect("the guard caught the panic");
+        assert_eq!(
+            shared.state.borrow().state,
+            comfywire_proto::ConnectionState::Closed
+        );
+        // What a wait does next: a query to the driver, and a subscription.
+        let (reply, answer) = oneshot::channel();
+        let sent = tx.send(Control::Query {
+            prompt_id: "p".into(),
+            reply,
+        });
+        assert!(sent.is_err() || answer.await.is_err());
+        let mut late = shared.fanout.subscribe(Filter::all(), 8);
+        assert_eq!(late.next_event().await, Err(End::Closed));
+        server.shutdown().await;
+    }
+}

@@ -59,7 +59,7 @@ pub use config::{
 };
 pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
-pub use fanout::{Filter, FilterHandle, Subscription};
+pub use fanout::{End, Filter, FilterHandle, Subscription};
 pub use job::{FileRef, RunResult, files, output_files};
 pub use panic::panic_message;
 pub use tap::{ClosedBy, FrameTap, TapEvent, TapEventKind};
