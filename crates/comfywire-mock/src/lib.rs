@@ -8,6 +8,7 @@
 mod binary;
 mod fault;
 mod firehose;
+mod hostile;
 mod ids;
 mod multipart;
 mod playback;
@@ -22,5 +23,6 @@ mod stats;
 mod ws;
 
 pub use fault::Fault;
+pub use hostile::{Flood, HostileBody, HostileHttp};
 pub use server::{MockConfig, MockServer, TraceSource};
 pub use stats::MockStats;
