@@ -34,6 +34,19 @@ fn too_large(error: &Error) -> (u64, &'static str) {
     }
 }
 
+/// Sends a flood; the client may see its socket open a moment before the
+/// mock has registered it, so an unknown client is retried a while.
+async fn flood(server: &MockServer, client: &Client, flood: Flood) -> u64 {
+    for _ in 0..250 {
+        let sent = server.flood(&client.client_id(), flood.clone()).await.unwrap();
+        if sent > 0 {
+            return sent;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the mock never knew the client's socket")
+}
+
 /// Runs one prompt to its end: the client still works.
 async fn still_works(server: &MockServer, client: &Client) {
     let result = tokio::time::timeout(
@@ -198,7 +211,7 @@ async fn the_default_message_limit_takes_a_preview_at_it_and_refuses_one_byte_mo
         count: 1,
         frame_bytes: DEFAULT_MAX_MESSAGE_SIZE + 1,
     };
-    server.flood(&client.client_id(), over).await.unwrap();
+    flood(&server, &client, over).await;
     match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
         Ok(Some(Event::BadFrame { error, .. })) => {
             assert!(error.to_string().contains("exceeds the limit"), "{error}")
@@ -251,15 +264,14 @@ async fn floods_of_prompt_ids_unknown_types_and_bad_frames_stay_bounded() {
         }
         n
     });
-    let id = client.client_id();
     let base = client.stats().frames;
     let mut sent = 0;
-    for flood in [
+    for each in [
         Flood::DistinctPrompts { count: 50_000 },
         Flood::UnknownTypes { count: 50_000 },
         Flood::BadFrames { count: 20_000 },
     ] {
-        sent += server.flood(&id, flood).await.unwrap();
+        sent += flood(&server, &client, each).await;
     }
     assert_eq!(sent, 220_000);
     for _ in 0..3000 {
