@@ -38,7 +38,10 @@ fn too_large(error: &Error) -> (u64, &'static str) {
 /// mock has registered it, so an unknown client is retried a while.
 async fn flood(server: &MockServer, client: &Client, flood: Flood) -> u64 {
     for _ in 0..250 {
-        let sent = server.flood(&client.client_id(), flood.clone()).await.unwrap();
+        let sent = server
+            .flood(&client.client_id(), flood.clone())
+            .await
+            .unwrap();
         if sent > 0 {
             return sent;
         }
