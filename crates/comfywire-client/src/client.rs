@@ -132,6 +132,7 @@ impl Client {
     pub fn start(mut config: ClientConfig) -> Result<Client, Error> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::Config("comfywire-client needs a tokio runtime".into()))?;
+        config.validate()?;
         let endpoints = Endpoints::new(&config.url, config.query_token.clone())?;
         let http = HttpApi::new(&config, endpoints)?;
         crate::http::headers(&config)?;
@@ -151,7 +152,7 @@ impl Client {
         let session = Session::new(config.session.clone());
         let (state, _) = watch::channel(session.status());
         let shared = Arc::new(Shared {
-            fanout: Arc::new(Fanout::default()),
+            fanout: Arc::new(Fanout::new(config.subscriber_max_bytes)),
             state,
             counters: Counters::default(),
             client_id: Mutex::new(Some(client_id)),
@@ -174,7 +175,9 @@ impl Client {
             config.clone(),
             tap_tx,
         );
-        let handle = runtime.spawn(driver.run());
+        // A panic in the driver ends every subscription and wait with an
+        // error instead of leaving them waiting for a task that is gone.
+        let handle = runtime.spawn(crate::driver::guarded(shared.clone(), driver.run()));
         for prompt_id in &resumed {
             let (ack, _) = oneshot::channel();
             let _ = tx.send(Control::Attach {
@@ -695,6 +698,21 @@ impl Client {
             encode(&file.kind)
         );
         Ok(self.inner.http.get(&path).await?.ok()?.body)
+    }
+
+    /// Streams an output, input or temp file from `/view` into the file
+    /// `dest` without holding it in memory; returns the bytes written.
+    /// The file appears complete or not at all (it is written as
+    /// `dest.part` and renamed). Bounded by [`crate::BodyLimits::download`];
+    /// each chunk must arrive within the request timeout.
+    pub async fn download(&self, file: &FileRef, dest: &Path) -> Result<u64, Error> {
+        let path = format!(
+            "view?filename={}&subfolder={}&type={}",
+            encode(&file.filename),
+            encode(&file.subfolder),
+            encode(&file.kind)
+        );
+        self.inner.http.download(&path, dest).await
     }
 
     /// Downloads every file output of a run into `dir`; returns the paths.

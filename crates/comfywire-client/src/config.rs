@@ -101,8 +101,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// One HTTP request may take this long.
     pub request_timeout: Duration,
-    /// Largest WebSocket message accepted (default 256 MiB; the server's
-    /// previews are at most a few MiB, its `executed` outputs unbounded).
+    /// Largest WebSocket message (and frame: the server never fragments)
+    /// accepted; default [`DEFAULT_MAX_MESSAGE_SIZE`] (16 MiB), see there
+    /// for why. A larger message costs the socket: it is closed, reopened,
+    /// and the prompts in flight are reconciled over `/history`, whose own
+    /// limit ([`BodyLimits::history`]) is larger.
     pub max_message_size: usize,
     /// Backoff, heartbeat, throttles, history: the core's settings.
     pub session: SessionConfig,
@@ -119,6 +122,69 @@ pub struct ClientConfig {
     /// The journal file, if any (default none): see
     /// [`ClientConfig::journal`].
     pub journal: Option<PathBuf>,
+    /// The largest HTTP answer read from each endpoint; a larger one ends
+    /// the call with [`Error::TooLarge`] without being read further.
+    pub body_limits: BodyLimits,
+    /// Estimated bytes of events one subscriber may hold unread, counted
+    /// twice over: once for the droppable ones (progress, previews,
+    /// connection-wide events: dropped or coalesced past it) and once for
+    /// per-prompt lifecycle and terminal events (never dropped: the
+    /// subscription ends with [`crate::End::Overflow`] past it). Default
+    /// 64 MiB.
+    pub subscriber_max_bytes: usize,
+}
+
+/// The default of [`ClientConfig::max_message_size`]: 16 MiB.
+///
+/// Why: the largest messages in the recorded real sessions are a
+/// 1,030,550-byte `executed` (a test node returning 1 MB of UI data) and
+/// 7.4 KB previews (512 px JPEG, the server's default `--preview-size`).
+/// A preview at that size is at most about 0.8 MB even as an
+/// incompressible PNG (512 x 512 x 3 bytes), and a 2048 px JPEG at quality
+/// 95 a few MB. 16 MiB is 16 times the largest `executed` seen and 20
+/// times the largest 512 px preview possible, while one message at the
+/// limit costs at most about 16 MiB of frame plus what parsing makes of it,
+/// instead of 256 MiB plus that. An `executed` over it is not lost: the
+/// socket is replaced and the output recovered from `/history`.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 << 20;
+
+/// The longest duration any setting may hold: one year. Longer ones
+/// (`1e19` seconds) would overflow clock arithmetic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest HTTP answer read per endpoint, in bytes. Defaults and why:
+///
+/// | endpoint | default | why |
+/// |---|---|---|
+/// | `/history/{id}`, `/history?max_items` | 64 MiB | an entry carries the outputs (a message over the 16 MiB WebSocket limit is recovered from here) plus the submitted graph and its UI workflow, a few MB |
+/// | `/queue` | 64 MiB | every pending prompt carries its graph and workflow: 64 prompts of 1 MB |
+/// | `/view` into memory ([`crate::Client::view`]) | 256 MiB | an image or a short video; use [`crate::Client::download`] for more |
+/// | `/view` to a file ([`crate::Client::download`]) | 16 GiB | streamed to disk, never held: a long video |
+/// | any other JSON (`/system_stats`, `/prompt`, `/upload/image`, ...) | 16 MiB | answers of a few KB; a validation error of a huge graph stays far below |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// `GET /history/...`.
+    pub history: u64,
+    /// `GET /queue` (and the answer of `POST /queue`).
+    pub queue: u64,
+    /// `GET /view` read into memory.
+    pub view: u64,
+    /// `GET /view` streamed to a file.
+    pub download: u64,
+    /// Every other answer.
+    pub json: u64,
+}
+
+impl Default for BodyLimits {
+    fn default() -> BodyLimits {
+        BodyLimits {
+            history: 64 << 20,
+            queue: 64 << 20,
+            view: 256 << 20,
+            download: 16 << 30,
+            json: 16 << 20,
+        }
+    }
 }
 
 impl ClientConfig {
@@ -133,12 +199,14 @@ impl ClientConfig {
             ca_file: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
-            max_message_size: 256 << 20,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             session: SessionConfig::default(),
             deadlines: Deadlines::default(),
             subscriber_capacity: 1024,
             frame_tap_capacity: 0,
             journal: None,
+            body_limits: BodyLimits::default(),
+            subscriber_max_bytes: 64 << 20,
         }
     }
 
@@ -155,6 +223,82 @@ impl ClientConfig {
     pub fn journal(mut self, path: impl Into<PathBuf>) -> ClientConfig {
         self.journal = Some(path.into());
         self
+    }
+
+    /// Checks every setting that could otherwise fail later, inside the
+    /// driver: durations beyond [`MAX_DURATION`], zero intervals that would
+    /// spin, backoff factors that are not numbers, zero size limits.
+    /// [`crate::Client::start`] and [`Settings::to_config`] call it.
+    pub fn validate(&self) -> Result<(), Error> {
+        let s = &self.session;
+        let durations = [
+            ("connect_timeout", Some(self.connect_timeout)),
+            ("request_timeout", Some(self.request_timeout)),
+            ("backoff.initial", Some(s.backoff.initial)),
+            ("backoff.max", Some(s.backoff.max)),
+            ("stable_after", Some(s.stable_after)),
+            ("poll_interval", Some(s.poll_interval)),
+            ("ping_interval", Some(s.ping_interval)),
+            ("pong_timeout", Some(s.pong_timeout)),
+            ("deaf_timeout", s.deaf_timeout),
+            ("progress_interval", Some(s.progress_interval)),
+            ("preview_interval", Some(s.preview_interval)),
+            ("lost_recheck", Some(s.lost_recheck)),
+            ("deadlines.queue", self.deadlines.queue),
+            ("deadlines.stall", self.deadlines.stall),
+            ("deadlines.total", self.deadlines.total),
+        ];
+        for (name, value) in durations {
+            if let Some(d) = value.filter(|d| *d > MAX_DURATION) {
+                return Err(Error::Config(format!(
+                    "{name}: {d:?} is longer than the longest allowed duration ({} days)",
+                    MAX_DURATION.as_secs() / 86_400
+                )));
+            }
+        }
+        // Zero would make a timer fire again at once, forever.
+        let nonzero = [
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+            ("backoff.initial", s.backoff.initial),
+            ("poll_interval", s.poll_interval),
+            ("ping_interval", s.ping_interval),
+            ("pong_timeout", s.pong_timeout),
+            ("lost_recheck", s.lost_recheck),
+        ];
+        for (name, d) in nonzero {
+            if d < Duration::from_millis(1) {
+                return Err(Error::Config(format!("{name}: {d:?} is shorter than 1 ms")));
+            }
+        }
+        if !(s.backoff.multiplier.is_finite() && s.backoff.multiplier >= 1.0) {
+            return Err(Error::Config(format!(
+                "backoff multiplier {} is not a number >= 1",
+                s.backoff.multiplier
+            )));
+        }
+        if !(0.0..=1.0).contains(&s.backoff.jitter) {
+            return Err(Error::Config(format!(
+                "backoff jitter {} is not between 0 and 1",
+                s.backoff.jitter
+            )));
+        }
+        let b = &self.body_limits;
+        let sizes = [
+            ("max_message_size", self.max_message_size as u64),
+            ("subscriber_max_bytes", self.subscriber_max_bytes as u64),
+            ("body_limits.history", b.history),
+            ("body_limits.queue", b.queue),
+            ("body_limits.view", b.view),
+            ("body_limits.download", b.download),
+            ("body_limits.json", b.json),
+        ];
+        for (name, size) in sizes {
+            if size == 0 {
+                return Err(Error::Config(format!("{name} is 0")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -176,6 +320,8 @@ impl fmt::Debug for ClientConfig {
             subscriber_capacity,
             frame_tap_capacity,
             journal,
+            body_limits,
+            subscriber_max_bytes,
         } = self;
         f.debug_struct("ClientConfig")
             .field("url", &redact(url))
@@ -195,6 +341,8 @@ impl fmt::Debug for ClientConfig {
             .field("subscriber_capacity", subscriber_capacity)
             .field("frame_tap_capacity", frame_tap_capacity)
             .field("journal", journal)
+            .field("body_limits", body_limits)
+            .field("subscriber_max_bytes", subscriber_max_bytes)
             .finish()
     }
 }
@@ -254,7 +402,7 @@ pub struct Settings {
     /// HTTP request timeout, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_timeout_s: Option<f64>,
-    /// Largest WebSocket message, MiB.
+    /// Largest WebSocket message, MiB (default 16).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_message_mib: Option<u64>,
     /// First reconnect delay, seconds.
@@ -297,6 +445,25 @@ pub struct Settings {
     /// front end's default one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal: Option<String>,
+    /// Largest `/history` answer, MiB (default 64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_history_mib: Option<u64>,
+    /// Largest `/queue` answer, MiB (default 64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_queue_mib: Option<u64>,
+    /// Largest `/view` answer read into memory, MiB (default 256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_view_mib: Option<u64>,
+    /// Largest `/view` download streamed to a file, MiB (default 16384).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_download_mib: Option<u64>,
+    /// Largest other JSON answer (`/system_stats`, `/prompt`, ...), MiB
+    /// (default 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_json_mib: Option<u64>,
+    /// Events a subscriber may hold unread, MiB (default 64).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriber_max_mib: Option<u64>,
 }
 
 impl fmt::Debug for Settings {
@@ -326,6 +493,12 @@ impl fmt::Debug for Settings {
             stall_timeout_s,
             timeout_s,
             journal,
+            max_history_mib,
+            max_queue_mib,
+            max_view_mib,
+            max_download_mib,
+            max_json_mib,
+            subscriber_max_mib,
         } = self;
         f.debug_struct("Settings")
             .field("url", &url.as_deref().map(redact))
@@ -351,6 +524,12 @@ impl fmt::Debug for Settings {
             .field("stall_timeout_s", stall_timeout_s)
             .field("timeout_s", timeout_s)
             .field("journal", journal)
+            .field("max_history_mib", max_history_mib)
+            .field("max_queue_mib", max_queue_mib)
+            .field("max_view_mib", max_view_mib)
+            .field("max_download_mib", max_download_mib)
+            .field("max_json_mib", max_json_mib)
+            .field("subscriber_max_mib", subscriber_max_mib)
             .finish()
     }
 }
@@ -618,6 +797,12 @@ impl Settings {
             stall_timeout_s: first!(stall_timeout_s),
             timeout_s: first!(timeout_s),
             journal: first!(journal),
+            max_history_mib: first!(max_history_mib),
+            max_queue_mib: first!(max_queue_mib),
+            max_view_mib: first!(max_view_mib),
+            max_download_mib: first!(max_download_mib),
+            max_json_mib: first!(max_json_mib),
+            subscriber_max_mib: first!(subscriber_max_mib),
         }
     }
 
@@ -729,7 +914,29 @@ impl Settings {
                 .transpose()?,
             total: self.timeout_s.map(|v| secs(v, "timeout_s")).transpose()?,
         };
+        self.apply_limits(&mut c);
+        c.validate()?;
         Ok(c)
+    }
+
+    /// The size limits of these settings over `c`'s.
+    fn apply_limits(&self, c: &mut ClientConfig) {
+        let mib = |v: u64| v.saturating_mul(1 << 20);
+        let b = &mut c.body_limits;
+        for (setting, limit) in [
+            (self.max_history_mib, &mut b.history),
+            (self.max_queue_mib, &mut b.queue),
+            (self.max_view_mib, &mut b.view),
+            (self.max_download_mib, &mut b.download),
+            (self.max_json_mib, &mut b.json),
+        ] {
+            if let Some(v) = setting {
+                *limit = mib(v);
+            }
+        }
+        if let Some(v) = self.subscriber_max_mib {
+            c.subscriber_max_bytes = usize::try_from(mib(v)).unwrap_or(usize::MAX);
+        }
     }
 }
 

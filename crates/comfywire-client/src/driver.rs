@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use comfywire_proto::{
-    Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HistoryEntry,
-    HttpReply, HttpRequest, QueueSnapshot, Session,
+    Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HttpReply,
+    HttpRequest, Session,
 };
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -117,6 +117,29 @@ pub(crate) struct Shared {
     pub(crate) client_id: Mutex<Option<String>>,
     /// The journal, when the config names one.
     pub(crate) journal: Option<crate::journal::Journal>,
+}
+
+/// Runs the driver task with a panic guard: if it panics, the connection
+/// state becomes `Closed` with the panic as its error, subscribers get that
+/// `Connection` event, and every subscription ends ([`crate::End::Closed`]),
+/// so every wait ends with `Error::Closed` instead of hanging. Controls
+/// sent to the dead driver fail the same way once its task is gone.
+pub(crate) async fn guarded(shared: Arc<Shared>, run: impl std::future::Future<Output = ()>) {
+    let Err(payload) = std::panic::AssertUnwindSafe(run).catch_unwind().await else {
+        return;
+    };
+    let message = crate::panic_message(&*payload);
+    tracing::error!(target: "comfywire::driver", %message, "the driver task panicked");
+    let status = ConnectionStatus {
+        state: comfywire_proto::ConnectionState::Closed,
+        last_error: Some(ConnectionError::Lost {
+            code: None,
+            message: format!("the client's driver task panicked: {message}"),
+        }),
+    };
+    shared.state.send_replace(status.clone());
+    shared.fanout.deliver(vec![Event::Connection(status)]);
+    shared.fanout.close_all();
 }
 
 pub(crate) struct Driver {
@@ -513,6 +536,8 @@ impl Driver {
                 for (name, value) in headers.map_err(|e| e.to_string())?.iter() {
                     request.headers_mut().insert(name.clone(), value.clone());
                 }
+                // Every read is bounded: the server never fragments, so one
+                // limit serves both (see `DEFAULT_MAX_MESSAGE_SIZE`).
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(size))
                     .max_frame_size(Some(size));
@@ -543,29 +568,21 @@ impl Driver {
         let Some(tx) = self.tx.upgrade() else { return };
         let http = self.http.clone();
         self.tasks.spawn(async move {
+            // Both answers are read under their size limits and without
+            // the submitted graphs they carry (see `lean.rs`).
             let reply = match &request {
-                HttpRequest::History { prompt_id } => {
-                    match http.get_json(&format!("history/{prompt_id}")).await {
-                        Ok(body) => match HistoryEntry::from_response(prompt_id, &body) {
-                            Ok(entry) => HttpReply::History {
-                                prompt_id: prompt_id.clone(),
-                                entry,
-                            },
-                            Err(error) => HttpReply::Failed { request, error },
-                        },
-                        Err(e) => HttpReply::Failed {
-                            request,
-                            error: e.to_string(),
-                        },
-                    }
-                }
-                HttpRequest::Queue => match http
-                    .get_json("queue")
-                    .await
-                    .map(|b| QueueSnapshot::from_json(&b))
-                {
-                    Ok(Ok(snapshot)) => HttpReply::Queue(snapshot),
-                    Ok(Err(error)) => HttpReply::Failed { request, error },
+                HttpRequest::History { prompt_id } => match http.history_entry(prompt_id).await {
+                    Ok(entry) => HttpReply::History {
+                        prompt_id: prompt_id.clone(),
+                        entry,
+                    },
+                    Err(e) => HttpReply::Failed {
+                        request,
+                        error: e.to_string(),
+                    },
+                },
+                HttpRequest::Queue => match http.queue().await {
+                    Ok(snapshot) => HttpReply::Queue(snapshot),
                     Err(e) => HttpReply::Failed {
                         request,
                         error: e.to_string(),
@@ -658,5 +675,81 @@ impl Driver {
                 journal.done(prompt_id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::End;
+    use crate::endpoints::Endpoints;
+    use crate::fanout::Filter;
+
+    #[tokio::test]
+    async fn a_panic_in_the_driver_ends_every_subscription_and_query_with_an_error() {
+        let server = comfywire_mock::MockServer::start().await.unwrap();
+        let mut config = ClientConfig::new(server.url());
+        config.session.client_id = Some("guarded".into());
+        // `now + ping_interval` overflows once the socket opens. Settings
+        // and `Client::start` refuse this; built by hand, it reaches the
+        // driver and panics there.
+        config.session.ping_interval = Duration::MAX;
+        let http = HttpApi::new(&config, Endpoints::new(&config.url, None).unwrap()).unwrap();
+        let session = Session::new(config.session.clone());
+        let (state, _) = watch::channel(session.status());
+        let shared = Arc::new(Shared {
+            fanout: Arc::new(Fanout::default()),
+            state,
+            counters: Counters::default(),
+            client_id: Mutex::new(None),
+            journal: None,
+        });
+        let mut events = shared.fanout.subscribe(Filter::all(), 64);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let driver = Driver::new(
+            session,
+            shared.clone(),
+            rx,
+            tx.downgrade(),
+            http,
+            config,
+            None,
+        );
+        let task = tokio::spawn(guarded(shared.clone(), driver.run()));
+        let mut last = None;
+        let end = loop {
+            match tokio::time::timeout(Duration::from_secs(20), events.next_event())
+                .await
+                .expect("the subscription ends instead of hanging")
+            {
+                Ok(event) => last = Some(event),
+                Err(end) => break end,
+            }
+        };
+        assert_eq!(end, End::Closed);
+        match last {
+            Some(Event::Connection(status)) => {
+                assert_eq!(status.state, comfywire_proto::ConnectionState::Closed);
+                let error = status.last_error.unwrap().to_string();
+                assert!(error.contains("panicked"), "{error}");
+            }
+            other => panic!("the last event is not the closed connection: {other:?}"),
+        }
+        task.await.expect("the guard caught the panic");
+        assert_eq!(
+            shared.state.borrow().state,
+            comfywire_proto::ConnectionState::Closed
+        );
+        // What a wait does next: a query to the driver, and a subscription.
+        let (reply, answer) = oneshot::channel();
+        let sent = tx.send(Control::Query {
+            prompt_id: "p".into(),
+            reply,
+        });
+        assert!(sent.is_err() || answer.await.is_err());
+        let mut late = shared.fanout.subscribe(Filter::all(), 8);
+        assert_eq!(late.next_event().await, Err(End::Closed));
+        server.shutdown().await;
     }
 }

@@ -187,6 +187,20 @@ pub enum Error {
     /// A local file could not be read or written.
     #[error("I/O error: {0}")]
     Io(String),
+    /// An HTTP answer was larger than the limit of its endpoint (declared
+    /// by its `Content-Length`, or counted while reading it); reading
+    /// stopped there and nothing of it was used (a partial download is
+    /// deleted). Not fatal to the client. Raise the named setting (see
+    /// [`crate::BodyLimits`]) only for a server you trust.
+    #[error("{what}: the answer is larger than the limit of {limit} bytes (setting `{setting}`)")]
+    TooLarge {
+        /// The request (method and URL without credentials).
+        what: String,
+        /// The limit, bytes.
+        limit: u64,
+        /// The settings-file key that sets it (`max_history_mib`, ...).
+        setting: &'static str,
+    },
 }
 
 fn describe_failure(record: &ExecutionRecord) -> String {
@@ -217,6 +231,7 @@ impl Error {
             Error::Deadline { .. } => 14,
             Error::Closed => 20,
             Error::Io(_) => 21,
+            Error::TooLarge { .. } => 6,
         }
     }
 }

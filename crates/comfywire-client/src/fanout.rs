@@ -1,7 +1,20 @@
 //! Delivery of events to many subscribers, each with its own bounded
-//! queue, so a slow subscriber never stalls the socket read. Progress,
-//! previews and progress text are coalesced (latest wins) under pressure;
-//! every other event is always delivered.
+//! queue, so a slow subscriber never stalls the socket read and a
+//! subscriber that never reads never grows without bound.
+//!
+//! Per subscriber, by kind:
+//! * progress, previews and progress text: every value while the queue is
+//!   under its capacity and byte limit, then latest wins per stream;
+//! * connection-wide state (connection, status, feature flags): a few
+//!   held, then the newest held one is replaced (latest wins);
+//! * connection-wide noise (unknown and pass-through messages, bad frames,
+//!   failed reconciliation requests): 64 held, then new ones are dropped
+//!   and counted ([`Subscription::dropped`]);
+//! * per-prompt lifecycle and terminal events: never dropped. A
+//!   subscriber that lets more than its byte limit of them wait stops
+//!   receiving and ends with [`End::Overflow`] after the events it holds.
+//!
+//! Every event costs the driver O(1) per subscriber.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,22 +98,243 @@ impl Filter {
 }
 
 fn bit(kind: EventKind) -> u32 {
-    let index = EventKind::ALL.iter().position(|k| *k == kind).unwrap_or(31);
-    1u32 << index
+    1u32 << slot(kind)
+}
+
+/// Kinds counted per subscription (one spare for kinds added later).
+const KINDS: usize = EventKind::ALL.len() + 1;
+
+/// A kind's place in [`EventKind::ALL`].
+fn slot(kind: EventKind) -> usize {
+    match kind {
+        EventKind::Connection => 0,
+        EventKind::Status => 1,
+        EventKind::FeatureFlags => 2,
+        EventKind::PromptQueued => 3,
+        EventKind::ExecutionStarted => 4,
+        EventKind::NodesCached => 5,
+        EventKind::NodeStarted => 6,
+        EventKind::Progress => 7,
+        EventKind::Preview => 8,
+        EventKind::ProgressText => 9,
+        EventKind::Output => 10,
+        EventKind::NodeFinished => 11,
+        EventKind::Blocked => 12,
+        EventKind::Finished => 13,
+        EventKind::Message => 14,
+        EventKind::BadFrame => 15,
+        EventKind::HttpFailed => 16,
+        _ => KINDS - 1,
+    }
+}
+
+/// What a subscriber queue does with an event it has no room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Policy {
+    /// Progress, previews, progress text: every value while the queue is
+    /// under its capacity, then latest wins per (prompt, node) stream.
+    Lossy,
+    /// Connection-wide state (connection, status, feature flags): up to
+    /// this many held, then the newest held one is replaced (latest wins).
+    Latest(u32),
+    /// Connection-wide noise (unknown and pass-through messages, bad
+    /// frames, failed reconciliation requests): up to this many held, then
+    /// new ones are dropped and counted.
+    Bounded(u32),
+    /// Per-prompt lifecycle and terminal events: never dropped; past the
+    /// byte limit the subscription ends with [`End::Overflow`].
+    Kept,
+}
+
+fn policy(kind: EventKind) -> Policy {
+    match kind {
+        EventKind::Progress | EventKind::Preview | EventKind::ProgressText => Policy::Lossy,
+        EventKind::Connection => Policy::Latest(16),
+        EventKind::Status | EventKind::FeatureFlags => Policy::Latest(4),
+        EventKind::Message | EventKind::BadFrame | EventKind::HttpFailed => Policy::Bounded(64),
+        _ => Policy::Kept,
+    }
+}
+
+/// Per map entry besides key and value: the index map's hash slot and
+/// bucket.
+const MAP_ENTRY: usize = 3 * std::mem::size_of::<usize>();
+
+fn json_bytes(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    std::mem::size_of::<Value>()
+        + match value {
+            Value::String(s) => s.len(),
+            Value::Array(items) => items.iter().map(json_bytes).sum(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| MAP_ENTRY + k.len() + json_bytes(v))
+                .sum(),
+            _ => 0,
+        }
+}
+
+fn frame_bytes(frame: &comfywire_proto::Frame) -> usize {
+    match frame {
+        comfywire_proto::Frame::Text(b) | comfywire_proto::Frame::Binary(b) => b.len(),
+    }
+}
+
+/// An estimate of the memory a queued event keeps alive (shared buffers
+/// count in full: a queue that holds them keeps them).
+fn approx_bytes(event: &Event) -> usize {
+    use comfywire_proto::ServerMessage;
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    std::mem::size_of::<Event>()
+        + match event {
+            Event::Progress(p) => p.prompt_id.len() + p.node.len() + text(&p.display_node),
+            Event::Preview(p) => text(&p.prompt_id) + text(&p.node) + p.image.len(),
+            Event::ProgressText {
+                prompt_id,
+                node,
+                text: t,
+            } => text(prompt_id) + node.len() + t.len(),
+            Event::Output {
+                prompt_id,
+                node,
+                display_node,
+                output,
+                ..
+            } => prompt_id.len() + node.len() + text(display_node) + json_bytes(output),
+            Event::Finished(record) => comfywire_proto::HistoryRing::approx_bytes(record),
+            Event::NodesCached { prompt_id, nodes } => {
+                prompt_id.len() + nodes.iter().map(|n| 24 + n.len()).sum::<usize>()
+            }
+            Event::FeatureFlags(map) => map.iter().map(|(k, v)| k.len() + json_bytes(v)).sum(),
+            Event::Status { sid, .. } => text(sid),
+            Event::BadFrame { raw, .. } => frame_bytes(raw),
+            Event::HttpFailed { error, .. } => error.len(),
+            Event::Message(message) => match message.as_ref() {
+                ServerMessage::Unknown(u) => {
+                    u.kind.len() + json_bytes(&u.data) + frame_bytes(&u.raw)
+                }
+                ServerMessage::Logs(logs) => logs
+                    .entries
+                    .iter()
+                    .map(|e| 48 + e.t.len() + e.m.len())
+                    .sum(),
+                ServerMessage::DisplayComponent(d) => {
+                    d.node_id.len() + d.component.len() + json_bytes(&d.props)
+                }
+                _ => 256,
+            },
+            Event::Blocked(e) => e.exception_message.len() + json_bytes(&e.current_inputs) + 256,
+            _ => 64,
+        }
+}
+
+/// How a subscription ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum End {
+    /// The client was closed (or its driver stopped).
+    Closed,
+    /// The subscriber did not read: the events that are never dropped
+    /// (per-prompt lifecycle and terminal events) it held passed
+    /// [`crate::ClientConfig::subscriber_max_bytes`]. Delivery to it
+    /// stopped at that point; the events held before it are still read
+    /// in order, then the stream ends. Subscribe again (and look the
+    /// prompts up with `Client::execution`) to go on.
+    Overflow {
+        /// Estimated bytes of lifecycle events it held, with the one that
+        /// did not fit.
+        held: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Closed => f.write_str("the client is closed"),
+            End::Overflow { held, limit } => write!(
+                f,
+                "the subscriber fell behind: {held} bytes of lifecycle events waiting, over the limit of {limit}"
+            ),
+        }
+    }
+}
+
+/// A queued event with the bytes it was counted for.
+#[derive(Debug)]
+struct Held {
+    event: Event,
+    bytes: usize,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
-    events: VecDeque<Event>,
+    events: VecDeque<Held>,
+    /// The absolute position of `events[0]`: positions stay valid while
+    /// events are taken from the front.
+    head: u64,
     closed: bool,
+    end: Option<End>,
     // Under the queue's lock, which delivery takes anyway, so that a
     // subscription can change what it wants while it lives.
     filter: Filter,
+    /// Events held per kind, and the position of the newest one.
+    held: [u32; KINDS],
+    newest: [u64; KINDS],
+    /// Estimated bytes held of events that may be dropped, and of those
+    /// that may not.
+    droppable_bytes: usize,
+    kept_bytes: usize,
+    dropped: [u64; KINDS],
+    coalesced: [u64; KINDS],
+}
+
+impl Queue {
+    fn push_back(&mut self, held: Held, policy: Policy) {
+        let k = slot(held.event.kind());
+        if policy == Policy::Kept {
+            self.kept_bytes += held.bytes;
+        } else {
+            self.droppable_bytes += held.bytes;
+        }
+        self.held[k] += 1;
+        self.newest[k] = self.head + self.events.len() as u64;
+        self.events.push_back(held);
+    }
+
+    /// Accounts for an event leaving from the front.
+    fn taken(&mut self, held: &Held) {
+        let kind = held.event.kind();
+        self.held[slot(kind)] -= 1;
+        if policy(kind) == Policy::Kept {
+            self.kept_bytes -= held.bytes;
+        } else {
+            self.droppable_bytes -= held.bytes;
+        }
+        self.head += 1;
+    }
+
+    fn pop_front(&mut self) -> Option<Event> {
+        let held = self.events.pop_front()?;
+        self.taken(&held);
+        Some(held.event)
+    }
+
+    /// Replaces a held event in place (same kind, so the same policy).
+    fn replace(&mut self, index: usize, event: &Event, bytes: usize) {
+        if let Some(slot) = self.events.get_mut(index) {
+            self.droppable_bytes = self.droppable_bytes - slot.bytes + bytes;
+            slot.bytes = bytes;
+            slot.event = event.clone();
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct Subscriber {
     capacity: usize,
+    max_bytes: usize,
     queue: Mutex<Queue>,
     notify: Notify,
 }
@@ -110,13 +344,32 @@ pub(crate) struct Subscriber {
 pub(crate) struct FanoutStats {
     pub(crate) coalesced: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    pub(crate) overflowed: AtomicU64,
 }
 
 #[derive(Debug, Default)]
+struct Registry {
+    subscribers: Vec<Arc<Subscriber>>,
+    /// Set by [`Fanout::close_all`]: later subscriptions start ended.
+    closed: bool,
+}
+
+#[derive(Debug)]
 pub(crate) struct Fanout {
-    subscribers: Mutex<Vec<Arc<Subscriber>>>,
+    registry: Mutex<Registry>,
+    /// Byte limit of each subscriber's droppable and kept events.
+    max_bytes: usize,
     pub(crate) stats: FanoutStats,
 }
+
+impl Default for Fanout {
+    fn default() -> Fanout {
+        Fanout::new(DEFAULT_MAX_BYTES)
+    }
+}
+
+/// [`crate::ClientConfig::subscriber_max_bytes`] by default.
+pub(crate) const DEFAULT_MAX_BYTES: usize = 64 << 20;
 
 fn same_stream(a: &Event, b: &Event) -> bool {
     match (a, b) {
@@ -138,17 +391,42 @@ fn same_stream(a: &Event, b: &Event) -> bool {
     }
 }
 
+/// What delivery did to one subscriber.
+enum Delivered {
+    Nothing,
+    Added,
+    /// It overflowed: wake it and stop delivering to it.
+    Ended,
+}
+
 impl Fanout {
+    /// A fan-out whose subscribers each hold at most `max_bytes` of
+    /// droppable events and `max_bytes` of lifecycle events.
+    pub(crate) fn new(max_bytes: usize) -> Fanout {
+        Fanout {
+            registry: Mutex::new(Registry::default()),
+            max_bytes: max_bytes.max(1),
+            stats: FanoutStats::default(),
+        }
+    }
+
     pub(crate) fn subscribe(self: &Arc<Self>, filter: Filter, capacity: usize) -> Subscription {
+        let mut registry = self.registry.lock();
+        let closed = registry.closed;
         let subscriber = Arc::new(Subscriber {
             capacity: capacity.max(1),
+            max_bytes: self.max_bytes,
             queue: Mutex::new(Queue {
                 filter,
+                closed,
+                end: closed.then_some(End::Closed),
                 ..Queue::default()
             }),
             notify: Notify::new(),
         });
-        self.subscribers.lock().push(subscriber.clone());
+        if !closed {
+            registry.subscribers.push(subscriber.clone());
+        }
         Subscription {
             subscriber,
             fanout: Arc::downgrade(self),
@@ -156,74 +434,174 @@ impl Fanout {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.subscribers.lock().len()
+        self.registry.lock().subscribers.len()
     }
 
-    /// Delivers a batch in order to every interested subscriber.
+    /// Delivers a batch in order to every interested subscriber. Each
+    /// event costs each subscriber O(1): a filter check, at most 64 looks
+    /// back for a coalescible value, counters.
     pub(crate) fn deliver(&self, batch: Vec<Event>) {
         if batch.is_empty() {
             return;
         }
-        let subscribers = self.subscribers.lock();
-        for subscriber in subscribers.iter() {
+        let mut registry = self.registry.lock();
+        if registry.subscribers.is_empty() {
+            return;
+        }
+        let sizes: Vec<usize> = batch.iter().map(approx_bytes).collect();
+        registry.subscribers.retain(|subscriber| {
             let mut guard = subscriber.queue.lock();
             let queue = &mut *guard;
             let mut added = false;
-            for event in batch.iter().filter(|e| queue.filter.wants(e)) {
-                self.push(&mut queue.events, event, subscriber.capacity);
-                added = true;
+            let mut ended = false;
+            for (event, bytes) in batch.iter().zip(&sizes) {
+                if !queue.filter.wants(event) {
+                    continue;
+                }
+                match self.push(queue, subscriber, event, *bytes) {
+                    Delivered::Nothing => {}
+                    Delivered::Added => added = true,
+                    Delivered::Ended => {
+                        ended = true;
+                        break;
+                    }
+                }
             }
             drop(guard);
-            if added {
+            if added || ended {
                 subscriber.notify.notify_one();
             }
-        }
+            !ended
+        });
     }
 
-    fn push(&self, queue: &mut VecDeque<Event>, event: &Event, capacity: usize) {
-        if event.kind().is_lossy() {
-            if queue.len() < capacity {
-                // A subscriber that keeps up gets every value.
-                queue.push_back(event.clone());
-                return;
-            }
-            // Under pressure, latest wins: replace an undelivered value of
-            // the same stream, but never move it past a state change of
-            // its prompt.
-            for slot in queue.iter_mut().rev().take(64) {
-                if same_stream(slot, event) {
-                    *slot = event.clone();
-                    self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
-                    return;
+    fn push(
+        &self,
+        queue: &mut Queue,
+        subscriber: &Subscriber,
+        event: &Event,
+        bytes: usize,
+    ) -> Delivered {
+        let kind = event.kind();
+        let k = slot(kind);
+        let policy = policy(kind);
+        let room = subscriber.max_bytes.saturating_sub(queue.droppable_bytes) >= bytes;
+        match policy {
+            Policy::Lossy => {
+                if queue.events.len() < subscriber.capacity && room {
+                    // A subscriber that keeps up gets every value.
+                    queue.push_back(
+                        Held {
+                            event: event.clone(),
+                            bytes,
+                        },
+                        policy,
+                    );
+                    return Delivered::Added;
                 }
-                if !slot.kind().is_lossy() && slot.prompt_id() == event.prompt_id() {
-                    break;
+                // Under pressure, latest wins: replace an undelivered
+                // value of the same stream, but never move it past a state
+                // change of its prompt.
+                let mut same = None;
+                for (i, held) in queue.events.iter().enumerate().rev().take(64) {
+                    if same_stream(&held.event, event) {
+                        same = Some((i, held.bytes));
+                        break;
+                    }
+                    if !held.event.kind().is_lossy() && held.event.prompt_id() == event.prompt_id()
+                    {
+                        break;
+                    }
                 }
-            }
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        } else if queue.len() >= capacity {
-            // Lifecycle and terminal events are never dropped: make room
-            // by dropping the oldest coalescible one, if any.
-            if let Some(i) = queue.iter().position(|e| e.kind().is_lossy()) {
-                queue.remove(i);
+                if let Some((i, old)) = same {
+                    if queue.droppable_bytes - old + bytes <= subscriber.max_bytes {
+                        queue.replace(i, event, bytes);
+                        queue.coalesced[k] += 1;
+                        self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                        return Delivered::Added;
+                    }
+                }
+                queue.dropped[k] += 1;
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                Delivered::Nothing
+            }
+            Policy::Latest(bound) => {
+                if (queue.held[k] < bound && room) || queue.held[k] == 0 {
+                    queue.push_back(
+                        Held {
+                            event: event.clone(),
+                            bytes,
+                        },
+                        policy,
+                    );
+                } else {
+                    let index = (queue.newest[k] - queue.head) as usize;
+                    queue.replace(index, event, bytes);
+                    queue.coalesced[k] += 1;
+                    self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
+                }
+                Delivered::Added
+            }
+            Policy::Bounded(bound) => {
+                if queue.held[k] < bound && room {
+                    queue.push_back(
+                        Held {
+                            event: event.clone(),
+                            bytes,
+                        },
+                        policy,
+                    );
+                    Delivered::Added
+                } else {
+                    queue.dropped[k] += 1;
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    Delivered::Nothing
+                }
+            }
+            Policy::Kept => {
+                let held = queue.kept_bytes.saturating_add(bytes);
+                if held > subscriber.max_bytes && queue.kept_bytes > 0 {
+                    // Lifecycle events are never dropped one by one: the
+                    // subscription ends, and says why, instead of growing.
+                    queue.closed = true;
+                    queue.end = Some(End::Overflow {
+                        held,
+                        limit: subscriber.max_bytes,
+                    });
+                    self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                    return Delivered::Ended;
+                }
+                queue.push_back(
+                    Held {
+                        event: event.clone(),
+                        bytes,
+                    },
+                    policy,
+                );
+                Delivered::Added
             }
         }
-        queue.push_back(event.clone());
     }
 
-    /// Wakes every subscriber with end-of-stream.
+    /// Wakes every subscriber with end-of-stream; later subscriptions start
+    /// ended.
     pub(crate) fn close_all(&self) {
-        for subscriber in self.subscribers.lock().drain(..) {
-            subscriber.queue.lock().closed = true;
+        let mut registry = self.registry.lock();
+        registry.closed = true;
+        for subscriber in registry.subscribers.drain(..) {
+            {
+                let mut queue = subscriber.queue.lock();
+                queue.closed = true;
+                queue.end.get_or_insert(End::Closed);
+            }
             subscriber.notify.notify_one();
         }
     }
 
     fn remove(&self, subscriber: &Arc<Subscriber>) {
-        self.subscribers
+        self.registry
             .lock()
+            .subscribers
             .retain(|s| !Arc::ptr_eq(s, subscriber));
     }
 }
@@ -236,18 +614,25 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next event; `None` once the client is closed and the queue is
-    /// drained.
+    /// The next event; `None` once the stream has ended and the queue is
+    /// drained ([`Subscription::end`] says why: the client closed, or this
+    /// subscriber fell too far behind).
     pub async fn recv(&mut self) -> Option<Event> {
+        self.next_event().await.ok()
+    }
+
+    /// The next event, or why the stream ended once it has and the queue
+    /// is drained.
+    pub async fn next_event(&mut self) -> Result<Event, End> {
         loop {
             let notified = self.subscriber.notify.notified();
             {
                 let mut queue = self.subscriber.queue.lock();
-                if let Some(e) = queue.events.pop_front() {
-                    return Some(e);
+                if let Some(e) = queue.pop_front() {
+                    return Ok(e);
                 }
                 if queue.closed {
-                    return None;
+                    return Err(queue.end.unwrap_or(End::Closed));
                 }
             }
             notified.await;
@@ -264,7 +649,7 @@ impl Subscription {
 
     /// An event if one is waiting.
     pub fn try_recv(&mut self) -> Option<Event> {
-        self.subscriber.queue.lock().events.pop_front()
+        self.subscriber.queue.lock().pop_front()
     }
 
     /// Moves up to `max` waiting events to the end of `out` under one lock
@@ -273,8 +658,42 @@ impl Subscription {
     pub fn try_recv_many(&mut self, out: &mut Vec<Event>, max: usize) -> usize {
         let mut queue = self.subscriber.queue.lock();
         let n = max.min(queue.events.len());
-        out.extend(queue.events.drain(..n));
+        out.reserve(n);
+        for _ in 0..n {
+            if let Some(e) = queue.pop_front() {
+                out.push(e);
+            }
+        }
         n
+    }
+
+    /// Why the stream ended, once it has (events may still be waiting).
+    pub fn end(&self) -> Option<End> {
+        let queue = self.subscriber.queue.lock();
+        if queue.closed {
+            Some(queue.end.unwrap_or(End::Closed))
+        } else {
+            None
+        }
+    }
+
+    /// Events of `kind` this subscription dropped because it held too many
+    /// (coalescible ones past its capacity, connection-wide noise past its
+    /// bound).
+    pub fn dropped(&self, kind: EventKind) -> u64 {
+        self.subscriber.queue.lock().dropped[slot(kind)]
+    }
+
+    /// Events of `kind` that replaced an older one still waiting (latest
+    /// wins).
+    pub fn coalesced(&self, kind: EventKind) -> u64 {
+        self.subscriber.queue.lock().coalesced[slot(kind)]
+    }
+
+    /// Estimated bytes of the events waiting.
+    pub fn pending_bytes(&self) -> usize {
+        let queue = self.subscriber.queue.lock();
+        queue.droppable_bytes + queue.kept_bytes
     }
 
     /// Changes which events this subscription receives from now on
@@ -370,5 +789,168 @@ mod tests {
         assert_eq!(values(&out), [1.0, 2.0, 3.0, 7.0]);
         assert_eq!(fanout.stats.coalesced.load(Ordering::Relaxed), 3);
         assert!(sub.try_recv().is_none());
+    }
+
+    fn status(n: u64) -> Event {
+        Event::Status {
+            queue_remaining: Some(n),
+            sid: None,
+        }
+    }
+
+    fn unknown(n: u64) -> Event {
+        let text = format!(r#"{{"type": "crystools.monitor", "data": {{"tick": {n}}}}}"#);
+        Event::Message(Arc::new(comfywire_proto::ServerMessage::Unknown(
+            comfywire_proto::Unknown {
+                kind: "crystools.monitor".into(),
+                data: serde_json::json!({ "tick": n }),
+                raw: comfywire_proto::Frame::text(text),
+            },
+        )))
+    }
+
+    fn bad_frame() -> Event {
+        Event::BadFrame {
+            error: comfywire_proto::ParseError::InvalidUtf8,
+            raw: comfywire_proto::Frame::Binary(bytes::Bytes::from_static(&[0xff, 0xfe])),
+        }
+    }
+
+    fn http_failed() -> Event {
+        Event::HttpFailed {
+            request: comfywire_proto::HttpRequest::Queue,
+            error: "HTTP 500".into(),
+        }
+    }
+
+    fn node_started(prompt: u64, node: u64) -> Event {
+        Event::NodeStarted {
+            prompt_id: format!("p{prompt}"),
+            node: node.to_string(),
+            display_node: None,
+        }
+    }
+
+    #[test]
+    fn connection_wide_events_of_a_subscriber_that_never_reads_are_bounded() {
+        let fanout = Arc::new(Fanout::default());
+        let mut sub = fanout.subscribe(Filter::all(), 1024);
+        // A monitor message a second for a day, a bad frame and a failed
+        // poll every 2 s for a day, a status a minute: far more than any
+        // bound, in batches like the driver's.
+        for n in 0..86_400u64 {
+            let mut batch = vec![unknown(n)];
+            if n % 2 == 0 {
+                batch.push(bad_frame());
+                batch.push(http_failed());
+            }
+            if n % 60 == 0 {
+                batch.push(status(n));
+            }
+            fanout.deliver(batch);
+            assert!(sub.pending() <= 64 * 3 + 4);
+        }
+        assert_eq!(sub.pending(), 64 * 3 + 4);
+        assert_eq!(sub.dropped(EventKind::Message), 86_400 - 64);
+        assert_eq!(sub.dropped(EventKind::BadFrame), 43_200 - 64);
+        assert_eq!(sub.dropped(EventKind::HttpFailed), 43_200 - 64);
+        assert_eq!(sub.coalesced(EventKind::Status), 1_440 - 4);
+        assert!(sub.pending_bytes() < 256 << 10, "{}", sub.pending_bytes());
+        // Latest status wins: the newest one held is the last one sent.
+        let mut out = Vec::new();
+        sub.try_recv_many(&mut out, usize::MAX);
+        let statuses: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Status {
+                    queue_remaining, ..
+                } => *queue_remaining,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(statuses, [0, 60, 120, 86_340]);
+        assert_eq!(sub.pending_bytes(), 0);
+        // A subscriber that reads gets every one of them again.
+        for n in 0..10 {
+            fanout.deliver(vec![status(n), unknown(n), bad_frame()]);
+            assert_eq!(sub.try_recv(), Some(status(n)));
+            assert_eq!(sub.try_recv(), Some(unknown(n)));
+            assert_eq!(sub.try_recv(), Some(bad_frame()));
+        }
+        assert_eq!(sub.coalesced(EventKind::Status), 1_440 - 4);
+    }
+
+    #[tokio::test]
+    async fn lifecycle_events_are_kept_then_an_unread_subscriber_overflows_visibly() {
+        let fanout = Arc::new(Fanout::new(64 << 10));
+        let mut unread = fanout.subscribe(Filter::all(), 1024);
+        let mut reader = fanout.subscribe(Filter::all(), 1024);
+        let mut sent = Vec::new();
+        let mut overflowed_after = None;
+        for prompt in 0..10_000u64 {
+            let batch: Vec<Event> = (0..4).map(|node| node_started(prompt, node)).collect();
+            sent.extend(batch.iter().cloned());
+            fanout.deliver(batch);
+            // The reader keeps up and gets every one.
+            for _ in 0..4 {
+                assert!(reader.try_recv().is_some());
+            }
+            if overflowed_after.is_none() && unread.end().is_some() {
+                overflowed_after = Some(sent.len());
+            }
+            assert!(unread.pending_bytes() <= 64 << 10);
+        }
+        let at = overflowed_after.expect("the unread subscriber overflowed");
+        assert!(at < 4_000, "{at}");
+        assert_eq!(
+            fanout.len(),
+            1,
+            "the overflowed subscriber is out of the fan-out"
+        );
+        assert_eq!(fanout.stats.overflowed.load(Ordering::Relaxed), 1);
+        // What it held comes out in order and unchanged, then the end, and
+        // why.
+        let mut got = Vec::new();
+        let end = loop {
+            match unread.next_event().await {
+                Ok(e) => got.push(e),
+                Err(end) => break end,
+            }
+        };
+        assert!(!got.is_empty());
+        assert_eq!(got[..], sent[..got.len()]);
+        assert!(matches!(end, End::Overflow { limit, held } if limit == 64 << 10 && held > limit));
+        assert_eq!(unread.recv().await, None);
+        assert_eq!(unread.end(), Some(end));
+        assert!(reader.end().is_none());
+    }
+
+    #[test]
+    fn previews_are_bounded_by_bytes_as_well_as_by_count() {
+        let fanout = Arc::new(Fanout::new(8 << 20));
+        let sub = fanout.subscribe(Filter::all(), 1024);
+        for n in 0..1000u64 {
+            // Distinct streams: nothing to coalesce with.
+            fanout.deliver(vec![Event::Preview(comfywire_proto::PreviewImage {
+                prompt_id: Some(format!("p{n}")),
+                node: Some("1".into()),
+                mime: "image/jpeg".into(),
+                image: bytes::Bytes::from(vec![0u8; 1 << 20]),
+            })]);
+        }
+        assert!(sub.pending_bytes() <= 8 << 20);
+        assert!(sub.pending() < 8);
+        assert_eq!(sub.dropped(EventKind::Preview), 1000 - sub.pending() as u64);
+    }
+
+    #[tokio::test]
+    async fn a_subscription_made_after_close_ends_at_once() {
+        let fanout = Arc::new(Fanout::default());
+        let mut before = fanout.subscribe(Filter::all(), 8);
+        fanout.close_all();
+        let mut after = fanout.subscribe(Filter::all(), 8);
+        assert_eq!(before.next_event().await, Err(End::Closed));
+        assert_eq!(after.next_event().await, Err(End::Closed));
+        assert_eq!(fanout.len(), 0);
     }
 }

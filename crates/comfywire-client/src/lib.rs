@@ -50,6 +50,7 @@ mod http;
 mod job;
 mod journal;
 pub mod json;
+mod lean;
 mod panic;
 mod tap;
 #[cfg(feature = "tls")]
@@ -61,10 +62,13 @@ pub use comfywire_proto::{
     ConnectionError, ConnectionState, ConnectionStatus, Event, EventKind, ExecutionRecord,
     NodePhase, Outcome, Phase, QueueItem, QueueSnapshot,
 };
-pub use config::{Auth, BasicAuth, ClientConfig, Deadlines, ENV_VARS, Settings};
+pub use config::{
+    Auth, BasicAuth, BodyLimits, ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, Deadlines, ENV_VARS,
+    MAX_DURATION, Settings,
+};
 pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
-pub use fanout::{Filter, FilterHandle, Subscription};
+pub use fanout::{End, Filter, FilterHandle, Subscription};
 pub use job::{FileRef, RunResult, files, output_files};
 pub use panic::panic_message;
 pub use tap::{ClosedBy, FrameTap, TapEvent, TapEventKind};

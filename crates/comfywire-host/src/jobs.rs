@@ -327,7 +327,8 @@ impl Jobs {
         Ok(self.open()?.system_stats().await?)
     }
 
-    /// Reads a file from `/view`.
+    /// Reads a file from `/view` into memory (bounded by the client's
+    /// `BodyLimits::view`; [`Jobs::download_outputs`] streams to disk).
     pub async fn view(&self, file: &HostFile) -> Result<Bytes, HostError> {
         Ok(self.open()?.view(&file.into()).await?)
     }
@@ -347,7 +348,7 @@ impl Jobs {
     }
 
     /// Downloads every output file of a prompt into `dir` (created if
-    /// missing); returns the paths written.
+    /// missing), each streamed to disk; returns the paths written.
     pub async fn download_outputs(
         &self,
         prompt_id: &str,
@@ -366,10 +367,9 @@ impl Jobs {
                 )
             })?;
             let path = dir.join(name);
-            let bytes = self.view(file).await?;
-            tokio::fs::write(&path, &bytes)
-                .await
-                .map_err(|e| HostError::new(ErrorCode::Io, format!("{}: {e}", path.display())))?;
+            // Streamed to disk, never held whole (bounded by the client's
+            // `BodyLimits::download`).
+            self.open()?.download(&file.into(), &path).await?;
             written.push(path.to_string_lossy().into_owned());
         }
         Ok(written)

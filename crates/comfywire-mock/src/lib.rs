@@ -18,6 +18,7 @@
 mod binary;
 mod fault;
 mod firehose;
+mod hostile;
 mod ids;
 pub mod ledger;
 mod multipart;
@@ -33,6 +34,7 @@ mod stats;
 mod ws;
 
 pub use fault::{CutAt, Fault};
+pub use hostile::{Flood, HostileBody, HostileHttp};
 pub use ledger::{Ledger, LedgerEntry, ReplyFate, RunEnd};
 pub use server::{MockConfig, MockServer, TraceSource};
 pub use stats::MockStats;

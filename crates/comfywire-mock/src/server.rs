@@ -1,10 +1,12 @@
 //! Starting, steering and stopping a mock server.
 
 use crate::fault::{self, Fault};
+use crate::hostile::{Flood, HostileHttp};
 use crate::ledger::Ledger;
 use crate::scenario::Library;
 use crate::state::Shared;
 use crate::stats::MockStats;
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -177,6 +179,35 @@ impl MockServer {
         crate::firehose::start(&self.shared, client_id, frames, scenario)
     }
 
+    /// Hostile mode: sends `flood` to `client_id`'s socket as fast as it
+    /// reads; resolves to the frames sent (0 if the client has no socket).
+    pub fn flood(&self, client_id: &str, flood: Flood) -> JoinHandle<u64> {
+        let target = {
+            let inner = self.shared.lock();
+            inner
+                .target(Some(client_id))
+                .and_then(|(id, _)| inner.sockets.get(&id).map(|s| s.tx.clone()))
+        };
+        tokio::spawn(async move {
+            let Some(tx) = target else { return 0 };
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let frames = flood.messages();
+            if tx
+                .send(crate::state::Outgoing::Pour { frames, done })
+                .is_err()
+            {
+                return 0;
+            }
+            finished.await.unwrap_or(0)
+        })
+    }
+
+    /// Hostile mode: answers these HTTP routes with hostile bodies from now
+    /// on (`HostileHttp::default()` turns it off).
+    pub fn set_hostile_http(&self, hostile: HostileHttp) {
+        *self.shared.hostile.lock() = hostile;
+    }
+
     /// Stops listening, closes every socket and waits for the tasks.
     pub async fn shutdown(self) {
         self.shared.shutdown.send_replace(true);
@@ -209,8 +240,20 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
         let conn_shared = shared.clone();
         let mut conn_shutdown = shared.shutdown.subscribe();
         let task = tokio::spawn(async move {
-            // An `Err` (a cut answer) makes hyper drop the connection.
-            let service = service_fn(move |req| crate::routes::handle(conn_shared.clone(), req));
+            // An `Err` (a cut answer) makes hyper drop the connection;
+            // hostile mode answers some routes with streamed bodies.
+            let service = service_fn(move |req| {
+                let shared = conn_shared.clone();
+                async move {
+                    let hostile = *shared.hostile.lock();
+                    match crate::hostile::route(&hostile, &req) {
+                        Some(streamed) => Ok(streamed.map(Either::Right)),
+                        None => crate::routes::handle(shared, req)
+                            .await
+                            .map(|r| r.map(Either::Left)),
+                    }
+                }
+            });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();

@@ -27,6 +27,11 @@ pub(crate) enum Outgoing {
         frames: u64,
         done: oneshot::Sender<u64>,
     },
+    /// Send these frames as fast as the socket takes them (hostile mode).
+    Pour {
+        frames: Box<dyn Iterator<Item = Message> + Send>,
+        done: oneshot::Sender<u64>,
+    },
 }
 
 /// One open socket.
@@ -238,6 +243,8 @@ pub(crate) struct Shared {
     pub wake: Notify,
     pub shutdown: watch::Sender<bool>,
     pub tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Which HTTP answers are hostile (`hostile.rs`).
+    pub hostile: Mutex<crate::hostile::HostileHttp>,
 }
 
 impl Shared {
@@ -251,6 +258,7 @@ impl Shared {
             wake: Notify::new(),
             shutdown,
             tasks: Mutex::new(Vec::new()),
+            hostile: Mutex::default(),
         })
     }
 

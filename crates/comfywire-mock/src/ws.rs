@@ -163,6 +163,15 @@ where
                 let _ = done.send(sent);
                 written = 0;
             }
+            Outgoing::Pour { frames, done } => {
+                if ws.flush().await.is_err() {
+                    return Flow::Close;
+                }
+                let sent = crate::hostile::pour(ws, frames).await;
+                shared.lock().stats.frames_sent += sent;
+                let _ = done.send(sent);
+                written = 0;
+            }
         }
         if written < BATCH {
             next = rx.try_recv().ok();
