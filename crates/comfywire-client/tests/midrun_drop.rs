@@ -90,3 +90,64 @@ async fn a_deaf_socket_is_replaced_and_the_prompt_finishes() {
     common::assert_exactly_one_terminal(&seen);
     client.close().await;
 }
+
+/// With the default timers (no short watchdog), a socket the server went
+/// deaf on mid-run costs seconds, not the 30 s watchdog: the outcome
+/// arrives at most 5 s after the server wrote it (its own history is the
+/// clock), and live events flow again on the new socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deaf_socket_costs_seconds_and_live_events_resume() {
+    let server = std::sync::Arc::new(common::mock(1.0).await);
+    let config = comfywire_client::ClientConfig::new(server.url());
+    let client = comfywire_client::Client::connect(config).await.unwrap();
+    client
+        .wait_connected(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut events = client.events();
+    let prompt = client
+        .submit(&server.workflow("success_single").unwrap())
+        .await
+        .unwrap();
+    common::collect_until(&mut events, |e| matches!(e, Event::Progress(_))).await;
+    server.inject(Fault::Deaf);
+    // The server's own clock: when its history entry appears.
+    let watched = server.clone();
+    let id = prompt.prompt_id.clone();
+    let written = tokio::spawn(async move {
+        loop {
+            if watched.history_entry(&id).is_some() {
+                return std::time::Instant::now();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    let result = client
+        .wait(&prompt.prompt_id, Default::default())
+        .await
+        .unwrap();
+    let heard = std::time::Instant::now();
+    assert_eq!(result.record.phase, Phase::Succeeded);
+    let written = written.await.unwrap();
+    let late = heard.saturating_duration_since(written);
+    assert!(
+        late <= std::time::Duration::from_secs(5),
+        "outcome {late:?} after the server's"
+    );
+    // Live again: a new prompt's progress arrives on the new socket.
+    let next = client
+        .submit(&server.workflow("success_single").unwrap())
+        .await
+        .unwrap();
+    let seen = common::collect_until(
+        &mut events,
+        |e| matches!(e, Event::Finished(r) if r.prompt_id == next.prompt_id),
+    )
+    .await;
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Progress(p) if p.prompt_id == next.prompt_id)),
+        "no live progress after the deaf socket was replaced"
+    );
+    client.close().await;
+}
