@@ -164,10 +164,15 @@ fn base64(input: &[u8]) -> String {
 
 impl HttpApi {
     pub(crate) fn new(config: &ClientConfig, endpoints: Endpoints) -> Result<HttpApi, Error> {
+        // No pooled connections: one may be half-open after a network
+        // change, and a call that waits on it learns nothing for its whole
+        // timeout (a silence probe, a submission). ComfyUI's calls are few
+        // and small, so a connection each costs little.
         let builder = reqwest::Client::builder()
             .default_headers(headers(config)?)
             .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout);
+            .timeout(config.request_timeout)
+            .pool_max_idle_per_host(0);
         #[cfg(feature = "tls")]
         let builder = builder.use_preconfigured_tls(
             crate::tls::client_config(config.ca_file.as_deref())?
@@ -279,7 +284,8 @@ impl HttpApi {
         &self,
         prompt_id: &str,
     ) -> Result<Option<HistoryEntry>, Error> {
-        let answer = self.get(&format!("history/{prompt_id}")).await?.ok()?;
+        let path = format!("history/{prompt_id}");
+        let answer = self.get(&path).await?.ok()?;
         crate::lean::history_entry(prompt_id, &answer.body).map_err(Error::Protocol)
     }
 

@@ -5,6 +5,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
@@ -37,6 +38,9 @@ struct Control {
     // (generation, bytes): connections opened before `generation` die
     // after `bytes` more server-to-client bytes.
     cut: watch::Sender<(u64, u64)>,
+    // Connections opened before this generation are half-open: they stay
+    // open, the server's bytes are read and never delivered.
+    deaf: AtomicU64,
 }
 
 /// A running proxy in front of `upstream`.
@@ -56,6 +60,7 @@ impl FaultProxy {
             pace: Mutex::new(Pace::FAST),
             stall_until: Mutex::new(None),
             cut,
+            deaf: AtomicU64::new(0),
         });
         let accept = tokio::spawn(accept_loop(listener, upstream, control.clone()));
         Ok(FaultProxy {
@@ -78,6 +83,13 @@ impl FaultProxy {
     /// Holds server-to-client bytes for `millis` (connections stay open).
     pub fn stall(&self, millis: u64) {
         *self.control.stall_until.lock() = Some(Instant::now() + Duration::from_millis(millis));
+    }
+
+    /// Makes every open connection half-open, as after a network change:
+    /// it stays open, the server's writes succeed, and the client gets
+    /// nothing more on it. Later connections work.
+    pub fn half_open(&self) {
+        self.control.deaf.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Cuts every open connection after `bytes` more server-to-client
@@ -111,6 +123,7 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<C
             let _ = client.set_nodelay(true);
             let _ = server.set_nodelay(true);
             let born = control.cut.borrow().0;
+            let heard = control.deaf.load(Ordering::SeqCst);
             let (dead_tx, dead_rx) = watch::channel(false);
             let (cr, cw) = client.into_split();
             let (sr, sw) = server.into_split();
@@ -126,7 +139,7 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<C
             pump(
                 sr,
                 cw,
-                Some(control.clone()),
+                Some((control.clone(), heard)),
                 control.cut.subscribe(),
                 born,
                 dead_tx,
@@ -143,7 +156,7 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<C
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    control: Option<Arc<Control>>,
+    control: Option<(Arc<Control>, u64)>,
     mut cut: watch::Receiver<(u64, u64)>,
     born: u64,
     dead_tx: watch::Sender<bool>,
@@ -168,7 +181,10 @@ async fn pump(
                         *left -= data.len() as u64;
                     }
                 }
-                if let Some(control) = &control {
+                if let Some((control, heard)) = &control {
+                    if control.deaf.load(Ordering::SeqCst) > *heard {
+                        continue; // half-open: read, never delivered
+                    }
                     let stall = *control.stall_until.lock();
                     if let Some(until) = stall {
                         tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
