@@ -462,3 +462,34 @@ fn a_drop_between_enqueue_and_the_answer_is_a_gap_settled_from_history() {
     s.handle_http(entry("p", "success"), now);
     assert_eq!(terminals(&events(&mut s)).len(), 1);
 }
+
+#[test]
+fn a_lost_answer_naming_a_server_chosen_id_is_found_by_our_client_id() {
+    let (mut s, now) = connected();
+    s.track_prompt("asked", Some(2), now);
+    s.prompt_uncertain("asked", now);
+    commands(&mut s);
+    s.handle_http(
+        HttpReply::History {
+            prompt_id: "asked".into(),
+            entry: None,
+        },
+        now,
+    );
+    commands(&mut s);
+    // The server queued it as "given" (the answer that said so was lost);
+    // its queue item carries our client id ("me").
+    s.handle_http(queue(&["given"], &[]), now);
+    let record = s.execution("asked").unwrap();
+    assert_eq!(record.prompt_id, "given");
+    assert_eq!(record.phase, Phase::Running);
+    s.handle_frame(
+        text(json!({"type": "execution_success", "data": {"prompt_id": "given"}})),
+        now,
+    );
+    s.handle_frame(
+        text(json!({"type": "executing", "data": {"node": null, "prompt_id": "given"}})),
+        now,
+    );
+    assert_eq!(terminals(&events(&mut s)).len(), 1);
+}

@@ -95,6 +95,32 @@ impl Session {
             }
             return true;
         }
+        // Not there under our id: a server (or gateway) that assigns its own
+        // ids may have queued it under one we never heard, the answer that
+        // named it being lost. With one uncertain submission, a queued
+        // prompt of our client id that nobody tracks is it.
+        if let Some(chosen) = self.unclaimed_in_queue(snapshot) {
+            self.tracker.adopt(prompt_id, &chosen);
+            self.tracker.accepted(
+                &chosen,
+                None,
+                serde_json::Value::Null,
+                &mut self.outbox,
+                now,
+            );
+            if snapshot.is_running(&chosen) {
+                if let Some(record) = self.tracker.record_mut(&chosen) {
+                    if record.phase < Phase::Running {
+                        record.phase = Phase::Running;
+                        record.started_at.get_or_insert(now);
+                    }
+                }
+            }
+            return true;
+        }
+        let Some(record) = self.tracker.record_mut(prompt_id) else {
+            return true;
+        };
         record.absent_checks = record.absent_checks.saturating_add(1);
         let waited = now.saturating_duration_since(since);
         if record.absent_checks >= 2 && waited >= self.config.confirm_window {
@@ -107,6 +133,28 @@ impl Session {
             self.recheck_at = Some(now + self.config.lost_recheck);
         }
         true
+    }
+
+    /// The one queued or running prompt of this client id that no record
+    /// tracks, when exactly one submission is uncertain (else `None`: two
+    /// unknown answers cannot be told apart).
+    fn unclaimed_in_queue(&self, snapshot: &QueueSnapshot) -> Option<String> {
+        let me = self.client_id.as_deref()?;
+        let uncertain = self
+            .tracker
+            .active_records()
+            .filter(|r| r.phase == Phase::Submitted && r.confirm_since.is_some())
+            .count();
+        if uncertain != 1 {
+            return None;
+        }
+        let mut unclaimed = snapshot
+            .running
+            .iter()
+            .chain(&snapshot.pending)
+            .filter(|i| i.client_id.as_deref() == Some(me) && !self.tracker.knows(&i.prompt_id));
+        let first = unclaimed.next()?;
+        unclaimed.next().is_none().then(|| first.prompt_id.clone())
     }
 
     /// A frame that failed to parse may have been the end of a prompt of
