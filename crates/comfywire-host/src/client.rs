@@ -17,7 +17,7 @@ use crate::dispatch::{
 };
 use crate::error::{ErrorCode, HostError};
 use crate::forward::forward_events;
-use crate::jobs::{Jobs, parse_json};
+use crate::jobs::Jobs;
 use crate::model::{HostEvent, HostEventKind, HostStats, HostStatus};
 use crate::runtime::{block_on, on_runtime_thread, runtime};
 
@@ -147,20 +147,6 @@ impl HostClient {
             forward: Mutex::new(Some(forward)),
             closed: AtomicBool::new(false),
         })
-    }
-
-    /// The settings of settings-file JSON text (`{"url": "..."}` is
-    /// enough), without the environment's overrides.
-    pub fn settings_from_json(json: &str) -> Result<Settings, HostError> {
-        let value = parse_json(json, "settings")?;
-        if !value.is_object() {
-            return Err(HostError::new(
-                ErrorCode::InvalidArgument,
-                "settings must be a JSON object",
-            ));
-        }
-        serde_json::from_value(value)
-            .map_err(|e| HostError::new(ErrorCode::InvalidArgument, format!("settings: {e}")))
     }
 
     /// Starts a client from settings JSON (C's `comfywire_client_new_json`,

@@ -3,6 +3,9 @@
 //! the callback.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::mock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +15,7 @@ use comfywire_host::{
     CALLBACK_ERROR, ClientConfig, DispatchContext, ErrorCode, EventCallback, HostClient, HostEvent,
     JobOptions, LazyFlat, PlainContext, Settings, block_on,
 };
-use comfywire_mock::{MockConfig, MockServer, TraceSource};
+use comfywire_mock::MockServer;
 
 fn settings(server: &MockServer) -> Settings {
     Settings {
@@ -30,23 +33,6 @@ fn within(secs: u64) -> JobOptions {
 
 fn connected(host: &HostClient) {
     block_on(host.jobs().wait_connected(Duration::from_secs(5))).unwrap();
-}
-
-fn mock(speed: f64) -> (tokio::runtime::Runtime, MockServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(MockServer::start_with(MockConfig {
-            port: 0,
-            traces: TraceSource::Embedded,
-            speed,
-            default_scenario: "success_single".into(),
-        }))
-        .unwrap();
-    (rt, server)
 }
 
 struct Recorder {

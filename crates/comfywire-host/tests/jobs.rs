@@ -2,31 +2,17 @@
 //! server's own record (its queue, history, stored uploads and counters).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::mock;
 use std::time::{Duration, Instant};
 
 use comfywire_host::event::{NodePhase, Phase};
 use comfywire_host::{
     ErrorCode, HostClient, HostEventKind, HostFile, JobOptions, Settings, UploadSpec, block_on,
 };
-use comfywire_mock::{MockConfig, MockServer, TraceSource};
+use comfywire_mock::MockServer;
 use serde_json::{Value, json};
-
-fn mock(speed: f64) -> (tokio::runtime::Runtime, MockServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(MockServer::start_with(MockConfig {
-            port: 0,
-            traces: TraceSource::Embedded,
-            speed,
-            default_scenario: "success_single".into(),
-        }))
-        .unwrap();
-    (rt, server)
-}
 
 fn client(server: &MockServer) -> HostClient {
     let host = HostClient::new(&Settings {

@@ -210,6 +210,15 @@ impl ExecutionRecord {
             || (self.phase == Phase::Submitted && self.confirm_since.is_some())
     }
 
+    /// The server's queue says it runs: a record still queued (its
+    /// `execution_start` unheard) moves to running.
+    pub(crate) fn seen_running(&mut self, now: Instant) {
+        if self.phase < Phase::Running {
+            self.phase = Phase::Running;
+            self.started_at.get_or_insert(now);
+        }
+    }
+
     pub(crate) fn new(prompt_id: &str, ours: bool) -> Self {
         ExecutionRecord {
             prompt_id: prompt_id.to_owned(),

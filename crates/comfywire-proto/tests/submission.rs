@@ -75,6 +75,19 @@ fn entry(id: &str, status: &str) -> HttpReply {
     }
 }
 
+/// Submitted and accepted, as a normal `POST /prompt` leaves it.
+fn accept(s: &mut Session, id: &str, now: Instant) {
+    s.track_prompt(id, Some(2), now);
+    s.handle_http(
+        HttpReply::PromptAccepted {
+            prompt_id: id.into(),
+            number: Some(0),
+            node_errors: json!({}),
+        },
+        now,
+    );
+}
+
 fn text(value: Value) -> Frame {
     Frame::text(value.to_string())
 }
@@ -296,15 +309,7 @@ fn an_attached_prompt_running_for_another_client_is_polled_until_it_ends() {
 #[test]
 fn a_silent_socket_is_probed_and_a_prompt_gone_from_the_queue_settles_in_seconds() {
     let (mut s, start) = connected();
-    s.track_prompt("p", Some(2), start);
-    s.handle_http(
-        HttpReply::PromptAccepted {
-            prompt_id: "p".into(),
-            number: Some(0),
-            node_errors: json!({}),
-        },
-        start,
-    );
+    accept(&mut s, "p", start);
     s.handle_frame(
         text(json!({"type": "execution_start", "data": {"prompt_id": "p"}})),
         start,
@@ -339,15 +344,7 @@ fn a_silent_socket_is_probed_and_a_prompt_gone_from_the_queue_settles_in_seconds
 #[test]
 fn a_terminal_frame_that_fails_to_parse_leaves_the_outcome_to_history() {
     let (mut s, now) = connected();
-    s.track_prompt("p", Some(2), now);
-    s.handle_http(
-        HttpReply::PromptAccepted {
-            prompt_id: "p".into(),
-            number: Some(0),
-            node_errors: json!({}),
-        },
-        now,
-    );
+    accept(&mut s, "p", now);
     s.handle_frame(
         text(json!({"type": "execution_start", "data": {"prompt_id": "p"}})),
         now,
@@ -378,15 +375,7 @@ fn a_terminal_frame_that_fails_to_parse_leaves_the_outcome_to_history() {
 fn checks_that_keep_failing_end_with_the_socket_outcome_or_lost_with_a_reason() {
     let (mut s, mut now) = connected();
     for id in ["heard", "unheard"] {
-        s.track_prompt(id, Some(2), now);
-        s.handle_http(
-            HttpReply::PromptAccepted {
-                prompt_id: id.into(),
-                number: Some(0),
-                node_errors: json!({}),
-            },
-            now,
-        );
+        accept(&mut s, id, now);
     }
     // A gap: both must be settled from history, which is unreadable.
     s.handle_disconnected(

@@ -745,9 +745,8 @@ impl Session {
             };
             if running || pending {
                 record.absent_checks = 0;
-                if running && record.phase < Phase::Running {
-                    record.phase = Phase::Running;
-                    record.started_at.get_or_insert(now);
+                if running {
+                    record.seen_running(now);
                 }
                 continue;
             }

@@ -72,27 +72,8 @@ impl Session {
         let Some(since) = record.confirm_since else {
             return false;
         };
-        let running = snapshot.is_running(prompt_id);
-        if running || snapshot.is_pending(prompt_id) {
-            let number = snapshot
-                .running
-                .iter()
-                .chain(&snapshot.pending)
-                .find(|i| i.prompt_id == prompt_id)
-                .map(|i| i.number as u64);
-            self.tracker.accepted(
-                prompt_id,
-                number,
-                serde_json::Value::Null,
-                &mut self.outbox,
-                now,
-            );
-            if let Some(record) = self.tracker.record_mut(prompt_id) {
-                if running && record.phase < Phase::Running {
-                    record.phase = Phase::Running;
-                    record.started_at.get_or_insert(now);
-                }
-            }
+        if snapshot.is_running(prompt_id) || snapshot.is_pending(prompt_id) {
+            self.found_in_queue(prompt_id, snapshot, now);
             return true;
         }
         // Not there under our id: a server (or gateway) that assigns its own
@@ -101,21 +82,7 @@ impl Session {
         // prompt of our client id that nobody tracks is it.
         if let Some(chosen) = self.unclaimed_in_queue(snapshot) {
             self.tracker.adopt(prompt_id, &chosen);
-            self.tracker.accepted(
-                &chosen,
-                None,
-                serde_json::Value::Null,
-                &mut self.outbox,
-                now,
-            );
-            if snapshot.is_running(&chosen) {
-                if let Some(record) = self.tracker.record_mut(&chosen) {
-                    if record.phase < Phase::Running {
-                        record.phase = Phase::Running;
-                        record.started_at.get_or_insert(now);
-                    }
-                }
-            }
+            self.found_in_queue(&chosen, snapshot, now);
             return true;
         }
         let Some(record) = self.tracker.record_mut(prompt_id) else {
@@ -133,6 +100,29 @@ impl Session {
             self.recheck_at = Some(now + self.config.lost_recheck);
         }
         true
+    }
+
+    /// An uncertain submission found in the server's queue: accepted, with
+    /// the queue's number, and running if the queue says so.
+    fn found_in_queue(&mut self, prompt_id: &str, snapshot: &QueueSnapshot, now: Instant) {
+        let number = snapshot
+            .running
+            .iter()
+            .chain(&snapshot.pending)
+            .find(|i| i.prompt_id == prompt_id)
+            .map(|i| i.number as u64);
+        self.tracker.accepted(
+            prompt_id,
+            number,
+            serde_json::Value::Null,
+            &mut self.outbox,
+            now,
+        );
+        if snapshot.is_running(prompt_id) {
+            if let Some(record) = self.tracker.record_mut(prompt_id) {
+                record.seen_running(now);
+            }
+        }
     }
 
     /// The one queued or running prompt of this client id that no record
