@@ -200,6 +200,10 @@ pub struct ExecutionRecord {
     pub(crate) attached: bool,
     /// Consecutive failed HTTP checks (history or queue) for it.
     pub(crate) http_failures: u8,
+    /// A foreign prompt that ended while a submission of ours had no
+    /// answer: it may be ours under an id the server chose, so its end is
+    /// held (in `pending_outcome`) until its history names its client.
+    pub(crate) held: bool,
 }
 
 impl ExecutionRecord {
@@ -244,6 +248,7 @@ impl ExecutionRecord {
             confirm_since: None,
             attached: false,
             http_failures: 0,
+            held: false,
         }
     }
 

@@ -92,6 +92,16 @@ impl Tracker {
         self.active.contains_key(id) || self.history.contains(id)
     }
 
+    /// True when no prompt of ours (submitted or attached) goes by this id:
+    /// unknown, or only observed as another client's.
+    pub(crate) fn unclaimed(&self, prompt_id: &str) -> bool {
+        let id = self.resolve(prompt_id);
+        match self.active.get(id) {
+            Some(record) => !record.ours && !record.attached,
+            None => !self.history.contains(id),
+        }
+    }
+
     /// The server answered our submission under another id: the record
     /// moves to that id (merging what its frames already told a foreign
     /// record), and the submitted id stays an alias of it.
@@ -777,10 +787,13 @@ impl Tracker {
         let Some(record) = self.active.get_mut(prompt_id) else {
             return Followup::None;
         };
-        if record.had_gap {
+        if record.had_gap || record.held {
             return Followup::Reconcile(prompt_id.to_owned());
         }
         let outcome = record.pending_outcome.take().unwrap_or(Outcome::Succeeded);
+        if let Some(followup) = self.hold(prompt_id, &outcome, None) {
+            return followup;
+        }
         self.finish(prompt_id, outcome, None, outbox, now);
         Followup::None
     }
@@ -802,8 +815,103 @@ impl Tracker {
             record.pending_outcome = Some(outcome);
             return Followup::None;
         }
+        if let Some(followup) = self.hold(prompt_id, &outcome, timestamp) {
+            return followup;
+        }
         self.finish(prompt_id, outcome, timestamp, outbox, now);
         Followup::None
+    }
+
+    /// True while a submission of ours has no answer yet (in flight, or
+    /// being confirmed).
+    pub(crate) fn unanswered(&self) -> usize {
+        self.active
+            .values()
+            .filter(|r| r.ours && r.phase == Phase::Submitted)
+            .count()
+    }
+
+    /// Holds the end of a foreign prompt while a submission of ours is
+    /// unanswered: a server that chooses its own ids may be running ours
+    /// under one we have not heard yet, and ending it as foreign first
+    /// would give it two terminal events once it is found to be ours. Its
+    /// history, asked at once, names its client.
+    fn hold(
+        &mut self,
+        prompt_id: &str,
+        outcome: &Outcome,
+        timestamp: Option<u64>,
+    ) -> Option<Followup> {
+        let foreign = self
+            .active
+            .get(prompt_id)
+            .is_some_and(|r| !r.ours && !r.attached);
+        if !foreign || self.unanswered() == 0 {
+            return None;
+        }
+        let record = self.active.get_mut(prompt_id)?;
+        record.held = true;
+        record.pending_outcome = Some(outcome.clone());
+        record.server_finished_ms = timestamp.or(record.server_finished_ms);
+        Some(Followup::Reconcile(prompt_id.to_owned()))
+    }
+
+    /// Ends what was held and is decided: prompts found to be ours (by
+    /// adoption) and, once no submission of ours is unanswered, every
+    /// other. Returns held prompts of ours that missed frames, to be
+    /// settled from history instead.
+    pub(crate) fn release_held(&mut self, outbox: &mut Outbox, now: Instant) -> Vec<String> {
+        let unanswered = self.unanswered() > 0;
+        let ready: Vec<(String, bool)> = self
+            .active
+            .values()
+            .filter(|r| r.held && (r.ours || !unanswered))
+            .map(|r| (r.prompt_id.clone(), r.ours && r.had_gap))
+            .collect();
+        let mut settle = Vec::new();
+        for (id, gap) in ready {
+            if gap {
+                settle.push(id);
+                continue;
+            }
+            let outcome = self
+                .active
+                .get_mut(&id)
+                .and_then(|r| r.pending_outcome.take())
+                .unwrap_or(Outcome::Succeeded);
+            self.finish(&id, outcome, None, outbox, now);
+        }
+        settle
+    }
+
+    /// A held prompt's history named its client: ours (and exactly one
+    /// submission unanswered, so it is that one) becomes ours; another
+    /// client's (or none) ends as foreign with the history's outcome.
+    /// `false` when it stays held (ours, but which submission is unclear).
+    pub(crate) fn claim_held(&mut self, prompt_id: &str, ours: bool) -> bool {
+        if !self.active.get(prompt_id).is_some_and(|r| r.held) {
+            return true;
+        }
+        if !ours {
+            if let Some(record) = self.active.get_mut(prompt_id) {
+                record.held = false;
+            }
+            return true;
+        }
+        let unanswered: Vec<String> = self
+            .active
+            .values()
+            .filter(|r| r.ours && r.phase == Phase::Submitted)
+            .map(|r| r.prompt_id.clone())
+            .collect();
+        match unanswered.as_slice() {
+            [requested] => {
+                let requested = requested.clone();
+                self.adopt(&requested, prompt_id);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Makes a prompt terminal: flushes its held progress, emits the one

@@ -641,6 +641,11 @@ impl Session {
 
     /// An HTTP answer (to a command, or to the user's own `POST /prompt`).
     pub fn handle_http(&mut self, reply: HttpReply, now: Instant) {
+        self.handle_reply(reply, now);
+        self.release_held(now);
+    }
+
+    fn handle_reply(&mut self, reply: HttpReply, now: Instant) {
         match reply {
             HttpReply::PromptAccepted {
                 prompt_id,
@@ -668,6 +673,12 @@ impl Session {
                 }
                 match entry {
                     Some(entry) => {
+                        let mine = entry.client_id.is_some() && entry.client_id == self.client_id;
+                        if !self.tracker.claim_held(&prompt_id, mine) {
+                            // Ours, but which submission is not yet clear:
+                            // held until the answers say.
+                            return;
+                        }
                         let settled = self.tracker.settle_from_history(
                             &prompt_id,
                             entry,
