@@ -59,6 +59,8 @@ pub struct Tracker {
     // The id a caller submitted under → the id the server chose, for
     // servers that ignore the client's prompt id. Oldest first, bounded.
     aliases: VecDeque<(String, String)>,
+    // Foreign records evicted since the outbox was last at hand.
+    evicted: Vec<String>,
 }
 
 /// Aliases of server-chosen prompt ids kept.
@@ -73,6 +75,7 @@ impl Tracker {
             current: None,
             max_foreign: max_foreign.max(1),
             aliases: VecDeque::new(),
+            evicted: Vec::new(),
         }
     }
 
@@ -285,12 +288,15 @@ impl Tracker {
             if self.current.as_deref() == Some(id.as_str()) {
                 self.current = None;
             }
+            // Its throttle slots are released by the next `live`, which
+            // holds the outbox.
+            self.evicted.push(id);
         }
     }
 
     /// The record a message for `prompt_id` should update, or `None` when
     /// the prompt is already terminal.
-    fn live(&mut self, prompt_id: &str) -> Option<&mut ExecutionRecord> {
+    fn live(&mut self, prompt_id: &str, outbox: &mut Outbox) -> Option<&mut ExecutionRecord> {
         // An active record is never in the ring (finishing moves it there),
         // so the common case costs one lookup.
         if self.active.contains_key(prompt_id) {
@@ -299,7 +305,11 @@ impl Tracker {
         if self.history.contains(prompt_id) {
             return None;
         }
-        Some(self.get_or_create(prompt_id, false))
+        self.get_or_create(prompt_id, false);
+        for id in self.evicted.drain(..) {
+            outbox.forget_prompt(&id);
+        }
+        self.active.get_mut(prompt_id)
     }
 
     fn start_running(record: &mut ExecutionRecord, outbox: &mut Outbox, now: Instant) {
@@ -349,7 +359,9 @@ impl Tracker {
         now: Instant,
     ) {
         let known = record.nodes.iter().any(|n| n.id == node);
-        let n = record.node_mut(node, display);
+        let Some(n) = record.node_mut(node, display) else {
+            return;
+        };
         if known && n.phase != NodePhase::Running {
             // Re-staged (lazy inputs) or a late duplicate of a done node.
             if n.phase == NodePhase::Done {
@@ -384,7 +396,9 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) {
-        let n = record.node_mut(node, None);
+        let Some(n) = record.node_mut(node, None) else {
+            return;
+        };
         if n.phase != NodePhase::Running {
             return;
         }
@@ -459,7 +473,7 @@ impl Tracker {
             Self::progress_in(record, node, value, max, outbox, now);
             return;
         }
-        if let Some(record) = self.live(prompt_id) {
+        if let Some(record) = self.live(prompt_id, outbox) {
             Self::progress_in(record, node, value, max, outbox, now);
         }
     }
@@ -499,7 +513,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) {
-        let Some(record) = self.live(prompt_id) else {
+        let Some(record) = self.live(prompt_id, outbox) else {
             return;
         };
         record.saw_progress_state = true;
@@ -588,7 +602,7 @@ impl Tracker {
 
     /// `execution_start`: the prompt runs.
     fn on_execution_start(&mut self, m: ExecutionStart, outbox: &mut Outbox, now: Instant) {
-        let Some(record) = self.live(&m.prompt_id) else {
+        let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
         record.server_started_ms = m.timestamp.or(record.server_started_ms);
@@ -598,15 +612,21 @@ impl Tracker {
 
     /// `execution_cached`: these nodes will not run.
     fn on_execution_cached(&mut self, m: ExecutionCached, outbox: &mut Outbox, now: Instant) {
-        let Some(record) = self.live(&m.prompt_id) else {
+        let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
         Self::start_running(record, outbox, now);
         for node in &m.nodes {
-            let n = record.node_mut(node, Some(node));
-            n.phase = NodePhase::Cached;
+            if let Some(n) = record.node_mut(node, Some(node)) {
+                n.phase = NodePhase::Cached;
+            }
         }
-        record.cached = m.nodes.clone();
+        record.cached = m
+            .nodes
+            .iter()
+            .take(ExecutionRecord::MAX_NODES)
+            .cloned()
+            .collect();
         outbox.state(
             &m.prompt_id,
             Event::NodesCached {
@@ -623,7 +643,7 @@ impl Tracker {
         let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
             return Followup::None;
         };
-        let Some(record) = self.live(&prompt_id) else {
+        let Some(record) = self.live(&prompt_id, outbox) else {
             return Followup::None;
         };
         let Some(node) = m.node else {
@@ -666,16 +686,17 @@ impl Tracker {
 
     /// `executed`: a node's UI output.
     fn on_executed(&mut self, m: Executed, outbox: &mut Outbox, now: Instant) {
-        let Some(record) = self.live(&m.prompt_id) else {
+        let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
         Self::start_running(record, outbox, now);
         if record.node(&m.node).is_none() {
-            let n = record.node_mut(&m.node, m.display_node.as_deref());
-            n.started_at = Some(now);
+            if let Some(n) = record.node_mut(&m.node, m.display_node.as_deref()) {
+                n.started_at = Some(now);
+            }
         }
         if let Some(output) = m.output.filter(|o| !o.is_null()) {
-            record.outputs.insert(m.node.clone(), output.clone());
+            record.keep_output(&m.node, &output);
             outbox.state(
                 &m.prompt_id,
                 Event::Output {
@@ -704,8 +725,11 @@ impl Tracker {
             return Followup::None;
         }
         if let Some(record) = self.active.get_mut(&m.prompt_id) {
-            if let Some(node) = m.node_id.as_deref() {
-                let n = record.node_mut(node, Some(node));
+            if let Some(n) = m
+                .node_id
+                .as_deref()
+                .and_then(|id| record.node_mut(id, Some(id)))
+            {
                 n.phase = NodePhase::Failed;
                 n.finished_at = Some(now);
             }
@@ -806,7 +830,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
-        let Some(record) = self.live(prompt_id) else {
+        let Some(record) = self.live(prompt_id, outbox) else {
             return Followup::None;
         };
         if record.had_gap {
@@ -972,9 +996,10 @@ impl Tracker {
         if record.cached.is_empty() && !entry.cached.is_empty() {
             record.cached = entry.cached.clone();
             for node in &entry.cached {
-                let n = record.node_mut(node, Some(node));
-                if n.phase == NodePhase::Running {
-                    n.phase = NodePhase::Cached;
+                if let Some(n) = record.node_mut(node, Some(node)) {
+                    if n.phase == NodePhase::Running {
+                        n.phase = NodePhase::Cached;
+                    }
                 }
             }
         }
@@ -982,7 +1007,7 @@ impl Tracker {
             if output.is_null() || record.outputs.get(&node) == Some(&output) {
                 continue;
             }
-            record.outputs.insert(node.clone(), output.clone());
+            record.keep_output(&node, &output);
             outbox.state(
                 prompt_id,
                 Event::Output {
