@@ -181,7 +181,7 @@ pub struct ExecutionRecord {
     /// True when the socket was down at some point while it was in flight.
     pub had_gap: bool,
     /// Outputs not kept in `outputs` because they would have taken the
-    /// record past [`ExecutionRecord::MAX_OUTPUT_BYTES`]; they were still
+    /// record past [`crate::SessionConfig::max_record_output_bytes`]; they were still
     /// delivered as `Output` events, and the server's `/history` has them.
     pub outputs_omitted: u32,
     /// Nodes past [`ExecutionRecord::MAX_NODES`] not recorded in `nodes`.
@@ -215,9 +215,9 @@ pub struct ExecutionRecord {
 }
 
 impl ExecutionRecord {
-    /// The most output a record keeps inline, estimated bytes (16 MiB):
-    /// a server that sends endless or huge `executed` outputs cannot grow
-    /// one record (or the ring of finished ones) without bound.
+    /// The default of [`crate::SessionConfig::max_record_output_bytes`]
+    /// (16 MiB): a server that sends endless or huge `executed` outputs
+    /// cannot grow one record (or the ring of finished ones) without bound.
     pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
 
     /// The most nodes a record keeps (4096, far above real workflows).
@@ -303,10 +303,10 @@ impl ExecutionRecord {
     }
 
     /// Keeps a node's output inline while the record's outputs stay within
-    /// [`ExecutionRecord::MAX_OUTPUT_BYTES`]; past it the output is not
-    /// kept (counted in `outputs_omitted`: the server's `/history` has it).
-    /// `false` when it was not kept.
-    pub(crate) fn keep_output(&mut self, node: &str, output: &Value) -> bool {
+    /// `limit` estimated bytes; past it the output is not kept (counted in
+    /// `outputs_omitted`: the server's `/history` has it). `false` when it
+    /// was not kept.
+    pub(crate) fn keep_output(&mut self, node: &str, output: &Value, limit: usize) -> bool {
         let size = node.len() + crate::history::json_bytes(output);
         let replaced = self
             .outputs
@@ -316,7 +316,7 @@ impl ExecutionRecord {
             .output_bytes
             .saturating_sub(replaced)
             .saturating_add(size);
-        if total > Self::MAX_OUTPUT_BYTES {
+        if total > limit {
             self.outputs_omitted = self.outputs_omitted.saturating_add(1);
             return false;
         }

@@ -61,13 +61,19 @@ pub struct Tracker {
     aliases: VecDeque<(String, String)>,
     // Foreign records evicted since the outbox was last at hand.
     evicted: Vec<String>,
+    // Outputs one record keeps inline, estimated bytes.
+    max_output_bytes: usize,
 }
 
 /// Aliases of server-chosen prompt ids kept.
 const MAX_ALIASES: usize = 1024;
 
 impl Tracker {
-    pub(crate) fn new(history_capacity: usize, max_foreign: usize) -> Self {
+    pub(crate) fn new(
+        history_capacity: usize,
+        max_foreign: usize,
+        max_output_bytes: usize,
+    ) -> Self {
         Tracker {
             active: FastMap::default(),
             arrival: VecDeque::new(),
@@ -76,6 +82,7 @@ impl Tracker {
             max_foreign: max_foreign.max(1),
             aliases: VecDeque::new(),
             evicted: Vec::new(),
+            max_output_bytes,
         }
     }
 
@@ -686,6 +693,7 @@ impl Tracker {
 
     /// `executed`: a node's UI output.
     fn on_executed(&mut self, m: Executed, outbox: &mut Outbox, now: Instant) {
+        let limit = self.max_output_bytes;
         let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
@@ -696,7 +704,7 @@ impl Tracker {
             }
         }
         if let Some(output) = m.output.filter(|o| !o.is_null()) {
-            record.keep_output(&m.node, &output);
+            record.keep_output(&m.node, &output, limit);
             outbox.state(
                 &m.prompt_id,
                 Event::Output {
@@ -989,6 +997,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) -> bool {
+        let limit = self.max_output_bytes;
         let Some(record) = self.active.get_mut(prompt_id) else {
             return false;
         };
@@ -1007,7 +1016,7 @@ impl Tracker {
             if output.is_null() || record.outputs.get(&node) == Some(&output) {
                 continue;
             }
-            record.keep_output(&node, &output);
+            record.keep_output(&node, &output, limit);
             outbox.state(
                 prompt_id,
                 Event::Output {

@@ -56,6 +56,11 @@ pub struct SessionConfig {
     pub history_capacity: usize,
     /// In-flight records of other clients' prompts kept (default 256).
     pub max_foreign_prompts: usize,
+    /// Outputs one record keeps inline, estimated bytes (default
+    /// [`crate::ExecutionRecord::MAX_OUTPUT_BYTES`], 16 MiB); outputs past
+    /// it are still delivered as events and counted in the record's
+    /// `outputs_omitted`.
+    pub max_record_output_bytes: usize,
     /// Delay before re-checking a prompt found in neither queue nor
     /// history (the terminal race, default 1 s).
     pub lost_recheck: Duration,
@@ -93,6 +98,7 @@ impl Default for SessionConfig {
             preview_interval: Duration::from_millis(50),
             history_capacity: 100,
             max_foreign_prompts: 256,
+            max_record_output_bytes: ExecutionRecord::MAX_OUTPUT_BYTES,
             lost_recheck: Duration::from_secs(1),
             silence_probe: Some(Duration::from_secs(3)),
             confirm_window: Duration::from_secs(3),
@@ -242,7 +248,11 @@ impl Session {
             rng: Rng::new(config.seed),
             commands: VecDeque::new(),
             outbox: Outbox::new(config.progress_interval, config.preview_interval),
-            tracker: Tracker::new(config.history_capacity, config.max_foreign_prompts),
+            tracker: Tracker::new(
+                config.history_capacity,
+                config.max_foreign_prompts,
+                config.max_record_output_bytes,
+            ),
             stats: SessionStats::default(),
             ever_connected: false,
             connected_at: None,
