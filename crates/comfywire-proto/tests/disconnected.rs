@@ -132,7 +132,8 @@ impl Run {
                 _ => {}
             }
         }
-        self.events.extend(std::iter::from_fn(|| self.s.poll_event()));
+        self.events
+            .extend(std::iter::from_fn(|| self.s.poll_event()));
     }
 
     fn drain(&mut self) {

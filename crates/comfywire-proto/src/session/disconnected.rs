@@ -171,14 +171,24 @@ impl Session {
             self.offline.failures = 0;
         }
         for id in self.offline_prompts().0 {
-            if let Some(record) = self.tracker.record_mut(&id) {
-                if polled {
-                    record.http_failures = 0;
-                }
-                // Its `execution_start` went to no socket.
-                if snapshot.is_running(&id) {
-                    record.seen_running(now);
-                }
+            let Some(record) = self.tracker.record_mut(&id) else {
+                continue;
+            };
+            if polled {
+                record.http_failures = 0;
+            }
+            // Its `execution_start` went to no socket: the queue says it
+            // runs, and waits and front ends hear so (a queue deadline
+            // must not expire on a prompt that runs unheard).
+            if snapshot.is_running(&id) && record.phase < Phase::Running {
+                record.seen_running(now);
+                self.outbox.state(
+                    &id,
+                    Event::ExecutionStarted {
+                        prompt_id: id.clone(),
+                    },
+                    now,
+                );
             }
         }
         let digest = digest(snapshot);
