@@ -361,3 +361,111 @@ fn failing_polls_back_off_and_end_the_prompt_with_a_reason() {
     assert!(ended > Duration::from_secs(20), "lost after {ended:?}");
     assert!(ended < Duration::from_secs(120), "lost after {ended:?}");
 }
+
+#[test]
+fn while_polling_other_clients_prompts_are_seen_queued_started_and_finished() {
+    let now = common::base();
+    let mut s = Session::new(SessionConfig {
+        client_id: Some("me".into()),
+        ..SessionConfig::default()
+    });
+    s.connect(now);
+    let _ = std::iter::from_fn(|| s.poll_command()).count();
+    s.handle_connect_failed(
+        ConnectionError::UpgradeRefused {
+            status: 403,
+            message: "Forbidden".into(),
+        },
+        now,
+    );
+    let queue = |running: &[(&str, &str)], pending: &[(&str, &str)]| {
+        let item = |(id, client): &(&str, &str)| json!([1, id, {}, {"client_id": client}, []]);
+        HttpReply::Queue(
+            QueueSnapshot::from_json(&json!({
+                "queue_running": running.iter().map(item).collect::<Vec<_>>(),
+                "queue_pending": pending.iter().map(item).collect::<Vec<_>>(),
+            }))
+            .unwrap(),
+        )
+    };
+    let refused = ConnectionError::UpgradeRefused {
+        status: 403,
+        message: "Forbidden".into(),
+    };
+    // Runs timers (the socket's retries refused again) until a poll asks
+    // the queue; answers it with `reply`. Returns the poll's instant.
+    let next_poll = |s: &mut Session, reply: HttpReply| -> Instant {
+        loop {
+            let timeout = s.poll_timeout().unwrap();
+            s.handle_timeout(timeout.at);
+            let commands: Vec<Command> = std::iter::from_fn(|| s.poll_command()).collect();
+            if commands
+                .iter()
+                .any(|c| matches!(c, Command::Connect { .. }))
+            {
+                s.handle_connect_failed(refused.clone(), timeout.at);
+            }
+            if commands.contains(&Command::Http(HttpRequest::Queue)) {
+                s.handle_http(reply, timeout.at);
+                return timeout.at;
+            }
+        }
+    };
+    let poll = |s: &mut Session, reply: HttpReply| -> Vec<Event> {
+        next_poll(s, reply);
+        std::iter::from_fn(|| s.poll_event()).collect()
+    };
+    // Another client's prompt waits; one of our client id that no record
+    // claims is left for a confirmation to adopt.
+    let ev = poll(
+        &mut s,
+        queue(&[], &[("theirs", "other"), ("unclaimed", "me")]),
+    );
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::PromptQueued { prompt_id, .. } if prompt_id == "theirs"))
+    );
+    assert!(s.execution("unclaimed").is_none());
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Status {
+            queue_remaining: Some(2),
+            ..
+        }
+    )));
+    let ev = poll(&mut s, queue(&[("theirs", "other")], &[]));
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::ExecutionStarted { prompt_id } if prompt_id == "theirs"))
+    );
+    // Gone from the queue: its history settles it, outputs first.
+    let at = next_poll(&mut s, queue(&[], &[]));
+    let asked: Vec<Command> = std::iter::from_fn(|| s.poll_command()).collect();
+    assert_eq!(
+        asked,
+        vec![Command::Http(HttpRequest::History {
+            prompt_id: "theirs".into()
+        })]
+    );
+    s.handle_http(
+        HttpReply::History {
+            prompt_id: "theirs".into(),
+            entry: Some(
+                HistoryEntry::from_json(&json!({
+                    "prompt": [1, "theirs", {}, {}, []],
+                    "outputs": {"9": {"images": []}},
+                    "status": {"status_str": "success", "completed": true, "messages": []}
+                }))
+                .unwrap(),
+            ),
+        },
+        at,
+    );
+    let ev: Vec<Event> = std::iter::from_fn(|| s.poll_event()).collect();
+    let finished: Vec<&Event> = ev.iter().filter(|e| e.is_terminal()).collect();
+    assert_eq!(finished.len(), 1);
+    let record = s.execution("theirs").unwrap();
+    assert!(!record.ours);
+    assert_eq!(record.outcome, Some(Outcome::Succeeded));
+    assert!(record.outputs.contains_key("9"));
+}

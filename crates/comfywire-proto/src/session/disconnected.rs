@@ -191,6 +191,9 @@ impl Session {
                 );
             }
         }
+        if matches!(self.state, ConnectionState::Polling { .. }) {
+            self.follow_others(snapshot, now);
+        }
         let digest = digest(snapshot);
         if self.offline.seen == Some(digest) {
             return;
@@ -205,6 +208,61 @@ impl Session {
             queue_remaining: Some(snapshot.len() as u64),
             sid: None,
         });
+    }
+
+    /// In polling state the queue stands in for the socket for other
+    /// clients' prompts too, so a watcher sees them queued, started and
+    /// finished: each new one is tracked (as the socket's frames would
+    /// have), one seen running has started, and one gone from the queue
+    /// is settled from its history like ours. Prompts of this client id
+    /// that no record claims are left alone: one may be an uncertain
+    /// submission of ours, which its confirmation adopts.
+    fn follow_others(&mut self, snapshot: &QueueSnapshot, now: Instant) {
+        let me = self.client_id.clone();
+        for item in snapshot.running.iter().chain(&snapshot.pending) {
+            let mine = me.is_some() && item.client_id == me;
+            if mine || self.tracker.knows(&item.prompt_id) {
+                continue;
+            }
+            let number = (item.number >= 0.0).then_some(item.number as u64);
+            let record = self.tracker.get_or_create(&item.prompt_id, false);
+            // Its frames went to no socket of ours.
+            record.had_gap = true;
+            record.number = number;
+            let prompt_id = item.prompt_id.clone();
+            self.outbox.state(
+                &prompt_id,
+                Event::PromptQueued {
+                    prompt_id: prompt_id.clone(),
+                    number,
+                },
+                now,
+            );
+        }
+        let mut gone = Vec::new();
+        let others: Vec<String> = self
+            .tracker
+            .active_records()
+            .filter(|r| !r.ours && matches!(r.phase, Phase::Queued | Phase::Running))
+            .map(|r| r.prompt_id.clone())
+            .collect();
+        for id in others {
+            let running = snapshot.is_running(&id);
+            let Some(record) = self.tracker.record_mut(&id) else {
+                continue;
+            };
+            if running && record.phase < Phase::Running {
+                record.seen_running(now);
+                let started = Event::ExecutionStarted {
+                    prompt_id: id.clone(),
+                };
+                self.outbox.state(&id, started, now);
+            } else if !running && !snapshot.is_pending(&id) {
+                record.had_gap = true;
+                gone.push(id);
+            }
+        }
+        self.request_history(gone);
     }
 
     /// A poll's `GET /queue` failed: one failed check of each prompt it was
