@@ -5,7 +5,7 @@
 //! the command: an authentication failure, or a server that answers
 //! nothing at all.
 
-use comfywire_client::{Client, ConnectionState, ConnectionStatus, Error};
+use comfywire_client::{Client, ConnectionError, ConnectionState, ConnectionStatus, Error};
 
 use crate::exit::{self, Failure};
 use crate::output;
@@ -13,7 +13,16 @@ use crate::output;
 /// The one line that says the socket is out and polling is on.
 pub fn polling_line(status: &ConnectionStatus) -> String {
     match &status.last_error {
-        Some(e) if e.websockets_blocked() => format!("WebSockets blocked ({e}): polling"),
+        Some(ConnectionError::UpgradeRefused { status, message })
+            if (400..500).contains(status) =>
+        {
+            let reason = if message.is_empty() {
+                String::new()
+            } else {
+                format!(" {message}")
+            };
+            format!("WebSockets blocked (HTTP {status}{reason}): polling")
+        }
         Some(e) => format!("no WebSocket ({e}): polling"),
         None => "polling".to_owned(),
     }
@@ -97,7 +106,6 @@ impl ConnectionNotes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use comfywire_client::ConnectionError;
     use std::time::Instant;
 
     fn status(state: ConnectionState, status: u16) -> ConnectionStatus {
@@ -124,9 +132,7 @@ mod tests {
         };
         let first = notes.line(&polling()).unwrap_or_default();
         assert!(
-            first.contains(
-                "WebSockets blocked (WebSocket upgrade refused: HTTP 403 (Forbidden)): polling"
-            ),
+            first.contains("WebSockets blocked (HTTP 403 Forbidden): polling"),
             "{first}"
         );
         for attempt in 2..6 {

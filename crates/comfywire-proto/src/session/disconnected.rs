@@ -121,7 +121,17 @@ impl Session {
     /// Starts the poll `delay` from now, unless it runs already or there
     /// is nothing to poll.
     pub(super) fn offline_arm(&mut self, now: Instant, delay: Duration) {
-        if self.offline.next_at.is_some() || !self.offline_wanted() {
+        if !self.offline_wanted() {
+            return;
+        }
+        if let Some(at) = self.offline.next_at {
+            // A prompt submitted since the last change is a change: its
+            // start is worth hearing of soon, whatever the interval was.
+            let newest = self.offline_prompts().1;
+            if newest > self.offline.changed_at {
+                self.offline.changed_at = newest;
+                self.offline.next_at = Some(at.min(now + self.config.disconnected_poll));
+            }
             return;
         }
         self.offline.next_at = Some(now + delay);
