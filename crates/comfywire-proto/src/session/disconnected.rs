@@ -111,11 +111,37 @@ impl Session {
     fn offline_wanted(&self) -> bool {
         match self.state {
             ConnectionState::Polling { .. } => true,
-            ConnectionState::Connecting { .. } | ConnectionState::Reconnecting { .. } => {
-                !self.offline_prompts().0.is_empty()
+            ConnectionState::Connecting { .. } => {
+                self.polling_mode() || !self.offline_prompts().0.is_empty()
+            }
+            ConnectionState::Reconnecting { .. } => !self.offline_prompts().0.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// True in state polling, and while the socket is tried again from it
+    /// (each retry passes through `Connecting`; the polls go on).
+    fn polling_mode(&self) -> bool {
+        match self.state {
+            ConnectionState::Polling { .. } => true,
+            ConnectionState::Connecting { .. } => {
+                self.stats.consecutive_failures >= self.config.polling_after_failures
+                    || self
+                        .last_error
+                        .as_ref()
+                        .is_some_and(crate::ConnectionError::websockets_blocked)
             }
             _ => false,
         }
+    }
+
+    /// Other clients' prompts followed in polling mode.
+    fn others_followed(&self) -> bool {
+        self.polling_mode()
+            && self
+                .tracker
+                .active_records()
+                .any(|r| !r.ours && matches!(r.phase, Phase::Queued | Phase::Running))
     }
 
     /// Starts the poll `delay` from now, unless it runs already or there
@@ -145,7 +171,7 @@ impl Session {
         let floor = self.config.disconnected_poll;
         let cap = self.config.disconnected_poll_max.max(floor);
         let (ours, newest) = self.offline_prompts();
-        let base = if ours.is_empty() {
+        let base = if ours.is_empty() && !self.others_followed() {
             self.config.poll_interval
         } else {
             let since = self.offline.changed_at.max(newest).unwrap_or(now);
@@ -201,7 +227,7 @@ impl Session {
                 );
             }
         }
-        if matches!(self.state, ConnectionState::Polling { .. }) {
+        if self.polling_mode() {
             self.follow_others(snapshot, now);
         }
         let digest = digest(snapshot);
