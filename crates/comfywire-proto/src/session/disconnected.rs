@@ -210,7 +210,11 @@ impl Session {
             let Some(record) = self.tracker.record_mut(&id) else {
                 continue;
             };
-            if polled {
+            // A check of it succeeded when the queue lists it; one gone
+            // from the queue is checked by its history, whose failures
+            // keep counting.
+            let listed = snapshot.is_running(&id) || snapshot.is_pending(&id);
+            if polled && listed {
                 record.http_failures = 0;
             }
             // Its `execution_start` went to no socket: the queue says it
