@@ -469,3 +469,40 @@ fn while_polling_other_clients_prompts_are_seen_queued_started_and_finished() {
     assert_eq!(record.outcome, Some(Outcome::Succeeded));
     assert!(record.outputs.contains_key("9"));
 }
+
+#[test]
+fn a_poll_answered_after_the_socket_is_back_does_not_call_it_deaf() {
+    let mut run = Run::running(Duration::from_secs(3));
+    run.now += Duration::from_secs(1);
+    run.drop_socket();
+    // The poll's queue read goes out...
+    let t = run.s.poll_timeout().unwrap();
+    assert_eq!(t.reason, TimerReason::Poll);
+    run.s.handle_timeout(t.at);
+    let out: Vec<Command> = std::iter::from_fn(|| run.s.poll_command()).collect();
+    assert!(out.contains(&Command::Http(HttpRequest::Queue)));
+    // ... the socket opens before its answer, and the prompt ends.
+    run.now += Duration::from_secs(3);
+    run.s.handle_connected(run.now);
+    let reconcile: Vec<Command> = std::iter::from_fn(|| run.s.poll_command()).collect();
+    assert!(reconcile.contains(&Command::Http(HttpRequest::History {
+        prompt_id: "p".into()
+    })));
+    let late = run.server.answer(HttpRequest::Queue, run.now);
+    run.s.handle_http(late, run.now);
+    let history = run.server.answer(
+        HttpRequest::History {
+            prompt_id: "p".into(),
+        },
+        run.now,
+    );
+    run.s.handle_http(history, run.now);
+    let after: Vec<Command> = std::iter::from_fn(|| run.s.poll_command()).collect();
+    assert!(
+        !after.iter().any(|c| matches!(c, Command::Close { .. })),
+        "the new socket was replaced: {after:?}"
+    );
+    assert_eq!(run.s.state(), &ConnectionState::Connected);
+    run.events.extend(std::iter::from_fn(|| run.s.poll_event()));
+    assert_eq!(run.terminal().len(), 1);
+}

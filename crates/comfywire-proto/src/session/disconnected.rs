@@ -70,7 +70,7 @@ impl OfflinePoll {
         self.next_at.is_some_and(|at| at <= now)
     }
 
-    /// The socket is open again, or the session paused or closed.
+    /// Nothing more to poll.
     pub(super) fn stop(&mut self) {
         self.next_at = None;
         self.outstanding = false;
@@ -164,6 +164,17 @@ impl Session {
         self.offline.changed_at = Some(now);
         self.offline.seen = None;
         self.offline.failures = 0;
+    }
+
+    /// The socket is open again, or the session paused or closed: no more
+    /// polls, and the answer of one still out is no silence probe's (a
+    /// prompt it finds gone is settled by the reconnect's reconciliation;
+    /// taken as a probe's, it would call the new socket deaf).
+    pub(super) fn offline_stop(&mut self) {
+        if self.offline.outstanding {
+            self.probing = false;
+        }
+        self.offline.stop();
     }
 
     /// The interval after a poll at `now`.

@@ -401,7 +401,7 @@ impl Session {
             self.tracker.mark_gap();
         }
         self.clear_connection_timers();
-        self.offline.stop();
+        self.offline_stop();
         self.set_state(ConnectionState::Paused);
     }
 
@@ -442,7 +442,7 @@ impl Session {
             });
         }
         self.clear_connection_timers();
-        self.offline.stop();
+        self.offline_stop();
         self.recheck_at = None;
         self.set_state(ConnectionState::Closed);
     }
@@ -479,7 +479,7 @@ impl Session {
         self.next_ping_at = Some(now + self.config.ping_interval);
         self.ping_sent_at = None;
         self.last_frame_at = Some(now);
-        self.offline.stop();
+        self.offline_stop();
         self.deaf_suspect = false;
         self.commands
             .push_back(Command::SendText(feature_flags_message(
