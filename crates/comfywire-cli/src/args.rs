@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// `comfywire`: a client for ComfyUI's real-time API.
 #[derive(Debug, Parser)]
-#[command(name = "comfywire", version, about, long_about = None)]
+#[command(name = "comfywire", version, about, long_about = None, after_help = crate::exit::HELP)]
 pub struct Cli {
     /// Debug logging of the client's traffic on stderr (same as
     /// `RUST_LOG=comfywire=debug`; `RUST_LOG` wins when set).
@@ -49,7 +49,8 @@ pub enum Command {
 /// Options every command that talks to a server takes.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServerArgs {
-    /// Server URL (overrides `COMFYWIRE_URL` and the settings file).
+    /// Server URL (default http://127.0.0.1:8188; overrides `COMFYWIRE_URL`
+    /// and the settings file).
     #[arg(long, global = true)]
     pub url: Option<String>,
 }

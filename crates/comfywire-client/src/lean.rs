@@ -129,7 +129,8 @@ impl<'de> Visitor<'de> for EntryOf<'_> {
 }
 
 /// One history entry, keeping only what [`HistoryEntry::from_json`]
-/// reads: the queue number out of `prompt`, `outputs` and `status`.
+/// reads: the queue number and client id out of `prompt`, `outputs` and
+/// `status`.
 struct Entry;
 
 impl<'de> DeserializeSeed<'de> for Entry {
@@ -151,8 +152,8 @@ impl<'de> Visitor<'de> for Entry {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "prompt" => {
-                    let number = map.next_value_seed(First)?;
-                    out.insert(key, Value::Array(vec![number]));
+                    let kept = map.next_value_seed(First)?;
+                    out.insert(key, kept);
                 }
                 "outputs" | "status" => {
                     let value = map.next_value::<Value>()?;
@@ -167,8 +168,8 @@ impl<'de> Visitor<'de> for Entry {
     }
 }
 
-/// The first element of an array when it is a number (`Null` otherwise);
-/// the rest, the submitted graph and its extra data, is skipped.
+/// Of a history `prompt` array, the number (`Null` when it is not one)
+/// and the extra data's `client_id`; the submitted graph is skipped.
 struct First;
 
 impl<'de> DeserializeSeed<'de> for First {
@@ -186,12 +187,30 @@ impl<'de> Visitor<'de> for First {
     otherwise!(Value::Null);
     skip_map!(Value::Null);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let first = match seq.next_element_seed(Pick::Number)? {
+        let number = match seq.next_element_seed(Pick::Number)? {
             Some(Picked::Number(n)) => n,
             _ => Value::Null,
         };
+        // The id, then the graph: skipped unread; the extra data gives
+        // its `client_id` only.
+        let mut client_id = None;
+        if seq.next_element::<IgnoredAny>()?.is_some()
+            && seq.next_element::<IgnoredAny>()?.is_some()
+        {
+            if let Some(Picked::Text(id)) = seq.next_element_seed(Pick::ClientId)? {
+                client_id = Some(id);
+            }
+        }
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(first)
+        Ok(match client_id {
+            Some(id) => Value::Array(vec![
+                number,
+                Value::Null,
+                Value::Null,
+                serde_json::json!({ "client_id": id }),
+            ]),
+            None => Value::Array(vec![number]),
+        })
     }
 }
 

@@ -1,47 +1,44 @@
 //! `comfywire-mock [--port 8188] [--traces DIR] [--speed X] [--scenario NAME]`:
 //! serves a mock ComfyUI until Ctrl-C.
 
+use clap::Parser;
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 use std::path::PathBuf;
 
-const USAGE: &str =
-    "usage: comfywire-mock [--port 8188] [--traces DIR] [--speed X] [--scenario NAME]";
+/// A mock ComfyUI that replays recorded sessions (HTTP and WebSocket on
+/// one port) until Ctrl-C; prints its URL first.
+#[derive(Debug, Parser)]
+#[command(name = "comfywire-mock", version)]
+struct Args {
+    /// The port on 127.0.0.1 (0: any free one).
+    #[arg(long, default_value_t = 8188)]
+    port: u16,
+    /// A folder of recorded traces to replay instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    traces: Option<PathBuf>,
+    /// Replay speed: 1 is as recorded, 2 twice as fast, 0 as fast as it goes.
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    speed: f64,
+    /// The scenario replayed for workflows that match no recording.
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
+}
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<MockConfig, String> {
-    let mut config = MockConfig {
-        port: 8188,
-        ..MockConfig::default()
-    };
-    let mut args = args;
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_owned());
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match flag.as_str() {
-            "--port" => config.port = value.parse().map_err(|e| format!("--port {value}: {e}"))?,
-            "--traces" => config.traces = TraceSource::Dir(PathBuf::from(value)),
-            "--speed" => {
-                config.speed = value.parse().map_err(|e| format!("--speed {value}: {e}"))?;
-            }
-            "--scenario" => config.default_scenario = value,
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+impl Args {
+    fn config(self) -> MockConfig {
+        let defaults = MockConfig::default();
+        MockConfig {
+            port: self.port,
+            traces: self.traces.map_or(defaults.traces, TraceSource::Dir),
+            speed: self.speed,
+            default_scenario: self.scenario.unwrap_or(defaults.default_scenario),
         }
     }
-    Ok(config)
 }
 
 #[tokio::main]
 async fn main() {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
-        }
-    };
+    let config = Args::parse().config();
     let server = match MockServer::start_with(config).await {
         Ok(server) => server,
         Err(e) => {

@@ -68,6 +68,11 @@ pub struct SessionConfig {
     pub history_capacity: usize,
     /// In-flight records of other clients' prompts kept (default 256).
     pub max_foreign_prompts: usize,
+    /// Outputs one record keeps inline, estimated bytes (default
+    /// [`crate::ExecutionRecord::MAX_OUTPUT_BYTES`], 16 MiB); outputs past
+    /// it are still delivered as events and counted in the record's
+    /// `outputs_omitted`.
+    pub max_record_output_bytes: usize,
     /// Delay before re-checking a prompt found in neither queue nor
     /// history (the terminal race, default 1 s).
     pub lost_recheck: Duration,
@@ -107,6 +112,7 @@ impl Default for SessionConfig {
             preview_interval: Duration::from_millis(50),
             history_capacity: 100,
             max_foreign_prompts: 256,
+            max_record_output_bytes: ExecutionRecord::MAX_OUTPUT_BYTES,
             lost_recheck: Duration::from_secs(1),
             silence_probe: Some(Duration::from_secs(3)),
             confirm_window: Duration::from_secs(3),
@@ -256,7 +262,11 @@ impl Session {
             rng: Rng::new(config.seed),
             commands: VecDeque::new(),
             outbox: Outbox::new(config.progress_interval, config.preview_interval),
-            tracker: Tracker::new(config.history_capacity, config.max_foreign_prompts),
+            tracker: Tracker::new(
+                config.history_capacity,
+                config.max_foreign_prompts,
+                config.max_record_output_bytes,
+            ),
             stats: SessionStats::default(),
             ever_connected: false,
             connected_at: None,
@@ -655,6 +665,11 @@ impl Session {
 
     /// An HTTP answer (to a command, or to the user's own `POST /prompt`).
     pub fn handle_http(&mut self, reply: HttpReply, now: Instant) {
+        self.handle_reply(reply, now);
+        self.release_held(now);
+    }
+
+    fn handle_reply(&mut self, reply: HttpReply, now: Instant) {
         match reply {
             HttpReply::PromptAccepted {
                 prompt_id,
@@ -682,6 +697,12 @@ impl Session {
                 }
                 match entry {
                     Some(entry) => {
+                        let mine = entry.client_id.is_some() && entry.client_id == self.client_id;
+                        if !self.tracker.claim_held(&prompt_id, mine) {
+                            // Ours, but which submission is not yet clear:
+                            // held until the answers say.
+                            return;
+                        }
                         let settled = self.tracker.settle_from_history(
                             &prompt_id,
                             entry,
