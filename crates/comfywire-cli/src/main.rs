@@ -22,6 +22,7 @@ mod connect_config;
 mod demo;
 mod exit;
 mod output;
+mod polling;
 mod progress;
 mod queue;
 mod record;

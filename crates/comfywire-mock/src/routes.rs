@@ -187,6 +187,19 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Reply {
     };
     {
         let mut inner = shared.lock();
+        if let Some((status, until)) = inner.block_websockets {
+            if until.is_none_or(|at| std::time::Instant::now() < at) {
+                inner.stats.connects_refused += 1;
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+                let text = format!(
+                    "{} {}",
+                    status.as_str(),
+                    status.canonical_reason().unwrap_or_default()
+                );
+                return reply(status, "text/plain", text);
+            }
+            inner.block_websockets = None;
+        }
         if inner.refuse_connects > 0 {
             inner.refuse_connects -= 1;
             inner.stats.connects_refused += 1;
@@ -580,6 +593,7 @@ fn submit(shared: &Shared, body: Option<Value>) -> Answer {
             reply_delay_ms: 0,
             runs: 0,
             end: None,
+            ended_at_ms: None,
         });
         Answer::now(status, answer)
     };
@@ -685,6 +699,7 @@ fn submit(shared: &Shared, body: Option<Value>) -> Answer {
         reply_delay_ms: answer.delay_ms,
         runs: 0,
         end: None,
+        ended_at_ms: None,
     });
     inner.queue.push_back(Job {
         seq,

@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     pub epoch: u64,
     pub speed: f64,
     pub refuse_connects: u32,
+    /// [`crate::Fault::BlockWebSockets`]: the status every upgrade gets,
+    /// until when (`None`: for good).
+    pub block_websockets: Option<(u16, Option<Instant>)>,
     pub drop_after_frames: Option<u32>,
     pub stall_until: Option<Instant>,
     pub fail_next_prompt: bool,
@@ -132,6 +135,7 @@ impl Inner {
             epoch: 0,
             speed,
             refuse_connects: 0,
+            block_websockets: None,
             drop_after_frames: None,
             stall_until: None,
             fail_next_prompt: false,

@@ -265,7 +265,7 @@ impl Tracker {
         }
     }
 
-    fn get_or_create(&mut self, prompt_id: &str, ours: bool) -> &mut ExecutionRecord {
+    pub(crate) fn get_or_create(&mut self, prompt_id: &str, ours: bool) -> &mut ExecutionRecord {
         if !self.active.contains_key(prompt_id) {
             self.arrival.push_back(prompt_id.to_owned());
             self.active
