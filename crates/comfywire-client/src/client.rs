@@ -684,6 +684,14 @@ impl Client {
             .await
     }
 
+    /// The node classes the server has (`GET /object_info`, read for its
+    /// keys only; bounded by `max_history_mib`, as a server with many
+    /// custom nodes answers tens of MB).
+    pub async fn node_classes(&self) -> Result<std::collections::BTreeSet<String>, Error> {
+        let answer = self.inner.http.get("object_info").await?.ok()?;
+        crate::lean::object_keys(&answer.body).map_err(Error::Protocol)
+    }
+
     /// `GET /system_stats`.
     pub async fn system_stats(&self) -> Result<Value, Error> {
         self.inner.http.get_json("system_stats").await

@@ -45,7 +45,9 @@ impl Limit {
         let path = path.trim_start_matches('/');
         let path = path.split(['?', '/']).next().unwrap_or_default();
         match path {
-            "history" => Limit::History,
+            // The node catalogue of a server with many custom nodes runs to
+            // tens of MB: it shares history's larger limit.
+            "history" | "object_info" => Limit::History,
             "queue" => Limit::Queue,
             "view" => Limit::View,
             _ => Limit::Json,

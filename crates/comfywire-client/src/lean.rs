@@ -34,6 +34,12 @@ pub(crate) fn history_entry(prompt_id: &str, body: &[u8]) -> Result<Option<Histo
     }
 }
 
+/// The keys of a JSON object (`GET /object_info`: the node classes),
+/// without building the values (every class's input specs).
+pub(crate) fn object_keys(body: &[u8]) -> Result<std::collections::BTreeSet<String>, String> {
+    read(body, Keys)?.ok_or_else(|| "answer is not an object".into())
+}
+
 /// `GET /queue`, like [`QueueSnapshot::from_json`].
 pub(crate) fn queue_snapshot(body: &[u8]) -> Result<QueueSnapshot, String> {
     if body.is_empty() {
@@ -397,6 +403,33 @@ impl<'de> Visitor<'de> for Item {
     }
 }
 
+/// The keys of an object, the values skipped unread.
+struct Keys;
+
+impl<'de> DeserializeSeed<'de> for Keys {
+    type Value = Option<std::collections::BTreeSet<String>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Keys {
+    type Value = Option<std::collections::BTreeSet<String>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    otherwise!(None);
+    skip_seq!(None);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            keys.insert(key);
+        }
+        Ok(Some(keys))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -414,6 +447,21 @@ mod tests {
             HistoryEntry::from_response(id, &whole),
             "{body}"
         );
+    }
+
+    #[test]
+    fn object_keys_are_the_keys_of_the_whole_tree() {
+        for body in [
+            r#"{"EmptyImage": {"input": {"required": {"width": ["INT", {"default": 512}]}}}, "SaveImage": {}}"#,
+            "{}",
+        ] {
+            let whole: Value = serde_json::from_str(body).unwrap();
+            let keys: std::collections::BTreeSet<String> =
+                whole.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(object_keys(body.as_bytes()).unwrap(), keys);
+        }
+        assert!(object_keys(b"[1]").is_err());
+        assert!(object_keys(b"{\"a\": ").is_err());
     }
 
     fn both_queue(body: &str) {

@@ -127,6 +127,13 @@ impl MockServer {
         self.shared.wake.notify_waiters();
     }
 
+    /// Makes this server lack the node class `class`: `/object_info` leaves
+    /// it out and a prompt using it is refused (400 `invalid_prompt`), as on
+    /// a ComfyUI without that custom node.
+    pub fn hide_node_class(&self, class: &str) {
+        self.shared.lock().hidden_node_classes.insert(class.to_owned());
+    }
+
     /// Injects `fault`.
     pub fn inject(&self, fault: Fault) {
         fault::apply(&self.shared, fault);

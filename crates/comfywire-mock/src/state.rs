@@ -110,6 +110,9 @@ pub(crate) struct Inner {
     pub corrupt_next_terminal: bool,
     /// Prompts whose `/history/{id}` answers 500.
     pub history_unreadable: HashSet<String>,
+    /// Node classes this server does not have (left out of `/object_info`,
+    /// refused in a `POST /prompt`): a server without a custom node.
+    pub hidden_node_classes: HashSet<String>,
     /// How many of the next enqueued prompts join `history_unreadable`.
     pub history_unreadable_next: u32,
     /// The server's own record of every `POST /prompt`.
@@ -145,6 +148,7 @@ impl Inner {
             ignore_client_prompt_id: false,
             corrupt_next_terminal: false,
             history_unreadable: HashSet::new(),
+            hidden_node_classes: HashSet::new(),
             history_unreadable_next: 0,
             ledger: Book::new(),
             uploads: HashMap::new(),
