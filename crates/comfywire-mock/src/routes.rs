@@ -310,7 +310,10 @@ fn missing_class(shared: &Shared, graph: &Value) -> Option<Value> {
     let inner = shared.lock();
     let (node, class) = graph.as_object()?.iter().find_map(|(id, node)| {
         let class = node.get("class_type")?.as_str()?;
-        inner.hidden_node_classes.contains(class).then(|| (id.clone(), class.to_owned()))
+        inner
+            .hidden_node_classes
+            .contains(class)
+            .then(|| (id.clone(), class.to_owned()))
     })?;
     let message = format!("Cannot execute because node {class} does not exist.");
     Some(json!({

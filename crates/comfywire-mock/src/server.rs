@@ -131,7 +131,10 @@ impl MockServer {
     /// it out and a prompt using it is refused (400 `invalid_prompt`), as on
     /// a ComfyUI without that custom node.
     pub fn hide_node_class(&self, class: &str) {
-        self.shared.lock().hidden_node_classes.insert(class.to_owned());
+        self.shared
+            .lock()
+            .hidden_node_classes
+            .insert(class.to_owned());
     }
 
     /// Injects `fault`.
