@@ -1,5 +1,6 @@
-//! `comfywire-mock [--port 8188] [--traces DIR] [--speed X] [--scenario NAME]`:
-//! serves a mock ComfyUI until Ctrl-C.
+//! `comfywire-mock [--port 8188] [--count N] [--traces DIR] [--speed X]
+//! [--scenario NAME]`: serves one mock ComfyUI (or N, for a pool) until
+//! Ctrl-C.
 
 use clap::Parser;
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
@@ -22,33 +23,57 @@ struct Args {
     /// The scenario replayed for workflows that match no recording.
     #[arg(long, value_name = "NAME")]
     scenario: Option<String>,
+    /// How many servers to start (a pool to try `comfywire batch` on):
+    /// ports PORT, PORT+1, ... (any free ones with port 0), one URL per
+    /// line, each server with its own queue, history and faults.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    count: u16,
 }
 
 impl Args {
-    fn config(self) -> MockConfig {
+    /// The configuration of server `index` (0-based).
+    fn config(&self, index: u16) -> MockConfig {
         let defaults = MockConfig::default();
         MockConfig {
-            port: self.port,
-            traces: self.traces.map_or(defaults.traces, TraceSource::Dir),
+            port: if self.port == 0 {
+                0
+            } else {
+                self.port.saturating_add(index)
+            },
+            traces: self
+                .traces
+                .clone()
+                .map_or(defaults.traces, TraceSource::Dir),
             speed: self.speed,
-            default_scenario: self.scenario.unwrap_or(defaults.default_scenario),
+            default_scenario: self.scenario.clone().unwrap_or(defaults.default_scenario),
         }
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let config = Args::parse().config();
-    let server = match MockServer::start_with(config).await {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("comfywire-mock: {e}");
-            std::process::exit(1);
+    let args = Args::parse();
+    if args.count == 0 {
+        eprintln!("comfywire-mock: --count 0: nothing to serve");
+        std::process::exit(2);
+    }
+    let mut servers = Vec::new();
+    for index in 0..args.count {
+        match MockServer::start_with(args.config(index)).await {
+            Ok(server) => {
+                println!("{}", server.url());
+                servers.push(server);
+            }
+            Err(e) => {
+                eprintln!("comfywire-mock: {e}");
+                std::process::exit(1);
+            }
         }
-    };
-    println!("{}", server.url());
+    }
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("comfywire-mock: waiting for Ctrl-C: {e}");
     }
-    server.shutdown().await;
+    for server in servers {
+        server.shutdown().await;
+    }
 }

@@ -279,3 +279,49 @@ async fn a_server_that_restarts_loses_our_queue_and_the_pool_moves_it() {
     assert!(twice.is_empty(), "{twice:?}");
     pool.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_comes_back_gives_up_the_prompts_that_moved() {
+    // gpu0 is slow, so prompts wait in its queue; gpu1 is fast.
+    let (a, b) = (mock(0.1).await, mock(20.0).await);
+    let mocks = [&a, &b];
+    let pool = pool_over(&mocks, &[1.0, 1.0], Duration::from_secs(1)).await;
+    let ids = submit_all(&pool, &a.sample_workflow(), 6).await;
+    until_running(&a, &ids).await;
+    let queued_on_a: Vec<String> = {
+        let ledger = a.ledger();
+        ids.iter()
+            .filter(|id| ledger.enqueued(id) && ledger.runs(id) == 0)
+            .cloned()
+            .collect()
+    };
+    assert!(!queued_on_a.is_empty(), "nothing waited on gpu0");
+    // gpu0's socket goes and stays away for a few reconnect attempts (its
+    // HTTP keeps working, its prompts stay in its queue).
+    a.inject(comfywire_mock::Fault::RefuseConnects { count: 3 });
+    a.inject(comfywire_mock::Fault::DropSocketsNow);
+    for id in &queued_on_a {
+        let outcome = pool.wait(id, Some(Duration::from_secs(60))).await.unwrap();
+        assert_eq!(
+            (outcome.status, outcome.server.as_str()),
+            (Phase::Succeeded, "gpu1")
+        );
+        assert_eq!(outcome.moves[0].from, "gpu0");
+    }
+    // Back, gpu0 no longer holds them: deleted by the pool before its
+    // turn came, so none ran twice.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let queue = pool.client("gpu0").unwrap().queue().await;
+        if queue.is_ok_and(|q| queued_on_a.iter().all(|id| !q.is_pending(id))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "gpu0 still holds moved prompts");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in &queued_on_a {
+        assert_eq!(a.ledger().runs(id), 0, "{id} ran on gpu0 too");
+        assert_eq!(b.ledger().runs(id), 1);
+    }
+    pool.close().await;
+}
