@@ -24,16 +24,27 @@ async fn round(servers: usize) -> Duration {
             speed: SPEED,
             default_scenario: "success_single".into(),
         };
-        mocks.push(MockServer::start_with(config).await.unwrap_or_else(|e| panic!("mock: {e}")));
+        mocks.push(
+            MockServer::start_with(config)
+                .await
+                .unwrap_or_else(|e| panic!("mock: {e}")),
+        );
     }
     let specs = mocks.iter().map(|m| ServerSpec::new(m.url())).collect();
     let pool = Pool::start(PoolConfig::new(specs)).unwrap_or_else(|e| panic!("pool: {e}"));
-    assert_eq!(pool.wait_healthy(servers, Duration::from_secs(10)).await, servers);
+    assert_eq!(
+        pool.wait_healthy(servers, Duration::from_secs(10)).await,
+        servers
+    );
     let workflow = mocks[0].sample_workflow();
     let started = Instant::now();
     let mut ids = Vec::with_capacity(PROMPTS);
     for _ in 0..PROMPTS {
-        ids.push(pool.submit(&workflow).await.unwrap_or_else(|e| panic!("submit: {e}")));
+        ids.push(
+            pool.submit(&workflow)
+                .await
+                .unwrap_or_else(|e| panic!("submit: {e}")),
+        );
     }
     for id in &ids {
         let outcome = pool
@@ -65,7 +76,11 @@ fn main() {
     for r in 0..ROUNDS {
         for servers in 1..=3 {
             let took = rt.block_on(round(servers));
-            println!("round {} servers {servers}: {:.2} s", r + 1, took.as_secs_f64());
+            println!(
+                "round {} servers {servers}: {:.2} s",
+                r + 1,
+                took.as_secs_f64()
+            );
             times[servers - 1].push(took);
         }
     }

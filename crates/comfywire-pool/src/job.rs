@@ -169,6 +169,7 @@ impl Inner {
             .wait_record(prompt_id, comfywire_client::Deadlines::default());
         tokio::pin!(wait);
         let mut tick = tokio::time::interval(self.config.check_interval);
+        let mut asked: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 ended = &mut wait => return match ended {
@@ -179,13 +180,29 @@ impl Inner {
                     if self.closed.load(Ordering::Acquire) {
                         return Watched::Closed;
                     }
-                    if server.lost_for(self.config.grace) {
-                        let started = match server.client.execution(prompt_id).await {
-                            Ok(Some(r)) => r.started_at.is_some(),
-                            _ => false,
-                        };
-                        return Watched::ServerLost(started);
+                    if !server.lost_for(self.config.grace) {
+                        asked = None;
+                        continue;
                     }
+                    // The socket has been down past the grace period. A
+                    // server whose HTTP still answers is not lost: its
+                    // client follows the prompt over HTTP, and moving it
+                    // would run it twice. Asked once per grace period.
+                    if asked.is_some_and(|at| at.elapsed() < self.config.grace) {
+                        continue;
+                    }
+                    asked = Some(tokio::time::Instant::now());
+                    let reachable = tokio::time::timeout(self.config.grace, server.client.queue())
+                        .await
+                        .is_ok_and(|answer| answer.is_ok());
+                    if reachable {
+                        continue;
+                    }
+                    let started = match server.client.execution(prompt_id).await {
+                        Ok(Some(r)) => r.started_at.is_some(),
+                        _ => false,
+                    };
+                    return Watched::ServerLost(started);
                 }
             }
         }

@@ -6,9 +6,11 @@
 //! (its queue from `status` frames plus the pool's own prompts there, over
 //! its weight; ties in turn) that has every node class the workflow uses.
 //!
-//! **Failover.** A server whose socket has been down longer than
-//! [`PoolConfig::grace`], or that answers it no longer has a prompt (a
-//! restart), gives up its prompts: those still *queued* there are
+//! **Failover.** A server that is unreachable (its socket down longer than
+//! [`PoolConfig::grace`] and its HTTP not answering either: a server whose
+//! HTTP answers is followed over HTTP by its client, and moving its
+//! prompts would run them twice), or that answers it no longer has a
+//! prompt (a restart), gives up its prompts: those still *queued* there are
 //! submitted again, under the same prompt id, to another server; those
 //! that were *running* end as `Lost`, naming the server, unless
 //! [`PoolConfig::resubmit_running`] moves them too. Whatever happens, a

@@ -282,10 +282,20 @@ async fn a_server_that_restarts_loses_our_queue_and_the_pool_moves_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_comes_back_gives_up_the_prompts_that_moved() {
-    // gpu0 is slow, so prompts wait in its queue; gpu1 is fast.
+    // gpu0 is slow, so prompts wait in its queue, and sits behind a proxy
+    // that can take it off the network; gpu1 is fast.
     let (a, b) = (mock(0.1).await, mock(20.0).await);
-    let mocks = [&a, &b];
-    let pool = pool_over(&mocks, &[1.0, 1.0], Duration::from_secs(1)).await;
+    let proxy = comfywire_faults::proxy::FaultProxy::start(a.addr())
+        .await
+        .unwrap();
+    let mut config = PoolConfig::new(vec![
+        ServerSpec::new(proxy.url()).label("gpu0"),
+        ServerSpec::new(b.url()).label("gpu1"),
+    ]);
+    config.grace = Duration::from_secs(1);
+    config.check_interval = Duration::from_millis(100);
+    let pool = Pool::start(config).unwrap();
+    assert_eq!(pool.wait_healthy(2, Duration::from_secs(10)).await, 2);
     let ids = submit_all(&pool, &a.sample_workflow(), 6).await;
     until_running(&a, &ids).await;
     let queued_on_a: Vec<String> = {
@@ -296,10 +306,9 @@ async fn a_server_that_comes_back_gives_up_the_prompts_that_moved() {
             .collect()
     };
     assert!(!queued_on_a.is_empty(), "nothing waited on gpu0");
-    // gpu0's socket goes and stays away for a few reconnect attempts (its
-    // HTTP keeps working, its prompts stay in its queue).
-    a.inject(comfywire_mock::Fault::RefuseConnects { count: 3 });
-    a.inject(comfywire_mock::Fault::DropSocketsNow);
+    // gpu0 drops off the network (HTTP and socket) for a while; its
+    // queue, behind the proxy, stays.
+    proxy.outage(4_000);
     for id in &queued_on_a {
         let outcome = pool.wait(id, Some(Duration::from_secs(60))).await.unwrap();
         assert_eq!(
@@ -308,14 +317,10 @@ async fn a_server_that_comes_back_gives_up_the_prompts_that_moved() {
         );
         assert_eq!(outcome.moves[0].from, "gpu0");
     }
-    // Back, gpu0 no longer holds them: deleted by the pool before its
+    // Back, gpu0 no longer holds them: deleted by the pool before their
     // turn came, so none ran twice.
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let queue = pool.client("gpu0").unwrap().queue().await;
-        if queue.is_ok_and(|q| queued_on_a.iter().all(|id| !q.is_pending(id))) {
-            break;
-        }
+    while queued_on_a.iter().any(|id| a.queue_holds(id)) {
         assert!(Instant::now() < deadline, "gpu0 still holds moved prompts");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -323,5 +328,25 @@ async fn a_server_that_comes_back_gives_up_the_prompts_that_moved() {
         assert_eq!(a.ledger().runs(id), 0, "{id} ran on gpu0 too");
         assert_eq!(b.ledger().runs(id), 1);
     }
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_drops_while_http_answers_moves_nothing() {
+    let (a, b) = (mock(0.5).await, mock(20.0).await);
+    let mocks = [&a, &b];
+    let pool = pool_over(&mocks, &[1.0, 1.0], Duration::from_secs(1)).await;
+    let ids = submit_all(&pool, &a.sample_workflow(), 4).await;
+    until_running(&a, &ids).await;
+    // The socket stays away for several retries; HTTP keeps answering.
+    a.inject(comfywire_mock::Fault::RefuseConnects { count: 3 });
+    a.inject(comfywire_mock::Fault::DropSocketsNow);
+    for id in &ids {
+        let outcome = pool.wait(id, Some(Duration::from_secs(60))).await.unwrap();
+        assert_eq!(outcome.status, Phase::Succeeded, "{outcome:?}");
+        assert!(outcome.moves.is_empty(), "{outcome:?}");
+    }
+    let (_, twice) = ledgers(&mocks, &ids);
+    assert!(twice.is_empty(), "{twice:?}");
     pool.close().await;
 }
