@@ -201,9 +201,21 @@ async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done,
     let mut progress = Progress::new(mode, names.clone(), &prompt_id, plan.previews.clone());
     progress.connection_from(&client.status());
     if let Some(partial) = &submission.partial {
+        let nodes: Vec<String> = partial
+            .node_errors
+            .iter()
+            .map(|e| {
+                let class = e.class_type.as_deref().unwrap_or("?");
+                match e.details.trim() {
+                    "" => format!("node {} ({class}): {}", e.node_id, e.message),
+                    details => format!("node {} ({class}): {}: {details}", e.node_id, e.message),
+                }
+            })
+            .collect();
         progress.note(&format!(
-            "warning: some outputs were skipped: {}",
-            partial.summary()
+            "warning: outputs of {} node(s) were skipped (their branch failed validation; the rest runs): {}",
+            nodes.len(),
+            nodes.join("; ")
         ));
     }
     let wait = client.wait_record(&prompt_id, plan.deadlines);

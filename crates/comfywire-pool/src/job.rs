@@ -121,7 +121,11 @@ impl Inner {
             let server = self.servers[index].clone();
             let why = match self.watch_on(&server, &prompt_id).await {
                 Watched::Ended(record) => {
-                    let never_started = record.started_at.is_none();
+                    // Lost before it started: safe to run elsewhere, unless
+                    // the server held it while its socket was down (then it
+                    // may have run unseen before the server forgot it).
+                    let never_started =
+                        record.started_at.is_none() && !server.held_while_down(&prompt_id);
                     match &record.outcome {
                         Some(comfywire_client::Outcome::Lost { reason })
                             if never_started || self.config.resubmit_running =>
@@ -138,7 +142,8 @@ impl Inner {
                     let reason =
                         format!("{} unreachable for {:?}", server.label, self.config.grace);
                     if started && !self.config.resubmit_running {
-                        let lost = format!("{reason} while it was running there");
+                        let lost =
+                            format!("{reason} while it was running there (or may have been)");
                         self.finish(&prompt_id, &job, &server, None, Some(lost));
                         return;
                     }
@@ -198,10 +203,12 @@ impl Inner {
                     if reachable {
                         continue;
                     }
+                    // Seen running, or held by the server while its socket
+                    // was down (it may have run unseen): not known unrun.
                     let started = match server.client.execution(prompt_id).await {
                         Ok(Some(r)) => r.started_at.is_some(),
                         _ => false,
-                    };
+                    } || server.held_while_down(prompt_id);
                     return Watched::ServerLost(started);
                 }
             }

@@ -17,6 +17,12 @@
 //! pool submission has exactly one terminal outcome ([`Pool::wait`],
 //! [`PoolEvent::Finished`]), with the servers it went to and why it moved.
 //!
+//! A prompt counts as never started only when the pool knows it: its
+//! client never saw it start, and the server's queue (read over HTTP while
+//! the socket was down) did not hold it during that outage. One the server
+//! held while its socket was down may have run unseen before the server
+//! forgot it or went away, so it is treated like a running one.
+//!
 //! **Never twice where it can be known.** When a server that lost a prompt
 //! comes back still holding it queued, the pool deletes it there, and
 //! interrupts it if it already started there; only a true partition (both

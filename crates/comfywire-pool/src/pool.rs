@@ -144,7 +144,15 @@ impl Pool {
                 client,
             )));
         }
-        let tasks = servers.iter().map(|s| s.watch(events.clone())).collect();
+        let tasks = servers
+            .iter()
+            .flat_map(|s| {
+                [
+                    s.watch(events.clone()),
+                    s.probe_while_down(config.check_interval),
+                ]
+            })
+            .collect();
         Ok(Pool {
             inner: Arc::new(Inner {
                 servers,

@@ -28,6 +28,10 @@ pub(crate) struct Server {
     /// Prompts moved away from it while it was unreachable: deleted (or
     /// interrupted) there when it answers again.
     given_up: Mutex<Vec<String>>,
+    /// Prompts its queue still held after its socket last went down (read
+    /// over HTTP while down): one of them that it later forgets may have
+    /// run meanwhile, unseen.
+    held_while_down: Mutex<std::collections::HashSet<String>>,
     pub(crate) in_flight: AtomicUsize,
     pub(crate) done: AtomicU64,
     pub(crate) failed_over: AtomicU64,
@@ -43,6 +47,7 @@ impl Server {
             queue_remaining: AtomicU64::new(0),
             classes: tokio::sync::Mutex::new(None),
             given_up: Mutex::new(Vec::new()),
+            held_while_down: Mutex::new(std::collections::HashSet::new()),
             in_flight: AtomicUsize::new(0),
             done: AtomicU64::new(0),
             failed_over: AtomicU64::new(0),
@@ -89,6 +94,35 @@ impl Server {
             }
         }
         cached.clone()
+    }
+
+    /// True when the server's queue still held `prompt_id` after its
+    /// socket last went down: it may have run it while the client could
+    /// not see, so losing it later says nothing about whether it ran.
+    pub(crate) fn held_while_down(&self, prompt_id: &str) -> bool {
+        self.held_while_down.lock().contains(prompt_id)
+    }
+
+    /// While the socket is down, reads the queue every `every`: what it
+    /// still holds then may run unseen (see [`Server::held_while_down`]).
+    pub(crate) fn probe_while_down(self: &Arc<Server>, every: Duration) -> JoinHandle<()> {
+        let server = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if server.down_since.lock().is_none() {
+                    continue;
+                }
+                if let Ok(Ok(queue)) = tokio::time::timeout(every * 4, server.client.queue()).await
+                {
+                    let mut held = server.held_while_down.lock();
+                    for item in queue.running.iter().chain(&queue.pending) {
+                        held.insert(item.prompt_id.clone());
+                    }
+                }
+            }
+        })
     }
 
     /// Remembers a prompt moved away from this server, to remove it here
@@ -138,7 +172,11 @@ impl Server {
                 drop(down);
                 self.came_back();
             }
-            (false, false) => *down = Some(Instant::now()),
+            (false, false) => {
+                *down = Some(Instant::now());
+                // A new outage: what the last one saw no longer counts.
+                self.held_while_down.lock().clear();
+            }
             _ => {}
         }
     }
