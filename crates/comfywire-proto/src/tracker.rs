@@ -566,6 +566,9 @@ impl Tracker {
                         Self::progress_of(record, node_id, value, max, outbox, now);
                     }
                 }
+                // Every snapshot lists the nodes already done again: a
+                // node past running has nothing left to change.
+                NodeState::Finished if phase.is_some_and(|p| p != NodePhase::Running) => {}
                 NodeState::Finished => {
                     if phase.is_none() {
                         Self::start_node(record, node_id, display, outbox, now);
