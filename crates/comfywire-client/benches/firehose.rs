@@ -240,6 +240,27 @@ fn stop_counting(base: u64, frames: u64) -> f64 {
     (ALLOCS.load(Ordering::Relaxed) - base) as f64 / frames as f64
 }
 
+/// The `type` of a text frame in the server's form, for the allocation
+/// breakdown (the allocation counts include the events the frame made).
+fn frame_kind(text: &str) -> &'static str {
+    const KINDS: [&str; 9] = [
+        "progress_state",
+        "progress",
+        "executing",
+        "executed",
+        "execution_start",
+        "execution_cached",
+        "execution_success",
+        "status",
+        "feature_flags",
+    ];
+    let kind = text
+        .strip_prefix("{\"type\": \"")
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("");
+    KINDS.into_iter().find(|k| *k == kind).unwrap_or("other")
+}
+
 /// (a) Reads every frame and parses nothing.
 async fn raw_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
     let mut ws = open(server, "raw-bench").await;
@@ -420,6 +441,7 @@ async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
         while session.poll_event().is_some() {}
         while session.poll_command().is_some() {}
     }
+    let mut by_kind: HashMap<&'static str, (u64, u64)> = HashMap::new();
     let base = start_counting();
     let started = Instant::now();
     let sender = server.pour("session-bench", frames, mix);
@@ -433,12 +455,16 @@ async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
                 session.handle_timeout(now);
             }
         }
-        match ws.next().await {
+        let before = ALLOCS.load(Ordering::Relaxed);
+        let kind = match ws.next().await {
             Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
-                session.handle_text(t, now)
+                let kind = frame_kind(t.as_str());
+                session.handle_text(t, now);
+                kind
             }
             Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
-                session.handle_frame(Frame::Binary(b), now)
+                session.handle_frame(Frame::Binary(b), now);
+                "preview"
             }
             Some(Ok(_)) => continue,
             other => panic!("session loop ended early: {other:?}"),
@@ -448,6 +474,24 @@ async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
             std::hint::black_box(&e);
         }
         while session.poll_command().is_some() {}
+        if counting() {
+            let entry = by_kind.entry(kind).or_insert((0u64, 0u64));
+            entry.0 += 1;
+            entry.1 += ALLOCS.load(Ordering::Relaxed) - before;
+        }
+    }
+    if counting() {
+        let mut kinds: Vec<_> = by_kind.into_iter().collect();
+        kinds.sort();
+        let line: Vec<String> = kinds
+            .iter()
+            .map(|(k, (n, a))| format!("{k} {:.2}", *a as f64 / *n as f64))
+            .collect();
+        println!(
+            "  [{}] Session allocations per frame by type: {}",
+            shape.name,
+            line.join(", ")
+        );
     }
     let secs = started.elapsed().as_secs_f64();
     let allocs = stop_counting(base, frames);
@@ -706,8 +750,16 @@ async fn soak(server: &Server, prompts: usize) {
     client.wait_connected(Duration::from_secs(5)).await.unwrap();
     let mut events = client.on(&[comfywire_client::EventKind::Finished]);
     let workflow = server.mock.sample_workflow();
+    // The mock shares the process: it keeps every prompt's history entry
+    // (as ComfyUI does) and a ledger of 10,000. Both are kept small, and
+    // its history cleared every 1,000, so the RSS is the client's.
+    server.mock.set_ledger_capacity(100);
+    let http = reqwest::Client::new();
+    let clear = format!("{}/history", server.mock.url());
     let started = Instant::now();
-    println!("soak: {prompts} prompts, one client, RSS / fds every 1,000");
+    println!(
+        "soak: {prompts} prompts, one client, RSS / fds every 1,000 (the mock's history cleared as often)"
+    );
     println!(
         "{:>8} {:>10} {:>6} {:>8} {:>10}",
         "prompts", "RSS KiB", "fds", "ring", "secs"
@@ -719,6 +771,14 @@ async fn soak(server: &Server, prompts: usize) {
             assert!(matches!(e, Event::Finished(_)));
         }
         if i % 1000 == 0 {
+            http.post(&clear)
+                .header("content-type", "application/json")
+                .body(r#"{"clear": true}"#)
+                .send()
+                .await
+                .unwrap()
+                .error_for_status()
+                .unwrap();
             let ring = client.history().await.unwrap().len();
             println!(
                 "{i:>8} {:>10} {:>6} {ring:>8} {:>10.1}",
