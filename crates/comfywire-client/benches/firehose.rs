@@ -27,7 +27,9 @@
 //! (3), `COMFYWIRE_MIXES` (`default,foreign`; also `per_step`, snapshots
 //! on every step as ComfyUI 0.3.64 sends them), `COMFYWIRE_LOOPS` (any of
 //! `raw,naive,session,client,latency`), `COMFYWIRE_COUNT_ALLOCS=1` to
-//! count allocations per frame.
+//! count allocations per frame, `COMFYWIRE_BREAKDOWN=1` for the bare
+//! session's allocations and time by message type (it reads the clock per
+//! frame, so that loop's rate is not comparable then).
 //!
 //! Soak (`COMFYWIRE_SOAK=N`, default 10000 when `soak` is passed as an
 //! argument): N prompts through one client, RSS and open fds sampled every
@@ -441,7 +443,8 @@ async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
         while session.poll_event().is_some() {}
         while session.poll_command().is_some() {}
     }
-    let mut by_kind: HashMap<&'static str, (u64, u64)> = HashMap::new();
+    let mut by_kind: HashMap<&'static str, (u64, u64, u64)> = HashMap::new();
+    let breakdown = std::env::var_os("COMFYWIRE_BREAKDOWN").is_some();
     let base = start_counting();
     let started = Instant::now();
     let sender = server.pour("session-bench", frames, mix);
@@ -455,43 +458,63 @@ async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
                 session.handle_timeout(now);
             }
         }
-        let before = ALLOCS.load(Ordering::Relaxed);
-        let kind = match ws.next().await {
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
-                let kind = frame_kind(t.as_str());
+        let message = match ws.next().await {
+            Some(Ok(m)) if m.is_text() || m.is_binary() => m,
+            Some(Ok(_)) => continue,
+            other => panic!("session loop ended early: {other:?}"),
+        };
+        // The breakdown reads the clock and the counter around the
+        // session's own work only (not the socket read).
+        let (before, t0) = if breakdown {
+            (ALLOCS.load(Ordering::Relaxed), Some(Instant::now()))
+        } else {
+            (0, None)
+        };
+        let kind = match message {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                let kind = if breakdown {
+                    frame_kind(t.as_str())
+                } else {
+                    ""
+                };
                 session.handle_text(t, now);
                 kind
             }
-            Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) => {
+            tokio_tungstenite::tungstenite::Message::Binary(b) => {
                 session.handle_frame(Frame::Binary(b), now);
                 "preview"
             }
-            Some(Ok(_)) => continue,
-            other => panic!("session loop ended early: {other:?}"),
+            _ => continue,
         };
         got += 1;
         while let Some(e) = session.poll_event() {
             std::hint::black_box(&e);
         }
         while session.poll_command().is_some() {}
-        if counting() {
-            let entry = by_kind.entry(kind).or_insert((0u64, 0u64));
+        if let Some(t0) = t0 {
+            let ns = t0.elapsed().as_nanos() as u64;
+            let entry = by_kind.entry(kind).or_insert((0u64, 0u64, 0u64));
             entry.0 += 1;
             entry.1 += ALLOCS.load(Ordering::Relaxed) - before;
+            entry.2 += ns;
         }
     }
-    if counting() {
+    if breakdown {
         let mut kinds: Vec<_> = by_kind.into_iter().collect();
-        kinds.sort();
-        let line: Vec<String> = kinds
-            .iter()
-            .map(|(k, (n, a))| format!("{k} {:.2}", *a as f64 / *n as f64))
-            .collect();
+        kinds.sort_by_key(|(_, (n, _, ns))| std::cmp::Reverse(*ns / n.max(&1) * n));
+        let total: u64 = kinds.iter().map(|(_, (_, _, ns))| ns).sum();
         println!(
-            "  [{}] Session allocations per frame by type: {}",
-            shape.name,
-            line.join(", ")
+            "  [{}] bare Session by message type (frames, allocations/frame, ns/frame, share of the session's time):",
+            shape.name
         );
+        for (k, (n, a, ns)) in kinds {
+            println!(
+                "      {k:<18} {n:>8} {:>8.2} {:>8.0} {:>6.1}%",
+                a as f64 / n as f64,
+                ns as f64 / n as f64,
+                100.0 * ns as f64 / total as f64
+            );
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     let allocs = stop_counting(base, frames);
