@@ -531,8 +531,10 @@ impl Tracker {
             }
         };
         Self::start_running(record, outbox, now);
-        // Nearly every step is of a node already known: one scan.
-        if let Some(index) = record.nodes.iter().position(|n| n.id == node) {
+        // Nearly every step is of a node already known, and of the one
+        // started last: one scan, from the newest node (ids are unique in
+        // the list, so it finds what a scan from the front would).
+        if let Some(index) = record.nodes.iter().rposition(|n| n.id == node) {
             Self::progress_at(record, index, value, max, outbox, now);
             return;
         }
