@@ -1,10 +1,20 @@
-"""Ingest throughput against the mock's firehose (speed 0): comfywire with
+"""Ingest throughput against the mock's synthetic firehose: comfywire with
 a Python callback and with a Python iterator, beside two pure-Python
 baselines (websocket-client + json.loads as in ComfyUI's own example, and
 aiohttp + json.loads), all in one run against the same mock.
 
+The mock frames every prompt of the stream once and writes it to the TCP
+stream with ``write_all`` (``POST /mock/firehose`` with a ``mix``), so its
+cost per frame is near zero and the reader sets the rate. The default mix
+is the reader's own prompts (comfywire submits them to the stalled mock
+first, so they are queued there but never played); ``--mix foreign`` makes
+every prompt another client's. 10 nodes x 20 steps, a ``progress_state``
+snapshot per node (``--per-step`` for one per step, as ComfyUI 0.3.64
+sends), a 30 KB preview after every 50th ``progress``, one image per
+``executed``.
+
     pip install websocket-client aiohttp
-    python python/bench/firehose.py [--frames 1000000] [--slow-frames 100000] [--runs 3]
+    python python/bench/firehose.py [--frames 1000000] [--slow-frames 100000] [--runs 3] [--mix own|foreign]
 """
 
 from __future__ import annotations
@@ -15,8 +25,9 @@ import json
 import statistics
 import threading
 import time
+import urllib.request
 import uuid
-from typing import Callable, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import comfywire
 from comfywire.testing import MockServer
@@ -32,8 +43,52 @@ LIFECYCLE = [
     "progress",
 ]
 
-# The recorded session the firehose cycles through (set from --scenario).
-SCENARIO = ["long_run"]
+# The stream's shape (set from the arguments): see `Mix` in the mock.
+MIX: Dict[str, Any] = {}
+
+
+class Pour(threading.Thread):
+    """``POST /mock/firehose`` with the mix, in a thread: the answer comes
+    once every frame is written. ``wait()`` answers the frames sent."""
+
+    def __init__(self, mock: MockServer, client_id: str, frames: int, own_ids: Optional[List[str]] = None) -> None:
+        super().__init__(daemon=True)
+        mix = dict(MIX)
+        if own_ids is not None:
+            mix["own_ids"] = own_ids
+        else:
+            mix["own"], mix["foreign"] = 0, 1
+        self.body = json.dumps({"client_id": client_id, "frames": frames, "mix": mix}).encode()
+        self.url = mock.url + "/mock/firehose"
+        self.sent = 0
+        self.start()
+
+    def run(self) -> None:
+        request = urllib.request.Request(self.url, data=self.body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=600) as reply:
+            self.sent = json.loads(reply.read())["frames_sent"]
+
+    def wait(self) -> int:
+        self.join()
+        return self.sent
+
+
+def frames_per_prompt() -> int:
+    per_step = 2 if MIX.get("snapshots") == "per_step" else 1
+    return 5 + MIX["nodes"] * (3 + MIX["steps"] * per_step)
+
+
+def own_prompts(mock: MockServer, client: comfywire.Client, frames: int) -> Optional[List[str]]:
+    """With the own mix: stalls the mock and submits enough prompts for the
+    stream (queued there, never played); their ids go into the mix."""
+    if not OWN[0]:
+        return None
+    mock.inject("stall", millis=3_600_000)
+    workflow = mock.sample_workflow()
+    return [client.submit(workflow).prompt_id for _ in range(frames // frames_per_prompt() + 2)]
+
+
+OWN = [True]
 
 
 def ws_url(http: str, client_id: str) -> str:
@@ -64,7 +119,7 @@ def bench_websocket_client(mock: MockServer, frames: int) -> Tuple[float, int]:
     ws.settimeout(30)
     got = 0
     start = time.perf_counter()
-    hose = mock.firehose(client_id, frames, SCENARIO[0])
+    hose = Pour(mock, client_id, frames)
     while got < frames:
         out = ws.recv()
         if isinstance(out, str):
@@ -90,7 +145,7 @@ def bench_aiohttp(mock: MockServer, frames: int) -> Tuple[float, int]:
                         break
                 got = 0
                 start = time.perf_counter()
-                hose = mock.firehose(client_id, frames, SCENARIO[0])
+                hose = Pour(mock, client_id, frames)
                 while got < frames:
                     msg = await ws.receive()
                     if msg.type == aiohttp.WSMsgType.TEXT:
@@ -116,6 +171,7 @@ def bench_callback(mock: MockServer, frames: int) -> Tuple[float, int]:
     event and throttled progress."""
     with comfywire.Client(mock.url) as client:
         client.wait_connected(10)
+        own = own_prompts(mock, client, frames)
         time.sleep(0.2)
         seen = [0]
         last = [0.0]
@@ -127,7 +183,7 @@ def bench_callback(mock: MockServer, frames: int) -> Tuple[float, int]:
         client.on(LIFECYCLE, on_event)
         base = client.stats()["frames"]
         start = time.perf_counter()
-        hose = mock.firehose(client.client_id, frames, SCENARIO[0])
+        hose = Pour(mock, client.client_id, frames, own)
         done = wait_frames(client, base + frames)
         hose.wait()
         # The callbacks must have caught up too.
@@ -137,13 +193,15 @@ def bench_callback(mock: MockServer, frames: int) -> Tuple[float, int]:
             if seen[0] == n:
                 break
         end = max(done, last[0])
-        return frames / (end - start), seen[0]
+    mock.restart()
+    return frames / (end - start), seen[0]
 
 
 def bench_iterator(mock: MockServer, frames: int) -> Tuple[float, int]:
     """(b) events/s delivered unthrottled to a Python iterator."""
     with comfywire.Client(mock.url, progress_interval_ms=0, preview_interval_ms=0) as client:
         client.wait_connected(10)
+        own = own_prompts(mock, client, frames)
         time.sleep(0.2)
         stream = client.events()
         while stream.next(timeout=0.05) is not None:
@@ -152,7 +210,7 @@ def bench_iterator(mock: MockServer, frames: int) -> Tuple[float, int]:
         got = 0
         start = time.perf_counter()
         last = start
-        hose = mock.firehose(client.client_id, frames, SCENARIO[0])
+        hose = Pour(mock, client.client_id, frames, own)
         while True:
             e = stream.next(timeout=0.2)
             if e is None:
@@ -163,7 +221,8 @@ def bench_iterator(mock: MockServer, frames: int) -> Tuple[float, int]:
             last = time.perf_counter()
         hose.wait()
         stream.close()
-        return got / (last - start), got
+    mock.restart()
+    return got / (last - start), got
 
 
 def main() -> None:
@@ -176,13 +235,18 @@ def main() -> None:
         help="frames for websocket-client, which reads about 10k frames/s (its rate is steady well before)",
     )
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument(
-        "--scenario",
-        default="long_run",
-        help="recorded session to cycle through (long_run: the progress / preview mix of a real sampler run)",
-    )
+    parser.add_argument("--mix", choices=["own", "foreign"], default="own", help="whose prompts the stream carries")
+    parser.add_argument("--per-step", action="store_true", help="a progress_state snapshot before every step")
     args = parser.parse_args()
-    SCENARIO[0] = args.scenario
+    OWN[0] = args.mix == "own"
+    MIX.update(
+        nodes=10,
+        steps=20,
+        snapshots="per_step" if args.per_step else "per_node",
+        preview_bytes=30_000,
+        preview_every=50,
+        output_images=1,
+    )
     benches: List[Tuple[str, str, Callable[[MockServer, int], Tuple[float, int]]]] = [
         ("websocket-client + json.loads", "frames/s", bench_websocket_client),
         ("aiohttp + json.loads", "frames/s", bench_aiohttp),
@@ -190,6 +254,7 @@ def main() -> None:
         ("(b) comfywire, iterator, unthrottled", "events/s", bench_iterator),
     ]
     results = {}
+    print(f"mix: {args.mix} prompts, {MIX}; median of {args.runs} runs, one bench after another")
     with MockServer(speed=0) as mock:
         for name, unit, fn in benches:
             rates, counts = [], []

@@ -229,11 +229,15 @@ impl Driver {
         let mut more_buffered = false;
         loop {
             self.perform().await;
-            self.publish();
-            if std::mem::take(&mut more_buffered) {
+            let woke = self.publish();
+            if std::mem::take(&mut more_buffered) && woke {
                 // A full batch was read and more is waiting: with its events
-                // handed out, let subscribers (on a current-thread runtime,
-                // on this very thread) run before the next batch.
+                // handed out, let the subscribers it woke run before the
+                // next batch (on a current-thread runtime they run on this
+                // very thread; on a multi-thread one the woken task sits in
+                // this worker's next-task slot until the driver yields).
+                // When the batch woke nobody (every step held by the
+                // throttle), there is no one to let run: no task switch.
                 tokio::task::yield_now().await;
             }
             if closing.is_some() || self.rx.is_closed() && self.rx.is_empty() {
@@ -597,8 +601,9 @@ impl Driver {
         });
     }
 
-    /// Hands the session's events to subscribers and updates shared state.
-    fn publish(&mut self) {
+    /// Hands the session's events to subscribers and updates shared state;
+    /// true when a subscriber was woken.
+    fn publish(&mut self) -> bool {
         if !self.confirming.is_empty() {
             let mut still = Vec::with_capacity(self.confirming.len());
             for (prompt_id, reply) in self.confirming.drain(..) {
@@ -659,7 +664,7 @@ impl Driver {
             .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
         *counters.last_frame.lock() = self.session.last_frame_at();
         if self.batch.is_empty() {
-            return;
+            return false;
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
         let finished: Vec<String> = match &self.shared.journal {
@@ -672,13 +677,14 @@ impl Driver {
                 .collect(),
             None => Vec::new(),
         };
-        self.shared.fanout.deliver(batch);
+        let woke = self.shared.fanout.deliver(batch);
         // Done once every subscriber's queue holds the terminal event.
         if let Some(journal) = &self.shared.journal {
             for prompt_id in &finished {
                 journal.done(prompt_id);
             }
         }
+        woke
     }
 }
 

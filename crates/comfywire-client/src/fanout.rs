@@ -322,11 +322,35 @@ impl Queue {
     }
 
     /// Replaces a held event in place (same kind, so the same policy).
-    fn replace(&mut self, index: usize, event: &Event, bytes: usize) {
+    fn replace(&mut self, index: usize, event: Event, bytes: usize) {
         if let Some(slot) = self.events.get_mut(index) {
             self.droppable_bytes = self.droppable_bytes - slot.bytes + bytes;
             slot.bytes = bytes;
-            slot.event = event.clone();
+            slot.event = event;
+        }
+    }
+}
+
+/// An event on its way to one subscriber: borrowed from the batch (copied
+/// only if the subscriber keeps it) or, for the batch's last subscriber,
+/// the event itself.
+enum Given<'a> {
+    Shared(&'a Event),
+    Owned(Event),
+}
+
+impl Given<'_> {
+    fn event(&self) -> &Event {
+        match self {
+            Given::Shared(event) => event,
+            Given::Owned(event) => event,
+        }
+    }
+
+    fn into_event(self) -> Event {
+        match self {
+            Given::Shared(event) => event.clone(),
+            Given::Owned(event) => event,
         }
     }
 }
@@ -440,48 +464,79 @@ impl Fanout {
     /// Delivers a batch in order to every interested subscriber. Each
     /// event costs each subscriber O(1): a filter check, at most 64 looks
     /// back for a coalescible value, counters.
-    pub(crate) fn deliver(&self, batch: Vec<Event>) {
+    pub(crate) fn deliver(&self, batch: Vec<Event>) -> bool {
         if batch.is_empty() {
-            return;
+            return false;
         }
         let mut registry = self.registry.lock();
         if registry.subscribers.is_empty() {
-            return;
+            return false;
         }
+        let mut woke = false;
         let sizes: Vec<usize> = batch.iter().map(approx_bytes).collect();
+        // The last subscriber takes the batch's events themselves; only
+        // the others get copies. With one subscriber (the usual case)
+        // nothing is copied: an event's strings and outputs are not
+        // allocated again on their way to it.
+        let last = registry.subscribers.len();
+        let mut owned = Some(batch);
+        let mut seen = 0;
         registry.subscribers.retain(|subscriber| {
+            seen += 1;
             let mut guard = subscriber.queue.lock();
             let queue = &mut *guard;
             let mut added = false;
             let mut ended = false;
-            for (event, bytes) in batch.iter().zip(&sizes) {
-                if !queue.filter.wants(event) {
-                    continue;
+            let mut offer = |given: Given<'_>, bytes: usize| {
+                if !queue.filter.wants(given.event()) {
+                    return true;
                 }
-                match self.push(queue, subscriber, event, *bytes) {
+                match self.push(queue, subscriber, given, bytes) {
                     Delivered::Nothing => {}
                     Delivered::Added => added = true,
                     Delivered::Ended => {
                         ended = true;
-                        break;
+                        return false;
                     }
                 }
+                true
+            };
+            match owned.as_ref() {
+                Some(_) if seen == last => {
+                    let batch = owned.take().unwrap_or_default();
+                    for (event, bytes) in batch.into_iter().zip(&sizes) {
+                        if !offer(Given::Owned(event), *bytes) {
+                            break;
+                        }
+                    }
+                }
+                Some(batch) => {
+                    for (event, bytes) in batch.iter().zip(&sizes) {
+                        if !offer(Given::Shared(event), *bytes) {
+                            break;
+                        }
+                    }
+                }
+                None => {}
             }
             drop(guard);
             if added || ended {
                 subscriber.notify.notify_one();
+                woke = true;
             }
             !ended
         });
+        woke
     }
 
     fn push(
         &self,
         queue: &mut Queue,
         subscriber: &Subscriber,
-        event: &Event,
+        given: Given<'_>,
         bytes: usize,
     ) -> Delivered {
+        let event = given.event();
         let kind = event.kind();
         let k = slot(kind);
         let policy = policy(kind);
@@ -492,7 +547,7 @@ impl Fanout {
                     // A subscriber that keeps up gets every value.
                     queue.push_back(
                         Held {
-                            event: event.clone(),
+                            event: given.into_event(),
                             bytes,
                         },
                         policy,
@@ -515,7 +570,7 @@ impl Fanout {
                 }
                 if let Some((i, old)) = same {
                     if queue.droppable_bytes - old + bytes <= subscriber.max_bytes {
-                        queue.replace(i, event, bytes);
+                        queue.replace(i, given.into_event(), bytes);
                         queue.coalesced[k] += 1;
                         self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
                         return Delivered::Added;
@@ -529,14 +584,14 @@ impl Fanout {
                 if (queue.held[k] < bound && room) || queue.held[k] == 0 {
                     queue.push_back(
                         Held {
-                            event: event.clone(),
+                            event: given.into_event(),
                             bytes,
                         },
                         policy,
                     );
                 } else {
                     let index = (queue.newest[k] - queue.head) as usize;
-                    queue.replace(index, event, bytes);
+                    queue.replace(index, given.into_event(), bytes);
                     queue.coalesced[k] += 1;
                     self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
                 }
@@ -546,7 +601,7 @@ impl Fanout {
                 if queue.held[k] < bound && room {
                     queue.push_back(
                         Held {
-                            event: event.clone(),
+                            event: given.into_event(),
                             bytes,
                         },
                         policy,
@@ -573,7 +628,7 @@ impl Fanout {
                 }
                 queue.push_back(
                     Held {
-                        event: event.clone(),
+                        event: given.into_event(),
                         bytes,
                     },
                     policy,

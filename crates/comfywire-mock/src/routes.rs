@@ -878,16 +878,23 @@ async fn mock_route(
         ("POST", "firehose") => {
             let body = body.unwrap_or(Value::Null);
             let Some(client_id) = body.get("client_id").and_then(Value::as_str) else {
-                return bad("expected {\"client_id\", \"frames\", \"scenario\"?}".to_owned());
+                return bad(
+                    "expected {\"client_id\", \"frames\", \"scenario\"?, \"mix\"?}".to_owned(),
+                );
             };
             let frames = body.get("frames").and_then(Value::as_u64).unwrap_or(0);
             let scenario = body
                 .get("scenario")
                 .and_then(Value::as_str)
                 .unwrap_or("long_run");
-            let sent = crate::firehose::start(shared, client_id, frames, scenario)
-                .await
-                .unwrap_or(0);
+            let sent = match body.get("mix") {
+                Some(mix) => match serde_json::from_value::<crate::Mix>(mix.clone()) {
+                    Ok(mix) => crate::mix::start(shared, client_id, frames, mix).await,
+                    Err(e) => return bad(format!("bad mix: {e}")),
+                },
+                None => crate::firehose::start(shared, client_id, frames, scenario).await,
+            }
+            .unwrap_or(0);
             json_reply(StatusCode::OK, &json!({"frames_sent": sent}))
         }
         _ => not_found(),

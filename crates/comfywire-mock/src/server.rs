@@ -200,6 +200,15 @@ impl MockServer {
         crate::firehose::start(&self.shared, client_id, frames, scenario)
     }
 
+    /// Sends `frames` frames of the synthetic stream `mix`, encoded once
+    /// and written straight to the TCP stream, to `client_id`'s socket as
+    /// fast as it takes them; resolves to the number sent (0 if the client
+    /// has no socket). The server's cost per frame is near zero, so a
+    /// reader's rate is its own.
+    pub fn firehose_mix(&self, client_id: &str, frames: u64, mix: crate::Mix) -> JoinHandle<u64> {
+        crate::mix::start(&self.shared, client_id, frames, mix)
+    }
+
     /// Hostile mode: sends `flood` to `client_id`'s socket as fast as it
     /// reads; resolves to the frames sent (0 if the client has no socket).
     pub fn flood(&self, client_id: &str, flood: Flood) -> JoinHandle<u64> {

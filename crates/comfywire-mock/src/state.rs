@@ -27,6 +27,12 @@ pub(crate) enum Outgoing {
         frames: u64,
         done: oneshot::Sender<u64>,
     },
+    /// Send `frames` frames of a synthetic stream, pre-encoded.
+    Mix {
+        mix: Box<crate::mix::Mix>,
+        frames: u64,
+        done: oneshot::Sender<u64>,
+    },
     /// Send these frames as fast as the socket takes them (hostile mode).
     Pour {
         frames: Box<dyn Iterator<Item = Message> + Send>,

@@ -163,6 +163,20 @@ where
                 let _ = done.send(sent);
                 written = 0;
             }
+            Outgoing::Mix { mix, frames, done } => {
+                if ws.flush().await.is_err() {
+                    return Flow::Close;
+                }
+                let wants = shared
+                    .lock()
+                    .sockets
+                    .get(&id)
+                    .is_some_and(|s| s.preview_metadata);
+                let sent = crate::mix::pour(ws, &mix, frames, wants).await;
+                shared.lock().stats.frames_sent += sent;
+                let _ = done.send(sent);
+                written = 0;
+            }
             Outgoing::Pour { frames, done } => {
                 if ws.flush().await.is_err() {
                     return Flow::Close;

@@ -403,7 +403,25 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) {
-        let Some(n) = record.node_mut(node, None) else {
+        let Some(index) = record.nodes.iter().position(|n| n.id == node) else {
+            // Past the node bound (`node_mut` counts it as omitted).
+            let _ = record.node_mut(node, None);
+            return;
+        };
+        Self::progress_at(record, index, value, max, outbox, now);
+    }
+
+    /// A step of the node at `index` of the record: the lookups are done
+    /// once by the caller, as a step arrives several times per frame pair.
+    fn progress_at(
+        record: &mut ExecutionRecord,
+        index: usize,
+        value: f64,
+        max: f64,
+        outbox: &mut Outbox,
+        now: Instant,
+    ) {
+        let Some(n) = record.nodes.get_mut(index) else {
             return;
         };
         if n.phase != NodePhase::Running {
@@ -417,8 +435,16 @@ impl Tracker {
         n.max = max;
         n.started_at.get_or_insert(now);
         let overall = record.progress();
-        let display = record.node(node).and_then(|n| n.display_node.as_deref());
-        outbox.progress(&record.prompt_id, node, display, value, max, overall, now);
+        let n = &record.nodes[index];
+        outbox.progress(
+            &record.prompt_id,
+            &n.id,
+            n.display_node.as_deref(),
+            value,
+            max,
+            overall,
+            now,
+        );
     }
 
     /// A preview; a type-1 frame (no ids) is attributed to the running
@@ -505,9 +531,14 @@ impl Tracker {
             }
         };
         Self::start_running(record, outbox, now);
-        if record.node(node).is_none() {
-            Self::start_node(record, node, None, outbox, now);
+        // Nearly every step is of a node already known, and of the one
+        // started last: one scan, from the newest node (ids are unique in
+        // the list, so it finds what a scan from the front would).
+        if let Some(index) = record.nodes.iter().rposition(|n| n.id == node) {
+            Self::progress_at(record, index, value, max, outbox, now);
+            return;
         }
+        Self::start_node(record, node, None, outbox, now);
         Self::progress_of(record, node, value, max, outbox, now);
     }
 
@@ -537,6 +568,9 @@ impl Tracker {
                         Self::progress_of(record, node_id, value, max, outbox, now);
                     }
                 }
+                // Every snapshot lists the nodes already done again: a
+                // node past running has nothing left to change.
+                NodeState::Finished if phase.is_some_and(|p| p != NodePhase::Running) => {}
                 NodeState::Finished => {
                     if phase.is_none() {
                         Self::start_node(record, node_id, display, outbox, now);
@@ -962,7 +996,14 @@ impl Tracker {
         let Some(mut record) = self.active.remove(prompt_id) else {
             return;
         };
-        self.arrival.retain(|p| p != prompt_id);
+        // Prompts mostly end in the order they arrived: the oldest is the
+        // one ending, and a scan of every queued prompt (thousands, for a
+        // client that queued many) is only for the rest.
+        if self.arrival.front().is_some_and(|p| p == prompt_id) {
+            self.arrival.pop_front();
+        } else {
+            self.arrival.retain(|p| p != prompt_id);
+        }
         if self.current.as_deref() == Some(prompt_id) {
             self.current = None;
         }
