@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use comfywire_host::{ErrorCode, HostClient, HostError};
+use comfywire_host::{HostClient, HostError};
 use pyo3::prelude::*;
 
 use crate::callbacks::{PyCallback, PyDispatch};
@@ -87,9 +87,11 @@ impl NativeClient {
         Ok(handle.map_err(|e| to_pyerr(py, e))?.detach())
     }
 
-    /// Unregisters by id; true if it was registered.
-    fn unsubscribe(&self, id: u64) -> bool {
-        self.host().unsubscribe(id)
+    /// Unregisters by id; true if it was registered. Waits (without the
+    /// GIL, which the call may need to end) for a call of it running on the
+    /// dispatcher thread, unless called from there.
+    fn unsubscribe(&self, py: Python<'_>, id: u64) -> bool {
+        py.detach(|| self.host().unsubscribe(id))
     }
 
     /// A stream of every event from now on.
@@ -98,18 +100,16 @@ impl NativeClient {
     }
 
     /// Closes the client (the host lets go of every callback). Idempotent.
+    /// Waits for the end of the close without the GIL (a callback may need
+    /// it to finish) or awaits it; from a callback it returns at once and
+    /// the close completes after the callback (the host's rule).
     #[pyo3(signature = (aio=false))]
     fn close(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
-        // The host joins its dispatcher thread (which may wait for the GIL
-        // in a callback) and blocks on the runtime: it closes on a plain
-        // thread while this caller waits without the GIL (or awaits).
-        let (host, (tx, rx)) = (self.host().clone(), tokio::sync::oneshot::channel());
-        std::thread::spawn(move || {
-            host.close();
-            tx.send(())
-        });
-        let failed = |_| HostError::new(ErrorCode::Panic, "closing the client panicked");
-        call(py, aio, async move { rx.await.map_err(failed) })
+        let closed = self.host().close_async();
+        call(py, aio, async move {
+            closed.await;
+            Ok::<_, HostError>(())
+        })
     }
 }
 
