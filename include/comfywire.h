@@ -31,16 +31,24 @@
  *   client's dispatcher thread (never on a network thread). A slow callback
  *   delays the next callbacks of its client, not the network: progress and
  *   previews are coalesced meanwhile, lifecycle and terminal events are kept.
- * - Inside a callback you may call any comfywire function, including
- *   blocking ones (the dispatcher thread is not a runtime thread), except
- *   comfywire_client_free() and comfywire_client_close() of the same client,
- *   which would wait for the dispatcher to finish the callback that called
- *   them. comfywire_unsubscribe() is fine, even for the running callback.
+ * - Inside a callback you may call any comfywire function of any client,
+ *   including blocking ones (the dispatcher thread is not a runtime
+ *   thread). Called from one of its own callbacks, comfywire_client_close()
+ *   and comfywire_client_free() return at once and the close completes
+ *   after that callback returns (the client must not be used after free, as
+ *   always); comfywire_unsubscribe() of any subscription, the running one
+ *   included, returns at once.
+ * - From any other thread, comfywire_client_close(),
+ *   comfywire_client_free() and comfywire_unsubscribe() wait for a callback
+ *   call in progress to return, so that no call starts once they returned:
+ *   a callback must therefore never wait for a thread that is making one
+ *   of these calls (e.g. on a lock that thread holds).
  * - user_data is passed to the callback on the dispatcher thread and to
  *   free_user_data on whichever thread removes the subscription (the one
- *   calling comfywire_unsubscribe or comfywire_client_free, or the dispatcher
- *   when the subscription was removed while its callback ran), so it must be
- *   usable from other threads. free_user_data runs exactly once.
+ *   calling comfywire_unsubscribe, comfywire_client_close or
+ *   comfywire_client_free, or the dispatcher when the subscription was
+ *   removed while its callback ran), so it must be usable from other
+ *   threads. free_user_data runs exactly once.
  * - Callbacks must not unwind (no C++ exception may leave a callback).
  * - comfywire_last_error_message() is per thread.
  */
@@ -274,11 +282,12 @@ extern "C" {
 comfywire_status comfywire_subscribe(const struct comfywire_client *client, const char *kinds, const char *prompt_id, comfywire_event_fn callback, void *user_data, comfywire_free_fn free_user_data, uint64_t *out_id);
 
 /**
- * Removes a subscription; its `free_user_data` runs before this returns,
- * unless its callback is running right now on the dispatcher thread, in
- * which case it runs there when that call returns. No call of the callback
- * starts after this returns. COMFYWIRE_INVALID_ARGUMENT for an unknown
- * (or already removed) id.
+ * Removes a subscription. No call of its callback starts after this
+ * returns: a call running now on the dispatcher thread is waited for, and
+ * `free_user_data` runs before this returns. The one exception is a call
+ * from that callback itself (on the dispatcher thread): it returns at
+ * once, and `free_user_data` runs when the callback returns.
+ * COMFYWIRE_INVALID_ARGUMENT for an unknown (or already removed) id.
  *
  * # Safety
  * Only the general contract (pointers NULL or valid, strings NUL-terminated).
@@ -308,10 +317,12 @@ comfywire_status comfywire_client_new_json(const char *settings_json, struct com
 
 /**
  * Closes the client (if not closed yet) and frees it. Blocks until the
- * socket is closed and the dispatcher thread has stopped; every remaining
- * subscription's `free_user_data` runs on the calling thread before this
- * returns. NULL is ignored. Must not be called from one of this client's
- * own callbacks.
+ * socket is closed and the dispatcher thread has stopped (a callback
+ * running now is waited for); every remaining subscription's
+ * `free_user_data` runs before this returns. NULL is ignored. Called from
+ * one of this client's own callbacks, it returns at once: the close
+ * completes after that callback returns, and the running subscription's
+ * `free_user_data` runs then, on the dispatcher thread.
  *
  * # Safety
  * `client` is NULL or a client not freed yet, which no other thread uses
@@ -321,9 +332,12 @@ void comfywire_client_free(struct comfywire_client *client);
 
 /**
  * Closes the client without freeing it: the socket closes, blocked calls
- * return COMFYWIRE_CLOSED, every subscription's `free_user_data` runs, and
- * later calls fail with COMFYWIRE_CLOSED. Idempotent. Must not be called
- * from one of this client's own callbacks.
+ * return COMFYWIRE_CLOSED, no callback starts any more, every
+ * subscription's `free_user_data` runs, and later calls fail with
+ * COMFYWIRE_CLOSED. Idempotent. Blocks like comfywire_client_free();
+ * called from one of this client's own callbacks, it returns at once
+ * (later calls fail with COMFYWIRE_CLOSED already) and the close completes
+ * after that callback returns.
  *
  * # Safety
  * Only the general contract (pointers NULL or valid, strings NUL-terminated).

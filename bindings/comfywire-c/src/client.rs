@@ -116,10 +116,12 @@ pub unsafe extern "C" fn comfywire_client_new_json(
 }
 
 /// Closes the client (if not closed yet) and frees it. Blocks until the
-/// socket is closed and the dispatcher thread has stopped; every remaining
-/// subscription's `free_user_data` runs on the calling thread before this
-/// returns. NULL is ignored. Must not be called from one of this client's
-/// own callbacks.
+/// socket is closed and the dispatcher thread has stopped (a callback
+/// running now is waited for); every remaining subscription's
+/// `free_user_data` runs before this returns. NULL is ignored. Called from
+/// one of this client's own callbacks, it returns at once: the close
+/// completes after that callback returns, and the running subscription's
+/// `free_user_data` runs then, on the dispatcher thread.
 ///
 /// # Safety
 /// `client` is NULL or a client not freed yet, which no other thread uses
@@ -131,9 +133,12 @@ pub unsafe extern "C" fn comfywire_client_free(client: *mut Client) {
 }
 
 /// Closes the client without freeing it: the socket closes, blocked calls
-/// return COMFYWIRE_CLOSED, every subscription's `free_user_data` runs, and
-/// later calls fail with COMFYWIRE_CLOSED. Idempotent. Must not be called
-/// from one of this client's own callbacks.
+/// return COMFYWIRE_CLOSED, no callback starts any more, every
+/// subscription's `free_user_data` runs, and later calls fail with
+/// COMFYWIRE_CLOSED. Idempotent. Blocks like comfywire_client_free();
+/// called from one of this client's own callbacks, it returns at once
+/// (later calls fail with COMFYWIRE_CLOSED already) and the close completes
+/// after that callback returns.
 ///
 /// # Safety
 /// Only the general contract (pointers NULL or valid, strings NUL-terminated).
