@@ -140,10 +140,14 @@ impl Client {
         Ok(self.host.jobs().retry_now()?)
     }
 
-    /// Closes the socket, stops the dispatcher and releases every listener.
-    /// Idempotent; also done when the object is released. Not named
-    /// `close`: Kotlin objects already have `close()` (AutoCloseable),
-    /// which releases the object and so ends in the same place.
+    /// Closes the socket, stops the dispatcher and releases every listener
+    /// (also a listener that holds this client: the way to end that
+    /// cycle). Idempotent; also done when the object is released. Waits
+    /// for a listener call in progress; called from a listener (or the
+    /// last reference released in one), it returns at once and the close
+    /// completes after that listener returns. Not named `close`: Kotlin
+    /// objects already have `close()` (AutoCloseable), which releases the
+    /// object and so ends in the same place.
     pub fn shutdown(&self) {
         self.host.close();
     }

@@ -6,6 +6,13 @@
 //! counted, and reported as a `callback_error` event. Registering returns a
 //! [`Subscription`] that unregisters on `cancel()` or when the foreign
 //! object is released, so a forgotten listener cannot outlive its owner.
+//!
+//! A listener may call back into its client (the host's rules): `cancel`,
+//! `shutdown`, releasing the client, and any job call work from inside it.
+//! The client holds its listeners strongly until they are cancelled or the
+//! client shuts down, so a listener that holds its own `Client` keeps it
+//! alive: `shutdown()` (or, in Kotlin, `close()` of the client) releases
+//! every listener and so breaks that cycle.
 
 use std::sync::{Arc, Mutex};
 
@@ -80,8 +87,11 @@ impl Subscription {
 
 #[uniffi::export]
 impl Subscription {
-    /// Unregisters now (events already being delivered may still arrive);
-    /// true if it was still registered. Idempotent.
+    /// Unregisters now; true if it was still registered. Idempotent. No
+    /// call of the listener starts after this returns: a call running on
+    /// the dispatcher thread is waited for (so the listener must not wait
+    /// for the thread cancelling it), unless `cancel` is called from a
+    /// listener, where it returns at once.
     pub fn cancel(&self) -> bool {
         // Taken out first: the handle (and with it possibly the last
         // reference to the foreign listener) is released outside the lock.
