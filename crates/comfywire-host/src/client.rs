@@ -210,7 +210,10 @@ impl HostClient {
         Ok(self.registrations.add(interest, callback))
     }
 
-    /// Unregisters by id; true if it was registered.
+    /// Unregisters by id; true if it was registered. No call of the
+    /// callback starts after this returns: from another thread it waits for
+    /// a call in progress; from this client's dispatcher thread (a callback
+    /// removing itself or another one) it returns at once.
     pub fn unsubscribe(&self, id: u64) -> bool {
         self.registrations.remove(id)
     }

@@ -310,7 +310,8 @@ impl CallbackHandle {
         self.id
     }
 
-    /// Unregisters now; true if it was still registered.
+    /// Unregisters now; true if it was still registered. As
+    /// `HostClient::unsubscribe`: no call starts after this returns.
     pub fn cancel(&self) -> bool {
         self.registry.upgrade().is_some_and(|r| r.remove(self.id))
     }
