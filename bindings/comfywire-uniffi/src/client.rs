@@ -16,7 +16,6 @@ use comfywire_host::{
 use crate::error::ComfyError;
 use crate::listener::{EventAdapter, EventListener, StateAdapter, StateListener, Subscription};
 use crate::options::ClientOptions;
-use crate::task::spawn;
 
 /// A ComfyUI client: one WebSocket, reconnecting on its own, with events
 /// delivered to listeners or pulled with [`Client::next_event`].
@@ -26,13 +25,17 @@ pub struct Client {
 }
 
 impl Client {
-    /// Runs one job call on the host runtime with a clone of the job API.
+    /// Runs one job call with a clone of the job API on the host's runtime
+    /// (`comfywire_host::spawn`), where the client's driver already lives:
+    /// not on the foreign executor, and not on a second runtime (uniffi's
+    /// `async_runtime = "tokio"` would start one). A foreign caller that
+    /// cancels (a Swift `Task`, a Kotlin coroutine) aborts it.
     async fn call<T, F>(&self, call: impl FnOnce(Jobs) -> F) -> Result<T, ComfyError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, HostError>> + Send + 'static,
     {
-        spawn(call(self.host.jobs().clone())).await
+        Ok(comfywire_host::spawn(call(self.host.jobs().clone())).await?)
     }
 
     fn subscription(

@@ -19,8 +19,9 @@ use crate::dispatch::{
 use crate::error::{ErrorCode, HostError};
 use crate::forward::forward_events;
 use crate::jobs::Jobs;
-use crate::model::{HostEvent, HostEventKind, HostStats, HostStatus};
+use crate::model::{CALLBACK_ERROR, HostEvent, HostEventKind, HostStats, HostStatus};
 use crate::runtime::{block_on, on_runtime_thread, runtime};
+use crate::stream::{EventStream, ReportForward};
 
 /// Callback failures kept for the pull queue before the newest are dropped.
 const ERROR_BACKLOG: usize = 256;
@@ -229,6 +230,16 @@ impl HostClient {
         self.check_open()?;
         let interest = Interest::parse(kinds, prompt_id)?;
         Ok(self.jobs.client().subscribe(interest.filter().clone()))
+    }
+
+    /// A pull stream of every event from now on, with the reports of
+    /// failing callbacks merged in (for bindings with an iterator of their
+    /// own; `next_event` is the one-at-a-time pull of C and uniffi).
+    pub fn stream(&self) -> Result<EventStream, HostError> {
+        let (forward, reports) = ReportForward::new();
+        let reports_only = [CALLBACK_ERROR.to_owned()];
+        let forward = self.subscribe(Some(&reports_only), None, Arc::new(forward))?;
+        Ok(EventStream::new(self.events(None, None)?, reports, forward))
     }
 
     fn check_open(&self) -> Result<(), HostError> {

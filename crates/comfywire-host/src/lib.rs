@@ -23,8 +23,10 @@ mod dispatch;
 mod error;
 mod forward;
 mod jobs;
+pub mod log;
 mod model;
 mod runtime;
+mod stream;
 
 pub use client::{Delivered, HostClient};
 pub use dispatch::{
@@ -36,7 +38,8 @@ pub use model::{
     CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode, HostOutcome,
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
 };
-pub use runtime::{block_on, on_runtime_thread, runtime};
+pub use runtime::{Spawned, block_on, blocking_runtime, on_runtime_thread, runtime, spawn};
+pub use stream::EventStream;
 
 // Feature `uniffi`: the model's records and custom types ([`model::ffi`])
 // form the uniffi component `comfywire_host` of the Swift/Kotlin bindings.
