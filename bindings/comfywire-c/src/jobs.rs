@@ -310,11 +310,7 @@ pub unsafe extern "C" fn comfywire_delete(
         with_client(client, |c| {
             let ids = slice_arg(prompt_ids, count, "prompt_ids")?.iter();
             let ids = ids.map(|p| str_arg(*p, "prompt_ids[i]").map(str::to_owned));
-            let ids = ids.collect::<Result<Vec<_>, _>>()?;
-            match ids.is_empty() {
-                true => Ok(()),
-                false => block_on(c.jobs().delete(&ids)),
-            }
+            block_on(c.jobs().delete(&ids.collect::<Result<Vec<_>, _>>()?))
         })
     }
 }

@@ -14,7 +14,7 @@
 //! alive: `shutdown()` (or, in Kotlin, `close()` of the client) releases
 //! every listener and so breaks that cycle.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use comfywire_host::{CallbackHandle, EventCallback, HostEvent, HostStatus};
 
@@ -66,22 +66,11 @@ impl EventCallback for StateAdapter {
 /// A registered listener. Unregisters on [`Subscription::cancel`] or when
 /// released (Swift `deinit`, Kotlin `close()` / garbage collection).
 #[derive(Debug, uniffi::Object)]
-pub struct Subscription {
-    handle: Mutex<Option<CallbackHandle>>,
-}
+pub struct Subscription(CallbackHandle);
 
 impl Subscription {
     pub(crate) fn new(handle: CallbackHandle) -> Arc<Subscription> {
-        Arc::new(Subscription {
-            handle: Mutex::new(Some(handle)),
-        })
-    }
-
-    fn take(&self) -> Option<CallbackHandle> {
-        self.handle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        Arc::new(Subscription(handle))
     }
 }
 
@@ -93,16 +82,11 @@ impl Subscription {
     /// for the thread cancelling it), unless `cancel` is called from a
     /// listener, where it returns at once.
     pub fn cancel(&self) -> bool {
-        // Taken out first: the handle (and with it possibly the last
-        // reference to the foreign listener) is released outside the lock.
-        self.take().is_some_and(|handle| handle.cancel())
+        self.0.cancel()
     }
 
     /// True until [`Subscription::cancel`] was called.
     pub fn is_active(&self) -> bool {
-        self.handle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some()
+        self.0.is_active()
     }
 }

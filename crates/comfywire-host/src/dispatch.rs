@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{JoinHandle, ThreadId};
@@ -206,6 +206,7 @@ impl Registrations {
         CallbackHandle {
             id,
             registry: Arc::downgrade(self),
+            active: AtomicBool::new(true),
         }
     }
 
@@ -302,6 +303,8 @@ fn union(callbacks: &BTreeMap<u64, Registration>) -> Filter {
 pub struct CallbackHandle {
     id: u64,
     registry: Weak<Registrations>,
+    /// True until the first cancel.
+    active: AtomicBool,
 }
 
 impl CallbackHandle {
@@ -313,7 +316,13 @@ impl CallbackHandle {
     /// Unregisters now; true if it was still registered. As
     /// `HostClient::unsubscribe`: no call starts after this returns.
     pub fn cancel(&self) -> bool {
-        self.registry.upgrade().is_some_and(|r| r.remove(self.id))
+        self.active.swap(false, Ordering::AcqRel)
+            && self.registry.upgrade().is_some_and(|r| r.remove(self.id))
+    }
+
+    /// True until [`CallbackHandle::cancel`] was called.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
     }
 
     /// Keeps the callback registered after this handle is dropped (for

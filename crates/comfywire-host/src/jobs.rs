@@ -331,9 +331,13 @@ impl Jobs {
     }
 
     /// Deletes pending prompts (running ones are untouched: see
-    /// [`Jobs::interrupt`]).
+    /// [`Jobs::interrupt`]); deleting no prompt asks the server nothing.
     pub async fn delete(&self, prompt_ids: &[String]) -> Result<(), HostError> {
-        Ok(self.open()?.delete(prompt_ids).await?)
+        let client = self.open()?;
+        if prompt_ids.is_empty() {
+            return Ok(());
+        }
+        Ok(client.delete(prompt_ids).await?)
     }
 
     /// Deletes every pending prompt.
