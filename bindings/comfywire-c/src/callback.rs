@@ -129,9 +129,6 @@ pub unsafe extern "C" fn comfywire_subscribe(
 /// from that callback itself (on the dispatcher thread): it returns at
 /// once, and `free_user_data` runs when the callback returns.
 /// COMFYWIRE_INVALID_ARGUMENT for an unknown (or already removed) id.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_unsubscribe(
     client: *const Client,
