@@ -3,11 +3,14 @@
 //! The whole job API of comfywire, written once for every binding (Python,
 //! C, Swift/Kotlin): [`Jobs`] (async: submit, run and wait with deadlines,
 //! queue, interrupt, history, `/view`, downloads, uploads, lifecycle
-//! hints), [`block_on`] for front ends that block, and [`HostClient`],
-//! which adds one dispatcher thread per client that runs callbacks in
-//! order (never on a runtime worker, never under a lock), callback handles
-//! that unregister on cancel or drop, and a pull queue. The process has
-//! one tokio runtime ([`runtime()`]) that every binding uses.
+//! hints), [`block_on`] for front ends that block and [`spawn`] for those
+//! with an executor of their own, and [`HostClient`], which adds one
+//! dispatcher thread per client that runs callbacks in order (never on a
+//! runtime worker, never under a lock; callbacks may call back into their
+//! client), callback handles that unregister on cancel or drop, a pull
+//! queue and pull streams ([`EventStream`]). The process has one tokio
+//! runtime ([`runtime()`]) that every binding uses; [`log`] hands the debug
+//! log to a binding's logger.
 //!
 //! Bindings depend on this crate only and map its typed flat model
 //! ([`HostEvent`], [`HostOutcome`], [`HostStatus`], ...) and its one error
