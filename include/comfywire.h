@@ -703,7 +703,7 @@ double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
 /**
  * The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
  * `nodes` (with timings), `cached`, `error`, `interrupted_at`,
- * `lost_reason`, `duration_ms`, `progress`, `had_gap`.
+ * `lost_reason`, `duration_ms`, `progress`, `had_gap`, `outputs_omitted`.
  */
 const char *comfywire_outcome_json(const struct comfywire_outcome *outcome);
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The C ABI's suite (bindings/comfywire-c): builds libcomfywire and the mock,
 # fails when the committed include/comfywire.h drifts from the generated one,
-# stages an install prefix with a pkg-config file, then runs the C and C++
-# tests against comfywire-mock plainly, statically linked, under
-# AddressSanitizer + UBSan and under valgrind, and builds and runs the CMake
-# example. Run by scripts/test.sh; works on a clean clone.
+# installs into a temporary prefix with scripts/install-c.sh, then runs the C
+# and C++ tests against comfywire-mock plainly, statically linked, under
+# AddressSanitizer + UBSan and under valgrind, and builds and runs the C and
+# C++ examples against the installed copy with CMake's find_package and with
+# pkg-config (checking the versioned soname). Run by scripts/test.sh; works
+# on a clean clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,12 +18,16 @@ for tool in valgrind pkg-config cmake; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "${CI:-}" = "true" ] && [ "$(id -u)" = "0" ]; then
+  # As root, or with sudo that needs no password, apt installs them;
+  # otherwise the exact command is printed.
+  SUDO=""
+  [ "$(id -u)" = "0" ] || SUDO="sudo -n"
+  if command -v apt-get >/dev/null 2>&1 && { [ -z "$SUDO" ] || sudo -n true 2>/dev/null; }; then
     echo "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "test-c: missing ${missing[*]} (installed automatically only with CI=true as root)" >&2
+    echo "test-c: missing ${missing[*]}; install them first, e.g. sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi
@@ -47,14 +53,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# --- stage an install prefix, as a package would lay it out
+# --- install into a temporary prefix, as a user would (scripts/install-c.sh)
 PREFIX="$WORK/prefix"
-mkdir -p "$PREFIX/lib/pkgconfig" "$PREFIX/include"
-cp "$TARGET/libcomfywire.so" "$TARGET/libcomfywire.a" "$PREFIX/lib/"
-cp include/comfywire.h include/comfywire.hpp "$PREFIX/include/"
+bash scripts/install-c.sh "$PREFIX" --debug
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-sed -e "s|@PREFIX@|$PREFIX|" -e "s|@VERSION@|$VERSION|" \
-  bindings/comfywire-c/comfywire.pc.in > "$PREFIX/lib/pkgconfig/comfywire.pc"
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 pkg-config --exists --print-errors comfywire
 CFLAGS_CW=$(pkg-config --cflags comfywire)
@@ -118,19 +120,32 @@ run cpp "$WORK/test_cpp" "$URL"
 run cpp-asan "$WORK/test_cpp_asan" "$URL"
 run cpp-valgrind "${VALGRIND[@]}" "$WORK/test_cpp" "$URL"
 
-# --- the CMake example: find the staged library, link, run
+# --- the examples against the installed copy: with CMake's
+# find_package(comfywire) and with pkg-config, C and C++ each
 example_status=0
 {
-  cmake -S bindings/comfywire-c/examples/cmake -B "$WORK/cmake" -DCOMFYWIRE_ROOT="$PREFIX" &&
+  SONAME=$(readelf -d "$PREFIX/lib/libcomfywire.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+  echo "soname: $SONAME"
+  [ "$SONAME" = "libcomfywire.so.${VERSION%.*}" ] || [ "$SONAME" = "libcomfywire.so.${VERSION%%.*}" ]
+  cmake -S bindings/comfywire-c/examples/cmake -B "$WORK/cmake" -DCMAKE_PREFIX_PATH="$PREFIX" \
+    -DCMAKE_BUILD_RPATH="$PREFIX/lib" &&
     cmake --build "$WORK/cmake" &&
-    "$WORK/cmake/comfywire_example" "$URL"
-} > "$WORK/cmake.log" 2>&1 || example_status=$?
-if [ "$example_status" -ne 0 ] || ! grep -q '^outcome: succeeded$' "$WORK/cmake.log"; then
+    "$WORK/cmake/comfywire_example" "$URL" &&
+    "$WORK/cmake/comfywire_example_cpp" "$URL"
+  # shellcheck disable=SC2086
+  gcc -std=c11 -Wall -Werror $CFLAGS_CW bindings/comfywire-c/examples/cmake/main.c \
+    -o "$WORK/example_pc" $LIBS_CW $RPATH && "$WORK/example_pc" "$URL"
+  # shellcheck disable=SC2086
+  g++ -std=c++17 -Wall -Werror $CFLAGS_CW bindings/comfywire-c/examples/cmake/main.cpp \
+    -o "$WORK/example_pc_cpp" $LIBS_CW $RPATH -lpthread && "$WORK/example_pc_cpp" "$URL"
+} > "$WORK/examples.log" 2>&1 || example_status=$?
+outcomes=$(grep -c '^outcome: succeeded$' "$WORK/examples.log" || true)
+if [ "$example_status" -ne 0 ] || [ "$outcomes" -ne 4 ]; then
   failures=$((failures + 1))
-  echo "--- cmake example failed; log:" >&2
-  tail -n 40 "$WORK/cmake.log" >&2
+  echo "--- the installed examples failed; log:" >&2
+  tail -n 40 "$WORK/examples.log" >&2
 fi
-summary+=("$(printf '%-16s %s (exit %s)' cmake-example "$(grep '^outcome:' "$WORK/cmake.log" || echo 'no outcome')" "$example_status")")
+summary+=("$(printf '%-16s %s of 4 succeeded, %s (exit %s)' examples "$outcomes" "$(grep '^soname:' "$WORK/examples.log" || echo 'no soname')" "$example_status")")
 
 cd "$ROOT"
 printf '%s\n' "${summary[@]}"

@@ -8,6 +8,19 @@
 use std::path::PathBuf;
 
 fn main() {
+    // A versioned soname, as C libraries have: `libcomfywire.so.0.1` while
+    // the version is 0.1.x (before 1.0 a minor release may break the ABI),
+    // `libcomfywire.so.1` from 1.0 on. scripts/install-c.sh lays out the
+    // file and its links to match.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        let major = env!("CARGO_PKG_VERSION_MAJOR");
+        let soversion = if major == "0" {
+            format!("0.{}", env!("CARGO_PKG_VERSION_MINOR"))
+        } else {
+            major.to_owned()
+        };
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libcomfywire.so.{soversion}");
+    }
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let config_path = crate_dir.join("cbindgen.toml");
     let header = crate_dir.join("../../include/comfywire.h");

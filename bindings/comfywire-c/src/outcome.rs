@@ -83,7 +83,7 @@ pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) 
 
 /// The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
 /// `nodes` (with timings), `cached`, `error`, `interrupted_at`,
-/// `lost_reason`, `duration_ms`, `progress`, `had_gap`.
+/// `lost_reason`, `duration_ms`, `progress`, `had_gap`, `outputs_omitted`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_json(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// `comfywire`: a client for ComfyUI's real-time API.
 #[derive(Debug, Parser)]
-#[command(name = "comfywire", version, about, long_about = None)]
+#[command(name = "comfywire", version, about, long_about = None, after_help = crate::exit::HELP)]
 pub struct Cli {
     /// Debug logging of the client's traffic on stderr (same as
     /// `RUST_LOG=comfywire=debug`; `RUST_LOG` wins when set).
@@ -33,6 +33,10 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Print a server's live event stream until Ctrl-C.
     Watch(WatchArgs),
+    /// Run many prompts over a pool of servers (`--url` once per server),
+    /// with one live line per server; downloads the outputs and exits
+    /// non-zero if any prompt did not succeed.
+    Batch(BatchArgs),
     /// Show or change the server's queue.
     Queue(QueueArgs),
     /// Show the server's history, or one entry of it.
@@ -49,7 +53,8 @@ pub enum Command {
 /// Options every command that talks to a server takes.
 #[derive(Debug, Args, Clone, Default)]
 pub struct ServerArgs {
-    /// Server URL (overrides `COMFYWIRE_URL` and the settings file).
+    /// Server URL (default http://127.0.0.1:8188; overrides `COMFYWIRE_URL`
+    /// and the settings file).
     #[arg(long, global = true)]
     pub url: Option<String>,
 }
@@ -65,6 +70,38 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
     /// Print events as JSON lines instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `comfywire batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// API-format workflow files (each is submitted `--repeat` times).
+    #[arg(required = true)]
+    pub workflows: Vec<PathBuf>,
+    /// Submit each workflow this many times.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Change an input of every workflow before submitting:
+    /// `NODE.INPUT=VALUE` (VALUE is JSON, or else a string).
+    #[arg(long = "set", value_name = "NODE.INPUT=VALUE")]
+    pub set: Vec<String>,
+    /// A server of the pool; once per server (default: the one `--url`,
+    /// `COMFYWIRE_URL` or the settings file names).
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+    /// Download every output into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Longest wait for each prompt, in seconds.
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// Seconds a server may be unreachable before its queued prompts move
+    /// to another server.
+    #[arg(long, value_name = "S", default_value_t = 10.0)]
+    pub grace: f64,
+    /// Print the pool's events and each outcome as JSON lines.
     #[arg(long)]
     pub json: bool,
 }

@@ -13,18 +13,18 @@ pub fn command(args: ConfigArgs) -> Result<(), Failure> {
     let path = Settings::default_path();
     let usage = |e: comfywire_client::Error| Failure::usage(e.to_string());
     match args.action {
-        ConfigAction::Path => println!("{}", path.display()),
+        ConfigAction::Path => crate::outln!("{}", path.display()),
         ConfigAction::Get { key } => {
             let settings = Settings::load(&path).map_err(usage)?;
             let json = settings.to_json();
             match key {
-                None => println!(
+                None => crate::outln!(
                     "{}",
                     serde_json::to_string_pretty(&json).unwrap_or_else(|_| json.to_string())
                 ),
                 Some(key) => match json.get(&key) {
-                    Some(Value::String(s)) => println!("{s}"),
-                    Some(v) => println!("{v}"),
+                    Some(Value::String(s)) => crate::outln!("{s}"),
+                    Some(v) => crate::outln!("{v}"),
                     None if known_key(&key) => {
                         return Err(Failure::new(exit::FAILURE, format!("`{key}` is not set")));
                     }

@@ -66,18 +66,37 @@ pub async fn start(config: ClientConfig) -> Result<Client, Failure> {
         .map_err(|e| Failure::usage(e.to_string()))
 }
 
-/// Starts a client and waits for its socket. Gives up at the first failed
+/// Starts a client and waits for its socket, for commands that need one
+/// (`record` writes the socket's frames). Gives up at the first failed
 /// attempt: a command line user wants to hear at once that the server is
 /// not there, not after the backoff schedule.
 pub async fn connect(config: ClientConfig) -> Result<Client, Failure> {
     let timeout = config.connect_timeout + Duration::from_secs(1);
     let client = start(config).await?;
-    settle(client, timeout).await
+    settle(client, timeout, Socket::Required).await
 }
 
-/// [`connect`], except that a journal another process holds is dropped
-/// with a warning unless `required` (two `run`s at once share the default
-/// journal; only the first keeps it).
+/// [`connect`] for commands that follow prompts (`wait`): when the socket
+/// fails at once but the server answers HTTP (WebSockets blocked by a
+/// proxy, say), the client polls, and this is said once on stderr.
+pub async fn connect_or_poll(config: ClientConfig) -> Result<Client, Failure> {
+    let timeout = config.connect_timeout + Duration::from_secs(1);
+    let client = start(config).await?;
+    settle(client, timeout, Socket::OrPolling).await
+}
+
+/// Whether a command can do without a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    /// Without one the command cannot work.
+    Required,
+    /// Polling over HTTP serves.
+    OrPolling,
+}
+
+/// [`connect_or_poll`], except that a journal another process holds is
+/// dropped with a warning unless `required` (two `run`s at once share the
+/// default journal; only the first keeps it).
 pub async fn connect_journaled(config: ClientConfig, required: bool) -> Result<Client, Failure> {
     let timeout = config.connect_timeout + Duration::from_secs(1);
     let client = match Client::connect(config.clone()).await {
@@ -92,11 +111,12 @@ pub async fn connect_journaled(config: ClientConfig, required: bool) -> Result<C
         }
         Err(e) => return Err(Failure::usage(e.to_string())),
     };
-    settle(client, timeout).await
+    settle(client, timeout, Socket::OrPolling).await
 }
 
-/// Waits for a started client's socket (see [`connect`]).
-async fn settle(client: Client, timeout: Duration) -> Result<Client, Failure> {
+/// Waits for a started client's socket (see [`connect`] and
+/// [`connect_or_poll`]).
+async fn settle(client: Client, timeout: Duration, socket: Socket) -> Result<Client, Failure> {
     let mut status = client.watch_status();
     let settled = tokio::time::timeout(
         timeout,
@@ -121,8 +141,23 @@ async fn settle(client: Client, timeout: Duration) -> Result<Client, Failure> {
         Ok(Err(_)) => Err("client closed".into()),
         Err(_) => Err(format!("no answer within {timeout:?}")),
     };
+    let open = client.status().state != ConnectionState::Closed;
     match outcome {
         Ok(()) => Ok(client),
+        Err(why) if socket == Socket::OrPolling && open => {
+            match crate::polling::http_answers(&client, &why).await {
+                Ok(()) => {
+                    // Said once here; later retries of the socket are quiet
+                    // (`polling::ConnectionNotes`).
+                    eprintln!("{}", crate::polling::polling_line(&client.status()));
+                    Ok(client)
+                }
+                Err(failure) => {
+                    client.close().await;
+                    Err(failure)
+                }
+            }
+        }
         Err(why) => {
             let url = comfywire_client::redact(client.url());
             client.close().await;

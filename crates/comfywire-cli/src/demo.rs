@@ -36,12 +36,13 @@ pub async fn command(args: DemoArgs) -> Result<(), Failure> {
             args.scenario
         )));
     };
-    let dir = private_temp_dir("comfywire-demo").map_err(|e| {
+    let dir = private_temp_dir(DEMO_PREFIX).map_err(|e| {
         Failure::new(
             crate::exit::FAILURE,
             format!("cannot create a folder for the outputs: {e}"),
         )
     })?;
+    remove_earlier_demos(&dir);
     let names = NodeNames::from_workflow(&workflow);
     if !args.json {
         eprintln!(
@@ -78,15 +79,61 @@ pub async fn command(args: DemoArgs) -> Result<(), Failure> {
     if !args.json {
         run::print_summary(&done, &names, true);
         if done.previews > 0 {
-            println!(
+            crate::outln!(
                 "  {} previews -> {}",
                 done.previews,
                 dir.join("previews").display()
             );
         }
-        println!("next: comfywire run WORKFLOW.json --url http://127.0.0.1:8188 --out DIR");
+        crate::outln!("next: comfywire run WORKFLOW.json --url http://127.0.0.1:8188 --out DIR");
     }
     Ok(())
+}
+
+const DEMO_PREFIX: &str = "comfywire-demo";
+
+/// Removes the folders earlier demos left in the temp folder, so they do
+/// not pile up: only this user's own (same owner as `current`, which was
+/// just made), only real folders (never a link someone planted), only
+/// names this command makes (`comfywire-demo-` and 32 hex digits). Best
+/// effort: a folder that cannot be removed stays.
+fn remove_earlier_demos(current: &std::path::Path) {
+    let Some(base) = current.parent() else {
+        return;
+    };
+    let Ok(mine) = std::fs::symlink_metadata(current) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(DEMO_PREFIX)?.strip_prefix('-'))
+            .is_some_and(|id| id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()));
+        if !ours || path == current {
+            continue;
+        }
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        #[cfg(unix)]
+        let same_owner = {
+            use std::os::unix::fs::MetadataExt;
+            meta.uid() == mine.uid()
+        };
+        #[cfg(not(unix))]
+        let same_owner = {
+            let _ = &mine;
+            true
+        };
+        if meta.is_dir() && same_owner {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// A new folder `PREFIX-<random>` in the system's temp folder that only

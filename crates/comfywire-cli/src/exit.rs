@@ -25,6 +25,28 @@ pub const LOST: u8 = 13;
 /// A `--queue-timeout`, `--stall-timeout` or `--timeout` expired.
 pub const DEADLINE: u8 = 14;
 
+/// The exit codes as `--help` lists them (a test keeps them equal to the
+/// constants above and to the client's error codes).
+pub const HELP: &str = "\
+Exit codes:
+   0  success
+   1  other failure (a replay that disagrees, nothing to interrupt or delete)
+   2  bad command line, settings file or workflow file
+   3  the server could not be reached
+   4  the server answered an unexpected HTTP status
+   5  the server answered something unexpected
+   6  an answer larger than its limit (see `max_*_mib` in `comfywire config`)
+  10  the prompt was refused (validation error); nothing was queued
+  11  a node raised while the prompt ran
+  12  the prompt was interrupted
+  13  the server no longer knows the prompt (restart, history cleared)
+  14  a --queue-timeout, --stall-timeout or --timeout expired
+  20  the client was closed
+  21  a local file error
+
+The server is http://127.0.0.1:8188 unless --url, COMFYWIRE_URL or the
+settings file (`comfywire config path`) says otherwise, in that order.";
+
 /// Why a command failed: the exit code, a message for people, and a short
 /// stable word for `--json` results.
 #[derive(Debug, Clone)]
@@ -90,4 +112,51 @@ impl From<std::io::Error> for Failure {
 fn strip(error: &Error, prefix: &str) -> String {
     let text = error.to_string();
     text.strip_prefix(prefix).map(str::to_owned).unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The line of `HELP` for a code, e.g. `"  10  the prompt was..."`.
+    fn listed(code: u32) -> bool {
+        HELP.lines()
+            .any(|l| l.trim_start().starts_with(&format!("{code}  ")))
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        for code in [
+            OK,
+            FAILURE,
+            USAGE,
+            CONNECTION,
+            VALIDATION,
+            EXECUTION,
+            INTERRUPTED,
+            LOST,
+            DEADLINE,
+        ] {
+            assert!(listed(u32::from(code)), "{code} missing from --help");
+        }
+        let errors = [
+            Error::Config(String::new()),
+            Error::Request(String::new()),
+            Error::Http {
+                status: 500,
+                body: String::new(),
+            },
+            Error::Protocol(String::new()),
+            Error::TooLarge {
+                what: String::new(),
+                limit: 1,
+                setting: "max_json_mib",
+            },
+            Error::Closed,
+            Error::Io(String::new()),
+        ];
+        for error in errors {
+            assert!(listed(error.code()), "{} missing from --help", error.code());
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! # comfywire (the command-line tool)
 //!
-//! `comfywire demo | run | wait | resume | watch | queue | history | record
-//! | replay | config`: the comfywire client on the command line. It is a thin shell
+//! `comfywire demo | run | wait | resume | watch | batch | queue | history
+//! | record | replay | config`: the comfywire client on the command line. It is a thin shell
 //! over `comfywire-client` (connection, jobs, deadlines, and the frame tap
 //! that `record` writes out), `comfywire-proto` (the trace format and
 //! replay) and `comfywire-mock` (the embedded server of `demo`). Every
@@ -17,11 +17,13 @@
 //! [`exit`].
 
 mod args;
+mod batch;
 mod config_cmd;
 mod connect_config;
 mod demo;
 mod exit;
 mod output;
+mod polling;
 mod progress;
 mod queue;
 mod record;
@@ -71,6 +73,7 @@ async fn dispatch(command: Command) -> Result<(), Failure> {
         Command::Wait(args) => wait::wait(args).await,
         Command::Resume(args) => wait::resume(args).await,
         Command::Watch(args) => watch::command(args).await,
+        Command::Batch(args) => batch::command(args).await,
         Command::Queue(args) => queue::command(args).await,
         Command::History(args) => queue::history(args).await,
         Command::Record(args) => record::command(args).await,

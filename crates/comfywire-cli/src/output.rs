@@ -12,10 +12,31 @@ use serde_json::Value;
 /// Writes one JSON object as a line on stdout and flushes it, so a reader
 /// sees each event as it happens.
 pub fn emit(value: &Value) {
+    line(format_args!("{value}"));
+}
+
+/// Writes one line on stdout (what `outln!` expands to). A reader that
+/// has gone away (`| head -1`) ends the process quietly with exit 0:
+/// nothing more can be shown, and that is what the user asked for.
+pub fn line(args: std::fmt::Arguments<'_>) {
     let mut out = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not an error worth reporting.
-    let _ = writeln!(out, "{value}");
-    let _ = out.flush();
+    let written = out
+        .write_fmt(args)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(crate::exit::OK));
+        }
+    }
+}
+
+/// `println!` for results on stdout, quiet on a closed pipe.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::line(format_args!($($arg)*))
+    };
 }
 
 /// A short prompt id for people (the first 8 characters).

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::output::{self, NodeNames};
-use comfywire_client::Event;
+use crate::polling::ConnectionNotes;
+use comfywire_client::{ConnectionStatus, Event};
 
 const BAR_WIDTH: usize = 28;
 
@@ -50,6 +51,7 @@ pub struct Progress {
     last_quarter: Option<(String, u64)>,
     done_nodes: usize,
     bar_shown: bool,
+    connection: ConnectionNotes,
 }
 
 impl Progress {
@@ -74,7 +76,14 @@ impl Progress {
             last_quarter: None,
             done_nodes: 0,
             bar_shown: false,
+            connection: ConnectionNotes::default(),
         }
+    }
+
+    /// The connection as it was when the view started (polling already
+    /// announced is not announced again).
+    pub fn connection_from(&mut self, status: &ConnectionStatus) {
+        self.connection = ConnectionNotes::from_status(status);
     }
 
     /// Previews seen so far.
@@ -117,7 +126,9 @@ impl Progress {
         match event {
             // The first connect is not news; later changes are.
             Event::Connection(status) if status.last_error.is_some() => {
-                self.note(output::connection_line(status).trim_start_matches("connection   "));
+                if let Some(line) = self.connection.line(status) {
+                    self.note(line.trim_start_matches("connection   "));
+                }
             }
             Event::PromptQueued { number, .. } => {
                 let n = number.map(|n| format!(" as #{n}")).unwrap_or_default();

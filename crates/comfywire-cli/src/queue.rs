@@ -27,17 +27,7 @@ async fn queue(client: &Client, args: QueueArgs) -> Result<(), Failure> {
                 print_queue(&snapshot);
             }
         }
-        QueueAction::Delete { ids } => {
-            client.delete(&ids).await?;
-            report(
-                args.json,
-                json!({"deleted": ids}),
-                &format!(
-                    "deleted {} pending prompt(s) (running ones are untouched; see `queue interrupt`)",
-                    ids.len()
-                ),
-            );
-        }
+        QueueAction::Delete { ids } => delete(client, &ids, args.json).await?,
         QueueAction::Clear => {
             client.clear_queue().await?;
             report(
@@ -66,11 +56,102 @@ async fn queue(client: &Client, args: QueueArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Deletes the given prompts that are pending, and says which were not:
+/// the server answers `/queue` delete the same whether or not an id was
+/// there, so the queue is read before and after.
+async fn delete(client: &Client, ids: &[String], json: bool) -> Result<(), Failure> {
+    let before = client.queue().await?;
+    let (pending, other): (Vec<&String>, Vec<&String>) =
+        ids.iter().partition(|id| before.is_pending(id));
+    let running: Vec<&String> = other
+        .iter()
+        .copied()
+        .filter(|id| before.is_running(id))
+        .collect();
+    let unknown: Vec<&String> = other
+        .iter()
+        .copied()
+        .filter(|id| !before.is_running(id))
+        .collect();
+    if !pending.is_empty() {
+        let pending: Vec<String> = pending.iter().map(|s| (*s).clone()).collect();
+        client.delete(&pending).await?;
+    }
+    let after = client.queue().await?;
+    let deleted: Vec<&String> = pending
+        .iter()
+        .copied()
+        .filter(|id| !after.is_pending(id))
+        .collect();
+    let mut notes = Vec::new();
+    if !running.is_empty() {
+        notes.push(format!(
+            "running, so not deleted (use `queue interrupt`): {}",
+            join(&running)
+        ));
+    }
+    if !unknown.is_empty() {
+        notes.push(format!("not in the queue: {}", join(&unknown)));
+    }
+    report(
+        json,
+        json!({"deleted": deleted, "running": running, "not_found": unknown}),
+        &match deleted.len() {
+            0 => "deleted nothing".to_owned(),
+            n => format!("deleted {n} pending prompt(s): {}", join(&deleted)),
+        },
+    );
+    if !json {
+        for note in &notes {
+            eprintln!("{note}");
+        }
+    }
+    if deleted.len() < ids.len() {
+        return Err(Failure::new(
+            exit::FAILURE,
+            format!(
+                "{} of {} prompt(s) not deleted",
+                ids.len() - deleted.len(),
+                ids.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn join(ids: &[&String]) -> String {
+    ids.iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A queue number as the server wrote it: integers without a fraction.
+fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
+}
+
+/// A plain table with a header row, for stdout.
+fn table(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::TableStyle::new())
+        .set_header(header.iter().copied());
+    for row in rows {
+        table.add_row(row);
+    }
+    table
+}
+
 fn report(json: bool, value: Value, text: &str) {
     if json {
         output::emit(&value);
     } else {
-        println!("{text}");
+        crate::outln!("{text}");
     }
 }
 
@@ -78,7 +159,7 @@ fn queue_json(snapshot: &QueueSnapshot) -> Value {
     let items = |list: &[comfywire_client::proto::QueueItem]| -> Vec<Value> {
         list.iter()
             .map(
-                |i| json!({"prompt_id": i.prompt_id, "number": i.number, "client_id": i.client_id}),
+                |i| json!({"prompt_id": i.prompt_id, "number": number(i.number), "client_id": i.client_id}),
             )
             .collect()
     };
@@ -87,22 +168,25 @@ fn queue_json(snapshot: &QueueSnapshot) -> Value {
 
 fn print_queue(snapshot: &QueueSnapshot) {
     if snapshot.is_empty() {
-        println!("queue is empty");
+        crate::outln!("queue is empty");
         return;
     }
-    for (state, list) in [
+    let rows = [
         ("running", &snapshot.running),
         ("pending", &snapshot.pending),
-    ] {
-        for item in list.iter() {
-            println!(
-                "{state:<8} #{:<5} {}  client {}",
-                item.number,
-                item.prompt_id,
-                item.client_id.as_deref().unwrap_or("-")
-            );
-        }
-    }
+    ]
+    .into_iter()
+    .flat_map(|(state, list)| {
+        list.iter().map(move |item| {
+            vec![
+                state.to_owned(),
+                number(item.number).to_string(),
+                item.prompt_id.clone(),
+                item.client_id.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+    });
+    crate::outln!("{}", table(&["state", "number", "prompt", "client"], rows));
 }
 
 /// `comfywire history`.
@@ -125,14 +209,14 @@ async fn history_of(client: &Client, args: &HistoryArgs) -> Result<(), Failure> 
             if args.json {
                 output::emit(&entry);
             } else {
-                println!("{}", entry_line(id, &entry));
+                crate::outln!("{}", entry_line(id, &entry));
                 for (node, out) in entry
                     .get("outputs")
                     .and_then(Value::as_object)
                     .into_iter()
                     .flatten()
                 {
-                    println!("  output of node {node}: {}", output::describe_output(out));
+                    crate::outln!("  output of node {node}: {}", output::describe_output(out));
                     for item in out
                         .as_object()
                         .into_iter()
@@ -140,7 +224,7 @@ async fn history_of(client: &Client, args: &HistoryArgs) -> Result<(), Failure> 
                         .flat_map(|(_, v)| v.as_array().into_iter().flatten())
                     {
                         if let Some(name) = item.get("filename").and_then(Value::as_str) {
-                            println!("    {name}");
+                            crate::outln!("    {name}");
                         }
                     }
                 }
@@ -153,10 +237,14 @@ async fn history_of(client: &Client, args: &HistoryArgs) -> Result<(), Failure> 
             } else {
                 let entries = list.as_object().cloned().unwrap_or_default();
                 if entries.is_empty() {
-                    println!("history is empty");
+                    crate::outln!("history is empty");
                 }
-                for (id, entry) in &entries {
-                    println!("{}", entry_line(id, entry));
+                let rows = entries.iter().map(|(id, entry)| entry_row(id, entry));
+                if !entries.is_empty() {
+                    crate::outln!(
+                        "{}",
+                        table(&["prompt", "number", "status", "outputs"], rows)
+                    );
                 }
             }
         }
@@ -165,18 +253,29 @@ async fn history_of(client: &Client, args: &HistoryArgs) -> Result<(), Failure> 
 }
 
 fn entry_line(id: &str, entry: &Value) -> String {
+    entry_row(id, entry).join("  ")
+}
+
+/// A history entry's id, queue number, status and count of output nodes.
+fn entry_row(id: &str, entry: &Value) -> Vec<String> {
     let status = entry
         .pointer("/status/status_str")
         .and_then(Value::as_str)
         .unwrap_or("?");
     let number = entry
         .pointer("/prompt/0")
-        .map(|n| format!("#{n}"))
-        .unwrap_or_default();
+        .and_then(Value::as_f64)
+        .map(|n| number(n).to_string())
+        .unwrap_or_else(|| "-".into());
     let outputs = entry
         .get("outputs")
         .and_then(Value::as_object)
         .map(|m| m.len())
         .unwrap_or(0);
-    format!("{id}  {number:<6} {status:<8} {outputs} output node(s)")
+    vec![
+        id.to_owned(),
+        number,
+        status.to_owned(),
+        outputs.to_string(),
+    ]
 }

@@ -83,6 +83,8 @@ pub async fn command(args: RecordArgs) -> Result<(), Failure> {
         recorder.take(event);
     }
     recorder.fetch_history(&client).await;
+    // From here the socket closes because we close it.
+    recorder.closing = true;
     client.close().await;
     // The tap ends with the client: the last event is the socket's close.
     while let Some(event) = tap.recv().await {
@@ -131,6 +133,8 @@ struct Recorder {
     prompt_ids: Vec<String>,
     sockets: u32,
     feature_flags_sent: bool,
+    /// Set once the recording ends: a socket closing then is not news.
+    closing: bool,
 }
 
 impl Recorder {
@@ -181,6 +185,7 @@ impl Recorder {
             }
             TapEventKind::Closed { by, code } => {
                 match by {
+                    _ if self.closing => {}
                     ClosedBy::Server => {
                         eprintln!("socket {conn} closed by the server; reconnecting")
                     }

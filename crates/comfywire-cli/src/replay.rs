@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use comfywire_proto::trace::{Trace, TraceEventKind};
-use comfywire_proto::{ReplayOptions, SessionConfig, replay};
+use comfywire_proto::{Event, ReplayOptions, SessionConfig, replay};
 use serde_json::{Value, json};
 
 use crate::args::ReplayArgs;
@@ -26,7 +26,7 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
         ReplayOptions::default(),
     );
     if !args.json {
-        println!(
+        crate::outln!(
             "trace {} ({} events): {}",
             trace.meta.scenario,
             trace.events.len(),
@@ -34,7 +34,17 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
         );
     }
     let mut prompts: Vec<String> = trace.meta.prompt_ids.clone();
-    for (t_ms, event) in &result.events {
+    // The recording's end closes its socket: the connection events after
+    // the last other event are that, not a reconnect worth showing.
+    let shown = result
+        .events
+        .iter()
+        .rposition(|(_, e)| !matches!(e, Event::Connection(_)))
+        .map_or(0, |last| last + 1);
+    if !args.json {
+        crate::outln!("{:>10}  event", "time (ms)");
+    }
+    for (t_ms, event) in &result.events[..shown] {
         if let Some(id) = event.prompt_id() {
             if !prompts.iter().any(|p| p == id) && !result.rejected.iter().any(|r| r == id) {
                 prompts.push(id.to_owned());
@@ -47,7 +57,7 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
             }
             output::emit(&line);
         } else if let Some(line) = output::event_line(event, &names) {
-            println!("{t_ms:>9.1}  {line}");
+            crate::outln!("{t_ms:>10.1}  {line}");
         }
     }
     let history = trace.final_history();
@@ -65,7 +75,7 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
                     "foreign": true, "history": Value::Null, "matches": Value::Null,
                 }));
             } else {
-                println!("prompt {id}: another client's prompt (foreign), seen as {outcome}");
+                crate::outln!("prompt {id}: another client's prompt (foreign), seen as {outcome}");
             }
             continue;
         }
@@ -94,7 +104,7 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
                 (Some(status), _) => format!("  (history: {status}, DISAGREES)"),
                 (None, _) => "  (no history recorded)".into(),
             };
-            println!("prompt {id}: {detail}{check}");
+            crate::outln!("prompt {id}: {detail}{check}");
         }
     }
     for id in &result.rejected {
@@ -107,7 +117,7 @@ pub fn command(args: ReplayArgs) -> Result<(), Failure> {
                 "matches": Value::Null,
             }));
         } else {
-            println!("prompt {id}: rejected by the server (validation error)");
+            crate::outln!("prompt {id}: rejected by the server (validation error)");
         }
     }
     if mismatches > 0 {

@@ -199,6 +199,7 @@ async fn follow(client: &Client, plan: &Plan, names: &NodeNames) -> Result<Done,
         .await
         .map_err(|e| with_id(Failure::from(e)))?;
     let mut progress = Progress::new(mode, names.clone(), &prompt_id, plan.previews.clone());
+    progress.connection_from(&client.status());
     if let Some(partial) = &submission.partial {
         progress.note(&format!(
             "warning: some outputs were skipped: {}",

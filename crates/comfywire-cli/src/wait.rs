@@ -35,6 +35,7 @@ async fn follow(
     let mut events = client.events();
     let names = NodeNames::default();
     let mut progress = Progress::new(Mode::detect(json), names.clone(), prompt_id, None);
+    progress.connection_from(&client.status());
     // Deadlines bound the wait only; the prompt is not ours to stop.
     let deadlines = Deadlines {
         total: timeout,
@@ -86,7 +87,8 @@ pub async fn wait(args: WaitArgs) -> Result<(), Failure> {
         return Err(Failure::usage("wait needs a prompt id"));
     }
     let timeout = seconds(args.timeout)?;
-    let client = connect_config::connect(connect_config::client_config(&args.server)?).await?;
+    let client =
+        connect_config::connect_or_poll(connect_config::client_config(&args.server)?).await?;
     let outcome = follow(&client, &args.id, timeout, args.out.as_deref(), args.json).await;
     client.close().await;
     report(&outcome, args.json, args.out.is_some());

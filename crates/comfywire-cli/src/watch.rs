@@ -1,5 +1,8 @@
 //! `comfywire watch`: a server's live event stream, for people or as JSON
-//! lines, with connection changes and a live reconnect countdown.
+//! lines, with connection changes and a live reconnect countdown. Without
+//! a socket (WebSockets blocked, say) it goes on by polling: the client
+//! reads the queue and history and reports queue changes and prompts
+//! queued, started and finished, in the same lines and JSON objects.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -10,6 +13,7 @@ use crate::args::WatchArgs;
 use crate::connect_config;
 use crate::exit::Failure;
 use crate::output::{self, NodeNames};
+use crate::polling::{self, ConnectionNotes};
 
 /// `comfywire watch`.
 pub async fn command(args: WatchArgs) -> Result<(), Failure> {
@@ -25,7 +29,9 @@ pub async fn command(args: WatchArgs) -> Result<(), Failure> {
             client.client_id()
         );
     }
-    let mut countdown: Option<(Instant, u32)> = None;
+    let mut countdown: Option<(Instant, u32, bool)> = None;
+    let mut notes = ConnectionNotes::default();
+    let mut http_checked = false;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -39,20 +45,37 @@ pub async fn command(args: WatchArgs) -> Result<(), Failure> {
                 }
                 if let Event::Connection(status) = &event {
                     if let (Some(at), ConnectionState::Reconnecting { attempt, .. } | ConnectionState::Polling { attempt, .. }) = (status.state.next_attempt_at(), &status.state) {
-                        countdown = Some((at, *attempt));
+                        let polling = matches!(status.state, ConnectionState::Polling { .. });
+                        countdown = Some((at, *attempt, polling));
+                    }
+                    // Polling cannot cure what HTTP refuses too (an
+                    // authentication failure): asked once, when the
+                    // socket is found blocked.
+                    let blocked = status.last_error.as_ref().filter(|e| e.websockets_blocked());
+                    if let (Some(error), false) = (blocked, http_checked) {
+                        http_checked = true;
+                        if let Err(failure) = polling::http_answers(&client, &error.to_string()).await {
+                            client.close().await;
+                            return Err(failure);
+                        }
                     }
                 }
                 if args.json {
                     output::emit(&output::event_json(&event, &names, None));
+                } else if let Event::Connection(status) = &event {
+                    if let Some(line) = notes.line(status) {
+                        println!("{line}");
+                    }
                 } else if let Some(line) = output::event_line(&event, &names) {
                     println!("{line}");
                 }
             }
             _ = tick.tick(), if live && countdown.is_some() => {
-                if let Some((at, attempt)) = countdown {
+                if let Some((at, attempt, polling)) = countdown {
                     let left = at.saturating_duration_since(Instant::now()).as_secs_f64();
+                    let doing = if polling { "polling; socket retried" } else { "reconnecting" };
                     let mut err = std::io::stderr().lock();
-                    let _ = write!(err, "\r\x1b[2K  reconnecting in {left:.1}s (attempt {attempt})");
+                    let _ = write!(err, "\r\x1b[2K  {doing} in {left:.1}s (attempt {attempt})");
                     let _ = err.flush();
                 }
             }

@@ -33,8 +33,63 @@ fn list_delete_interrupt_and_history() {
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let queue: Value = serde_json::from_str(listed.stdout.trim()).unwrap();
     assert_eq!(queue["pending"][0]["prompt_id"], pending.prompt_id.as_str());
+    // Queue numbers are printed as the server wrote them: integers.
+    let server_queue = mock.rt.block_on(client.queue()).unwrap();
+    assert_eq!(
+        queue["pending"][0]["number"].as_i64(),
+        Some(server_queue.pending[0].number as i64),
+        "{queue}"
+    );
+    let table = cli(&["queue"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let header = table.stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("state") && header.contains("prompt"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|l| l.contains("pending") && l.contains(&pending.prompt_id)),
+        "{}",
+        table.stdout
+    );
 
-    assert_eq!(cli(&["queue", "delete", &pending.prompt_id]).code, 0);
+    // Ids that are not pending are not reported as deleted, and nothing
+    // changes on the server.
+    let missing = cli(&["queue", "delete", "no-such-prompt"]);
+    assert_eq!(missing.code, 1, "{}", missing.stdout);
+    assert!(
+        missing.stdout.contains("deleted nothing"),
+        "{}",
+        missing.stdout
+    );
+    assert!(
+        missing.stderr.contains("not in the queue: no-such-prompt"),
+        "{}",
+        missing.stderr
+    );
+    let not_pending = cli(&["queue", "delete", &running.prompt_id, "--json"]);
+    assert_eq!(not_pending.code, 1, "{}", not_pending.stdout);
+    let answer: Value = serde_json::from_str(not_pending.stdout.trim()).unwrap();
+    assert_eq!(answer["running"][0], running.prompt_id.as_str(), "{answer}");
+    assert_eq!(answer["deleted"].as_array().map(Vec::len), Some(0));
+    let server_queue = mock.rt.block_on(client.queue()).unwrap();
+    assert!(server_queue.is_pending(&pending.prompt_id));
+    assert!(server_queue.is_running(&running.prompt_id));
+
+    let deleted = cli(&["queue", "delete", &pending.prompt_id]);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+    assert!(deleted.stdout.contains("deleted 1"), "{}", deleted.stdout);
+    assert!(
+        !mock
+            .rt
+            .block_on(client.queue())
+            .unwrap()
+            .is_pending(&pending.prompt_id)
+    );
     // A pending prompt is not interrupted: exit 1.
     assert_eq!(cli(&["queue", "interrupt", &pending.prompt_id]).code, 1);
     // `queue interrupt` only hits the prompt the server runs now, so wait
@@ -66,6 +121,25 @@ fn list_delete_interrupt_and_history() {
         let list: Value = serde_json::from_str(history.stdout.trim()).unwrap();
         list.get(&running.prompt_id).is_some()
     });
+    let listed = cli(&["history"]);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("status"),
+        "{}",
+        listed.stdout
+    );
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(&running.prompt_id)),
+        "{}",
+        listed.stdout
+    );
     let one = cli(&["history", &running.prompt_id]);
     assert_eq!(one.code, 0, "{}", one.stderr);
     assert!(one.stdout.contains("error"), "{}", one.stdout);

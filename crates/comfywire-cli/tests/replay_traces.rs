@@ -167,3 +167,23 @@ fn another_clients_prompt_is_reported_as_foreign_never_as_a_disagreement() {
     assert!(done.stdout.contains("foreign"), "{}", done.stdout);
     assert!(!done.stdout.contains("DISAGREES"), "{}", done.stdout);
 }
+
+#[test]
+fn a_reader_that_is_gone_ends_the_output_quietly() {
+    let trace =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/traces/long_run.jsonl");
+    let dir = common::temp_dir("replay-pipe");
+    for json in [false, true] {
+        let mut cmd = common::comfywire(&dir);
+        cmd.arg("replay").args(json.then_some("--json")).arg(&trace);
+        let mut child = cmd.spawn().unwrap();
+        let stderr = common::drain(child.stderr.take().unwrap());
+        // The reader is gone before the first line (as `| head -0`, or
+        // `| head -1` a little later, leaves it): every write fails.
+        drop(child.stdout.take());
+        let code = common::wait(&mut child, Duration::from_secs(30));
+        let stderr = stderr.join().unwrap();
+        assert_eq!(code, 0, "json {json}, stderr: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

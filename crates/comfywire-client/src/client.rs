@@ -21,7 +21,7 @@ use crate::driver::{Confirmation, Control, Counters, Driver, Shared};
 use crate::endpoints::{Endpoints, new_client_id, new_uuid};
 use crate::error::{Error, ValidationError};
 use crate::fanout::{Fanout, Filter, Subscription};
-use crate::http::{HttpApi, Part};
+use crate::http::HttpApi;
 use crate::job::{self, FileRef, RunResult};
 use crate::journal::Journal;
 use crate::tap::{self, FrameTap};
@@ -684,6 +684,14 @@ impl Client {
             .await
     }
 
+    /// The node classes the server has (`GET /object_info`, read for its
+    /// keys only; bounded by `max_history_mib`, as a server with many
+    /// custom nodes answers tens of MB).
+    pub async fn node_classes(&self) -> Result<std::collections::BTreeSet<String>, Error> {
+        let answer = self.inner.http.get("object_info").await?.ok()?;
+        crate::lean::object_keys(&answer.body).map_err(Error::Protocol)
+    }
+
     /// `GET /system_stats`.
     pub async fn system_stats(&self) -> Result<Value, Error> {
         self.inner.http.get_json("system_stats").await
@@ -691,12 +699,7 @@ impl Client {
 
     /// Downloads an output, input or temp file from `/view`.
     pub async fn view(&self, file: &FileRef) -> Result<Bytes, Error> {
-        let path = format!(
-            "view?filename={}&subfolder={}&type={}",
-            encode(&file.filename),
-            encode(&file.subfolder),
-            encode(&file.kind)
-        );
+        let path = view_path(file);
         Ok(self.inner.http.get(&path).await?.ok()?.body)
     }
 
@@ -706,12 +709,7 @@ impl Client {
     /// `dest.part` and renamed). Bounded by [`crate::BodyLimits::download`];
     /// each chunk must arrive within the request timeout.
     pub async fn download(&self, file: &FileRef, dest: &Path) -> Result<u64, Error> {
-        let path = format!(
-            "view?filename={}&subfolder={}&type={}",
-            encode(&file.filename),
-            encode(&file.subfolder),
-            encode(&file.kind)
-        );
+        let path = view_path(file);
         self.inner.http.download(&path, dest).await
     }
 
@@ -748,39 +746,22 @@ impl Client {
     ) -> Result<FileRef, Error> {
         let kind = options.kind.unwrap_or_else(|| "input".into());
         let subfolder = options.subfolder.unwrap_or_default();
-        let content_type = if filename.ends_with(".png") {
-            "image/png"
-        } else if filename.ends_with(".jpg") || filename.ends_with(".jpeg") {
-            "image/jpeg"
-        } else {
-            "application/octet-stream"
-        };
-        let mut parts = vec![
-            Part::File {
-                name: "image",
-                filename,
-                content_type,
-                data,
-            },
-            Part::Field {
-                name: "type",
-                value: &kind,
-            },
-            Part::Field {
-                name: "subfolder",
-                value: &subfolder,
-            },
-        ];
+        let content_type = mime_guess::from_path(filename).first_or_octet_stream();
+        let image = reqwest::multipart::Part::bytes(data.to_vec())
+            .file_name(filename.replace(['"', '\r', '\n'], "_"))
+            .mime_str(content_type.essence_str())
+            .map_err(|e| Error::Config(format!("upload of {filename}: {e}")))?;
+        let mut form = reqwest::multipart::Form::new()
+            .part("image", image)
+            .text("type", kind.clone())
+            .text("subfolder", subfolder.clone());
         if options.overwrite {
-            parts.push(Part::Field {
-                name: "overwrite",
-                value: "true",
-            });
+            form = form.text("overwrite", "true");
         }
         let body = self
             .inner
             .http
-            .post_multipart("upload/image", &parts)
+            .post_multipart("upload/image", form)
             .await?
             .ok()?
             .json()?;
@@ -794,17 +775,14 @@ impl Client {
     }
 }
 
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
+/// The `/view` path and query of a file.
+fn view_path(file: &FileRef) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("filename", &file.filename)
+        .append_pair("subfolder", &file.subfolder)
+        .append_pair("type", &file.kind)
+        .finish();
+    format!("view?{query}")
 }
 
 /// What the answer to a `POST /prompt` says about the prompt.

@@ -74,7 +74,9 @@ impl fmt::Debug for Auth {
 pub struct Deadlines {
     /// Longest wait for the prompt to start.
     pub queue: Option<Duration>,
-    /// Longest time without any event while it runs.
+    /// Longest time without any event while it runs, counted while the
+    /// socket is open: without one, a running prompt is followed over
+    /// HTTP, which shows no progress, so silence then is no stall.
     pub stall: Option<Duration>,
     /// Longest time from submission to the end.
     pub total: Option<Duration>,
@@ -238,6 +240,8 @@ impl ClientConfig {
             ("backoff.max", Some(s.backoff.max)),
             ("stable_after", Some(s.stable_after)),
             ("poll_interval", Some(s.poll_interval)),
+            ("disconnected_poll", Some(s.disconnected_poll)),
+            ("disconnected_poll_max", Some(s.disconnected_poll_max)),
             ("ping_interval", Some(s.ping_interval)),
             ("pong_timeout", Some(s.pong_timeout)),
             ("deaf_timeout", s.deaf_timeout),
@@ -262,6 +266,7 @@ impl ClientConfig {
             ("request_timeout", self.request_timeout),
             ("backoff.initial", s.backoff.initial),
             ("poll_interval", s.poll_interval),
+            ("disconnected_poll", s.disconnected_poll),
             ("ping_interval", s.ping_interval),
             ("pong_timeout", s.pong_timeout),
             ("lost_recheck", s.lost_recheck),
@@ -270,6 +275,12 @@ impl ClientConfig {
             if d < Duration::from_millis(1) {
                 return Err(Error::Config(format!("{name}: {d:?} is shorter than 1 ms")));
             }
+        }
+        if s.disconnected_poll_max < s.disconnected_poll {
+            return Err(Error::Config(format!(
+                "disconnected_poll_max: {:?} is shorter than disconnected_poll ({:?})",
+                s.disconnected_poll_max, s.disconnected_poll
+            )));
         }
         if !(s.backoff.multiplier.is_finite() && s.backoff.multiplier >= 1.0) {
             return Err(Error::Config(format!(
@@ -417,6 +428,14 @@ pub struct Settings {
     /// Failed connects before HTTP polling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub polling_after_failures: Option<u32>,
+    /// While the socket is down, prompts of ours in flight are checked over
+    /// HTTP this often at first, seconds (default 1; see
+    /// `SessionConfig::disconnected_poll`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnected_poll_s: Option<f64>,
+    /// The longest interval of those checks, seconds (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnected_poll_max_s: Option<f64>,
     /// Ping interval, seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ping_interval_s: Option<f64>,
@@ -484,6 +503,8 @@ impl fmt::Debug for Settings {
             backoff_max_s,
             backoff_jitter,
             polling_after_failures,
+            disconnected_poll_s,
+            disconnected_poll_max_s,
             ping_interval_s,
             deaf_timeout_s,
             progress_interval_ms,
@@ -515,6 +536,8 @@ impl fmt::Debug for Settings {
             .field("backoff_max_s", backoff_max_s)
             .field("backoff_jitter", backoff_jitter)
             .field("polling_after_failures", polling_after_failures)
+            .field("disconnected_poll_s", disconnected_poll_s)
+            .field("disconnected_poll_max_s", disconnected_poll_max_s)
             .field("ping_interval_s", ping_interval_s)
             .field("deaf_timeout_s", deaf_timeout_s)
             .field("progress_interval_ms", progress_interval_ms)
@@ -788,6 +811,8 @@ impl Settings {
             backoff_max_s: first!(backoff_max_s),
             backoff_jitter: first!(backoff_jitter),
             polling_after_failures: first!(polling_after_failures),
+            disconnected_poll_s: first!(disconnected_poll_s),
+            disconnected_poll_max_s: first!(disconnected_poll_max_s),
             ping_interval_s: first!(ping_interval_s),
             deaf_timeout_s: first!(deaf_timeout_s),
             progress_interval_ms: first!(progress_interval_ms),
@@ -887,6 +912,12 @@ impl Settings {
         };
         if let Some(v) = self.polling_after_failures {
             s.polling_after_failures = v;
+        }
+        if let Some(v) = self.disconnected_poll_s {
+            s.disconnected_poll = secs(v, "disconnected_poll_s")?;
+        }
+        if let Some(v) = self.disconnected_poll_max_s {
+            s.disconnected_poll_max = secs(v, "disconnected_poll_max_s")?;
         }
         if let Some(v) = self.ping_interval_s {
             s.ping_interval = secs(v, "ping_interval_s")?;
@@ -1032,6 +1063,44 @@ mod tests {
             url: url.map(str::to_owned),
             ..Settings::default()
         }
+    }
+
+    #[test]
+    fn the_disconnected_poll_is_a_setting_checked_like_the_others() {
+        let defaults = ClientConfig::new("x").session;
+        assert_eq!(defaults.disconnected_poll, Duration::from_secs(1));
+        assert_eq!(defaults.disconnected_poll_max, Duration::from_secs(5));
+        let s =
+            Settings::from_json(r#"{"disconnected_poll_s": 0.5, "disconnected_poll_max_s": 2}"#)
+                .unwrap();
+        let c = s.to_config().unwrap();
+        assert_eq!(c.session.disconnected_poll, Duration::from_millis(500));
+        assert_eq!(c.session.disconnected_poll_max, Duration::from_secs(2));
+        // One key alone keeps the other's default.
+        let c = Settings::from_json(r#"{"disconnected_poll_s": 2}"#)
+            .unwrap()
+            .to_config()
+            .unwrap();
+        assert_eq!(c.session.disconnected_poll_max, Duration::from_secs(5));
+        for (text, named) in [
+            (r#"{"disconnected_poll_s": 0}"#, "disconnected_poll"),
+            (r#"{"disconnected_poll_s": -1}"#, "disconnected_poll_s"),
+            (r#"{"disconnected_poll_s": 1e19}"#, "disconnected_poll"),
+            (
+                r#"{"disconnected_poll_s": 3, "disconnected_poll_max_s": 1}"#,
+                "disconnected_poll_max",
+            ),
+        ] {
+            let e = Settings::from_json(text)
+                .unwrap()
+                .to_config()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{text}: {e}");
+        }
+        let mut s = Settings::default();
+        s.set("disconnected_poll_max_s", "10").unwrap();
+        assert_eq!(s.to_json()["disconnected_poll_max_s"], 10.0);
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub(crate) enum Control {
     },
     ConnectFailed {
         generation: u64,
-        error: String,
+        error: ConnectionError,
     },
 }
 
@@ -439,10 +439,7 @@ impl Driver {
             }
             Control::ConnectFailed { generation, error } => {
                 if generation == self.generation {
-                    self.session.handle_connect_failed(
-                        ConnectionError::ConnectFailed { message: error },
-                        now,
-                    );
+                    self.session.handle_connect_failed(error, now);
                 }
             }
         }
@@ -531,9 +528,10 @@ impl Driver {
         let connector: Result<Option<tokio_tungstenite::Connector>, crate::Error> = Ok(None);
         self.tasks.spawn(async move {
             tracing::debug!(target: "comfywire::ws", url = %redact(&url), "connecting");
+            let failed = |message: String| ConnectionError::ConnectFailed { message };
             let result = async {
-                let mut request = url.as_str().into_client_request().map_err(|e| e.to_string())?;
-                for (name, value) in headers.map_err(|e| e.to_string())?.iter() {
+                let mut request = url.as_str().into_client_request().map_err(|e| failed(e.to_string()))?;
+                for (name, value) in headers.map_err(|e| failed(e.to_string()))?.iter() {
                     request.headers_mut().insert(name.clone(), value.clone());
                 }
                 // Every read is bounded: the server never fragments, so one
@@ -541,12 +539,18 @@ impl Driver {
                 let config = WebSocketConfig::default()
                     .max_message_size(Some(size))
                     .max_frame_size(Some(size));
-                let connector = connector.map_err(|e| e.to_string())?;
+                let connector = connector.map_err(|e| failed(e.to_string()))?;
                 let connect = tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector);
                 match tokio::time::timeout(timeout, connect).await {
                     Ok(Ok((ws, _))) => Ok(ws),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(format!("no answer within {timeout:?}")),
+                    // An HTTP answer instead of the upgrade: the status
+                    // decides whether polling is the way on.
+                    Ok(Err(tungstenite::Error::Http(response))) => Err(ConnectionError::UpgradeRefused {
+                        status: response.status().as_u16(),
+                        message: response.status().canonical_reason().unwrap_or_default().to_owned(),
+                    }),
+                    Ok(Err(e)) => Err(failed(e.to_string())),
+                    Err(_) => Err(failed(format!("no answer within {timeout:?}"))),
                 }
             }
             .await;

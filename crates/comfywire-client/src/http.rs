@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use comfywire_proto::{HistoryEntry, QueueSnapshot};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -44,7 +45,9 @@ impl Limit {
         let path = path.trim_start_matches('/');
         let path = path.split(['?', '/']).next().unwrap_or_default();
         match path {
-            "history" => Limit::History,
+            // The node catalogue of a server with many custom nodes runs to
+            // tens of MB: it shares history's larger limit.
+            "history" | "object_info" => Limit::History,
             "queue" => Limit::Queue,
             "view" => Limit::View,
             _ => Limit::Json,
@@ -129,7 +132,8 @@ pub(crate) fn headers(config: &ClientConfig) -> Result<HeaderMap, Error> {
             Auth::Basic { username, password } => {
                 format!(
                     "Basic {}",
-                    base64(format!("{username}:{password}").as_bytes())
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{password}"))
                 )
             }
         };
@@ -139,27 +143,6 @@ pub(crate) fn headers(config: &ClientConfig) -> Result<HeaderMap, Error> {
         map.insert(reqwest::header::AUTHORIZATION, value);
     }
     Ok(map)
-}
-
-fn base64(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 impl HttpApi {
@@ -232,23 +215,32 @@ impl HttpApi {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<(Vec<u8>, &str)>,
+        body: Option<Body<'_>>,
     ) -> Result<Answer, Error> {
         let url = self.endpoints.http(path);
         let started = Instant::now();
         let mut request = self.client.request(method.clone(), &url);
-        if let Some((bytes, content_type)) = body {
-            tracing::trace!(target: "comfywire::http", %method, url = %crate::endpoints::redact(&url), body = %shorten(&bytes), "request");
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, content_type)
-                .body(bytes);
+        match body {
+            Some(Body::Bytes(bytes, content_type)) => {
+                tracing::trace!(target: "comfywire::http", %method, url = %crate::endpoints::redact(&url), body = %shorten(&bytes), "request");
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, content_type)
+                    .body(bytes);
+            }
+            Some(Body::Form(form)) => request = request.multipart(form),
+            None => {}
         }
         let response = request.send().await.map_err(|e| {
-            tracing::debug!(target: "comfywire::http", %method, url = %crate::endpoints::redact(&url), error = %e, "request failed");
-            let text = format!("{method} {}: {e}", crate::endpoints::redact(&url));
+            let connect = e.is_connect();
+            // Without reqwest's copy of the URL (it may carry a token):
+            // ours is redacted.
+            let cause = with_causes(&e.without_url());
+            let url = crate::endpoints::redact(&url);
+            tracing::debug!(target: "comfywire::http", %method, %url, error = %cause, "request failed");
+            let text = format!("{method} {url}: {cause}");
             // Nothing of the request left: the server certainly did not
             // act on it (what submissions need to know).
-            if e.is_connect() {
+            if connect {
                 Error::Connect(text)
             } else {
                 Error::Request(text)
@@ -310,7 +302,7 @@ impl HttpApi {
         let mut response = tokio::time::timeout(idle, request.send())
             .await
             .map_err(|_| stalled())?
-            .map_err(|e| Error::Request(format!("{what}: {e}")))?;
+            .map_err(|e| Error::Request(format!("{what}: {}", with_causes(&e.without_url()))))?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
             let body = tokio::time::timeout(idle, Self::read_at_most(&mut response, ERROR_BODY))
@@ -372,7 +364,7 @@ impl HttpApi {
         self.send(
             reqwest::Method::POST,
             path,
-            Some((bytes, "application/json")),
+            Some(Body::Bytes(bytes, "application/json")),
         )
         .await
     }
@@ -380,55 +372,37 @@ impl HttpApi {
     pub(crate) async fn post_multipart(
         &self,
         path: &str,
-        parts: &[Part<'_>],
+        form: reqwest::multipart::Form,
     ) -> Result<Answer, Error> {
-        let boundary = format!("comfywire-{}", crate::endpoints::new_client_id());
-        let mut body = Vec::new();
-        for part in parts {
-            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
-            match part {
-                Part::Field { name, value } => {
-                    body.extend_from_slice(
-                        format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n")
-                            .as_bytes(),
-                    );
-                    body.extend_from_slice(value.as_bytes());
-                }
-                Part::File {
-                    name,
-                    filename,
-                    content_type,
-                    data,
-                } => {
-                    let filename = filename.replace(['"', '\r', '\n'], "_");
-                    body.extend_from_slice(
-                        format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n")
-                            .as_bytes(),
-                    );
-                    body.extend_from_slice(data);
-                }
-            }
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let content_type = format!("multipart/form-data; boundary={boundary}");
-        self.send(reqwest::Method::POST, path, Some((body, &content_type)))
+        self.send(reqwest::Method::POST, path, Some(Body::Form(form)))
             .await
     }
 }
 
-/// One part of a multipart form.
-pub(crate) enum Part<'a> {
-    Field {
-        name: &'a str,
-        value: &'a str,
-    },
-    File {
-        name: &'a str,
-        filename: &'a str,
-        content_type: &'a str,
-        data: &'a [u8],
-    },
+/// An error with its causes (`error sending request: … : Connection
+/// refused`): reqwest's own text names only the outermost step, which
+/// says nothing a user can act on.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        // Layers often repeat their inner error's text.
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// A request body.
+pub(crate) enum Body<'a> {
+    /// Bytes of a content type.
+    Bytes(Vec<u8>, &'a str),
+    /// A multipart form (its content type carries the boundary).
+    Form(reqwest::multipart::Form),
 }
 
 #[cfg(test)]
@@ -446,14 +420,5 @@ mod tests {
         assert_eq!(Limit::of("prompt"), Limit::Json);
         assert_eq!(Limit::of("upload/image"), Limit::Json);
         assert_eq!(Limit::of("historyx"), Limit::Json);
-    }
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(super::base64(b""), "");
-        assert_eq!(super::base64(b"f"), "Zg==");
-        assert_eq!(super::base64(b"fo"), "Zm8=");
-        assert_eq!(super::base64(b"foo"), "Zm9v");
-        assert_eq!(super::base64(b"user:pass"), "dXNlcjpwYXNz");
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use comfywire_proto::{Event, ExecutionRecord, Outcome, Phase};
+use comfywire_proto::{ConnectionState, Event, ExecutionRecord, Outcome, Phase};
 use serde_json::{Map, Value};
 
 use crate::client::Client;
@@ -148,6 +148,7 @@ pub(crate) async fn wait_record(
         }
     };
     let mut last_activity = Instant::now();
+    let mut status = client.watch_status();
     loop {
         let mut next: Option<(Instant, DeadlineKind, Duration)> = None;
         let mut consider = |at: Instant, kind: DeadlineKind, after: Duration| {
@@ -167,11 +168,23 @@ pub(crate) async fn wait_record(
         }
         let event = match next {
             Some((at, kind, after)) => {
-                match tokio::time::timeout_at(tokio::time::Instant::from_std(at), events.recv())
-                    .await
-                {
-                    Ok(event) => event,
-                    Err(_) => {
+                tokio::select! {
+                    event = events.recv() => event,
+                    // The socket opened or went: the stall clock starts
+                    // again (see below).
+                    Ok(()) = status.changed() => {
+                        last_activity = Instant::now();
+                        continue;
+                    }
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
+                        // Without a socket a running prompt sends nothing
+                        // this client can see (it is followed over HTTP),
+                        // so silence is no stall.
+                        let open = status.borrow().state == ConnectionState::Connected;
+                        if kind == DeadlineKind::Stall && !open {
+                            last_activity = Instant::now();
+                            continue;
+                        }
                         return Err(Error::Deadline {
                             kind,
                             prompt_id: prompt_id.to_owned(),

@@ -34,6 +34,12 @@ pub(crate) fn history_entry(prompt_id: &str, body: &[u8]) -> Result<Option<Histo
     }
 }
 
+/// The keys of a JSON object (`GET /object_info`: the node classes),
+/// without building the values (every class's input specs).
+pub(crate) fn object_keys(body: &[u8]) -> Result<std::collections::BTreeSet<String>, String> {
+    read(body, Keys)?.ok_or_else(|| "answer is not an object".into())
+}
+
 /// `GET /queue`, like [`QueueSnapshot::from_json`].
 pub(crate) fn queue_snapshot(body: &[u8]) -> Result<QueueSnapshot, String> {
     if body.is_empty() {
@@ -129,7 +135,8 @@ impl<'de> Visitor<'de> for EntryOf<'_> {
 }
 
 /// One history entry, keeping only what [`HistoryEntry::from_json`]
-/// reads: the queue number out of `prompt`, `outputs` and `status`.
+/// reads: the queue number and client id out of `prompt`, `outputs` and
+/// `status`.
 struct Entry;
 
 impl<'de> DeserializeSeed<'de> for Entry {
@@ -151,8 +158,8 @@ impl<'de> Visitor<'de> for Entry {
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "prompt" => {
-                    let number = map.next_value_seed(First)?;
-                    out.insert(key, Value::Array(vec![number]));
+                    let kept = map.next_value_seed(First)?;
+                    out.insert(key, kept);
                 }
                 "outputs" | "status" => {
                     let value = map.next_value::<Value>()?;
@@ -167,8 +174,8 @@ impl<'de> Visitor<'de> for Entry {
     }
 }
 
-/// The first element of an array when it is a number (`Null` otherwise);
-/// the rest, the submitted graph and its extra data, is skipped.
+/// Of a history `prompt` array, the number (`Null` when it is not one)
+/// and the extra data's `client_id`; the submitted graph is skipped.
 struct First;
 
 impl<'de> DeserializeSeed<'de> for First {
@@ -186,12 +193,30 @@ impl<'de> Visitor<'de> for First {
     otherwise!(Value::Null);
     skip_map!(Value::Null);
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let first = match seq.next_element_seed(Pick::Number)? {
+        let number = match seq.next_element_seed(Pick::Number)? {
             Some(Picked::Number(n)) => n,
             _ => Value::Null,
         };
+        // The id, then the graph: skipped unread; the extra data gives
+        // its `client_id` only.
+        let mut client_id = None;
+        if seq.next_element::<IgnoredAny>()?.is_some()
+            && seq.next_element::<IgnoredAny>()?.is_some()
+        {
+            if let Some(Picked::Text(id)) = seq.next_element_seed(Pick::ClientId)? {
+                client_id = Some(id);
+            }
+        }
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(first)
+        Ok(match client_id {
+            Some(id) => Value::Array(vec![
+                number,
+                Value::Null,
+                Value::Null,
+                serde_json::json!({ "client_id": id }),
+            ]),
+            None => Value::Array(vec![number]),
+        })
     }
 }
 
@@ -378,6 +403,33 @@ impl<'de> Visitor<'de> for Item {
     }
 }
 
+/// The keys of an object, the values skipped unread.
+struct Keys;
+
+impl<'de> DeserializeSeed<'de> for Keys {
+    type Value = Option<std::collections::BTreeSet<String>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Keys {
+    type Value = Option<std::collections::BTreeSet<String>>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+    otherwise!(None);
+    skip_seq!(None);
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            keys.insert(key);
+        }
+        Ok(Some(keys))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -395,6 +447,21 @@ mod tests {
             HistoryEntry::from_response(id, &whole),
             "{body}"
         );
+    }
+
+    #[test]
+    fn object_keys_are_the_keys_of_the_whole_tree() {
+        for body in [
+            r#"{"EmptyImage": {"input": {"required": {"width": ["INT", {"default": 512}]}}}, "SaveImage": {}}"#,
+            "{}",
+        ] {
+            let whole: Value = serde_json::from_str(body).unwrap();
+            let keys: std::collections::BTreeSet<String> =
+                whole.as_object().unwrap().keys().cloned().collect();
+            assert_eq!(object_keys(body.as_bytes()).unwrap(), keys);
+        }
+        assert!(object_keys(b"[1]").is_err());
+        assert!(object_keys(b"{\"a\": ").is_err());
     }
 
     fn both_queue(body: &str) {

@@ -315,6 +315,9 @@ async fn settings_that_would_overflow_time_are_refused_before_the_driver() {
         ("deaf_timeout_s", "1e12"),
         ("progress_interval_ms", "18446744073709551615"),
         ("backoff_jitter", "2"),
+        ("disconnected_poll_s", "1e19"),
+        ("disconnected_poll_s", "0"),
+        ("disconnected_poll_max_s", "0.5"),
     ] {
         let mut settings = Settings::default();
         settings.set(key, value).unwrap();

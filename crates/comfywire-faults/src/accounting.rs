@@ -348,6 +348,7 @@ mod tests {
             reply_delay_ms: 0,
             runs,
             end,
+            ended_at_ms: None,
         }
     }
 

@@ -41,6 +41,8 @@ struct Control {
     // Connections opened before this generation are half-open: they stay
     // open, the server's bytes are read and never delivered.
     deaf: AtomicU64,
+    // Until then, new connections are closed at once (the server is down).
+    refuse_until: Mutex<Option<Instant>>,
 }
 
 /// A running proxy in front of `upstream`.
@@ -61,6 +63,7 @@ impl FaultProxy {
             stall_until: Mutex::new(None),
             cut,
             deaf: AtomicU64::new(0),
+            refuse_until: Mutex::new(None),
         });
         let accept = tokio::spawn(accept_loop(listener, upstream, control.clone()));
         Ok(FaultProxy {
@@ -92,6 +95,15 @@ impl FaultProxy {
         self.control.deaf.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// An outage of `millis`: open connections are cut and new ones closed
+    /// at once, for HTTP and WebSocket alike, while the server behind keeps
+    /// its state (its queue goes on), as a machine that drops off the
+    /// network and comes back.
+    pub fn outage(&self, millis: u64) {
+        *self.control.refuse_until.lock() = Some(Instant::now() + Duration::from_millis(millis));
+        self.cut_after(0);
+    }
+
     /// Cuts every open connection after `bytes` more server-to-client
     /// bytes (0 = now). Later connections are not affected.
     pub fn cut_after(&self, bytes: u64) {
@@ -115,6 +127,14 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, control: Arc<C
         let Ok((client, _)) = listener.accept().await else {
             continue;
         };
+        if control
+            .refuse_until
+            .lock()
+            .is_some_and(|until| Instant::now() < until)
+        {
+            drop(client);
+            continue;
+        }
         let control = control.clone();
         tokio::spawn(async move {
             let Ok(server) = TcpStream::connect(upstream).await else {

@@ -143,6 +143,7 @@ pub fn history_entry(record: &ExecutionRecord) -> Option<HistoryEntry> {
         cached: record.cached.clone(),
         outcome,
         status_str: Some(status.into()),
+        client_id: None,
     })
 }
 

@@ -40,10 +40,9 @@ async fn stub(bad: u32, bad_reply: StubReply) -> StubServer {
             );
         }
         if path.ends_with("/queue") {
-            return StubReply::json(
-                200,
-                json!({"queue_running": [[0, ID, {}, {}, ["9"]]], "queue_pending": []}),
-            );
+            // The prompt has run: like ComfyUI, the queue no longer lists
+            // what history holds, so the polling client asks history.
+            return StubReply::json(200, json!({"queue_running": [], "queue_pending": []}));
         }
         if path.ends_with(&format!("/history/{ID}")) {
             return if seen.fetch_add(1, Ordering::SeqCst) < bad {

@@ -58,6 +58,7 @@ fn a_socket_deaf_before_execution_start_still_ends_the_prompt() {
                                 cached: Vec::new(),
                                 outcome: HistoryOutcome::Success,
                                 status_str: Some("success".into()),
+                                client_id: None,
                             });
                             HttpReply::History { prompt_id, entry }
                         }

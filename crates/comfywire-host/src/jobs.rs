@@ -370,9 +370,24 @@ impl Jobs {
         })
     }
 
-    /// The files among a prompt's outputs.
+    /// The files among a prompt's outputs (read from the server's
+    /// `/history` when the record could not keep them all).
     pub async fn output_files(&self, prompt_id: &str) -> Result<Vec<HostFile>, HostError> {
-        Ok(self.record_of(prompt_id).await?.files())
+        let outcome = self.record_of(prompt_id).await?;
+        if outcome.outputs_omitted == 0 {
+            return Ok(outcome.files());
+        }
+        let entry = self.server_history(&outcome.prompt_id).await?;
+        match entry.as_ref().and_then(|e| e.get("outputs")) {
+            Some(outputs) => Ok(HostFile::in_outputs(outputs)),
+            None => Err(HostError::new(
+                ErrorCode::Lost,
+                format!(
+                    "{} of the outputs of {} were too large to keep, and the server's history no longer has them",
+                    outcome.outputs_omitted, outcome.prompt_id
+                ),
+            )),
+        }
     }
 
     /// Downloads every output file of a prompt into `dir` (created if

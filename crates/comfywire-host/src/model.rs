@@ -277,6 +277,10 @@ pub struct HostOutcome {
     pub progress: f64,
     /// True when the socket was down during the run and history filled it.
     pub had_gap: bool,
+    /// Outputs not kept in `outputs` (past the record's byte budget): they
+    /// were delivered as `output` events, and `output_files` /
+    /// `download_outputs` read them from the server's `/history`.
+    pub outputs_omitted: u32,
 }
 
 fn millis(d: Duration) -> f64 {
@@ -327,6 +331,7 @@ impl HostOutcome {
                 record.progress()
             },
             had_gap: record.had_gap,
+            outputs_omitted: record.outputs_omitted,
         }
     }
 
@@ -372,6 +377,7 @@ impl HostOutcome {
             "duration_ms": self.duration_ms,
             "progress": self.progress,
             "had_gap": self.had_gap,
+            "outputs_omitted": self.outputs_omitted,
         })
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use comfywire_host::event::{NodePhase, Phase};
 use comfywire_host::{
-    ErrorCode, HostClient, HostEventKind, HostFile, JobOptions, Settings, UploadSpec, block_on,
+    ErrorCode, HostClient, HostEventKind, HostFile, JobOptions, PlainContext, Settings, UploadSpec,
+    block_on,
 };
 use comfywire_mock::MockServer;
 use serde_json::{Value, json};
@@ -420,4 +421,33 @@ fn attach_and_the_journal_follow_prompts_this_client_did_not_submit() {
     drop(second);
     let third = HostClient::new(&settings).unwrap();
     assert!(third.resumed().is_empty());
+}
+
+#[test]
+fn outputs_a_record_could_not_keep_are_read_from_the_servers_history() {
+    let (_rt, server) = mock(0.0);
+    let mut config = Settings {
+        url: Some(server.url()),
+        ..Settings::default()
+    }
+    .to_config()
+    .unwrap();
+    // A budget smaller than any output: every output is delivered as an
+    // event but not kept in the record.
+    config.session.max_record_output_bytes = 16;
+    let host = HostClient::from_config(config, std::sync::Arc::new(PlainContext)).unwrap();
+    let jobs = host.jobs();
+    block_on(jobs.wait_connected(Duration::from_secs(5))).unwrap();
+    let outcome = block_on(jobs.run(server.sample_workflow(), JobOptions::default())).unwrap();
+    assert!(outcome.outputs_omitted > 0, "{outcome:?}");
+    assert!(outcome.files().is_empty());
+    // The files come from the server's own history entry.
+    let entry = server.history_entry(&outcome.prompt_id).unwrap();
+    let expected = HostFile::in_outputs(&entry["outputs"]);
+    assert!(!expected.is_empty());
+    assert_eq!(
+        block_on(jobs.output_files(&outcome.prompt_id)).unwrap(),
+        expected
+    );
+    host.close();
 }

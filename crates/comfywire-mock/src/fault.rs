@@ -14,6 +14,20 @@ pub enum Fault {
         /// How many upgrades to refuse.
         count: u32,
     },
+    /// Every WebSocket upgrade is answered with HTTP `status` (default 403,
+    /// as a proxy that blocks WebSockets answers) for `millis`, or for good
+    /// when absent, while every HTTP route keeps working. Open sockets stay
+    /// open: add [`Fault::DropSocketsNow`] for a disconnect.
+    BlockWebSockets {
+        /// The status of the refusal.
+        #[serde(default = "forbidden")]
+        status: u16,
+        /// How long the block lasts; `None`: until [`Fault::AllowWebSockets`].
+        #[serde(default)]
+        millis: Option<u64>,
+    },
+    /// Ends [`Fault::BlockWebSockets`].
+    AllowWebSockets,
     /// After `frames` more frames are sent to any socket, cut every socket
     /// without a close frame; playback goes on and frames for absent
     /// clients are dropped.
@@ -84,6 +98,10 @@ pub enum Fault {
     },
 }
 
+fn forbidden() -> u16 {
+    403
+}
+
 /// Where [`Fault::CutPromptReply`] cuts the answer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,6 +127,11 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) {
     let mut inner = shared.lock();
     match fault {
         Fault::RefuseConnects { count } => inner.refuse_connects = count,
+        Fault::BlockWebSockets { status, millis } => {
+            let until = millis.map(|ms| Instant::now() + Duration::from_millis(ms));
+            inner.block_websockets = Some((status, until));
+        }
+        Fault::AllowWebSockets => inner.block_websockets = None,
         Fault::DropSocketsAfterFrames { frames } => {
             if frames == 0 {
                 inner.drop_all_sockets();

@@ -83,6 +83,11 @@ pub struct LedgerEntry {
     pub runs: u32,
     /// How it left the server; `None` while pending or running.
     pub end: Option<RunEnd>,
+    /// When it left the server, by the mock's wall clock: milliseconds
+    /// since the Unix epoch, taken as its end is written (history first,
+    /// for a prompt that ran). Tests measure a client's lateness by it.
+    #[serde(default)]
+    pub ended_at_ms: Option<u64>,
 }
 
 impl LedgerEntry {
@@ -134,6 +139,13 @@ impl Ledger {
     pub fn runs(&self, id: &str) -> u32 {
         self.about(id).map(|e| e.runs).sum()
     }
+}
+
+/// Milliseconds since the Unix epoch now (0 on a clock set before it).
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The live ledger inside the server state.
@@ -195,7 +207,10 @@ impl Book {
     /// `seq` left the server; the first end counts.
     pub fn ended(&mut self, seq: u64, end: RunEnd) {
         if let Some(entry) = self.get_mut(seq) {
-            entry.end.get_or_insert(end);
+            if entry.end.is_none() {
+                entry.end = Some(end);
+                entry.ended_at_ms = Some(wall_clock_ms());
+            }
         }
     }
 
@@ -225,6 +240,7 @@ mod tests {
             reply_delay_ms: 0,
             runs: 0,
             end: None,
+            ended_at_ms: None,
         }
     }
 

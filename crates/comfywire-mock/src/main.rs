@@ -1,57 +1,79 @@
-//! `comfywire-mock [--port 8188] [--traces DIR] [--speed X] [--scenario NAME]`:
-//! serves a mock ComfyUI until Ctrl-C.
+//! `comfywire-mock [--port 8188] [--count N] [--traces DIR] [--speed X]
+//! [--scenario NAME]`: serves one mock ComfyUI (or N, for a pool) until
+//! Ctrl-C.
 
+use clap::Parser;
 use comfywire_mock::{MockConfig, MockServer, TraceSource};
 use std::path::PathBuf;
 
-const USAGE: &str =
-    "usage: comfywire-mock [--port 8188] [--traces DIR] [--speed X] [--scenario NAME]";
+/// A mock ComfyUI that replays recorded sessions (HTTP and WebSocket on
+/// one port) until Ctrl-C; prints its URL first.
+#[derive(Debug, Parser)]
+#[command(name = "comfywire-mock", version)]
+struct Args {
+    /// The port on 127.0.0.1 (0: any free one).
+    #[arg(long, default_value_t = 8188)]
+    port: u16,
+    /// A folder of recorded traces to replay instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    traces: Option<PathBuf>,
+    /// Replay speed: 1 is as recorded, 2 twice as fast, 0 as fast as it goes.
+    #[arg(long, default_value_t = 1.0, value_name = "X")]
+    speed: f64,
+    /// The scenario replayed for workflows that match no recording.
+    #[arg(long, value_name = "NAME")]
+    scenario: Option<String>,
+    /// How many servers to start (a pool to try `comfywire batch` on):
+    /// ports PORT, PORT+1, ... (any free ones with port 0), one URL per
+    /// line, each server with its own queue, history and faults.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    count: u16,
+}
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<MockConfig, String> {
-    let mut config = MockConfig {
-        port: 8188,
-        ..MockConfig::default()
-    };
-    let mut args = args;
-    while let Some(flag) = args.next() {
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.to_owned());
-        }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        match flag.as_str() {
-            "--port" => config.port = value.parse().map_err(|e| format!("--port {value}: {e}"))?,
-            "--traces" => config.traces = TraceSource::Dir(PathBuf::from(value)),
-            "--speed" => {
-                config.speed = value.parse().map_err(|e| format!("--speed {value}: {e}"))?;
-            }
-            "--scenario" => config.default_scenario = value,
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+impl Args {
+    /// The configuration of server `index` (0-based).
+    fn config(&self, index: u16) -> MockConfig {
+        let defaults = MockConfig::default();
+        MockConfig {
+            port: if self.port == 0 {
+                0
+            } else {
+                self.port.saturating_add(index)
+            },
+            traces: self
+                .traces
+                .clone()
+                .map_or(defaults.traces, TraceSource::Dir),
+            speed: self.speed,
+            default_scenario: self.scenario.clone().unwrap_or(defaults.default_scenario),
         }
     }
-    Ok(config)
 }
 
 #[tokio::main]
 async fn main() {
-    let config = match parse_args(std::env::args().skip(1)) {
-        Ok(config) => config,
-        Err(message) => {
-            eprintln!("{message}");
-            std::process::exit(2);
+    let args = Args::parse();
+    if args.count == 0 {
+        eprintln!("comfywire-mock: --count 0: nothing to serve");
+        std::process::exit(2);
+    }
+    let mut servers = Vec::new();
+    for index in 0..args.count {
+        match MockServer::start_with(args.config(index)).await {
+            Ok(server) => {
+                println!("{}", server.url());
+                servers.push(server);
+            }
+            Err(e) => {
+                eprintln!("comfywire-mock: {e}");
+                std::process::exit(1);
+            }
         }
-    };
-    let server = match MockServer::start_with(config).await {
-        Ok(server) => server,
-        Err(e) => {
-            eprintln!("comfywire-mock: {e}");
-            std::process::exit(1);
-        }
-    };
-    println!("{}", server.url());
+    }
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("comfywire-mock: waiting for Ctrl-C: {e}");
     }
-    server.shutdown().await;
+    for server in servers {
+        server.shutdown().await;
+    }
 }

@@ -1,4 +1,6 @@
-//! Just enough multipart/form-data to read `POST /upload/image`.
+//! Just enough multipart/form-data to read `POST /upload/image`. Kept by
+//! hand on purpose: it is the test oracle for the client's uploads (built
+//! by reqwest's multipart), so it must not share their implementation.
 
 use bytes::Bytes;
 

@@ -187,6 +187,19 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Reply {
     };
     {
         let mut inner = shared.lock();
+        if let Some((status, until)) = inner.block_websockets {
+            if until.is_none_or(|at| std::time::Instant::now() < at) {
+                inner.stats.connects_refused += 1;
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+                let text = format!(
+                    "{} {}",
+                    status.as_str(),
+                    status.canonical_reason().unwrap_or_default()
+                );
+                return reply(status, "text/plain", text);
+            }
+            inner.block_websockets = None;
+        }
         if inner.refuse_connects > 0 {
             inner.refuse_connects -= 1;
             inner.stats.connects_refused += 1;
@@ -249,6 +262,7 @@ fn get_route(shared: &Shared, path: &str, params: &HashMap<String, String>) -> R
         "/history" => history_page(shared, params),
         "/view" => view(shared, params),
         "/system_stats" => json_reply(StatusCode::OK, &system_stats()),
+        "/object_info" => json_reply(StatusCode::OK, &object_info(shared)),
         "/features" => json_reply(StatusCode::OK, &crate::ws::server_features()),
         _ => match path.strip_prefix("/history/") {
             Some(id) => {
@@ -270,6 +284,43 @@ fn get_route(shared: &Shared, path: &str, params: &HashMap<String, String>) -> R
             None => not_found(),
         },
     }
+}
+
+/// Every node class the recorded graphs use, minus the hidden ones, in
+/// `/object_info`'s shape (the mock has no real input specs to give).
+fn object_info(shared: &Shared) -> Value {
+    let hidden = shared.lock().hidden_node_classes.clone();
+    let mut classes = Map::new();
+    for class in shared.library.node_classes() {
+        if hidden.contains(&class) {
+            continue;
+        }
+        classes.insert(
+            class.clone(),
+            json!({"name": class, "display_name": class, "category": "mock",
+                   "input": {"required": {}}, "output": [], "output_node": false}),
+        );
+    }
+    Value::Object(classes)
+}
+
+/// The first node of `graph` whose class is hidden on this server, as
+/// ComfyUI refuses a graph naming a class it does not have.
+fn missing_class(shared: &Shared, graph: &Value) -> Option<Value> {
+    let inner = shared.lock();
+    let (node, class) = graph.as_object()?.iter().find_map(|(id, node)| {
+        let class = node.get("class_type")?.as_str()?;
+        inner
+            .hidden_node_classes
+            .contains(class)
+            .then(|| (id.clone(), class.to_owned()))
+    })?;
+    let message = format!("Cannot execute because node {class} does not exist.");
+    Some(json!({
+        "error": {"type": "invalid_prompt", "message": message,
+                  "details": format!("Node ID '#{node}'"), "extra_info": {}},
+        "node_errors": {},
+    }))
 }
 
 fn history_page(shared: &Shared, params: &HashMap<String, String>) -> Reply {
@@ -580,6 +631,7 @@ fn submit(shared: &Shared, body: Option<Value>) -> Answer {
             reply_delay_ms: 0,
             runs: 0,
             end: None,
+            ended_at_ms: None,
         });
         Answer::now(status, answer)
     };
@@ -593,6 +645,9 @@ fn submit(shared: &Shared, body: Option<Value>) -> Answer {
     let Some(graph) = body.get("prompt").filter(|p| !p.is_null()).cloned() else {
         return refused(StatusCode::BAD_REQUEST, no_prompt(shared));
     };
+    if let Some(answer) = missing_class(shared, &graph) {
+        return refused(StatusCode::BAD_REQUEST, answer);
+    }
     if std::mem::take(&mut shared.lock().validation_error_next_prompt) {
         return refused(StatusCode::BAD_REQUEST, recorded_validation_error(shared));
     }
@@ -685,6 +740,7 @@ fn submit(shared: &Shared, body: Option<Value>) -> Answer {
         reply_delay_ms: answer.delay_ms,
         runs: 0,
         end: None,
+        ended_at_ms: None,
     });
     inner.queue.push_back(Job {
         seq,

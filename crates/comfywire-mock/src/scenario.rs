@@ -345,6 +345,17 @@ impl Library {
         self.scenarios.iter().find(|s| s.name == name)
     }
 
+    /// Every node class the recorded graphs use.
+    pub fn node_classes(&self) -> std::collections::BTreeSet<String> {
+        self.scenarios
+            .iter()
+            .flat_map(|s| &s.posts)
+            .filter_map(|post| post.graph.as_object())
+            .flat_map(|graph| graph.values())
+            .filter_map(|node| node.get("class_type")?.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The first recorded 200-or-400 POST whose graph equals `graph`.
     pub fn find_post(&self, graph: &Value) -> Option<(&Scenario, &RecordedPost)> {
         self.scenarios.iter().find_map(|scenario| {

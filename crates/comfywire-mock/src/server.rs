@@ -127,6 +127,27 @@ impl MockServer {
         self.shared.wake.notify_waiters();
     }
 
+    /// True while `prompt_id` is pending or running here (the server's
+    /// own queue, read without HTTP).
+    pub fn queue_holds(&self, prompt_id: &str) -> bool {
+        let inner = self.shared.lock();
+        inner.queue.iter().any(|j| j.prompt_id == prompt_id)
+            || inner
+                .running
+                .as_ref()
+                .is_some_and(|r| r.job.prompt_id == prompt_id)
+    }
+
+    /// Makes this server lack the node class `class`: `/object_info` leaves
+    /// it out and a prompt using it is refused (400 `invalid_prompt`), as on
+    /// a ComfyUI without that custom node.
+    pub fn hide_node_class(&self, class: &str) {
+        self.shared
+            .lock()
+            .hidden_node_classes
+            .insert(class.to_owned());
+    }
+
     /// Injects `fault`.
     pub fn inject(&self, fault: Fault) {
         fault::apply(&self.shared, fault);

@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     pub epoch: u64,
     pub speed: f64,
     pub refuse_connects: u32,
+    /// [`crate::Fault::BlockWebSockets`]: the status every upgrade gets,
+    /// until when (`None`: for good).
+    pub block_websockets: Option<(u16, Option<Instant>)>,
     pub drop_after_frames: Option<u32>,
     pub stall_until: Option<Instant>,
     pub fail_next_prompt: bool,
@@ -107,6 +110,9 @@ pub(crate) struct Inner {
     pub corrupt_next_terminal: bool,
     /// Prompts whose `/history/{id}` answers 500.
     pub history_unreadable: HashSet<String>,
+    /// Node classes this server does not have (left out of `/object_info`,
+    /// refused in a `POST /prompt`): a server without a custom node.
+    pub hidden_node_classes: HashSet<String>,
     /// How many of the next enqueued prompts join `history_unreadable`.
     pub history_unreadable_next: u32,
     /// The server's own record of every `POST /prompt`.
@@ -132,6 +138,7 @@ impl Inner {
             epoch: 0,
             speed,
             refuse_connects: 0,
+            block_websockets: None,
             drop_after_frames: None,
             stall_until: None,
             fail_next_prompt: false,
@@ -141,6 +148,7 @@ impl Inner {
             ignore_client_prompt_id: false,
             corrupt_next_terminal: false,
             history_unreadable: HashSet::new(),
+            hidden_node_classes: HashSet::new(),
             history_unreadable_next: 0,
             ledger: Book::new(),
             uploads: HashMap::new(),

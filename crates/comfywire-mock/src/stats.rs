@@ -5,7 +5,8 @@
 pub struct MockStats {
     /// WebSocket upgrades that were accepted.
     pub connections_accepted: u64,
-    /// WebSocket upgrades answered with 503 by [`crate::Fault::RefuseConnects`].
+    /// WebSocket upgrades refused by [`crate::Fault::RefuseConnects`] (503)
+    /// or [`crate::Fault::BlockWebSockets`].
     pub connects_refused: u64,
     /// `POST /prompt` calls that queued a prompt.
     pub prompts_submitted: u64,

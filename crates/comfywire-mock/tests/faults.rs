@@ -162,3 +162,63 @@ async fn stall_pauses_playback() {
     assert!(started.elapsed() >= Duration::from_millis(250));
     server.shutdown().await;
 }
+
+/// The status a WebSocket upgrade of `server` gets (101 when it opens).
+async fn upgrade_status(server: &comfywire_mock::MockServer) -> u16 {
+    let url = format!("ws://{}/ws?clientId=b", server.addr());
+    match tokio_tungstenite::connect_async(url).await {
+        Ok((_, response)) => response.status().as_u16(),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP answer, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn blocked_websockets_get_403_while_http_works_until_allowed() {
+    let server = fast_server().await;
+    server.inject(Fault::BlockWebSockets {
+        status: 403,
+        millis: None,
+    });
+    for _ in 0..3 {
+        assert_eq!(upgrade_status(&server).await, 403);
+    }
+    let id = submit(&server, &server.sample_workflow(), "b").await;
+    let (status, _) = get(&server, "/queue").await;
+    assert_eq!(status, 200);
+    // The prompt runs and its history is served while sockets are refused.
+    let mut entry = None;
+    for _ in 0..500 {
+        entry = server.history_entry(&id);
+        if entry.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(entry.is_some());
+    assert_eq!(server.stats().connects_refused, 3);
+    server.inject(Fault::AllowWebSockets);
+    assert_eq!(upgrade_status(&server).await, 101);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_timed_block_ends_by_itself() {
+    let server = fast_server().await;
+    // JSON form, as `POST /mock/fault` takes it; the status defaults to 403.
+    let fault: Fault =
+        serde_json::from_value(serde_json::json!({"fault": "block_web_sockets", "millis": 300}))
+            .unwrap();
+    server.inject(fault);
+    assert_eq!(upgrade_status(&server).await, 403);
+    let mut status = 403;
+    for _ in 0..100 {
+        status = upgrade_status(&server).await;
+        if status == 101 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status, 101);
+    server.shutdown().await;
+}

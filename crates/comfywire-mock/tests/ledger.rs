@@ -129,8 +129,13 @@ async fn get_mock_ledger_serves_the_same_record_as_json_filtered_by_client() {
     let (_, alice) = get(&server, "/mock/ledger?client_id=alice").await;
     let entries = alice["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1);
+    // The end time is the server's clock: checked for its kind here, for
+    // its value in the test below.
+    assert!(entries[0]["ended_at_ms"].is_u64());
+    let mut entry = entries[0].clone();
+    entry.as_object_mut().unwrap().remove("ended_at_ms");
     assert_eq!(
-        entries[0],
+        entry,
         json!({
             "seq": 0, "requested_prompt_id": "a-1", "prompt_id": "a-1", "client_id": "alice",
             "enqueued": true, "number": 0, "status": 200, "reply": "sent", "reply_delay_ms": 0,
@@ -158,5 +163,32 @@ async fn the_ledger_keeps_the_last_entries_and_counts_the_evicted() {
         .collect();
     assert_eq!(ids, [json!("p3"), json!("p4")]);
     ended(&server, "p4").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_end_is_stamped_with_the_wall_clock_when_history_is_written() {
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let server = fast_server().await;
+    let before = now_ms();
+    assert_eq!(post_prompt(&server, "stamped", "alice").await, 200);
+    let done = ended(&server, "stamped").await;
+    let at = done.ended_at_ms.unwrap();
+    assert!(at >= before && at <= now_ms(), "{before} <= {at}");
+    assert!(server.history_entry("stamped").is_some());
+    // Also in the JSON of `GET /mock/ledger`.
+    let (_, ledger) = get(&server, "/mock/ledger").await;
+    let entry = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["prompt_id"] == "stamped")
+        .unwrap();
+    assert_eq!(entry["ended_at_ms"], json!(at));
     server.shutdown().await;
 }

@@ -176,7 +176,7 @@ const MAP_ENTRY: usize = 3 * std::mem::size_of::<usize>();
 
 /// An estimate of the heap behind a JSON value (depth is bounded by the
 /// parser's recursion limit).
-fn json_bytes(value: &Value) -> usize {
+pub(crate) fn json_bytes(value: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match value {
             Value::String(s) => s.len(),

@@ -18,7 +18,8 @@
 //! Every public type is re-exported at the crate root; the only public
 //! modules are [`trace`] (the recorded-session format) and [`throttle`]
 //! (the per-(prompt, node) rate limiter), whose types are not. Inside, one
-//! concept per module: `session.rs` ([`Session`]), `state.rs` (connection
+//! concept per module: `session/` ([`Session`]; `disconnected.rs` follows
+//! prompts over HTTP while the socket is down), `state.rs` (connection
 //! states and errors), `backoff.rs` and `rng.rs` (reconnect delays, jitter
 //! from a seeded SplitMix64), `frame.rs` ([`Frame`] and the binary event
 //! types), `message.rs` (typed messages), `parse.rs` (the total parser),

@@ -79,6 +79,10 @@ pub struct HistoryEntry {
     pub outcome: HistoryOutcome,
     /// `status.status_str`.
     pub status_str: Option<String>,
+    /// The `client_id` it was submitted with (`prompt[3].client_id`):
+    /// whose prompt it is, when its frames reached a socket they were not
+    /// addressed to by id.
+    pub client_id: Option<String>,
 }
 
 impl HistoryEntry {
@@ -91,6 +95,12 @@ impl HistoryEntry {
             .and_then(Value::as_f64)
             .filter(|n| *n >= 0.0)
             .map(|n| n as u64);
+        let client_id = object
+            .get("prompt")
+            .and_then(|p| p.get(3))
+            .and_then(|extra| extra.get("client_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let outputs = match object.get("outputs") {
             Some(Value::Object(map)) => map.clone(),
             Some(Value::Null) | None => Map::new(),
@@ -158,6 +168,7 @@ impl HistoryEntry {
             cached,
             outcome,
             status_str,
+            client_id,
         })
     }
 

@@ -180,6 +180,12 @@ pub struct ExecutionRecord {
     pub server_finished_ms: Option<u64>,
     /// True when the socket was down at some point while it was in flight.
     pub had_gap: bool,
+    /// Outputs not kept in `outputs` because they would have taken the
+    /// record past [`crate::SessionConfig::max_record_output_bytes`]; they were still
+    /// delivered as `Output` events, and the server's `/history` has them.
+    pub outputs_omitted: u32,
+    /// Nodes past [`ExecutionRecord::MAX_NODES`] not recorded in `nodes`.
+    pub nodes_omitted: u32,
     /// The node that `executing` named last.
     pub(crate) current_node: Option<String>,
     /// True once a `progress_state` arrived (then it, not `executing`,
@@ -200,9 +206,23 @@ pub struct ExecutionRecord {
     pub(crate) attached: bool,
     /// Consecutive failed HTTP checks (history or queue) for it.
     pub(crate) http_failures: u8,
+    /// Estimated bytes of `outputs`.
+    pub(crate) output_bytes: usize,
+    /// A foreign prompt that ended while a submission of ours had no
+    /// answer: it may be ours under an id the server chose, so its end is
+    /// held (in `pending_outcome`) until its history names its client.
+    pub(crate) held: bool,
 }
 
 impl ExecutionRecord {
+    /// The default of [`crate::SessionConfig::max_record_output_bytes`]
+    /// (16 MiB): a server that sends endless or huge `executed` outputs
+    /// cannot grow one record (or the ring of finished ones) without bound.
+    pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+
+    /// The most nodes a record keeps (4096, far above real workflows).
+    pub const MAX_NODES: usize = 4096;
+
     /// True while the server may be asked about it: queued or running,
     /// or submitted with the answer to its `POST /prompt` unknown.
     pub(crate) fn checkable(&self) -> bool {
@@ -244,6 +264,10 @@ impl ExecutionRecord {
             confirm_since: None,
             attached: false,
             http_failures: 0,
+            held: false,
+            output_bytes: 0,
+            outputs_omitted: 0,
+            nodes_omitted: 0,
         }
     }
 
@@ -253,9 +277,15 @@ impl ExecutionRecord {
     }
 
     /// The node record, created running when the node is new.
-    pub(crate) fn node_mut(&mut self, id: &str, display: Option<&str>) -> &mut NodeRecord {
+    /// The node's record, made on first sight; `None` for a node past
+    /// [`ExecutionRecord::MAX_NODES`] (counted in `nodes_omitted`).
+    pub(crate) fn node_mut(&mut self, id: &str, display: Option<&str>) -> Option<&mut NodeRecord> {
         let index = match self.nodes.iter().position(|n| n.id == id) {
             Some(i) => i,
+            None if self.nodes.len() >= Self::MAX_NODES => {
+                self.nodes_omitted = self.nodes_omitted.saturating_add(1);
+                return None;
+            }
             None => {
                 self.nodes.push(NodeRecord {
                     id: id.to_owned(),
@@ -269,7 +299,30 @@ impl ExecutionRecord {
                 self.nodes.len() - 1
             }
         };
-        &mut self.nodes[index]
+        Some(&mut self.nodes[index])
+    }
+
+    /// Keeps a node's output inline while the record's outputs stay within
+    /// `limit` estimated bytes; past it the output is not kept (counted in
+    /// `outputs_omitted`: the server's `/history` has it). `false` when it
+    /// was not kept.
+    pub(crate) fn keep_output(&mut self, node: &str, output: &Value, limit: usize) -> bool {
+        let size = node.len() + crate::history::json_bytes(output);
+        let replaced = self
+            .outputs
+            .get(node)
+            .map_or(0, |old| node.len() + crate::history::json_bytes(old));
+        let total = self
+            .output_bytes
+            .saturating_sub(replaced)
+            .saturating_add(size);
+        if total > limit {
+            self.outputs_omitted = self.outputs_omitted.saturating_add(1);
+            return false;
+        }
+        self.output_bytes = total;
+        self.outputs.insert(node.to_owned(), output.clone());
+        true
     }
 
     /// Whole-prompt progress in `[0, 1]`: finished and cached nodes plus

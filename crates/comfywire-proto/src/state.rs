@@ -76,6 +76,19 @@ pub enum ConnectionError {
         /// The driver's description.
         message: String,
     },
+    /// The server (or a proxy or gateway in front of it) answered the
+    /// WebSocket upgrade with an HTTP status instead of `101 Switching
+    /// Protocols`. A 4xx answer means WebSockets are blocked: the session
+    /// polls over HTTP at once (state [`ConnectionState::Polling`]) and
+    /// keeps retrying the socket on the backoff schedule; a 5xx answer is
+    /// retried like any other failed connect.
+    #[error("WebSocket upgrade refused: HTTP {status}{}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
+    UpgradeRefused {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// The driver's description (the status text, or nothing).
+        message: String,
+    },
     /// An open socket closed or failed. Retried on the backoff schedule.
     #[error("connection lost: {message}")]
     Lost {
@@ -97,6 +110,15 @@ pub enum ConnectionError {
         /// How long the socket was silent.
         silent_for: Duration,
     },
+}
+
+impl ConnectionError {
+    /// True when the last connect got a 4xx answer to its upgrade: the
+    /// server speaks HTTP but will not open a WebSocket for this client
+    /// (a proxy that blocks them, a gateway without WebSocket support).
+    pub fn websockets_blocked(&self) -> bool {
+        matches!(self, ConnectionError::UpgradeRefused { status, .. } if (400..500).contains(status))
+    }
 }
 
 /// State plus the last error, as published to users.

@@ -59,13 +59,21 @@ pub struct Tracker {
     // The id a caller submitted under → the id the server chose, for
     // servers that ignore the client's prompt id. Oldest first, bounded.
     aliases: VecDeque<(String, String)>,
+    // Foreign records evicted since the outbox was last at hand.
+    evicted: Vec<String>,
+    // Outputs one record keeps inline, estimated bytes.
+    max_output_bytes: usize,
 }
 
 /// Aliases of server-chosen prompt ids kept.
 const MAX_ALIASES: usize = 1024;
 
 impl Tracker {
-    pub(crate) fn new(history_capacity: usize, max_foreign: usize) -> Self {
+    pub(crate) fn new(
+        history_capacity: usize,
+        max_foreign: usize,
+        max_output_bytes: usize,
+    ) -> Self {
         Tracker {
             active: FastMap::default(),
             arrival: VecDeque::new(),
@@ -73,6 +81,8 @@ impl Tracker {
             current: None,
             max_foreign: max_foreign.max(1),
             aliases: VecDeque::new(),
+            evicted: Vec::new(),
+            max_output_bytes,
         }
     }
 
@@ -90,6 +100,16 @@ impl Tracker {
     pub(crate) fn knows(&self, prompt_id: &str) -> bool {
         let id = self.resolve(prompt_id);
         self.active.contains_key(id) || self.history.contains(id)
+    }
+
+    /// True when no prompt of ours (submitted or attached) goes by this id:
+    /// unknown, or only observed as another client's.
+    pub(crate) fn unclaimed(&self, prompt_id: &str) -> bool {
+        let id = self.resolve(prompt_id);
+        match self.active.get(id) {
+            Some(record) => !record.ours && !record.attached,
+            None => !self.history.contains(id),
+        }
     }
 
     /// The server answered our submission under another id: the record
@@ -245,7 +265,7 @@ impl Tracker {
         }
     }
 
-    fn get_or_create(&mut self, prompt_id: &str, ours: bool) -> &mut ExecutionRecord {
+    pub(crate) fn get_or_create(&mut self, prompt_id: &str, ours: bool) -> &mut ExecutionRecord {
         if !self.active.contains_key(prompt_id) {
             self.arrival.push_back(prompt_id.to_owned());
             self.active
@@ -275,12 +295,15 @@ impl Tracker {
             if self.current.as_deref() == Some(id.as_str()) {
                 self.current = None;
             }
+            // Its throttle slots are released by the next `live`, which
+            // holds the outbox.
+            self.evicted.push(id);
         }
     }
 
     /// The record a message for `prompt_id` should update, or `None` when
     /// the prompt is already terminal.
-    fn live(&mut self, prompt_id: &str) -> Option<&mut ExecutionRecord> {
+    fn live(&mut self, prompt_id: &str, outbox: &mut Outbox) -> Option<&mut ExecutionRecord> {
         // An active record is never in the ring (finishing moves it there),
         // so the common case costs one lookup.
         if self.active.contains_key(prompt_id) {
@@ -289,7 +312,11 @@ impl Tracker {
         if self.history.contains(prompt_id) {
             return None;
         }
-        Some(self.get_or_create(prompt_id, false))
+        self.get_or_create(prompt_id, false);
+        for id in self.evicted.drain(..) {
+            outbox.forget_prompt(&id);
+        }
+        self.active.get_mut(prompt_id)
     }
 
     fn start_running(record: &mut ExecutionRecord, outbox: &mut Outbox, now: Instant) {
@@ -339,7 +366,9 @@ impl Tracker {
         now: Instant,
     ) {
         let known = record.nodes.iter().any(|n| n.id == node);
-        let n = record.node_mut(node, display);
+        let Some(n) = record.node_mut(node, display) else {
+            return;
+        };
         if known && n.phase != NodePhase::Running {
             // Re-staged (lazy inputs) or a late duplicate of a done node.
             if n.phase == NodePhase::Done {
@@ -374,7 +403,9 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) {
-        let n = record.node_mut(node, None);
+        let Some(n) = record.node_mut(node, None) else {
+            return;
+        };
         if n.phase != NodePhase::Running {
             return;
         }
@@ -449,7 +480,7 @@ impl Tracker {
             Self::progress_in(record, node, value, max, outbox, now);
             return;
         }
-        if let Some(record) = self.live(prompt_id) {
+        if let Some(record) = self.live(prompt_id, outbox) {
             Self::progress_in(record, node, value, max, outbox, now);
         }
     }
@@ -489,7 +520,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) {
-        let Some(record) = self.live(prompt_id) else {
+        let Some(record) = self.live(prompt_id, outbox) else {
             return;
         };
         record.saw_progress_state = true;
@@ -578,7 +609,7 @@ impl Tracker {
 
     /// `execution_start`: the prompt runs.
     fn on_execution_start(&mut self, m: ExecutionStart, outbox: &mut Outbox, now: Instant) {
-        let Some(record) = self.live(&m.prompt_id) else {
+        let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
         record.server_started_ms = m.timestamp.or(record.server_started_ms);
@@ -588,15 +619,21 @@ impl Tracker {
 
     /// `execution_cached`: these nodes will not run.
     fn on_execution_cached(&mut self, m: ExecutionCached, outbox: &mut Outbox, now: Instant) {
-        let Some(record) = self.live(&m.prompt_id) else {
+        let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
         Self::start_running(record, outbox, now);
         for node in &m.nodes {
-            let n = record.node_mut(node, Some(node));
-            n.phase = NodePhase::Cached;
+            if let Some(n) = record.node_mut(node, Some(node)) {
+                n.phase = NodePhase::Cached;
+            }
         }
-        record.cached = m.nodes.clone();
+        record.cached = m
+            .nodes
+            .iter()
+            .take(ExecutionRecord::MAX_NODES)
+            .cloned()
+            .collect();
         outbox.state(
             &m.prompt_id,
             Event::NodesCached {
@@ -613,7 +650,7 @@ impl Tracker {
         let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
             return Followup::None;
         };
-        let Some(record) = self.live(&prompt_id) else {
+        let Some(record) = self.live(&prompt_id, outbox) else {
             return Followup::None;
         };
         let Some(node) = m.node else {
@@ -656,16 +693,18 @@ impl Tracker {
 
     /// `executed`: a node's UI output.
     fn on_executed(&mut self, m: Executed, outbox: &mut Outbox, now: Instant) {
-        let Some(record) = self.live(&m.prompt_id) else {
+        let limit = self.max_output_bytes;
+        let Some(record) = self.live(&m.prompt_id, outbox) else {
             return;
         };
         Self::start_running(record, outbox, now);
         if record.node(&m.node).is_none() {
-            let n = record.node_mut(&m.node, m.display_node.as_deref());
-            n.started_at = Some(now);
+            if let Some(n) = record.node_mut(&m.node, m.display_node.as_deref()) {
+                n.started_at = Some(now);
+            }
         }
         if let Some(output) = m.output.filter(|o| !o.is_null()) {
-            record.outputs.insert(m.node.clone(), output.clone());
+            record.keep_output(&m.node, &output, limit);
             outbox.state(
                 &m.prompt_id,
                 Event::Output {
@@ -694,8 +733,11 @@ impl Tracker {
             return Followup::None;
         }
         if let Some(record) = self.active.get_mut(&m.prompt_id) {
-            if let Some(node) = m.node_id.as_deref() {
-                let n = record.node_mut(node, Some(node));
+            if let Some(n) = m
+                .node_id
+                .as_deref()
+                .and_then(|id| record.node_mut(id, Some(id)))
+            {
                 n.phase = NodePhase::Failed;
                 n.finished_at = Some(now);
             }
@@ -777,10 +819,13 @@ impl Tracker {
         let Some(record) = self.active.get_mut(prompt_id) else {
             return Followup::None;
         };
-        if record.had_gap {
+        if record.had_gap || record.held {
             return Followup::Reconcile(prompt_id.to_owned());
         }
         let outcome = record.pending_outcome.take().unwrap_or(Outcome::Succeeded);
+        if let Some(followup) = self.hold(prompt_id, &outcome, None) {
+            return followup;
+        }
         self.finish(prompt_id, outcome, None, outbox, now);
         Followup::None
     }
@@ -793,7 +838,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
-        let Some(record) = self.live(prompt_id) else {
+        let Some(record) = self.live(prompt_id, outbox) else {
             return Followup::None;
         };
         if record.had_gap {
@@ -802,8 +847,103 @@ impl Tracker {
             record.pending_outcome = Some(outcome);
             return Followup::None;
         }
+        if let Some(followup) = self.hold(prompt_id, &outcome, timestamp) {
+            return followup;
+        }
         self.finish(prompt_id, outcome, timestamp, outbox, now);
         Followup::None
+    }
+
+    /// True while a submission of ours has no answer yet (in flight, or
+    /// being confirmed).
+    pub(crate) fn unanswered(&self) -> usize {
+        self.active
+            .values()
+            .filter(|r| r.ours && r.phase == Phase::Submitted)
+            .count()
+    }
+
+    /// Holds the end of a foreign prompt while a submission of ours is
+    /// unanswered: a server that chooses its own ids may be running ours
+    /// under one we have not heard yet, and ending it as foreign first
+    /// would give it two terminal events once it is found to be ours. Its
+    /// history, asked at once, names its client.
+    fn hold(
+        &mut self,
+        prompt_id: &str,
+        outcome: &Outcome,
+        timestamp: Option<u64>,
+    ) -> Option<Followup> {
+        let foreign = self
+            .active
+            .get(prompt_id)
+            .is_some_and(|r| !r.ours && !r.attached);
+        if !foreign || self.unanswered() == 0 {
+            return None;
+        }
+        let record = self.active.get_mut(prompt_id)?;
+        record.held = true;
+        record.pending_outcome = Some(outcome.clone());
+        record.server_finished_ms = timestamp.or(record.server_finished_ms);
+        Some(Followup::Reconcile(prompt_id.to_owned()))
+    }
+
+    /// Ends what was held and is decided: prompts found to be ours (by
+    /// adoption) and, once no submission of ours is unanswered, every
+    /// other. Returns held prompts of ours that missed frames, to be
+    /// settled from history instead.
+    pub(crate) fn release_held(&mut self, outbox: &mut Outbox, now: Instant) -> Vec<String> {
+        let unanswered = self.unanswered() > 0;
+        let ready: Vec<(String, bool)> = self
+            .active
+            .values()
+            .filter(|r| r.held && (r.ours || !unanswered))
+            .map(|r| (r.prompt_id.clone(), r.ours && r.had_gap))
+            .collect();
+        let mut settle = Vec::new();
+        for (id, gap) in ready {
+            if gap {
+                settle.push(id);
+                continue;
+            }
+            let outcome = self
+                .active
+                .get_mut(&id)
+                .and_then(|r| r.pending_outcome.take())
+                .unwrap_or(Outcome::Succeeded);
+            self.finish(&id, outcome, None, outbox, now);
+        }
+        settle
+    }
+
+    /// A held prompt's history named its client: ours (and exactly one
+    /// submission unanswered, so it is that one) becomes ours; another
+    /// client's (or none) ends as foreign with the history's outcome.
+    /// `false` when it stays held (ours, but which submission is unclear).
+    pub(crate) fn claim_held(&mut self, prompt_id: &str, ours: bool) -> bool {
+        if !self.active.get(prompt_id).is_some_and(|r| r.held) {
+            return true;
+        }
+        if !ours {
+            if let Some(record) = self.active.get_mut(prompt_id) {
+                record.held = false;
+            }
+            return true;
+        }
+        let unanswered: Vec<String> = self
+            .active
+            .values()
+            .filter(|r| r.ours && r.phase == Phase::Submitted)
+            .map(|r| r.prompt_id.clone())
+            .collect();
+        match unanswered.as_slice() {
+            [requested] => {
+                let requested = requested.clone();
+                self.adopt(&requested, prompt_id);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Makes a prompt terminal: flushes its held progress, emits the one
@@ -857,6 +997,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) -> bool {
+        let limit = self.max_output_bytes;
         let Some(record) = self.active.get_mut(prompt_id) else {
             return false;
         };
@@ -864,9 +1005,10 @@ impl Tracker {
         if record.cached.is_empty() && !entry.cached.is_empty() {
             record.cached = entry.cached.clone();
             for node in &entry.cached {
-                let n = record.node_mut(node, Some(node));
-                if n.phase == NodePhase::Running {
-                    n.phase = NodePhase::Cached;
+                if let Some(n) = record.node_mut(node, Some(node)) {
+                    if n.phase == NodePhase::Running {
+                        n.phase = NodePhase::Cached;
+                    }
                 }
             }
         }
@@ -874,7 +1016,7 @@ impl Tracker {
             if output.is_null() || record.outputs.get(&node) == Some(&output) {
                 continue;
             }
-            record.outputs.insert(node.clone(), output.clone());
+            record.keep_output(&node, &output, limit);
             outbox.state(
                 prompt_id,
                 Event::Output {

@@ -154,61 +154,41 @@ fn polls_over_http_after_five_failures_and_leaves_when_a_socket_opens() {
         },
         now,
     );
+    let running = QueueSnapshot::from_json(
+        &json!({"queue_running": [[0, "p", {}, {}, []]], "queue_pending": []}),
+    )
+    .unwrap();
+    // Every queue read is answered: the prompt runs all along.
+    let answer = |s: &mut Session, now: Instant| {
+        for c in commands(s) {
+            if c == Command::Http(HttpRequest::Queue) {
+                s.handle_http(HttpReply::Queue(running.clone()), now);
+            }
+        }
+    };
     s.connect(now);
     for _ in 0..4 {
-        commands(&mut s);
+        answer(&mut s, now);
         s.handle_connect_failed(refused(), now);
         assert!(matches!(s.state(), ConnectionState::Reconnecting { .. }));
         now = s.state().next_attempt_at().unwrap();
         s.handle_timeout(now);
     }
-    commands(&mut s);
+    answer(&mut s, now);
     s.handle_connect_failed(refused(), now);
     assert!(matches!(
         s.state(),
         ConnectionState::Polling { attempt: 6, .. }
     ));
-    // Polling starts at once and repeats every poll interval.
+    // The prompt has been followed over HTTP since the first failure (see
+    // tests/disconnected.rs); polling goes on, one queue read per poll.
     let t = s.poll_timeout().unwrap();
-    assert_eq!((t.at, t.reason), (now, TimerReason::Poll));
+    assert_eq!(t.reason, TimerReason::Poll);
+    now = t.at;
     s.handle_timeout(now);
-    let polled = commands(&mut s);
-    assert!(polled.contains(&Command::Http(HttpRequest::History {
-        prompt_id: "p".into()
-    })));
-    assert!(polled.contains(&Command::Http(HttpRequest::Queue)));
-    s.handle_http(
-        HttpReply::History {
-            prompt_id: "p".into(),
-            entry: None,
-        },
-        now,
-    );
-    s.handle_http(
-        HttpReply::Queue(
-            QueueSnapshot::from_json(
-                &json!({"queue_running": [[0, "p", {}, {}, []]], "queue_pending": []}),
-            )
-            .unwrap(),
-        ),
-        now,
-    );
+    assert_eq!(commands(&mut s), vec![Command::Http(HttpRequest::Queue)]);
+    s.handle_http(HttpReply::Queue(running.clone()), now);
     assert_eq!(s.execution("p").unwrap().phase.name(), "running");
-    let ev = events(&mut s);
-    assert!(ev.iter().any(|e| matches!(
-        e,
-        Event::Status {
-            queue_remaining: Some(1),
-            ..
-        }
-    )));
-    now += Duration::from_secs(2);
-    s.handle_timeout(now);
-    assert!(
-        commands(&mut s).contains(&Command::Http(HttpRequest::History {
-            prompt_id: "p".into()
-        }))
-    );
     // The socket is still retried on the backoff schedule (30 s cap).
     now = s.state().next_attempt_at().unwrap();
     s.handle_timeout(now);
@@ -372,6 +352,17 @@ fn a_prompt_the_server_forgot_becomes_lost_after_two_checks() {
     );
     now += Duration::from_secs(1);
     s.handle_timeout(now);
+    // The disconnected poll asked the queue at once; the prompt still ran.
+    assert!(commands(&mut s).contains(&Command::Http(HttpRequest::Queue)));
+    s.handle_http(
+        HttpReply::Queue(
+            QueueSnapshot::from_json(
+                &json!({"queue_running": [[0, "p", {}, {}, []]], "queue_pending": []}),
+            )
+            .unwrap(),
+        ),
+        now,
+    );
     s.handle_connected(now);
     let empty =
         QueueSnapshot::from_json(&json!({"queue_running": [], "queue_pending": []})).unwrap();

@@ -1,5 +1,6 @@
 //! [`Session`]: the one type a driver talks to.
 
+mod disconnected;
 mod submission;
 
 use std::collections::{BTreeSet, VecDeque};
@@ -39,8 +40,19 @@ pub struct SessionConfig {
     pub stable_after: Duration,
     /// Consecutive failed connects before polling over HTTP (default 5).
     pub polling_after_failures: u32,
-    /// HTTP poll interval while polling (default 2 s).
+    /// HTTP poll interval while polling with no prompt of ours in flight,
+    /// and of attached prompts (default 2 s).
     pub poll_interval: Duration,
+    /// While the socket is not open and prompts of ours are in flight,
+    /// their state is learned over HTTP this often at first (default 1 s),
+    /// independent of the reconnect backoff. The interval grows to a tenth
+    /// of the time the server's queue has stayed unchanged, up to
+    /// [`SessionConfig::disconnected_poll_max`].
+    pub disconnected_poll: Duration,
+    /// The longest interval of the disconnected poll (default 5 s): a
+    /// prompt the server finishes while the socket is down is settled at
+    /// most this long (plus two HTTP round trips) after its end.
+    pub disconnected_poll_max: Duration,
     /// Ping interval while connected (default 30 s).
     pub ping_interval: Duration,
     /// How long a ping may go unanswered, with no frame either (default 10 s).
@@ -56,6 +68,11 @@ pub struct SessionConfig {
     pub history_capacity: usize,
     /// In-flight records of other clients' prompts kept (default 256).
     pub max_foreign_prompts: usize,
+    /// Outputs one record keeps inline, estimated bytes (default
+    /// [`crate::ExecutionRecord::MAX_OUTPUT_BYTES`], 16 MiB); outputs past
+    /// it are still delivered as events and counted in the record's
+    /// `outputs_omitted`.
+    pub max_record_output_bytes: usize,
     /// Delay before re-checking a prompt found in neither queue nor
     /// history (the terminal race, default 1 s).
     pub lost_recheck: Duration,
@@ -86,6 +103,8 @@ impl Default for SessionConfig {
             stable_after: Duration::from_secs(10),
             polling_after_failures: 5,
             poll_interval: Duration::from_secs(2),
+            disconnected_poll: Duration::from_secs(1),
+            disconnected_poll_max: Duration::from_secs(5),
             ping_interval: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(10),
             deaf_timeout: Some(Duration::from_secs(30)),
@@ -93,6 +112,7 @@ impl Default for SessionConfig {
             preview_interval: Duration::from_millis(50),
             history_capacity: 100,
             max_foreign_prompts: 256,
+            max_record_output_bytes: ExecutionRecord::MAX_OUTPUT_BYTES,
             lost_recheck: Duration::from_secs(1),
             silence_probe: Some(Duration::from_secs(3)),
             confirm_window: Duration::from_secs(3),
@@ -218,7 +238,7 @@ pub struct Session {
     ping_sent_at: Option<Instant>,
     ping_counter: u64,
     last_frame_at: Option<Instant>,
-    next_poll_at: Option<Instant>,
+    offline: disconnected::OfflinePoll,
     recheck_at: Option<Instant>,
     recheck: BTreeSet<String>,
     history_requested: BTreeSet<String>,
@@ -242,7 +262,11 @@ impl Session {
             rng: Rng::new(config.seed),
             commands: VecDeque::new(),
             outbox: Outbox::new(config.progress_interval, config.preview_interval),
-            tracker: Tracker::new(config.history_capacity, config.max_foreign_prompts),
+            tracker: Tracker::new(
+                config.history_capacity,
+                config.max_foreign_prompts,
+                config.max_record_output_bytes,
+            ),
             stats: SessionStats::default(),
             ever_connected: false,
             connected_at: None,
@@ -251,7 +275,7 @@ impl Session {
             ping_sent_at: None,
             ping_counter: 0,
             last_frame_at: None,
-            next_poll_at: None,
+            offline: disconnected::OfflinePoll::default(),
             recheck_at: None,
             recheck: BTreeSet::new(),
             history_requested: BTreeSet::new(),
@@ -387,7 +411,7 @@ impl Session {
             self.tracker.mark_gap();
         }
         self.clear_connection_timers();
-        self.next_poll_at = None;
+        self.offline_stop();
         self.set_state(ConnectionState::Paused);
     }
 
@@ -428,7 +452,7 @@ impl Session {
             });
         }
         self.clear_connection_timers();
-        self.next_poll_at = None;
+        self.offline_stop();
         self.recheck_at = None;
         self.set_state(ConnectionState::Closed);
     }
@@ -465,7 +489,7 @@ impl Session {
         self.next_ping_at = Some(now + self.config.ping_interval);
         self.ping_sent_at = None;
         self.last_frame_at = Some(now);
-        self.next_poll_at = None;
+        self.offline_stop();
         self.deaf_suspect = false;
         self.commands
             .push_back(Command::SendText(feature_flags_message(
@@ -641,6 +665,11 @@ impl Session {
 
     /// An HTTP answer (to a command, or to the user's own `POST /prompt`).
     pub fn handle_http(&mut self, reply: HttpReply, now: Instant) {
+        self.handle_reply(reply, now);
+        self.release_held(now);
+    }
+
+    fn handle_reply(&mut self, reply: HttpReply, now: Instant) {
         match reply {
             HttpReply::PromptAccepted {
                 prompt_id,
@@ -668,6 +697,12 @@ impl Session {
                 }
                 match entry {
                     Some(entry) => {
+                        let mine = entry.client_id.is_some() && entry.client_id == self.client_id;
+                        if !self.tracker.claim_held(&prompt_id, mine) {
+                            // Ours, but which submission is not yet clear:
+                            // held until the answers say.
+                            return;
+                        }
                         let settled = self.tracker.settle_from_history(
                             &prompt_id,
                             entry,
@@ -706,6 +741,7 @@ impl Session {
                     HttpRequest::Queue => {
                         self.queue_requested = false;
                         self.probing = false;
+                        self.offline_failed(&error, now);
                         for prompt_id in std::mem::take(&mut self.awaiting_queue) {
                             if !self.check_failed(&prompt_id, &error, now) {
                                 self.recheck.insert(prompt_id);
@@ -719,15 +755,15 @@ impl Session {
                 self.outbox.push(Event::HttpFailed { request, error });
             }
         }
+        // A prompt accepted or confirmed while the socket is down is
+        // followed over HTTP from now on.
+        self.offline_arm(now, self.config.disconnected_poll);
     }
 
     fn handle_queue(&mut self, snapshot: QueueSnapshot, now: Instant) {
         self.queue_requested = false;
         if self.state != ConnectionState::Connected {
-            self.outbox.push(Event::Status {
-                queue_remaining: Some(snapshot.len() as u64),
-                sid: None,
-            });
+            self.offline_answered(&snapshot, now);
         }
         self.probe_answered(&snapshot);
         let waiting = std::mem::take(&mut self.awaiting_queue);
@@ -807,13 +843,8 @@ impl Session {
         if self.attach_poll_at.is_some_and(|at| at <= now) {
             self.poll_attached(now);
         }
-        if self.next_poll_at.is_some_and(|at| at <= now) {
-            self.next_poll_at = Some(now + self.config.poll_interval);
-            self.reconcile(now);
-            if !self.queue_requested {
-                self.queue_requested = true;
-                self.commands.push_back(Command::Http(HttpRequest::Queue));
-            }
+        if self.offline.due(now) {
+            self.offline_poll(now);
         }
         if self.recheck_at.is_some_and(|at| at <= now) {
             self.recheck_at = None;
@@ -859,7 +890,7 @@ impl Session {
             offer(self.probe_at(), TimerReason::Probe);
         }
         offer(self.attach_poll_at, TimerReason::AttachPoll);
-        offer(self.next_poll_at, TimerReason::Poll);
+        offer(self.offline.next_at(), TimerReason::Poll);
         offer(self.recheck_at, TimerReason::Reconcile);
         best
     }
@@ -887,10 +918,12 @@ impl Session {
         let delay = self.config.backoff.delay(failures, &mut self.rng);
         let next_attempt_at = now + delay;
         let attempt = failures + 1;
-        if failures >= self.config.polling_after_failures {
-            if self.next_poll_at.is_none() {
-                self.next_poll_at = Some(now);
-            }
+        // A refused upgrade will be refused again: poll at once.
+        let blocked = self
+            .last_error
+            .as_ref()
+            .is_some_and(ConnectionError::websockets_blocked);
+        if failures >= self.config.polling_after_failures || blocked {
             self.set_state(ConnectionState::Polling {
                 attempt,
                 next_attempt_at,
@@ -901,6 +934,9 @@ impl Session {
                 next_attempt_at,
             });
         }
+        // The first look over HTTP comes at once: a prompt may have ended
+        // in the moments before the socket went.
+        self.offline_arm(now, Duration::ZERO);
     }
 
     fn clear_connection_timers(&mut self) {

@@ -10,7 +10,7 @@ use web_time::Instant;
 
 use crate::frame::Frame;
 use crate::reconcile::{HttpRequest, QueueSnapshot};
-use crate::record::Phase;
+use crate::record::{Outcome, Phase};
 
 use super::{Command, Session};
 
@@ -41,8 +41,18 @@ impl Session {
     /// this client sent (an older server, a gateway): the record moves to
     /// `chosen`, and `requested` resolves to it from now on.
     pub fn adopt_prompt_id(&mut self, requested: &str, chosen: &str, now: Instant) {
-        let _ = now;
         self.tracker.adopt(requested, chosen);
+        self.release_held(now);
+    }
+
+    /// Ends the foreign prompts whose end was held and is now decided
+    /// (see `Tracker::hold`); one that turned out ours after missing frames
+    /// is settled from history instead.
+    pub(super) fn release_held(&mut self, now: Instant) {
+        let settle = self.tracker.release_held(&mut self.outbox, now);
+        if !settle.is_empty() {
+            self.request_history(settle);
+        }
     }
 
     /// Tracks a prompt this client did not submit (another process, an
@@ -126,7 +136,7 @@ impl Session {
     }
 
     /// The one queued or running prompt of this client id that no record
-    /// tracks, when exactly one submission is uncertain (else `None`: two
+    /// of ours tracks (its frames may have made it a foreign record), when exactly one submission is uncertain (else `None`: two
     /// unknown answers cannot be told apart).
     fn unclaimed_in_queue(&self, snapshot: &QueueSnapshot) -> Option<String> {
         let me = self.client_id.as_deref()?;
@@ -142,7 +152,7 @@ impl Session {
             .running
             .iter()
             .chain(&snapshot.pending)
-            .filter(|i| i.client_id.as_deref() == Some(me) && !self.tracker.knows(&i.prompt_id));
+            .filter(|i| i.client_id.as_deref() == Some(me) && self.tracker.unclaimed(&i.prompt_id));
         let first = unclaimed.next()?;
         unclaimed.next().is_none().then(|| first.prompt_id.clone())
     }
@@ -255,7 +265,8 @@ impl Session {
     /// A check of a prompt failed over HTTP. Checks are retried, but not
     /// for ever: after [`super::SessionConfig::max_check_failures`] in a
     /// row, the prompt ends with the outcome its socket already reported,
-    /// if any, else as `Lost` with the error as the reason.
+    /// if any (a success only when no frame was missed, so its outputs are
+    /// whole), else as `Lost` with the error as the reason.
     pub(super) fn check_failed(&mut self, prompt_id: &str, error: &str, now: Instant) -> bool {
         let Some(record) = self.tracker.record_mut(prompt_id) else {
             return true;
@@ -264,12 +275,28 @@ impl Session {
         if record.http_failures < self.config.max_check_failures {
             return false;
         }
+        let checks = self.config.max_check_failures;
+        // A success heard after a gap may have missed `executed` frames:
+        // without history, its outputs cannot be vouched for, and a success
+        // with outputs missing would be a wrong answer, not a lost one.
+        let unverified = record.had_gap
+            && record
+                .pending_outcome
+                .as_ref()
+                .is_some_and(|o| *o == Outcome::Succeeded);
+        let reason = if unverified {
+            record.pending_outcome = None;
+            format!(
+                "it succeeded, but its outputs could not be read after frames were missed \
+                 ({checks} failed checks of its history; last: {error})"
+            )
+        } else {
+            format!(
+                "the server could not be asked about it ({checks} failed checks; last: {error})"
+            )
+        };
         self.recheck.remove(prompt_id);
         self.awaiting_queue.remove(prompt_id);
-        let reason = format!(
-            "the server could not be asked about it ({} failed checks; last: {error})",
-            self.config.max_check_failures
-        );
         self.tracker.lose(prompt_id, reason, &mut self.outbox, now);
         true
     }
