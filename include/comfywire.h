@@ -31,16 +31,24 @@
  *   client's dispatcher thread (never on a network thread). A slow callback
  *   delays the next callbacks of its client, not the network: progress and
  *   previews are coalesced meanwhile, lifecycle and terminal events are kept.
- * - Inside a callback you may call any comfywire function, including
- *   blocking ones (the dispatcher thread is not a runtime thread), except
- *   comfywire_client_free() and comfywire_client_close() of the same client,
- *   which would wait for the dispatcher to finish the callback that called
- *   them. comfywire_unsubscribe() is fine, even for the running callback.
+ * - Inside a callback you may call any comfywire function of any client,
+ *   including blocking ones (the dispatcher thread is not a runtime
+ *   thread). Called from one of its own callbacks, comfywire_client_close()
+ *   and comfywire_client_free() return at once and the close completes
+ *   after that callback returns (the client must not be used after free, as
+ *   always); comfywire_unsubscribe() of any subscription, the running one
+ *   included, returns at once.
+ * - From any other thread, comfywire_client_close(),
+ *   comfywire_client_free() and comfywire_unsubscribe() wait for a callback
+ *   call in progress to return, so that no call starts once they returned:
+ *   a callback must therefore never wait for a thread that is making one
+ *   of these calls (e.g. on a lock that thread holds).
  * - user_data is passed to the callback on the dispatcher thread and to
  *   free_user_data on whichever thread removes the subscription (the one
- *   calling comfywire_unsubscribe or comfywire_client_free, or the dispatcher
- *   when the subscription was removed while its callback ran), so it must be
- *   usable from other threads. free_user_data runs exactly once.
+ *   calling comfywire_unsubscribe, comfywire_client_close or
+ *   comfywire_client_free, or the dispatcher when the subscription was
+ *   removed while its callback ran), so it must be usable from other
+ *   threads. free_user_data runs exactly once.
  * - Callbacks must not unwind (no C++ exception may leave a callback).
  * - comfywire_last_error_message() is per thread.
  */
@@ -274,14 +282,12 @@ extern "C" {
 comfywire_status comfywire_subscribe(const struct comfywire_client *client, const char *kinds, const char *prompt_id, comfywire_event_fn callback, void *user_data, comfywire_free_fn free_user_data, uint64_t *out_id);
 
 /**
- * Removes a subscription; its `free_user_data` runs before this returns,
- * unless its callback is running right now on the dispatcher thread, in
- * which case it runs there when that call returns. No call of the callback
- * starts after this returns. COMFYWIRE_INVALID_ARGUMENT for an unknown
- * (or already removed) id.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
+ * Removes a subscription. No call of its callback starts after this
+ * returns: a call running now on the dispatcher thread is waited for, and
+ * `free_user_data` runs before this returns. The one exception is a call
+ * from that callback itself (on the dispatcher thread): it returns at
+ * once, and `free_user_data` runs when the callback returns.
+ * COMFYWIRE_INVALID_ARGUMENT for an unknown (or already removed) id.
  */
 comfywire_status comfywire_unsubscribe(const struct comfywire_client *client, uint64_t subscription_id);
 
@@ -300,18 +306,17 @@ comfywire_status comfywire_client_new(const struct comfywire_options *options, s
  * settings file (`{"url": "http://127.0.0.1:8188"}` is enough; every field
  * is optional). `COMFYWIRE_*` environment variables override it. Sets
  * `*out_client`; connects in the background.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_client_new_json(const char *settings_json, struct comfywire_client **out_client);
 
 /**
  * Closes the client (if not closed yet) and frees it. Blocks until the
- * socket is closed and the dispatcher thread has stopped; every remaining
- * subscription's `free_user_data` runs on the calling thread before this
- * returns. NULL is ignored. Must not be called from one of this client's
- * own callbacks.
+ * socket is closed and the dispatcher thread has stopped (a callback
+ * running now is waited for); every remaining subscription's
+ * `free_user_data` runs before this returns. NULL is ignored. Called from
+ * one of this client's own callbacks, it returns at once: the close
+ * completes after that callback returns, and the running subscription's
+ * `free_user_data` runs then, on the dispatcher thread.
  *
  * # Safety
  * `client` is NULL or a client not freed yet, which no other thread uses
@@ -321,20 +326,17 @@ void comfywire_client_free(struct comfywire_client *client);
 
 /**
  * Closes the client without freeing it: the socket closes, blocked calls
- * return COMFYWIRE_CLOSED, every subscription's `free_user_data` runs, and
- * later calls fail with COMFYWIRE_CLOSED. Idempotent. Must not be called
- * from one of this client's own callbacks.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
+ * return COMFYWIRE_CLOSED, no callback starts any more, every
+ * subscription's `free_user_data` runs, and later calls fail with
+ * COMFYWIRE_CLOSED. Idempotent. Blocks like comfywire_client_free();
+ * called from one of this client's own callbacks, it returns at once
+ * (later calls fail with COMFYWIRE_CLOSED already) and the close completes
+ * after that callback returns.
  */
 comfywire_status comfywire_client_close(const struct comfywire_client *client);
 
 /**
  * The client id sent to the server.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_client_id(const struct comfywire_client *client, char **out_id);
 
@@ -342,69 +344,45 @@ comfywire_status comfywire_client_id(const struct comfywire_client *client, char
  * Blocks until the socket is connected, up to `timeout_ms`
  * (COMFYWIRE_TIMEOUT or the connect error otherwise; the client keeps
  * retrying in the background either way).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_connect(const struct comfywire_client *client, uint32_t timeout_ms);
 
 /**
  * The connection state now: `idle`, `connecting`, `connected`,
  * `reconnecting`, `polling`, `paused` or `closed`.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_connection_state(const struct comfywire_client *client, char **out_state);
 
 /**
  * The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
  * `last_error`.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_connection_status_json(const struct comfywire_client *client, char **out_json);
 
 /**
  * The client's counters as JSON: `frames`, `events`, `bad_frames`,
  * `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_stats_json(const struct comfywire_client *client, char **out_json);
 
 /**
  * The app went to the background: disconnect and stop retrying until
  * comfywire_resume().
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_pause(const struct comfywire_client *client);
 
 /**
  * The app is back: reconnect now.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_resume(const struct comfywire_client *client);
 
 /**
  * The network changed (e.g. Wi-Fi to cellular): check or reconnect now.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_network_changed(const struct comfywire_client *client);
 
 /**
  * Skips the current backoff wait and reconnects now.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_retry_now(const struct comfywire_client *client);
 
@@ -414,17 +392,11 @@ comfywire_status comfywire_retry_now(const struct comfywire_client *client);
  * (still COMFYWIRE_OK). Events are queued from the first call on; progress
  * and previews are coalesced when not pulled fast enough, lifecycle and
  * terminal events never. Returns COMFYWIRE_CLOSED once the client is closed.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_next_event(const struct comfywire_client *client, uint32_t timeout_ms, struct comfywire_event **out_event);
 
 /**
  * Copies an event, e.g. to keep one a callback was lent. NULL gives NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 struct comfywire_event *comfywire_event_clone(const struct comfywire_event *event);
 
@@ -443,42 +415,27 @@ void comfywire_event_free(struct comfywire_event *event);
  * `preview`, `progress_text`, `output`, `node_finished`, `blocked`,
  * `finished`, `message`, `bad_frame`, `http_failed`, or `callback_error`.
  * Never NULL for a non-NULL event.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_kind(const struct comfywire_event *event);
 
 /**
  * The prompt the event belongs to, or NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_prompt_id(const struct comfywire_event *event);
 
 /**
  * The node (node events, progress, previews, outputs, progress text), or NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_node(const struct comfywire_event *event);
 
 /**
  * The node to show the event on (group nodes), or NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_display_node(const struct comfywire_event *event);
 
 /**
  * Text: progress text, the connection state name, a terminal status
  * (`succeeded`, `failed`, ...), an error message; or NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_text(const struct comfywire_event *event);
 
@@ -487,9 +444,6 @@ const char *comfywire_event_text(const struct comfywire_event *event);
  * the connection status (`connection`), feature flags, cached nodes, an
  * unknown message's data, a callback error's `{"failed_kind",
  * "subscription"}`; or NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_json(const struct comfywire_event *event);
 
@@ -497,35 +451,23 @@ const char *comfywire_event_json(const struct comfywire_event *event);
  * The whole event as one JSON object, the same object the `comfywire`
  * CLI prints with `--json` (`{"event": kind, "prompt_id": ..., ...}`, the
  * schema in the CLI's README), for logging or hosts that parse JSON anyway.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_to_json(const struct comfywire_event *event);
 
 /**
  * Step (progress), queue size (status), queue number (prompt_queued), 1 for a
  * recovered output; otherwise (and for a NULL event) 0.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_event_value(const struct comfywire_event *event);
 
 /**
  * Total steps (progress); otherwise (and for a NULL event) 0.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_event_max(const struct comfywire_event *event);
 
 /**
  * Whole-prompt progress in [0, 1] (progress, finished); otherwise (and for
  * a NULL event) 0.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_event_overall(const struct comfywire_event *event);
 
@@ -533,17 +475,11 @@ double comfywire_event_overall(const struct comfywire_event *event);
  * The preview image of a `preview` event: sets `*out_data` and `*out_len`
  * (NULL and 0 for other events; still COMFYWIRE_OK). The bytes are
  * borrowed from the event.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_event_preview(const struct comfywire_event *event, const uint8_t **out_data, size_t *out_len);
 
 /**
  * The preview's MIME type (`image/jpeg`, `image/png`), or NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_event_mime(const struct comfywire_event *event);
 
@@ -552,9 +488,6 @@ const char *comfywire_event_mime(const struct comfywire_event *event);
  * `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
  * `*out_len`; the caller frees the bytes with
  * comfywire_bytes_free(`*out_data`, `*out_len`).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_view(const struct comfywire_client *client, const char *filename, const char *subfolder, const char *kind, uint8_t **out_data, size_t *out_len);
 
@@ -570,18 +503,12 @@ void comfywire_bytes_free(uint8_t *data, size_t len);
 /**
  * The files among a prompt's outputs, as a JSON array of
  * `{"filename", "subfolder", "type"}`.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_output_files(const struct comfywire_client *client, const char *prompt_id, char **out_json);
 
 /**
  * Downloads every output file of a prompt into the folder `dir` (created
  * if missing); sets `*out_json` to a JSON array of the paths written.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_download_outputs(const struct comfywire_client *client, const char *prompt_id, const char *dir, char **out_json);
 
@@ -600,9 +527,6 @@ comfywire_status comfywire_upload(const struct comfywire_client *client, const c
  * Submits a workflow (API-format JSON) and sets `*out_prompt_id`. A
  * refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
  * comfywire_last_error_detail_json().
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_submit(const struct comfywire_client *client, const char *workflow_json, char **out_prompt_id);
 
@@ -624,9 +548,6 @@ comfywire_status comfywire_submit_with(const struct comfywire_client *client, co
  *
  * `*out_outcome` is set whenever there is an outcome: on success and for
  * failed, interrupted and lost prompts too (NULL otherwise).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_run(const struct comfywire_client *client, const char *workflow_json, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
 
@@ -645,9 +566,6 @@ comfywire_status comfywire_run_with(const struct comfywire_client *client, const
  * Blocks up to `timeout_ms` for a prompt to end. Statuses and
  * `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
  * out (the prompt goes on; call again).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_wait(const struct comfywire_client *client, const char *prompt_id, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
 
@@ -682,27 +600,18 @@ comfywire_status comfywire_attach(const struct comfywire_client *client, const c
  * (see `journal_path` in comfywire_options), as a JSON array of prompt
  * ids in submission order (`[]` without a journal). Each is attached
  * already: comfywire_wait() on it gives its outcome.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_resumed_json(const struct comfywire_client *client, char **out_json);
 
 /**
  * The client's record of a prompt it has seen, in any phase; `*out_outcome`
  * is NULL when it has none.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_execution(const struct comfywire_client *client, const char *prompt_id, struct comfywire_outcome **out_outcome);
 
 /**
  * The client's ring of finished executions, oldest first, as a JSON array
  * of outcome objects (see comfywire_outcome_json()).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_history(const struct comfywire_client *client, char **out_json);
 
@@ -710,9 +619,6 @@ comfywire_status comfywire_history(const struct comfywire_client *client, char *
  * Interrupts the prompt if it is the one running now (never someone
  * else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
  * may be NULL.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_interrupt(const struct comfywire_client *client, const char *prompt_id, bool *out_sent);
 
@@ -720,9 +626,6 @@ comfywire_status comfywire_interrupt(const struct comfywire_client *client, cons
  * The server's queue as JSON: `{"running": [ids], "pending": [ids],
  * "items": {"running": [...], "pending": [...]}}`, pending in run order;
  * each item is `{"prompt_id", "number", "client_id"}`.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_queue(const struct comfywire_client *client, char **out_json);
 
@@ -739,26 +642,17 @@ comfywire_status comfywire_delete(const struct comfywire_client *client, const c
 /**
  * Deletes every pending prompt (the running one goes on; see
  * comfywire_interrupt()).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_clear_queue(const struct comfywire_client *client);
 
 /**
  * The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
  * when the server has none.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_server_history(const struct comfywire_client *client, const char *prompt_id, char **out_json);
 
 /**
  * The server's `GET /system_stats` as JSON.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 comfywire_status comfywire_system_stats(const struct comfywire_client *client, char **out_json);
 
@@ -775,52 +669,34 @@ struct comfywire_job_options comfywire_job_options_default(void);
 
 /**
  * The prompt id. NULL only for a NULL outcome.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_prompt_id(const struct comfywire_outcome *outcome);
 
 /**
  * `succeeded`, `failed`, `interrupted` or `lost` (or `submitted`, `queued`,
  * `running` for an unfinished prompt). NULL only for a NULL outcome.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_status(const struct comfywire_outcome *outcome);
 
 /**
  * True when the prompt succeeded (false for a NULL outcome).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 bool comfywire_outcome_succeeded(const struct comfywire_outcome *outcome);
 
 /**
  * The UI outputs by node id, as a JSON object (`{}` when none).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_outputs_json(const struct comfywire_outcome *outcome);
 
 /**
  * The exception message of a failed prompt or the reason of a lost one;
  * NULL otherwise.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_error_message(const struct comfywire_outcome *outcome);
 
 /**
  * Run time in milliseconds, or a negative number when unknown (-1 for a
  * NULL outcome).
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
 
@@ -828,9 +704,6 @@ double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
  * The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
  * `nodes` (with timings), `cached`, `error`, `interrupted_at`,
  * `lost_reason`, `duration_ms`, `progress`, `had_gap`, `outputs_omitted`.
- *
- * # Safety
- * Only the general contract (pointers NULL or valid, strings NUL-terminated).
  */
 const char *comfywire_outcome_json(const struct comfywire_outcome *outcome);
 

@@ -5,13 +5,20 @@
 import comfywire.*
 import comfywire.host.*
 import java.io.File
+import java.lang.ref.WeakReference
 import java.net.HttpURLConnection
 import java.net.URI
 import java.time.Duration
 import java.util.Collections
 import java.util.UUID
+import java.util.concurrent.ArrayBlockingQueue
 import java.util.concurrent.CountDownLatch
 import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicLong
+import java.util.concurrent.atomic.AtomicReference
+import kotlin.concurrent.thread
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.runBlocking
@@ -23,16 +30,65 @@ const val WORKFLOW = """{"1": {"class_type": "EmptyImage", "inputs": {}}}"""
 fun scenario(name: String, promptId: String? = null, stall: Duration? = null, queue: Duration? = null) =
     JobOptions(promptId = promptId, extraData = """{"mock_scenario": "$name"}""", stallTimeout = stall, queueTimeout = queue)
 
-/** POSTs a control request to the mock (faults, playback speed). */
-fun mock(path: String, body: String) {
+/** POSTs a control request to the mock (faults, playback speed, firehose); answers its body. */
+fun mock(path: String, body: String): String {
     val c = URI("$mockUrl/mock/$path").toURL().openConnection() as HttpURLConnection
     c.requestMethod = "POST"
     c.doOutput = true
     c.setRequestProperty("Content-Type", "application/json")
     c.outputStream.use { it.write(body.toByteArray()) }
     check(c.responseCode == 200) { "mock $path answered ${c.responseCode}" }
+    val answer = c.inputStream.use { String(it.readBytes()) }
     c.disconnect()
+    return answer
 }
+
+/** A call back into the client that must return at once takes at most this. */
+const val AT_ONCE_MS = 2_000L
+/** Frames a firehose sends: far more than a client reads before a listener closes it. */
+const val FLOOD = 100_000L
+
+/** A connected client that makes every progress step and preview an event. */
+suspend fun unthrottled(): Client =
+    Client.fromSettingsJson("""{"url": "$mockUrl", "progress_interval_ms": 0, "preview_interval_ms": 0}""")
+        .also { it.waitConnected(10_000u) }
+
+/** Starts the mock's firehose at a client's socket on a thread of its own (the
+ *  request answers when the firehose ends); `sent` gets the frames it sent. */
+fun firehose(clientId: String, frames: Long, sent: AtomicLong = AtomicLong(-1)): Thread = thread(isDaemon = true) {
+    val answer = mock("firehose", """{"client_id": "$clientId", "frames": $frames, "scenario": "long_run"}""")
+    sent.set(Regex("\"frames_sent\":\\s*(\\d+)").find(answer)?.groupValues?.get(1)?.toLong() ?: -1)
+}
+
+/** Waits (boundedly) for `condition`. */
+fun until(limitMs: Long = 10_000, condition: () -> Boolean): Boolean {
+    val end = System.nanoTime() + limitMs * 1_000_000
+    while (System.nanoTime() < end) {
+        if (condition()) return true
+        Thread.sleep(5)
+    }
+    return condition()
+}
+
+/** Until the client read `more` frames past `base`: the socket kept delivering
+ *  while a listener held the dispatcher, so the hand-off to it is full. */
+fun framesPast(client: Client, base: ULong, more: ULong) = until { client.stats().frames >= base + more }
+
+/** A listener that holds its client and its own subscription, like a view model. */
+class Owner(val client: Client) : EventListener {
+    var subscription: Subscription? = null
+    override fun onEvent(event: Event) { client.clientId() }
+}
+
+/** Subscribes an [Owner] of `client`; only a weak reference to it stays here. */
+fun ownedBy(client: Client): WeakReference<Owner> {
+    val owner = Owner(client)
+    owner.subscription = client.subscribe(listOf(), null, owner)
+    return WeakReference(owner)
+}
+
+/** True once the garbage collector let `ref` go (bounded). */
+fun collected(ref: WeakReference<*>) = until { System.gc(); ref.get() == null }
 
 /** A client whose socket is open: the client does not yet settle a prompt
  *  that ends before its first connection, so no test races that. */
@@ -305,6 +361,151 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
         } finally {
             journal.deleteRecursively()
         }
+    },
+    "shutdown from a listener returns at once under a firehose" to {
+        unthrottled().use { client ->
+            val base = client.stats().frames
+            val calls = AtomicInteger()
+            val took = ArrayBlockingQueue<Pair<Boolean, Long>>(1)
+            val subscription = client.subscribe(listOf(), null, object : EventListener {
+                override fun onEvent(event: Event) {
+                    if (calls.incrementAndGet() != 1) return
+                    val loaded = framesPast(client, base, 2000u)
+                    val started = System.nanoTime()
+                    client.shutdown()
+                    took.offer(loaded to (System.nanoTime() - started) / 1_000_000)
+                }
+            })
+            val sent = AtomicLong(-1)
+            val hose = firehose(client.clientId(), FLOOD, sent)
+            val (loaded, ms) = took.poll(30, TimeUnit.SECONDS)
+                ?: throw AssertionError("the listener never returned: shutdown from a listener deadlocked")
+            expect(loaded) { "the firehose never got ahead of the listener" }
+            expect(ms < AT_ONCE_MS) { "shutdown from a listener took $ms ms" }
+            client.shutdown() // from here: waits for the rest of the close
+            expect(client.status().state == "closed") { client.status().state }
+            try {
+                client.queue()
+                throw AssertionError("queue after shutdown")
+            } catch (e: ComfyException.Closed) {
+            }
+            expect(calls.get() == 1) { "${calls.get()} calls" }
+            hose.join(30_000)
+            expect(sent.get() in 0 until FLOOD) { "the firehose was not cut short: ${sent.get()} sent" }
+            subscription.close()
+        }
+    },
+    "the last reference released in a listener under a firehose" to {
+        val client = unthrottled()
+        val base = client.stats().frames
+        val clientId = client.clientId()
+        val held = AtomicReference(client)
+        val calls = AtomicInteger()
+        val took = ArrayBlockingQueue<Pair<Boolean, Long>>(1)
+        val subscription = client.subscribe(listOf(), null, object : EventListener {
+            override fun onEvent(event: Event) {
+                calls.incrementAndGet()
+                val mine = held.getAndSet(null) ?: return
+                val loaded = framesPast(mine, base, 2000u)
+                val started = System.nanoTime()
+                mine.close() // the only reference to the native client
+                took.offer(loaded to (System.nanoTime() - started) / 1_000_000)
+            }
+        })
+        val sent = AtomicLong(-1)
+        val hose = firehose(clientId, FLOOD, sent)
+        val (loaded, ms) = took.poll(30, TimeUnit.SECONDS)
+            ?: throw AssertionError("the listener never returned: releasing the client in it deadlocked")
+        expect(loaded) { "the firehose never got ahead of the listener" }
+        expect(ms < AT_ONCE_MS) { "releasing the client in a listener took $ms ms" }
+        hose.join(30_000)
+        expect(sent.get() in 0 until FLOOD) { "the socket stayed open: ${sent.get()} sent" }
+        expect(calls.get() == 1) { "${calls.get()} calls" }
+        expect(!subscription.cancel()) { "still registered after the client went" }
+        subscription.close()
+    },
+    "cancel from a listener, and cancel from another thread waits for a running call" to {
+        unthrottled().use { client ->
+            val own = AtomicReference<Subscription>()
+            val selfCalls = AtomicInteger()
+            val selfCancelled = ArrayBlockingQueue<Long>(1)
+            // Progress only: nothing comes before the firehose, so `own` is set
+            // before the first call.
+            own.set(client.subscribe(listOf("progress"), null, object : EventListener {
+                override fun onEvent(event: Event) {
+                    selfCalls.incrementAndGet()
+                    val subscription = own.getAndSet(null) ?: return
+                    val started = System.nanoTime()
+                    subscription.cancel()
+                    selfCancelled.offer((System.nanoTime() - started) / 1_000_000)
+                }
+            }))
+            val inside = AtomicBoolean()
+            val entered = CountDownLatch(1)
+            val calls = AtomicInteger()
+            val busy = client.subscribe(listOf(), null, object : EventListener {
+                override fun onEvent(event: Event) {
+                    inside.set(true)
+                    if (calls.incrementAndGet() == 1) {
+                        entered.countDown()
+                        // Not synchronisation: a call that lasts, so that a cancel
+                        // which did not wait for it would return inside it.
+                        Thread.sleep(300)
+                    }
+                    inside.set(false)
+                }
+            })
+            val base = client.stats().frames
+            val sent = AtomicLong(-1)
+            val hose = firehose(client.clientId(), 5_000, sent)
+            expect(entered.await(10, TimeUnit.SECONDS)) { "no event" }
+            expect(busy.cancel()) { "cancel returned false" }
+            expect(!inside.get()) { "cancel returned while the call was still running" }
+            val seen = calls.get()
+            hose.join(30_000)
+            expect(sent.get() == 5_000L) { "${sent.get()} sent" }
+            expect(framesPast(client, base, 4_000u)) { "the firehose did not reach the client" }
+            expect(calls.get() == seen) { "a call started after cancel returned" }
+            val ms = selfCancelled.poll(10, TimeUnit.SECONDS) ?: throw AssertionError("self-cancel never returned")
+            expect(ms < AT_ONCE_MS) { "cancelling itself took $ms ms" }
+            expect(selfCalls.get() == 1) { "${selfCalls.get()} calls of the self-cancelled listener" }
+            busy.close()
+        }
+    },
+    "submit and run from a listener" to {
+        unthrottled().use { client ->
+            val results = ArrayBlockingQueue<Result<Pair<String, String>>>(1)
+            val calls = AtomicInteger()
+            val subscription = client.subscribe(listOf("finished"), null, object : EventListener {
+                override fun onEvent(event: Event) {
+                    if (calls.incrementAndGet() != 1) return
+                    results.offer(runCatching {
+                        runBlocking {
+                            val submitted = client.submit(WORKFLOW, scenario("success_single"))
+                            val ran = client.run(WORKFLOW, scenario("success_single"))
+                            submitted.promptId to ran.status
+                        }
+                    })
+                }
+            })
+            client.run(WORKFLOW, scenario("success_single"))
+            val (submitted, ran) = (results.poll(40, TimeUnit.SECONDS) ?: throw AssertionError("no result")).getOrThrow()
+            expect(ran == "succeeded") { "run from a listener: $ran" }
+            val outcome = client.outcome(submitted, JobOptions(timeout = Duration.ofSeconds(30)))
+            expect(outcome.status == "succeeded") { "submitted from a listener: ${outcome.status}" }
+            subscription.close()
+        }
+    },
+    "a listener holding its client is released by shutdown, and by close" to {
+        val shut = unthrottled()
+        val byShutdown = ownedBy(shut)
+        shut.shutdown()
+        expect(collected(byShutdown)) { "shutdown did not release the listener" }
+        shut.close()
+        val closed = unthrottled()
+        val byClose = ownedBy(closed)
+        closed.close() // the Kotlin reference goes, though the listener still holds the object
+        expect(collected(byClose)) { "close did not release the listener" }
     },
     "settings JSON constructor" to {
         Client.fromSettingsJson("""{"url": "$mockUrl"}""").use { client ->

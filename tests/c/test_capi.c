@@ -156,6 +156,263 @@ static void test_reentrant_callback(comfywire_client *client) {
 }
 
 
+/* ---- callbacks that call back: close, free, unsubscribe, submit ---- */
+
+/* A call back into the client that must return at once may take this
+ * long at most (generous, for valgrind on a loaded machine). */
+#define AT_ONCE_MS 5000
+/* Frames a firehose sends: far more than the client reads before a
+ * callback closes it. */
+#define FLOOD 100000
+
+static long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Starts the mock sending `frames` frames to the client's socket as fast
+ * as it takes them, in the background (curl exits when the firehose ends,
+ * which a closed socket cuts short). */
+static int start_firehose(comfywire_client *client, long frames) {
+    char *id = NULL;
+    if (comfywire_client_id(client, &id) != COMFYWIRE_OK) {
+        return -1;
+    }
+    char command[768];
+    snprintf(command, sizeof command,
+             "curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' "
+             "-d '{\"client_id\":\"%s\",\"frames\":%ld,\"scenario\":\"long_run\"}' "
+             "'%s/mock/firehose' >/dev/null 2>&1 &",
+             id, frames, mock_url);
+    comfywire_string_free(id);
+    return system(command);
+}
+
+/* Frames the client has read so far. */
+static unsigned long long frames_read(comfywire_client *client) {
+    char *stats = NULL;
+    unsigned long long frames = 0;
+    if (comfywire_stats_json(client, &stats) == COMFYWIRE_OK && stats != NULL) {
+        const char *at = strstr(stats, "\"frames\":");
+        if (at != NULL) {
+            frames = strtoull(at + strlen("\"frames\":"), NULL, 10);
+        }
+    }
+    comfywire_string_free(stats);
+    return frames;
+}
+
+/* Waits (boundedly) until the client read `more` frames past `base`: the
+ * socket kept delivering while a callback held the dispatcher, so the
+ * hand-off to the dispatcher is full. */
+static int frames_past(comfywire_client *client, unsigned long long base, unsigned long long more) {
+    for (long waited = 0; waited < 20000; waited += 5) {
+        if (frames_read(client) >= base + more) {
+            return 1;
+        }
+        sleep_ms(5);
+    }
+    return 0;
+}
+
+/* A client that turns every progress step and preview into an event. */
+static comfywire_client *unthrottled_client(void) {
+    char settings[512];
+    snprintf(settings, sizeof settings,
+             "{\"url\": \"%s\", \"preview_interval_ms\": 0, \"progress_interval_ms\": 0}", mock_url);
+    comfywire_client *client = NULL;
+    if (comfywire_client_new_json(settings, &client) != COMFYWIRE_OK) {
+        return NULL;
+    }
+    CHECK(comfywire_connect(client, 10000) == COMFYWIRE_OK);
+    return client;
+}
+
+typedef struct {
+    comfywire_client *client;
+    unsigned long long base;
+    int free_it; /* comfywire_client_free instead of comfywire_client_close */
+    atomic_int calls;
+    atomic_int loaded;
+    atomic_long took_ms;
+    atomic_int status;
+    atomic_int done;
+    atomic_int freed;
+} closer;
+
+static void on_event_close(void *user_data, const comfywire_event *event) {
+    closer *c = user_data;
+    (void)event;
+    if (atomic_fetch_add(&c->calls, 1) != 0) {
+        return;
+    }
+    atomic_store(&c->loaded, frames_past(c->client, c->base, 2000));
+    long started = now_ms();
+    if (c->free_it) {
+        comfywire_client_free(c->client);
+        atomic_store(&c->status, COMFYWIRE_OK);
+    } else {
+        atomic_store(&c->status, comfywire_client_close(c->client));
+    }
+    atomic_store(&c->took_ms, now_ms() - started);
+    atomic_store(&c->done, 1);
+}
+
+static void free_closer(void *user_data) {
+    closer *c = user_data;
+    atomic_fetch_add(&c->freed, 1);
+}
+
+/* comfywire_client_close (free_it = 0) or comfywire_client_free (1) from
+ * inside a callback, while a firehose keeps the dispatcher's hand-off
+ * full: returns at once, completes after the callback returns. */
+static void test_close_or_free_from_a_callback(int free_it) {
+    comfywire_client *client = unthrottled_client();
+    if (client == NULL) {
+        CHECK(client != NULL);
+        return;
+    }
+    closer c;
+    memset(&c, 0, sizeof c);
+    c.client = client;
+    c.base = frames_read(client);
+    c.free_it = free_it;
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, NULL, NULL, on_event_close, &c, free_closer, &id) ==
+          COMFYWIRE_OK);
+    CHECK(start_firehose(client, FLOOD) == 0);
+    wait_for(&c.done, 1, 30000);
+    CHECK(atomic_load(&c.done) == 1); /* else the callback deadlocked */
+    if (atomic_load(&c.done) != 1) {
+        return; /* the client is stuck: leave it */
+    }
+    CHECK(atomic_load(&c.loaded) == 1);
+    CHECK(atomic_load(&c.status) == COMFYWIRE_OK);
+    CHECK(atomic_load(&c.took_ms) < AT_ONCE_MS);
+    wait_for(&c.freed, 1, 5000);
+    CHECK(atomic_load(&c.freed) == 1); /* released after the callback returned */
+    if (!free_it) {
+        /* Really closed: a close from this thread waits for the rest. */
+        CHECK(comfywire_client_close(client) == COMFYWIRE_OK);
+        char *state = NULL;
+        CHECK(comfywire_connection_state(client, &state) == COMFYWIRE_OK);
+        CHECK(str_eq(state, "closed"));
+        comfywire_string_free(state);
+        char *prompt_id = NULL;
+        CHECK(comfywire_submit(client, WORKFLOW, &prompt_id) == COMFYWIRE_CLOSED);
+        CHECK(prompt_id == NULL);
+        comfywire_client_free(client);
+    }
+    CHECK(atomic_load(&c.calls) == 1); /* no call after the close */
+    CHECK(atomic_load(&c.freed) == 1);
+}
+
+typedef struct {
+    atomic_int inside;
+    atomic_int entered;
+    atomic_int calls;
+    atomic_int freed;
+} busy;
+
+static void on_event_busy(void *user_data, const comfywire_event *event) {
+    busy *b = user_data;
+    (void)event;
+    atomic_store(&b->inside, 1);
+    if (atomic_fetch_add(&b->calls, 1) == 0) {
+        atomic_store(&b->entered, 1);
+        /* Not synchronisation: a call that lasts, so that an unsubscribe
+         * which did not wait for it would return inside it. */
+        sleep_ms(300);
+    }
+    atomic_store(&b->inside, 0);
+}
+
+static void free_busy(void *user_data) {
+    busy *b = user_data;
+    atomic_fetch_add(&b->freed, 1);
+}
+
+/* comfywire_unsubscribe from another thread while the callback runs waits
+ * for that call; no call starts after it returned. */
+static void test_no_call_after_unsubscribe_returns(void) {
+    comfywire_client *client = unthrottled_client();
+    if (client == NULL) {
+        CHECK(client != NULL);
+        return;
+    }
+    busy b;
+    memset(&b, 0, sizeof b);
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, NULL, NULL, on_event_busy, &b, free_busy, &id) ==
+          COMFYWIRE_OK);
+    unsigned long long base = frames_read(client);
+    CHECK(start_firehose(client, 5000) == 0);
+    wait_for(&b.entered, 1, 10000);
+    CHECK(atomic_load(&b.entered) == 1);
+    CHECK(comfywire_unsubscribe(client, id) == COMFYWIRE_OK);
+    CHECK(atomic_load(&b.inside) == 0); /* the running call had ended */
+    CHECK(atomic_load(&b.freed) == 1);  /* and user_data was freed */
+    int calls = atomic_load(&b.calls);
+    /* The rest of the firehose reaches the client; no call starts. */
+    CHECK(frames_past(client, base, 4000));
+    CHECK(atomic_load(&b.calls) == calls);
+    comfywire_client_free(client);
+}
+
+typedef struct {
+    comfywire_client *client;
+    atomic_int calls;
+    atomic_int submit_status;
+    atomic_int run_status;
+    atomic_int done;
+    char submitted[64];
+} chain;
+
+static void on_finished_chain(void *user_data, const comfywire_event *event) {
+    chain *c = user_data;
+    (void)event;
+    if (atomic_fetch_add(&c->calls, 1) != 0) {
+        return;
+    }
+    char *prompt_id = NULL;
+    atomic_store(&c->submit_status, comfywire_submit(c->client, WORKFLOW, &prompt_id));
+    if (prompt_id != NULL) {
+        snprintf(c->submitted, sizeof c->submitted, "%s", prompt_id);
+    }
+    comfywire_string_free(prompt_id);
+    comfywire_outcome *outcome = NULL;
+    int status = comfywire_run(c->client, WORKFLOW, 30000, &outcome);
+    if (status == COMFYWIRE_OK && !comfywire_outcome_succeeded(outcome)) {
+        status = -1;
+    }
+    comfywire_outcome_free(outcome);
+    atomic_store(&c->run_status, status);
+    atomic_store(&c->done, 1);
+}
+
+/* Blocking job calls from inside a callback: submit and run. */
+static void test_submit_and_run_from_a_callback(comfywire_client *client) {
+    chain c;
+    memset(&c, 0, sizeof c);
+    c.client = client;
+    uint64_t id = 0;
+    CHECK(comfywire_subscribe(client, "finished", NULL, on_finished_chain, &c, NULL, &id) ==
+          COMFYWIRE_OK);
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run(client, WORKFLOW, 60000, &outcome) == COMFYWIRE_OK);
+    comfywire_outcome_free(outcome);
+    wait_for(&c.done, 1, 60000);
+    CHECK(atomic_load(&c.done) == 1);
+    CHECK(atomic_load(&c.submit_status) == COMFYWIRE_OK);
+    CHECK(atomic_load(&c.run_status) == COMFYWIRE_OK);
+    CHECK(comfywire_unsubscribe(client, id) == COMFYWIRE_OK);
+    outcome = NULL;
+    CHECK(comfywire_wait(client, c.submitted, 60000, &outcome) == COMFYWIRE_OK);
+    CHECK(comfywire_outcome_succeeded(outcome));
+    comfywire_outcome_free(outcome);
+}
+
 static void test_null_and_bad_inputs(void) {
     comfywire_client *client = (comfywire_client *)0x1; /* must be overwritten */
     CHECK(comfywire_client_new(NULL, &client) == COMFYWIRE_INVALID_ARGUMENT);
@@ -757,6 +1014,7 @@ int main(int argc, char **argv) {
         test_run_success_and_callbacks(client);
         test_execution_error(client);
         test_reentrant_callback(client);
+        test_submit_and_run_from_a_callback(client);
         test_bad_json_with_client(client);
         test_files(client);
         test_job_options(client);
@@ -765,6 +1023,9 @@ int main(int argc, char **argv) {
     }
     test_pull_loop();
     test_attach_and_journal();
+    test_close_or_free_from_a_callback(0);
+    test_close_or_free_from_a_callback(1);
+    test_no_call_after_unsubscribe_returns();
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;

@@ -123,14 +123,12 @@ pub unsafe extern "C" fn comfywire_subscribe(
     }
 }
 
-/// Removes a subscription; its `free_user_data` runs before this returns,
-/// unless its callback is running right now on the dispatcher thread, in
-/// which case it runs there when that call returns. No call of the callback
-/// starts after this returns. COMFYWIRE_INVALID_ARGUMENT for an unknown
-/// (or already removed) id.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
+/// Removes a subscription. No call of its callback starts after this
+/// returns: a call running now on the dispatcher thread is waited for, and
+/// `free_user_data` runs before this returns. The one exception is a call
+/// from that callback itself (on the dispatcher thread): it returns at
+/// once, and `free_user_data` runs when the callback returns.
+/// COMFYWIRE_INVALID_ARGUMENT for an unknown (or already removed) id.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_unsubscribe(
     client: *const Client,

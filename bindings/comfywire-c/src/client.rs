@@ -99,9 +99,6 @@ pub unsafe extern "C" fn comfywire_client_new(
 /// settings file (`{"url": "http://127.0.0.1:8188"}` is enough; every field
 /// is optional). `COMFYWIRE_*` environment variables override it. Sets
 /// `*out_client`; connects in the background.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_new_json(
     settings_json: *const c_char,
@@ -116,10 +113,12 @@ pub unsafe extern "C" fn comfywire_client_new_json(
 }
 
 /// Closes the client (if not closed yet) and frees it. Blocks until the
-/// socket is closed and the dispatcher thread has stopped; every remaining
-/// subscription's `free_user_data` runs on the calling thread before this
-/// returns. NULL is ignored. Must not be called from one of this client's
-/// own callbacks.
+/// socket is closed and the dispatcher thread has stopped (a callback
+/// running now is waited for); every remaining subscription's
+/// `free_user_data` runs before this returns. NULL is ignored. Called from
+/// one of this client's own callbacks, it returns at once: the close
+/// completes after that callback returns, and the running subscription's
+/// `free_user_data` runs then, on the dispatcher thread.
 ///
 /// # Safety
 /// `client` is NULL or a client not freed yet, which no other thread uses
@@ -131,12 +130,12 @@ pub unsafe extern "C" fn comfywire_client_free(client: *mut Client) {
 }
 
 /// Closes the client without freeing it: the socket closes, blocked calls
-/// return COMFYWIRE_CLOSED, every subscription's `free_user_data` runs, and
-/// later calls fail with COMFYWIRE_CLOSED. Idempotent. Must not be called
-/// from one of this client's own callbacks.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
+/// return COMFYWIRE_CLOSED, no callback starts any more, every
+/// subscription's `free_user_data` runs, and later calls fail with
+/// COMFYWIRE_CLOSED. Idempotent. Blocks like comfywire_client_free();
+/// called from one of this client's own callbacks, it returns at once
+/// (later calls fail with COMFYWIRE_CLOSED already) and the close completes
+/// after that callback returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status {
     // SAFETY: the general contract.
@@ -149,9 +148,6 @@ pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status
 }
 
 /// The client id sent to the server.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_client_id(
     client: *const Client,
@@ -164,9 +160,6 @@ pub unsafe extern "C" fn comfywire_client_id(
 /// Blocks until the socket is connected, up to `timeout_ms`
 /// (COMFYWIRE_TIMEOUT or the connect error otherwise; the client keeps
 /// retrying in the background either way).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u32) -> Status {
     let timeout = Duration::from_millis(u64::from(timeout_ms));
@@ -176,9 +169,6 @@ pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u3
 
 /// The connection state now: `idle`, `connecting`, `connected`,
 /// `reconnecting`, `polling`, `paused` or `closed`.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connection_state(
     client: *const Client,
@@ -190,9 +180,6 @@ pub unsafe extern "C" fn comfywire_connection_state(
 
 /// The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
 /// `last_error`.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_connection_status_json(
     client: *const Client,
@@ -204,9 +191,6 @@ pub unsafe extern "C" fn comfywire_connection_status_json(
 
 /// The client's counters as JSON: `frames`, `events`, `bad_frames`,
 /// `reconnects`, `coalesced`, `dropped`, `callback_failures`, `callbacks`.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_stats_json(
     client: *const Client,
@@ -218,9 +202,6 @@ pub unsafe extern "C" fn comfywire_stats_json(
 
 /// The app went to the background: disconnect and stop retrying until
 /// comfywire_resume().
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_pause(client: *const Client) -> Status {
     // SAFETY: the general contract.
@@ -228,9 +209,6 @@ pub unsafe extern "C" fn comfywire_pause(client: *const Client) -> Status {
 }
 
 /// The app is back: reconnect now.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_resume(client: *const Client) -> Status {
     // SAFETY: the general contract.
@@ -238,9 +216,6 @@ pub unsafe extern "C" fn comfywire_resume(client: *const Client) -> Status {
 }
 
 /// The network changed (e.g. Wi-Fi to cellular): check or reconnect now.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_network_changed(client: *const Client) -> Status {
     // SAFETY: the general contract.
@@ -248,9 +223,6 @@ pub unsafe extern "C" fn comfywire_network_changed(client: *const Client) -> Sta
 }
 
 /// Skips the current backoff wait and reconnects now.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_retry_now(client: *const Client) -> Status {
     // SAFETY: the general contract.

@@ -55,9 +55,6 @@ impl Event {
 /// (still COMFYWIRE_OK). Events are queued from the first call on; progress
 /// and previews are coalesced when not pulled fast enough, lifecycle and
 /// terminal events never. Returns COMFYWIRE_CLOSED once the client is closed.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_next_event(
     client: *const Client,
@@ -75,9 +72,6 @@ pub unsafe extern "C" fn comfywire_next_event(
 }
 
 /// Copies an event, e.g. to keep one a callback was lent. NULL gives NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_clone(event: *const Event) -> *mut Event {
     // SAFETY: the general contract.
@@ -100,9 +94,6 @@ pub unsafe extern "C" fn comfywire_event_free(event: *mut Event) {
 /// `preview`, `progress_text`, `output`, `node_finished`, `blocked`,
 /// `finished`, `message`, `bad_frame`, `http_failed`, or `callback_error`.
 /// Never NULL for a non-NULL event.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_kind(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.
@@ -110,9 +101,6 @@ pub unsafe extern "C" fn comfywire_event_kind(event: *const Event) -> *const c_c
 }
 
 /// The prompt the event belongs to, or NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_prompt_id(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.
@@ -120,9 +108,6 @@ pub unsafe extern "C" fn comfywire_event_prompt_id(event: *const Event) -> *cons
 }
 
 /// The node (node events, progress, previews, outputs, progress text), or NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_node(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.
@@ -130,9 +115,6 @@ pub unsafe extern "C" fn comfywire_event_node(event: *const Event) -> *const c_c
 }
 
 /// The node to show the event on (group nodes), or NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_display_node(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.
@@ -141,9 +123,6 @@ pub unsafe extern "C" fn comfywire_event_display_node(event: *const Event) -> *c
 
 /// Text: progress text, the connection state name, a terminal status
 /// (`succeeded`, `failed`, ...), an error message; or NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_text(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.
@@ -154,9 +133,6 @@ pub unsafe extern "C" fn comfywire_event_text(event: *const Event) -> *const c_c
 /// the connection status (`connection`), feature flags, cached nodes, an
 /// unknown message's data, a callback error's `{"failed_kind",
 /// "subscription"}`; or NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_json(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.
@@ -166,9 +142,6 @@ pub unsafe extern "C" fn comfywire_event_json(event: *const Event) -> *const c_c
 /// The whole event as one JSON object, the same object the `comfywire`
 /// CLI prints with `--json` (`{"event": kind, "prompt_id": ..., ...}`, the
 /// schema in the CLI's README), for logging or hosts that parse JSON anyway.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_to_json(event: *const Event) -> *const c_char {
     let json = |e: &Event| Some(to_cstring(e.source.to_json().to_string()));
@@ -178,9 +151,6 @@ pub unsafe extern "C" fn comfywire_event_to_json(event: *const Event) -> *const 
 
 /// Step (progress), queue size (status), queue number (prompt_queued), 1 for a
 /// recovered output; otherwise (and for a NULL event) 0.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_value(event: *const Event) -> f64 {
     // SAFETY: the general contract.
@@ -188,9 +158,6 @@ pub unsafe extern "C" fn comfywire_event_value(event: *const Event) -> f64 {
 }
 
 /// Total steps (progress); otherwise (and for a NULL event) 0.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_max(event: *const Event) -> f64 {
     // SAFETY: the general contract.
@@ -199,9 +166,6 @@ pub unsafe extern "C" fn comfywire_event_max(event: *const Event) -> f64 {
 
 /// Whole-prompt progress in [0, 1] (progress, finished); otherwise (and for
 /// a NULL event) 0.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_overall(event: *const Event) -> f64 {
     // SAFETY: the general contract.
@@ -211,9 +175,6 @@ pub unsafe extern "C" fn comfywire_event_overall(event: *const Event) -> f64 {
 /// The preview image of a `preview` event: sets `*out_data` and `*out_len`
 /// (NULL and 0 for other events; still COMFYWIRE_OK). The bytes are
 /// borrowed from the event.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_preview(
     event: *const Event,
@@ -235,9 +196,6 @@ pub unsafe extern "C" fn comfywire_event_preview(
 }
 
 /// The preview's MIME type (`image/jpeg`, `image/png`), or NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_event_mime(event: *const Event) -> *const c_char {
     // SAFETY: the general contract.

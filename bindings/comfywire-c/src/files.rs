@@ -16,9 +16,6 @@ use crate::strings::{opt_str, out_arg, ref_arg, slice_arg, str_arg};
 /// `temp` (NULL: `output`), `subfolder` may be NULL. Sets `*out_data` and
 /// `*out_len`; the caller frees the bytes with
 /// comfywire_bytes_free(`*out_data`, `*out_len`).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_view(
     client: *const Client,
@@ -67,9 +64,6 @@ pub unsafe extern "C" fn comfywire_bytes_free(data: *mut u8, len: usize) {
 
 /// The files among a prompt's outputs, as a JSON array of
 /// `{"filename", "subfolder", "type"}`.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_output_files(
     client: *const Client,
@@ -87,9 +81,6 @@ pub unsafe extern "C" fn comfywire_output_files(
 
 /// Downloads every output file of a prompt into the folder `dir` (created
 /// if missing); sets `*out_json` to a JSON array of the paths written.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_download_outputs(
     client: *const Client,

@@ -45,9 +45,6 @@ unsafe fn outcome_call(
 /// Submits a workflow (API-format JSON) and sets `*out_prompt_id`. A
 /// refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
 /// comfywire_last_error_detail_json().
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_submit(
     client: *const Client,
@@ -87,9 +84,6 @@ pub unsafe extern "C" fn comfywire_submit_with(
 ///
 /// `*out_outcome` is set whenever there is an outcome: on success and for
 /// failed, interrupted and lost prompts too (NULL otherwise).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_run(
     client: *const Client,
@@ -131,9 +125,6 @@ pub unsafe extern "C" fn comfywire_run_with(
 /// Blocks up to `timeout_ms` for a prompt to end. Statuses and
 /// `*out_outcome` as comfywire_run(); COMFYWIRE_TIMEOUT when the time ran
 /// out (the prompt goes on; call again).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_wait(
     client: *const Client,
@@ -200,9 +191,6 @@ pub unsafe extern "C" fn comfywire_attach(
 /// (see `journal_path` in comfywire_options), as a JSON array of prompt
 /// ids in submission order (`[]` without a journal). Each is attached
 /// already: comfywire_wait() on it gives its outcome.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_resumed_json(
     client: *const Client,
@@ -214,9 +202,6 @@ pub unsafe extern "C" fn comfywire_resumed_json(
 
 /// The client's record of a prompt it has seen, in any phase; `*out_outcome`
 /// is NULL when it has none.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_execution(
     client: *const Client,
@@ -233,9 +218,6 @@ pub unsafe extern "C" fn comfywire_execution(
 
 /// The client's ring of finished executions, oldest first, as a JSON array
 /// of outcome objects (see comfywire_outcome_json()).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_history(
     client: *const Client,
@@ -253,9 +235,6 @@ pub unsafe extern "C" fn comfywire_history(
 /// Interrupts the prompt if it is the one running now (never someone
 /// else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
 /// may be NULL.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_interrupt(
     client: *const Client,
@@ -277,9 +256,6 @@ pub unsafe extern "C" fn comfywire_interrupt(
 /// The server's queue as JSON: `{"running": [ids], "pending": [ids],
 /// "items": {"running": [...], "pending": [...]}}`, pending in run order;
 /// each item is `{"prompt_id", "number", "client_id"}`.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_queue(
     client: *const Client,
@@ -310,20 +286,13 @@ pub unsafe extern "C" fn comfywire_delete(
         with_client(client, |c| {
             let ids = slice_arg(prompt_ids, count, "prompt_ids")?.iter();
             let ids = ids.map(|p| str_arg(*p, "prompt_ids[i]").map(str::to_owned));
-            let ids = ids.collect::<Result<Vec<_>, _>>()?;
-            match ids.is_empty() {
-                true => Ok(()),
-                false => block_on(c.jobs().delete(&ids)),
-            }
+            block_on(c.jobs().delete(&ids.collect::<Result<Vec<_>, _>>()?))
         })
     }
 }
 
 /// Deletes every pending prompt (the running one goes on; see
 /// comfywire_interrupt()).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status {
     // SAFETY: the general contract.
@@ -332,9 +301,6 @@ pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status 
 
 /// The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
 /// when the server has none.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_server_history(
     client: *const Client,
@@ -351,9 +317,6 @@ pub unsafe extern "C" fn comfywire_server_history(
 }
 
 /// The server's `GET /system_stats` as JSON.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_system_stats(
     client: *const Client,

@@ -37,9 +37,6 @@ impl Outcome {
 }
 
 /// The prompt id. NULL only for a NULL outcome.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_prompt_id(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.
@@ -48,9 +45,6 @@ pub unsafe extern "C" fn comfywire_outcome_prompt_id(outcome: *const Outcome) ->
 
 /// `succeeded`, `failed`, `interrupted` or `lost` (or `submitted`, `queued`,
 /// `running` for an unfinished prompt). NULL only for a NULL outcome.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_status(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.
@@ -58,9 +52,6 @@ pub unsafe extern "C" fn comfywire_outcome_status(outcome: *const Outcome) -> *c
 }
 
 /// True when the prompt succeeded (false for a NULL outcome).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_succeeded(outcome: *const Outcome) -> bool {
     // SAFETY: the general contract.
@@ -68,9 +59,6 @@ pub unsafe extern "C" fn comfywire_outcome_succeeded(outcome: *const Outcome) ->
 }
 
 /// The UI outputs by node id, as a JSON object (`{}` when none).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_outputs_json(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.
@@ -79,9 +67,6 @@ pub unsafe extern "C" fn comfywire_outcome_outputs_json(outcome: *const Outcome)
 
 /// The exception message of a failed prompt or the reason of a lost one;
 /// NULL otherwise.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_error_message(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.
@@ -90,9 +75,6 @@ pub unsafe extern "C" fn comfywire_outcome_error_message(outcome: *const Outcome
 
 /// Run time in milliseconds, or a negative number when unknown (-1 for a
 /// NULL outcome).
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) -> f64 {
     // SAFETY: the general contract.
@@ -102,9 +84,6 @@ pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) 
 /// The whole outcome as JSON: `prompt_id`, `status`, `number`, `outputs`,
 /// `nodes` (with timings), `cached`, `error`, `interrupted_at`,
 /// `lost_reason`, `duration_ms`, `progress`, `had_gap`, `outputs_omitted`.
-///
-/// # Safety
-/// Only the general contract (pointers NULL or valid, strings NUL-terminated).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_outcome_json(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.

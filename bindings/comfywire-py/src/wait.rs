@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use comfywire_host::{ErrorCode, HostError, on_runtime_thread, runtime};
+use comfywire_host::{HostError, blocking_runtime};
 use pyo3::prelude::*;
 
 use crate::convert::Answer;
@@ -23,14 +23,7 @@ where
     T: Send,
     F: Future<Output = Result<T, HostError>> + Send,
 {
-    let rt = runtime().map_err(|e| to_pyerr(py, e))?;
-    if on_runtime_thread() {
-        let message = "a blocking comfywire call was made on a runtime thread";
-        return Err(to_pyerr(
-            py,
-            HostError::new(ErrorCode::InvalidArgument, message),
-        ));
-    }
+    let rt = blocking_runtime().map_err(|e| to_pyerr(py, e))?;
     let mut future = std::pin::pin!(future);
     loop {
         let slice = async { tokio::time::timeout(SLICE, future.as_mut()).await };

@@ -16,7 +16,6 @@ use comfywire_host::{
 use crate::error::ComfyError;
 use crate::listener::{EventAdapter, EventListener, StateAdapter, StateListener, Subscription};
 use crate::options::ClientOptions;
-use crate::task::spawn;
 
 /// A ComfyUI client: one WebSocket, reconnecting on its own, with events
 /// delivered to listeners or pulled with [`Client::next_event`].
@@ -26,13 +25,17 @@ pub struct Client {
 }
 
 impl Client {
-    /// Runs one job call on the host runtime with a clone of the job API.
+    /// Runs one job call with a clone of the job API on the host's runtime
+    /// (`comfywire_host::spawn`), where the client's driver already lives:
+    /// not on the foreign executor, and not on a second runtime (uniffi's
+    /// `async_runtime = "tokio"` would start one). A foreign caller that
+    /// cancels (a Swift `Task`, a Kotlin coroutine) aborts it.
     async fn call<T, F>(&self, call: impl FnOnce(Jobs) -> F) -> Result<T, ComfyError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, HostError>> + Send + 'static,
     {
-        spawn(call(self.host.jobs().clone())).await
+        Ok(comfywire_host::spawn(call(self.host.jobs().clone())).await?)
     }
 
     fn subscription(
@@ -140,164 +143,96 @@ impl Client {
         Ok(self.host.jobs().retry_now()?)
     }
 
-    /// Closes the socket, stops the dispatcher and releases every listener.
-    /// Idempotent; also done when the object is released. Not named
-    /// `close`: Kotlin objects already have `close()` (AutoCloseable),
-    /// which releases the object and so ends in the same place.
+    /// Closes the socket, stops the dispatcher and releases every listener
+    /// (also a listener that holds this client: the way to end that
+    /// cycle). Idempotent; also done when the object is released. Waits
+    /// for a listener call in progress; called from a listener (or the
+    /// last reference released in one), it returns at once and the close
+    /// completes after that listener returns. Not named `close`: Kotlin
+    /// objects already have `close()` (AutoCloseable), which releases the
+    /// object and so ends in the same place.
     pub fn shutdown(&self) {
         self.host.close();
     }
 }
 
-#[uniffi::export]
-impl Client {
-    /// Waits until the socket is open, up to `timeout_ms`.
-    pub async fn wait_connected(&self, timeout_ms: u64) -> Result<(), ComfyError> {
-        let timeout = Duration::from_millis(timeout_ms);
-        self.call(|jobs| async move { jobs.wait_connected(timeout).await })
-            .await
-    }
+/// The job calls, one row each (`fn name(args) -> Answer => |jobs| future;`):
+/// each an exported `async` method that runs `future` with a clone of the
+/// job API on the host's runtime ([`Client::call`]).
+macro_rules! job_calls {
+    ($(
+        $(#[doc = $doc:literal])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $answer:ty => |$jobs:ident| $call:expr;
+    )*) => {
+        #[uniffi::export]
+        impl Client {$(
+            $(#[doc = $doc])*
+            pub async fn $name(&self, $($arg: $ty),*) -> Result<$answer, ComfyError> {
+                self.call(|$jobs| async move { $call.await }).await
+            }
+        )*}
+    };
+}
 
+job_calls! {
+    /// Waits until the socket is open, up to `timeout_ms`.
+    fn wait_connected(timeout_ms: u64) -> ()
+        => |jobs| jobs.wait_connected(Duration::from_millis(timeout_ms));
     /// Submits a workflow (API-format JSON) and returns once the server
     /// queued it.
-    pub async fn submit(
-        &self,
-        workflow_json: String,
-        options: JobOptions,
-    ) -> Result<HostSubmission, ComfyError> {
-        let workflow = parse_json(&workflow_json, "workflow")?;
-        self.call(|jobs| async move { jobs.submit(workflow, options).await })
-            .await
-    }
-
+    fn submit(workflow_json: String, options: JobOptions) -> HostSubmission
+        => |jobs| jobs.submit(parse_json(&workflow_json, "workflow")?, options);
     /// Submits and waits for the end with the options' deadlines (the
     /// client's where absent): the outcome of a prompt that succeeded, or
     /// `ExecutionFailed` / `Interrupted` / `Lost` (with the outcome),
     /// `Validation`, `Deadline`.
-    pub async fn run(
-        &self,
-        workflow_json: String,
-        options: JobOptions,
-    ) -> Result<HostOutcome, ComfyError> {
-        let workflow = parse_json(&workflow_json, "workflow")?;
-        self.call(|jobs| async move { jobs.run(workflow, options).await })
-            .await
-    }
-
+    fn run(workflow_json: String, options: JobOptions) -> HostOutcome
+        => |jobs| jobs.run(parse_json(&workflow_json, "workflow")?, options);
     /// Waits for a prompt of this client (attach) like [`Client::run`]: the
     /// stall and queue deadlines apply, and `options.timeout` bounds the
     /// wait (`Timeout`; the prompt goes on).
-    pub async fn wait(
-        &self,
-        prompt_id: String,
-        options: JobOptions,
-    ) -> Result<HostOutcome, ComfyError> {
-        self.call(|jobs| async move { jobs.wait(&prompt_id, &options).await })
-            .await
-    }
-
+    fn wait(prompt_id: String, options: JobOptions) -> HostOutcome
+        => |jobs| jobs.wait(&prompt_id, &options);
     /// Tracks a prompt this client did not submit (another process,
     /// another client id, an earlier run) until its one terminal event,
     /// which then reaches listeners and `wait` like any other; a prompt of
     /// another client id is followed through the server's queue and
     /// history, and one the server does not know ends as `Lost`.
-    pub async fn attach(&self, prompt_id: String) -> Result<(), ComfyError> {
-        self.call(|jobs| async move { jobs.attach(&prompt_id).await })
-            .await
-    }
-
+    fn attach(prompt_id: String) -> () => |jobs| jobs.attach(&prompt_id);
     /// Waits like [`Client::wait`] but returns the terminal outcome however
     /// the prompt ended.
-    pub async fn outcome(
-        &self,
-        prompt_id: String,
-        options: JobOptions,
-    ) -> Result<HostOutcome, ComfyError> {
-        self.call(|jobs| async move { jobs.outcome(&prompt_id, &options).await })
-            .await
-    }
-
+    fn outcome(prompt_id: String, options: JobOptions) -> HostOutcome
+        => |jobs| jobs.outcome(&prompt_id, &options);
     /// Interrupts the prompt only if it is the one running now (never
     /// another client's); true if an interrupt was sent.
-    pub async fn interrupt(&self, prompt_id: String) -> Result<bool, ComfyError> {
-        self.call(|jobs| async move { jobs.interrupt(&prompt_id).await })
-            .await
-    }
-
+    fn interrupt(prompt_id: String) -> bool => |jobs| jobs.interrupt(&prompt_id);
     /// The server's queue.
-    pub async fn queue(&self) -> Result<HostQueue, ComfyError> {
-        self.call(|jobs| async move { jobs.queue().await }).await
-    }
-
+    fn queue() -> HostQueue => |jobs| jobs.queue();
     /// Deletes pending prompts (running ones are untouched: see `interrupt`).
-    pub async fn delete(&self, prompt_ids: Vec<String>) -> Result<(), ComfyError> {
-        self.call(|jobs| async move { jobs.delete(&prompt_ids).await })
-            .await
-    }
-
+    fn delete(prompt_ids: Vec<String>) -> () => |jobs| jobs.delete(&prompt_ids);
     /// Deletes every pending prompt.
-    pub async fn clear_queue(&self) -> Result<(), ComfyError> {
-        self.call(|jobs| async move { jobs.clear_queue().await })
-            .await
-    }
-
+    fn clear_queue() -> () => |jobs| jobs.clear_queue();
     /// The record of a prompt this client has seen, in any phase.
-    pub async fn execution(&self, prompt_id: String) -> Result<Option<HostOutcome>, ComfyError> {
-        self.call(|jobs| async move { jobs.execution(&prompt_id).await })
-            .await
-    }
-
+    fn execution(prompt_id: String) -> Option<HostOutcome> => |jobs| jobs.execution(&prompt_id);
     /// Finished executions kept in memory, oldest first.
-    pub async fn history(&self) -> Result<Vec<HostOutcome>, ComfyError> {
-        self.call(|jobs| async move { jobs.history().await }).await
-    }
-
+    fn history() -> Vec<HostOutcome> => |jobs| jobs.history();
     /// The server's history entry of a prompt.
-    pub async fn server_history(&self, prompt_id: String) -> Result<Option<Json>, ComfyError> {
-        self.call(|jobs| async move { jobs.server_history(&prompt_id).await })
-            .await
-    }
-
+    fn server_history(prompt_id: String) -> Option<Json> => |jobs| jobs.server_history(&prompt_id);
     /// `GET /system_stats`.
-    pub async fn system_stats(&self) -> Result<Json, ComfyError> {
-        self.call(|jobs| async move { jobs.system_stats().await })
-            .await
-    }
-
+    fn system_stats() -> Json => |jobs| jobs.system_stats();
     /// Reads a file from `/view` (an output, an upload).
-    pub async fn view(&self, file: HostFile) -> Result<Vec<u8>, ComfyError> {
-        self.call(|jobs| async move { Ok(jobs.view(&file).await?.to_vec()) })
-            .await
-    }
-
+    fn view(file: HostFile) -> Vec<u8>
+        => |jobs| async move { Ok(jobs.view(&file).await?.to_vec()) };
     /// The files among a prompt's outputs.
-    pub async fn output_files(&self, prompt_id: String) -> Result<Vec<HostFile>, ComfyError> {
-        self.call(|jobs| async move { jobs.output_files(&prompt_id).await })
-            .await
-    }
-
+    fn output_files(prompt_id: String) -> Vec<HostFile> => |jobs| jobs.output_files(&prompt_id);
     /// Downloads every output file of a prompt into the folder `dir`
     /// (created if missing); returns the paths written.
-    pub async fn download_outputs(
-        &self,
-        prompt_id: String,
-        dir: String,
-    ) -> Result<Vec<String>, ComfyError> {
-        self.call(|jobs| async move { jobs.download_outputs(&prompt_id, dir.as_ref()).await })
-            .await
-    }
-
+    fn download_outputs(prompt_id: String, dir: String) -> Vec<String>
+        => |jobs| jobs.download_outputs(&prompt_id, dir.as_ref());
     /// Uploads a file to `/upload/image`; returns where the server stored
     /// it (use that name: the server may rename it).
-    pub async fn upload(
-        &self,
-        filename: String,
-        data: Vec<u8>,
-        spec: UploadSpec,
-    ) -> Result<HostFile, ComfyError> {
-        self.call(|jobs| async move { jobs.upload(&filename, &data, spec).await })
-            .await
-    }
+    fn upload(filename: String, data: Vec<u8>, spec: UploadSpec) -> HostFile
+        => |jobs| jobs.upload(&filename, &data, spec);
 }
 
 /// The event kind of listener failure reports, for `subscribe`.

@@ -4,12 +4,12 @@
 use comfywire_host::ffi::Json;
 use comfywire_host::{ErrorCode, HostError, HostOutcome};
 
-/// Declares [`ComfyError`] with one variant per host code, each with the
-/// host error's fields, and maps a [`HostError`] onto it. The match names
-/// every code, so a new host code is a compile error here, not a silently
-/// wrong variant.
+/// Declares [`ComfyError`] with one variant per host code (the host's one
+/// list, `with_error_codes`), each with the host error's fields, and maps a
+/// [`HostError`] onto it. The match names every code, so a new host code
+/// is a new variant here, never a silently wrong one.
 macro_rules! comfy_error {
-    ($($(#[doc = $doc:literal])* $code:ident,)*) => {
+    ($($(#[doc = $doc:literal])* $code:ident = $number:literal, $name:literal;)*) => {
         /// Every failure of the API. The variant is the host's stable code
         /// (the same in Python, C, Swift and Kotlin); each carries a one-line
         /// `reason`, the host's details as JSON text where there are some, and
@@ -41,49 +41,7 @@ macro_rules! comfy_error {
     };
 }
 
-comfy_error! {
-    /// Code 1: an argument is invalid (bad JSON, unknown event kind, unknown
-    /// prompt, empty file name).
-    InvalidArgument,
-    /// Code 2: the configuration is unusable (bad URL, bad settings).
-    Config,
-    /// Code 3: a request got no answer (network); retrying may help.
-    Request,
-    /// Code 4: the server answered an unexpected HTTP status (`detail` has
-    /// `status` and `body`).
-    Http,
-    /// Code 5: the server answered something unexpected.
-    Protocol,
-    /// Code 10: the server refused the prompt (`detail` has `type`,
-    /// `message`, `details` and `node_errors`).
-    Validation,
-    /// Code 11: a node raised; `outcome.error` says which and why.
-    ExecutionFailed,
-    /// Code 12: the prompt was interrupted; `outcome` is its record.
-    Interrupted,
-    /// Code 13: the server no longer knows the prompt (`detail` has
-    /// `reason`).
-    Lost,
-    /// Code 14: a queue, stall or total deadline expired (`detail` has
-    /// `deadline`: `queue`, `stall` or `total`, and `after_s`); the prompt
-    /// may go on.
-    Deadline,
-    /// Code 15: a wait's own timeout expired; the prompt goes on.
-    Timeout,
-    /// Code 20: the client is closed; make a new one.
-    Closed,
-    /// Code 21: a local file error (downloads).
-    Io,
-    /// Code 30: a panic was caught at the boundary (a bug in comfywire).
-    Panic,
-}
-
-impl ComfyError {
-    /// An error of `code` without details.
-    pub(crate) fn new(code: ErrorCode, reason: &str) -> ComfyError {
-        HostError::new(code, reason).into()
-    }
-}
+comfywire_host::with_error_codes!(comfy_error);
 
 /// What a foreign [`crate::EventListener`] or [`crate::StateListener`] may
 /// throw. It never stops the client: the failure is logged and reported as

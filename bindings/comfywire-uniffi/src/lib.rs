@@ -22,7 +22,6 @@ mod client;
 mod error;
 mod listener;
 mod options;
-mod task;
 
 pub use client::{Client, callback_error_kind};
 pub use comfywire_host::{

@@ -6,8 +6,15 @@
 //! counted, and reported as a `callback_error` event. Registering returns a
 //! [`Subscription`] that unregisters on `cancel()` or when the foreign
 //! object is released, so a forgotten listener cannot outlive its owner.
+//!
+//! A listener may call back into its client (the host's rules): `cancel`,
+//! `shutdown`, releasing the client, and any job call work from inside it.
+//! The client holds its listeners strongly until they are cancelled or the
+//! client shuts down, so a listener that holds its own `Client` keeps it
+//! alive: `shutdown()` (or, in Kotlin, `close()` of the client) releases
+//! every listener and so breaks that cycle.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use comfywire_host::{CallbackHandle, EventCallback, HostEvent, HostStatus};
 
@@ -59,40 +66,27 @@ impl EventCallback for StateAdapter {
 /// A registered listener. Unregisters on [`Subscription::cancel`] or when
 /// released (Swift `deinit`, Kotlin `close()` / garbage collection).
 #[derive(Debug, uniffi::Object)]
-pub struct Subscription {
-    handle: Mutex<Option<CallbackHandle>>,
-}
+pub struct Subscription(CallbackHandle);
 
 impl Subscription {
     pub(crate) fn new(handle: CallbackHandle) -> Arc<Subscription> {
-        Arc::new(Subscription {
-            handle: Mutex::new(Some(handle)),
-        })
-    }
-
-    fn take(&self) -> Option<CallbackHandle> {
-        self.handle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+        Arc::new(Subscription(handle))
     }
 }
 
 #[uniffi::export]
 impl Subscription {
-    /// Unregisters now (events already being delivered may still arrive);
-    /// true if it was still registered. Idempotent.
+    /// Unregisters now; true if it was still registered. Idempotent. No
+    /// call of the listener starts after this returns: a call running on
+    /// the dispatcher thread is waited for (so the listener must not wait
+    /// for the thread cancelling it), unless `cancel` is called from a
+    /// listener, where it returns at once.
     pub fn cancel(&self) -> bool {
-        // Taken out first: the handle (and with it possibly the last
-        // reference to the foreign listener) is released outside the lock.
-        self.take().is_some_and(|handle| handle.cancel())
+        self.0.cancel()
     }
 
     /// True until [`Subscription::cancel`] was called.
     pub fn is_active(&self) -> bool {
-        self.handle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_some()
+        self.0.is_active()
     }
 }

@@ -2,7 +2,8 @@
 //! ([`Jobs`]), callbacks run on the client's dispatcher thread, and the
 //! pull queue for hosts with their own loop.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
@@ -13,13 +14,14 @@ use serde_json::{Value, json};
 
 use crate::dispatch::{
     Backlog, CallbackHandle, DispatchContext, Dispatcher, EventCallback, Interest, PlainContext,
-    Registrations,
+    Registrations, ended,
 };
 use crate::error::{ErrorCode, HostError};
 use crate::forward::forward_events;
 use crate::jobs::Jobs;
-use crate::model::{HostEvent, HostEventKind, HostStats, HostStatus};
+use crate::model::{CALLBACK_ERROR, HostEvent, HostEventKind, HostStats, HostStatus};
 use crate::runtime::{block_on, on_runtime_thread, runtime};
+use crate::stream::{EventStream, ReportForward};
 
 /// Callback failures kept for the pull queue before the newest are dropped.
 const ERROR_BACKLOG: usize = 256;
@@ -73,7 +75,7 @@ impl Delivered {
 }
 
 /// One client as every binding sees it. Closing is idempotent and also
-/// done on drop.
+/// done on drop; see [`HostClient::close`] for closing from a callback.
 pub struct HostClient {
     jobs: Jobs,
     registrations: Arc<Registrations>,
@@ -81,7 +83,8 @@ pub struct HostClient {
     pull: Mutex<Option<Subscription>>,
     errors: Mutex<mpsc::Receiver<HostEvent>>,
     forward: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    closed: AtomicBool,
+    /// Set by the first close: ends once the client itself is closed.
+    closing: Mutex<Option<tokio::sync::watch::Receiver<()>>>,
 }
 
 impl std::fmt::Debug for HostClient {
@@ -145,7 +148,7 @@ impl HostClient {
             pull: Mutex::new(None),
             errors: Mutex::new(errors_rx),
             forward: Mutex::new(Some(forward)),
-            closed: AtomicBool::new(false),
+            closing: Mutex::new(None),
         })
     }
 
@@ -208,7 +211,10 @@ impl HostClient {
         Ok(self.registrations.add(interest, callback))
     }
 
-    /// Unregisters by id; true if it was registered.
+    /// Unregisters by id; true if it was registered. No call of the
+    /// callback starts after this returns: from another thread it waits for
+    /// a call in progress; from this client's dispatcher thread (a callback
+    /// removing itself or another one) it returns at once.
     pub fn unsubscribe(&self, id: u64) -> bool {
         self.registrations.remove(id)
     }
@@ -226,8 +232,18 @@ impl HostClient {
         Ok(self.jobs.client().subscribe(interest.filter().clone()))
     }
 
+    /// A pull stream of every event from now on, with the reports of
+    /// failing callbacks merged in (for bindings with an iterator of their
+    /// own; `next_event` is the one-at-a-time pull of C and uniffi).
+    pub fn stream(&self) -> Result<EventStream, HostError> {
+        let (forward, reports) = ReportForward::new();
+        let reports_only = [CALLBACK_ERROR.to_owned()];
+        let forward = self.subscribe(Some(&reports_only), None, Arc::new(forward))?;
+        Ok(EventStream::new(self.events(None, None)?, reports, forward))
+    }
+
     fn check_open(&self) -> Result<(), HostError> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.is_closed() {
             return Err(HostError::new(ErrorCode::Closed, "client is closed"));
         }
         Ok(())
@@ -271,34 +287,98 @@ impl HostClient {
         }
     }
 
-    /// True once closed.
+    /// True once closing began.
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.jobs.is_closed()
     }
 
-    /// Closes the client: socket closed, tasks joined, callbacks released
-    /// (each binding's free function runs once), dispatcher stopped.
-    /// Idempotent; also done on drop.
+    /// Closes the client: every call fails with `Closed` and no callback
+    /// starts from now on; the callbacks are released (each binding's free
+    /// function runs once; the one running now, after it returns); the
+    /// socket is closed and the dispatcher thread stopped. Idempotent; also
+    /// done on drop.
+    ///
+    /// On any thread but this client's dispatcher and the runtime's, it
+    /// returns when all of that is done (a callback running now is waited
+    /// for). Inside one of this client's callbacks (close, or the last
+    /// reference dropped, from a callback) it returns at once, and the close
+    /// completes after that callback returns: waiting there would wait for
+    /// itself. On a runtime thread it returns at once too, as it must not
+    /// block there. A later `close` from another thread waits for the
+    /// whole close either way.
     pub fn close(&self) {
-        self.closed.store(true, Ordering::Release);
+        let done = self.close_async();
+        if self.registrations.on_dispatcher() || on_runtime_thread() {
+            return;
+        }
         if let Ok(rt) = runtime() {
-            let client = self.jobs.client().clone();
-            let forward = self.forward.lock().take();
-            let work = async move {
-                client.close().await;
-                if let Some(f) = forward {
-                    let _ = f.await;
-                }
-            };
-            if on_runtime_thread() {
-                rt.spawn(work);
-            } else {
-                rt.block_on(work);
+            rt.block_on(done);
+        }
+        self.dispatcher.lock().join();
+        // After the client's close, which ends a pull waiting with this lock.
+        self.pull.lock().take();
+    }
+
+    /// Starts closing (see [`HostClient::close`]) and returns what ends
+    /// when the close is complete, for front ends that await instead of
+    /// blocking. Called on the dispatcher thread, what it returns is ready
+    /// at once: the rest can only happen after the running callback
+    /// returns.
+    pub fn close_async(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (client_closed, callbacks) = self.begin_close();
+        // Dropped here, outside every lock: a C free function, a foreign
+        // release.
+        drop(callbacks);
+        let dispatcher_exited =
+            (!self.registrations.on_dispatcher()).then(|| self.dispatcher.lock().exited());
+        async move {
+            if let Some(exited) = dispatcher_exited {
+                ended(client_closed).await;
+                ended(exited).await;
             }
         }
-        self.dispatcher.lock().stop();
-        self.registrations.clear();
-        self.pull.lock().take();
+    }
+
+    /// The first call stops everything that could start a callback and
+    /// starts the client's close on the runtime; every call answers what
+    /// ends when the client is closed. Also answers the callbacks taken
+    /// out, for the caller to drop.
+    fn begin_close(
+        &self,
+    ) -> (
+        tokio::sync::watch::Receiver<()>,
+        Vec<Arc<dyn EventCallback>>,
+    ) {
+        let mut closing = self.closing.lock();
+        if let Some(closed) = &*closing {
+            return (closed.clone(), Vec::new());
+        }
+        self.jobs.mark_closed();
+        let callbacks = self.registrations.take_all();
+        self.dispatcher.lock().request_stop();
+        // The forwarder may be waiting for room in the dispatcher's backlog,
+        // which only the dispatcher frees: it is stopped, not awaited.
+        let forward = self.forward.lock().take();
+        if let Some(forward) = &forward {
+            forward.abort();
+        }
+        let (done, closed) = tokio::sync::watch::channel(());
+        let client = self.jobs.client().clone();
+        let work = async move {
+            client.close().await;
+            if let Some(forward) = forward {
+                let _ = forward.await;
+            }
+            drop(done);
+        };
+        match runtime() {
+            Ok(rt) => drop(rt.spawn(work)),
+            // Unreachable in practice (the client was started on it); the
+            // close then ends with nothing left to wait for.
+            Err(_) => drop(work),
+        }
+        *closing = Some(closed.clone());
+        (closed, callbacks)
     }
 }
 

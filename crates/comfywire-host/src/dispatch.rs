@@ -2,16 +2,23 @@
 //! thread per client — never on a runtime worker, never under a lock. A
 //! callback that fails or panics is contained, logged, and reported as a
 //! `callback_error` event; the client goes on.
+//!
+//! Callbacks may call back: unsubscribing is exact (no call of a callback
+//! starts once [`Registrations::remove`] returns; from another thread it
+//! waits for a call in progress, from the dispatcher thread it cannot and
+//! need not), and the dispatcher thread never waits for itself (see
+//! `HostClient::close`).
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Weak};
-use std::thread::JoinHandle;
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::{JoinHandle, ThreadId};
 
 use comfywire_client::{Event, Filter, FilterHandle, panic_message};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
 
 use crate::error::{ErrorCode, HostError};
 use crate::model::{HostEvent, HostEventKind};
@@ -126,11 +133,25 @@ impl Interest {
     }
 }
 
+/// The registrations of one client, and which one the dispatcher is
+/// calling now.
+#[derive(Default)]
+struct Table {
+    callbacks: BTreeMap<u64, Registration>,
+    /// Set while the dispatcher calls this registration's callback, so that
+    /// removing it can wait for the call to end.
+    calling: Option<u64>,
+}
+
 /// The callbacks of one client. The forwarder's subscription always
 /// carries the union of their filters, so events nobody wants are never
 /// queued for the dispatcher.
 pub(crate) struct Registrations {
-    callbacks: Mutex<BTreeMap<u64, Registration>>,
+    table: Mutex<Table>,
+    /// Signalled when a call ends.
+    call_ended: Condvar,
+    /// The client's dispatcher thread, once started.
+    dispatcher: OnceLock<ThreadId>,
     next_id: AtomicU64,
     pub(crate) failures: AtomicU64,
     forward: Mutex<Option<FilterHandle>>,
@@ -139,22 +160,30 @@ pub(crate) struct Registrations {
 impl Registrations {
     pub(crate) fn new() -> Arc<Registrations> {
         Arc::new(Registrations {
-            callbacks: Mutex::new(BTreeMap::new()),
+            table: Mutex::new(Table::default()),
+            call_ended: Condvar::new(),
+            dispatcher: OnceLock::new(),
             next_id: AtomicU64::new(1),
             failures: AtomicU64::new(0),
             forward: Mutex::new(None),
         })
     }
 
+    /// True on this client's dispatcher thread (inside one of its
+    /// callbacks), where nothing may wait for the dispatcher.
+    pub(crate) fn on_dispatcher(&self) -> bool {
+        self.dispatcher.get() == Some(&std::thread::current().id())
+    }
+
     /// Where the union of the filters goes from now on.
     pub(crate) fn forward_to(&self, handle: FilterHandle) {
-        let callbacks = self.callbacks.lock();
-        handle.set(union(&callbacks));
+        let table = self.table.lock();
+        handle.set(union(&table.callbacks));
         *self.forward.lock() = Some(handle);
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.callbacks.lock().len()
+        self.table.lock().callbacks.len()
     }
 
     pub(crate) fn add(
@@ -163,8 +192,8 @@ impl Registrations {
         callback: Arc<dyn EventCallback>,
     ) -> CallbackHandle {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut callbacks = self.callbacks.lock();
-        callbacks.insert(
+        let mut table = self.table.lock();
+        table.callbacks.insert(
             id,
             Registration {
                 filter: interest.filter,
@@ -173,14 +202,15 @@ impl Registrations {
                 callback,
             },
         );
-        self.refilter(&callbacks);
+        self.refilter(&table.callbacks);
         CallbackHandle {
             id,
             registry: Arc::downgrade(self),
+            active: AtomicBool::new(true),
         }
     }
 
-    // Under the callbacks' lock, so that filters are set in the order the
+    // Under the table's lock, so that filters are set in the order the
     // registrations changed.
     fn refilter(&self, callbacks: &BTreeMap<u64, Registration>) {
         if let Some(handle) = &*self.forward.lock() {
@@ -188,14 +218,24 @@ impl Registrations {
         }
     }
 
-    /// Removes a registration; the callback itself is dropped outside the
-    /// lock (its drop may run foreign code, e.g. a C free function).
+    /// Removes a registration: no call of its callback starts after this
+    /// returns. A call already running on the dispatcher is waited for,
+    /// unless this is the dispatcher thread (the callback removing itself,
+    /// or another one), where that call is the caller's own and ends after
+    /// it. The callback itself is dropped outside the lock (its drop may
+    /// run foreign code, e.g. a C free function): here, or on the
+    /// dispatcher when its running call returns.
     pub(crate) fn remove(&self, id: u64) -> bool {
         let removed = {
-            let mut callbacks = self.callbacks.lock();
-            let removed = callbacks.remove(&id);
+            let mut table = self.table.lock();
+            let removed = table.callbacks.remove(&id);
             if removed.is_some() {
-                self.refilter(&callbacks);
+                self.refilter(&table.callbacks);
+                if !self.on_dispatcher() {
+                    while table.calling == Some(id) {
+                        self.call_ended.wait(&mut table);
+                    }
+                }
             }
             removed
         };
@@ -204,8 +244,9 @@ impl Registrations {
 
     /// The registrations that want a client event.
     pub(crate) fn matching(&self, event: &Event) -> Vec<u64> {
-        self.callbacks
+        self.table
             .lock()
+            .callbacks
             .iter()
             .filter(|(_, r)| r.filter.wants(event))
             .map(|(id, _)| *id)
@@ -214,8 +255,9 @@ impl Registrations {
 
     /// The registrations that want a callback failure report.
     fn matching_report(&self, prompt_id: Option<&str>) -> Vec<u64> {
-        self.callbacks
+        self.table
             .lock()
+            .callbacks
             .iter()
             .filter(|(_, r)| {
                 r.callback_errors && r.prompt_id.as_deref().is_none_or(|p| prompt_id == Some(p))
@@ -224,18 +266,29 @@ impl Registrations {
             .collect()
     }
 
-    fn get(&self, id: u64) -> Option<Arc<dyn EventCallback>> {
-        self.callbacks.lock().get(&id).map(|r| r.callback.clone())
+    /// The callback of a registration still registered, marked as being
+    /// called until [`Registrations::end_call`]; in one lock with the
+    /// lookup, so that a removal either sees the call or prevents it.
+    fn begin_call(&self, id: u64) -> Option<Arc<dyn EventCallback>> {
+        let mut table = self.table.lock();
+        let callback = table.callbacks.get(&id)?.callback.clone();
+        table.calling = Some(id);
+        Some(callback)
     }
 
-    pub(crate) fn clear(&self) {
-        let all = {
-            let mut callbacks = self.callbacks.lock();
-            let all = std::mem::take(&mut *callbacks);
-            self.refilter(&callbacks);
-            all
-        };
-        drop(all);
+    fn end_call(&self) {
+        self.table.lock().calling = None;
+        self.call_ended.notify_all();
+    }
+
+    /// Removes every registration (no new call starts; one running now
+    /// ends on its own) and hands the callbacks back, for the caller to
+    /// drop outside its locks.
+    pub(crate) fn take_all(&self) -> Vec<Arc<dyn EventCallback>> {
+        let mut table = self.table.lock();
+        let all = std::mem::take(&mut table.callbacks);
+        self.refilter(&table.callbacks);
+        all.into_values().map(|r| r.callback).collect()
     }
 }
 
@@ -250,6 +303,8 @@ fn union(callbacks: &BTreeMap<u64, Registration>) -> Filter {
 pub struct CallbackHandle {
     id: u64,
     registry: Weak<Registrations>,
+    /// True until the first cancel.
+    active: AtomicBool,
 }
 
 impl CallbackHandle {
@@ -258,9 +313,16 @@ impl CallbackHandle {
         self.id
     }
 
-    /// Unregisters now; true if it was still registered.
+    /// Unregisters now; true if it was still registered. As
+    /// `HostClient::unsubscribe`: no call starts after this returns.
     pub fn cancel(&self) -> bool {
-        self.registry.upgrade().is_some_and(|r| r.remove(self.id))
+        self.active.swap(false, Ordering::AcqRel)
+            && self.registry.upgrade().is_some_and(|r| r.remove(self.id))
+    }
+
+    /// True until [`CallbackHandle::cancel`] was called.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
     }
 
     /// Keeps the callback registered after this handle is dropped (for
@@ -363,10 +425,14 @@ impl Backlog {
     }
 }
 
+/// A client's dispatcher thread and the hand-off to it.
 pub(crate) struct Dispatcher {
     pub(crate) tx: mpsc::Sender<Job>,
     pub(crate) backlog: Arc<Backlog>,
     thread: Option<JoinHandle<()>>,
+    /// Ends (its sender is dropped) once the thread has left its loop and
+    /// the binding's context: no callback runs or will run.
+    exited: watch::Receiver<()>,
 }
 
 impl Dispatcher {
@@ -378,6 +444,8 @@ impl Dispatcher {
         let (tx, rx) = mpsc::channel::<Job>();
         let backlog = Arc::new(Backlog::default());
         let done = backlog.clone();
+        let (exit_tx, exited) = watch::channel(());
+        let calls = registry.clone();
         let thread = std::thread::Builder::new()
             .name("comfywire-dispatch".into())
             .spawn(move || {
@@ -389,23 +457,40 @@ impl Dispatcher {
                                 let flat = LazyFlat::new(&d.event);
                                 for id in &d.ids {
                                     let input = Input::Client(&d.event, &flat);
-                                    call(&registry, *id, &input, &errors);
+                                    call(&calls, *id, &input, &errors);
                                 }
                             }
                         });
                         done.release();
                     }
                 });
+                // Also dropped when the context unwinds: a close never
+                // waits for a thread that is gone.
+                drop(exit_tx);
             })?;
+        let _ = registry.dispatcher.set(thread.thread().id());
         Ok(Dispatcher {
             tx,
             backlog,
             thread: Some(thread),
+            exited,
         })
     }
 
-    pub(crate) fn stop(&mut self) {
+    /// Asks the thread to stop once the jobs handed over before are done
+    /// (with no registration left, they call nothing).
+    pub(crate) fn request_stop(&self) {
         let _ = self.tx.send(Job::Stop);
+    }
+
+    /// What ends when the thread has exited.
+    pub(crate) fn exited(&self) -> watch::Receiver<()> {
+        self.exited.clone()
+    }
+
+    /// Joins the thread after it exited (releasing the thread's resources
+    /// before the caller goes on); never from the thread itself.
+    pub(crate) fn join(&mut self) {
         if let Some(thread) = self.thread.take() {
             if thread.thread().id() != std::thread::current().id() {
                 let _ = thread.join();
@@ -416,8 +501,15 @@ impl Dispatcher {
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
-        self.stop();
+        // Not joined: a dispatcher dropped on its own thread (the last
+        // reference released in a callback) must not wait for itself.
+        self.request_stop();
     }
+}
+
+/// Waits until the sender of `signal` is dropped.
+pub(crate) async fn ended(mut signal: watch::Receiver<()>) {
+    while signal.changed().await.is_ok() {}
 }
 
 /// Calls one callback with one event; a failure is logged and reported.
@@ -429,13 +521,18 @@ fn call(
 ) {
     // Fetched per call, so a callback unregistered by an earlier one is
     // not called with a stale event.
-    let Some(callback) = registry.get(id) else {
+    let Some(callback) = registry.begin_call(id) else {
         return;
     };
     let result = catch_unwind(AssertUnwindSafe(|| match input {
         Input::Client(event, flat) => callback.on_client_event(event, flat),
         Input::Report(report) => callback.on_event(report),
     }));
+    // Released before the call counts as ended: a removal waiting for it
+    // then holds the last reference, so the callback is dropped (a C free
+    // function run) before that removal returns.
+    drop(callback);
+    registry.end_call();
     let failure = match result {
         Ok(Ok(())) => return,
         Ok(Err(message)) => message,

@@ -5,59 +5,85 @@ use serde_json::{Value, json};
 
 use crate::model::HostOutcome;
 
-/// Stable error codes, identical in Python, C, Swift and Kotlin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum ErrorCode {
-    /// An argument is invalid (bad JSON, empty id, null pointer).
-    InvalidArgument = 1,
-    /// The configuration is unusable.
-    Config = 2,
-    /// A request got no answer (network).
-    Request = 3,
-    /// The server answered an unexpected HTTP status.
-    Http = 4,
-    /// The server answered something unexpected.
-    Protocol = 5,
-    /// The prompt was refused (validation).
-    Validation = 10,
-    /// A node raised.
-    ExecutionFailed = 11,
-    /// The prompt was interrupted.
-    Interrupted = 12,
-    /// The server no longer knows the prompt.
-    Lost = 13,
-    /// A deadline of a run or wait expired.
-    Deadline = 14,
-    /// A blocking call's own timeout expired (the prompt goes on).
-    Timeout = 15,
-    /// The client is closed.
-    Closed = 20,
-    /// A local file error.
-    Io = 21,
-    /// A panic was caught at the boundary.
-    Panic = 30,
+/// Calls the macro `$m` with the one list of error codes: for each, its
+/// doc, its name, number and snake_case name (`Lost = 13, "lost";`). The
+/// host's [`ErrorCode`] is made from it, and so is any binding's own error
+/// type with a variant per code (uniffi's `ComfyError`), so no list of
+/// codes is written twice. (C's header needs literal constants of its own;
+/// a test there checks each against its host code.)
+#[macro_export]
+macro_rules! with_error_codes {
+    ($m:ident) => {
+        $m! {
+            /// Code 1: an argument is invalid (bad JSON, an unknown event
+            /// kind or prompt, an empty file name, a NULL pointer).
+            InvalidArgument = 1, "invalid_argument";
+            /// Code 2: the configuration is unusable (bad URL, bad
+            /// settings, a journal in use or corrupt).
+            Config = 2, "config";
+            /// Code 3: a request got no answer (network); retrying may help.
+            Request = 3, "request";
+            /// Code 4: the server answered an unexpected HTTP status (the
+            /// detail has `status` and `body`).
+            Http = 4, "http";
+            /// Code 5: the server answered something unexpected.
+            Protocol = 5, "protocol";
+            /// Code 10: the server refused the prompt (the detail has
+            /// `type`, `message`, `details` and `node_errors`).
+            Validation = 10, "validation";
+            /// Code 11: a node raised; the outcome's error says which and
+            /// why.
+            ExecutionFailed = 11, "execution_failed";
+            /// Code 12: the prompt was interrupted; the outcome is its
+            /// record.
+            Interrupted = 12, "interrupted";
+            /// Code 13: the server no longer knows the prompt (the detail
+            /// has `reason`).
+            Lost = 13, "lost";
+            /// Code 14: a queue, stall or total deadline expired (the
+            /// detail has `deadline`: `queue`, `stall` or `total`, and
+            /// `after_s`); the prompt may go on.
+            Deadline = 14, "deadline";
+            /// Code 15: a wait's own timeout expired; the prompt goes on.
+            Timeout = 15, "timeout";
+            /// Code 20: the client is closed; make a new one.
+            Closed = 20, "closed";
+            /// Code 21: a local file error (downloads, the journal).
+            Io = 21, "io";
+            /// Code 30: a panic was caught at the boundary (a bug in
+            /// comfywire).
+            Panic = 30, "panic";
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 14] = [
-        ErrorCode::InvalidArgument,
-        ErrorCode::Config,
-        ErrorCode::Request,
-        ErrorCode::Http,
-        ErrorCode::Protocol,
-        ErrorCode::Validation,
-        ErrorCode::ExecutionFailed,
-        ErrorCode::Interrupted,
-        ErrorCode::Lost,
-        ErrorCode::Deadline,
-        ErrorCode::Timeout,
-        ErrorCode::Closed,
-        ErrorCode::Io,
-        ErrorCode::Panic,
-    ];
+/// Declares [`ErrorCode`] from the list of [`with_error_codes`].
+macro_rules! error_code {
+    ($($(#[doc = $doc:literal])* $code:ident = $number:literal, $name:literal;)*) => {
+        /// Stable error codes, identical in Python, C, Swift and Kotlin.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u32)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $code = $number,)*
+        }
 
+        impl ErrorCode {
+            /// Every code, in numeric order.
+            pub const ALL: [ErrorCode; [$($name),*].len()] = [$(ErrorCode::$code),*];
+
+            /// A stable snake_case name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$code => $name,)*
+                }
+            }
+        }
+    };
+}
+
+with_error_codes!(error_code);
+
+impl ErrorCode {
     /// The code of a number, `None` when no code has it.
     pub fn from_u32(code: u32) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|c| c.as_u32() == code)
@@ -66,26 +92,6 @@ impl ErrorCode {
     /// The code as a number.
     pub fn as_u32(self) -> u32 {
         self as u32
-    }
-
-    /// A stable snake_case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidArgument => "invalid_argument",
-            ErrorCode::Config => "config",
-            ErrorCode::Request => "request",
-            ErrorCode::Http => "http",
-            ErrorCode::Protocol => "protocol",
-            ErrorCode::Validation => "validation",
-            ErrorCode::ExecutionFailed => "execution_failed",
-            ErrorCode::Interrupted => "interrupted",
-            ErrorCode::Lost => "lost",
-            ErrorCode::Deadline => "deadline",
-            ErrorCode::Timeout => "timeout",
-            ErrorCode::Closed => "closed",
-            ErrorCode::Io => "io",
-            ErrorCode::Panic => "panic",
-        }
     }
 }
 

@@ -4,6 +4,8 @@
 //! future; blocking front ends wrap a call in [`crate::block_on`].
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -144,11 +146,27 @@ pub fn parse_json(text: &str, what: &str) -> Result<Value, HostError> {
 #[derive(Debug, Clone)]
 pub struct Jobs {
     client: Client,
+    /// Set by the first close, before the client's own close has run (which
+    /// may finish later, in the background): calls fail from that moment.
+    closed: Arc<AtomicBool>,
 }
 
 impl Jobs {
     pub(crate) fn new(client: Client) -> Jobs {
-        Jobs { client }
+        Jobs {
+            client,
+            closed: Arc::default(),
+        }
+    }
+
+    /// Marks every clone closed; true the first time.
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    /// True once closing began.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -158,10 +176,12 @@ impl Jobs {
     /// `Closed` once the client is closed: every call after `close` fails
     /// the same way, whether or not it would need the socket.
     fn open(&self) -> Result<&Client, HostError> {
-        if matches!(
-            self.client.status().state,
-            comfywire_client::ConnectionState::Closed
-        ) {
+        if self.is_closed()
+            || matches!(
+                self.client.status().state,
+                comfywire_client::ConnectionState::Closed
+            )
+        {
             return Err(HostError::new(ErrorCode::Closed, "client is closed"));
         }
         Ok(&self.client)
@@ -173,9 +193,13 @@ impl Jobs {
         self.client.client_id()
     }
 
-    /// The connection state now.
+    /// The connection state now: `closed` from the moment closing began.
     pub fn status(&self) -> HostStatus {
-        HostStatus::from_status(&self.client.status())
+        let mut status = self.client.status();
+        if self.is_closed() {
+            status.state = comfywire_client::ConnectionState::Closed;
+        }
+        HostStatus::from_status(&status)
     }
 
     /// Waits until the socket is open, up to `timeout`.
@@ -307,9 +331,13 @@ impl Jobs {
     }
 
     /// Deletes pending prompts (running ones are untouched: see
-    /// [`Jobs::interrupt`]).
+    /// [`Jobs::interrupt`]); deleting no prompt asks the server nothing.
     pub async fn delete(&self, prompt_ids: &[String]) -> Result<(), HostError> {
-        Ok(self.open()?.delete(prompt_ids).await?)
+        let client = self.open()?;
+        if prompt_ids.is_empty() {
+            return Ok(());
+        }
+        Ok(client.delete(prompt_ids).await?)
     }
 
     /// Deletes every pending prompt.

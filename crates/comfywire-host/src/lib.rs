@@ -3,11 +3,14 @@
 //! The whole job API of comfywire, written once for every binding (Python,
 //! C, Swift/Kotlin): [`Jobs`] (async: submit, run and wait with deadlines,
 //! queue, interrupt, history, `/view`, downloads, uploads, lifecycle
-//! hints), [`block_on`] for front ends that block, and [`HostClient`],
-//! which adds one dispatcher thread per client that runs callbacks in
-//! order (never on a runtime worker, never under a lock), callback handles
-//! that unregister on cancel or drop, and a pull queue. The process has
-//! one tokio runtime ([`runtime()`]) that every binding uses.
+//! hints), [`block_on`] for front ends that block and [`spawn`] for those
+//! with an executor of their own, and [`HostClient`], which adds one
+//! dispatcher thread per client that runs callbacks in order (never on a
+//! runtime worker, never under a lock; callbacks may call back into their
+//! client), callback handles that unregister on cancel or drop, a pull
+//! queue and pull streams ([`EventStream`]). The process has one tokio
+//! runtime ([`runtime()`]) that every binding uses; [`log`] hands the debug
+//! log to a binding's logger.
 //!
 //! Bindings depend on this crate only and map its typed flat model
 //! ([`HostEvent`], [`HostOutcome`], [`HostStatus`], ...) and its one error
@@ -23,8 +26,10 @@ mod dispatch;
 mod error;
 mod forward;
 mod jobs;
+pub mod log;
 mod model;
 mod runtime;
+mod stream;
 
 pub use client::{Delivered, HostClient};
 pub use dispatch::{
@@ -36,7 +41,8 @@ pub use model::{
     CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode, HostOutcome,
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
 };
-pub use runtime::{block_on, on_runtime_thread, runtime};
+pub use runtime::{Spawned, block_on, blocking_runtime, on_runtime_thread, runtime, spawn};
+pub use stream::EventStream;
 
 // Feature `uniffi`: the model's records and custom types ([`model::ffi`])
 // form the uniffi component `comfywire_host` of the Swift/Kotlin bindings.

@@ -200,6 +200,8 @@ fn queue_delete_clear_and_interrupt_act_on_the_servers_queue() {
     // Interrupt touches only the running prompt.
     assert!(!block_on(jobs.interrupt(&submitted[1])).unwrap());
     block_on(jobs.delete(std::slice::from_ref(&submitted[1]))).unwrap();
+    // Deleting nothing asks the server nothing.
+    block_on(jobs.delete(&[])).unwrap();
     assert_eq!(
         ids(&server_queue(&rt, &server)["queue_pending"]),
         submitted[2..]

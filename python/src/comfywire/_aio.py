@@ -75,7 +75,8 @@ class AsyncClient(_Base):
                 pass
 
     async def close(self) -> None:
-        """Closes the socket and releases every callback."""
+        """Closes the socket and releases every callback; completes once a
+        callback running on the dispatcher thread has returned."""
         await self._native.close(aio=True)
         self._callbacks.clear()
 

@@ -101,7 +101,10 @@ class Subscription:
         self._id = id
 
     def cancel(self) -> bool:
-        """Unregisters now; True if it was still registered."""
+        """Unregisters now; True if it was still registered. No call of the
+        callback starts after this returns: a call running on the
+        dispatcher thread is waited for, unless ``cancel`` is called from
+        a callback (that call is the caller's own, and ends after it)."""
         released = self._callbacks.pop(self._key, None) is not None
         self._native.unsubscribe(self._id)
         return released
@@ -311,7 +314,10 @@ class Client(_Base):
                 pass
 
     def close(self) -> None:
-        """Closes the socket and releases every callback. Idempotent."""
+        """Closes the socket and releases every callback. Idempotent. Waits
+        for a callback running on the dispatcher thread to return; called
+        from a callback (or ``__del__`` there), it returns at once and the
+        close completes after that callback returns."""
         self._native.close()
         self._callbacks.clear()
 

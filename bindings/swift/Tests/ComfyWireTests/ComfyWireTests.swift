@@ -94,6 +94,94 @@ final class States: StateListener, @unchecked Sendable {
     var all: [String] { lock.lock(); defer { lock.unlock() }; return seen }
 }
 
+
+/// A call back into the client that must return at once takes at most this.
+let atOnce: TimeInterval = 2
+/// Frames a firehose sends: far more than a client reads before a listener closes it.
+let flood = 100_000
+
+/// A connected client that makes every progress step and preview an event.
+func unthrottled() async throws -> Client {
+    let client = try Client.fromSettingsJson(
+        json: #"{"url": "\#(try mockUrl())", "progress_interval_ms": 0, "preview_interval_ms": 0}"#)
+    try await client.waitConnected(timeoutMs: 10_000)
+    return client
+}
+
+/// Starts the mock's firehose at a client's socket; the task answers the
+/// frames sent (the request answers when the firehose ends).
+func firehose(_ clientId: String, _ frames: Int) throws -> Task<Int, Error> {
+    var request = URLRequest(url: URL(string: "\(try mockUrl())/mock/firehose")!)
+    request.httpMethod = "POST"
+    request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    request.httpBody = Data(#"{"client_id": "\#(clientId)", "frames": \#(frames), "scenario": "long_run"}"#.utf8)
+    request.timeoutInterval = 120
+    return Task.detached {
+        let data: Data = try await withCheckedThrowingContinuation { done in
+            URLSession.shared.dataTask(with: request) { data, _, error in
+                if let error { return done.resume(throwing: error) }
+                done.resume(returning: data ?? Data())
+            }.resume()
+        }
+        let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return (object?["frames_sent"] as? Int) ?? -1
+    }
+}
+
+/// Waits (boundedly, blocking the calling thread) for `condition`: for
+/// listeners, which run on the dispatcher thread.
+func waitUntil(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        Thread.sleep(forTimeInterval: 0.005)
+    }
+    return condition()
+}
+
+/// Waits (boundedly, without blocking the cooperative pool) for `condition`.
+func eventually(seconds: Double = 10, _ condition: () -> Bool) async -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if condition() { return true }
+        try? await Task.sleep(nanoseconds: 5_000_000)
+    }
+    return condition()
+}
+
+/// A value set on one thread and read on another.
+final class Box<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var held: T?
+    func set(_ value: T) { lock.lock(); held = value; lock.unlock() }
+    func take() -> T? { lock.lock(); defer { lock.unlock() }; let value = held; held = nil; return value }
+    var value: T? { lock.lock(); defer { lock.unlock() }; return held }
+}
+
+/// Runs `act` on its first event only; counts every call.
+final class Once: EventListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private let act: () -> Void
+    init(_ act: @escaping () -> Void) { self.act = act }
+    func onEvent(event: Event) throws {
+        lock.lock()
+        count += 1
+        let first = count == 1
+        lock.unlock()
+        if first { act() }
+    }
+    var calls: Int { lock.lock(); defer { lock.unlock() }; return count }
+}
+
+/// Holds its client and its own subscription, like a view model.
+final class Owner: EventListener, @unchecked Sendable {
+    let client: Client
+    var subscription: Subscription?
+    init(client: Client) { self.client = client }
+    func onEvent(event: Event) throws { _ = client.clientId() }
+}
+
 final class ComfyWireTests: XCTestCase {
     /// A client whose socket is open: the client does not yet settle a
     /// prompt that ends before its first connection, so no test races that.
@@ -342,5 +430,167 @@ final class ComfyWireTests: XCTestCase {
         try await client.waitConnected(timeoutMs: 10_000)
         XCTAssertEqual(client.status().state, "connected")
         XCTAssertThrowsError(try Client.fromSettingsJson(json: "[1]"))
+    }
+
+    func testShutdownFromAListenerUnderAFirehose() async throws {
+        let client = try await unthrottled()
+        let base = client.stats().frames
+        let took = Box<(Bool, TimeInterval)>()
+        let listener = Once {
+            let loaded = waitUntil { client.stats().frames >= base + 2000 }
+            let started = Date()
+            client.shutdown()
+            took.set((loaded, Date().timeIntervalSince(started)))
+        }
+        let subscription = try client.subscribe(kinds: [], promptId: nil, listener: listener)
+        let hose = try firehose(client.clientId(), flood)
+        let returned = await eventually(seconds: 30) { took.value != nil }
+        XCTAssertTrue(returned, "the listener never returned: shutdown from a listener deadlocked")
+        guard let answer = took.value else { return }
+        let (loaded, seconds) = answer
+        XCTAssertTrue(loaded, "the firehose never got ahead of the listener")
+        XCTAssertLessThan(seconds, atOnce)
+        client.shutdown()  // from here: waits for the rest of the close
+        XCTAssertEqual(client.status().state, "closed")
+        do {
+            _ = try await client.queue()
+            XCTFail("queue after shutdown")
+        } catch ComfyError.Closed {
+        }
+        XCTAssertEqual(listener.calls, 1)
+        let sent = try await hose.value
+        XCTAssertLessThan(sent, flood, "the firehose was not cut short")
+        XCTAssertFalse(subscription.cancel())
+    }
+
+    func testTheLastReferenceReleasedInAListenerUnderAFirehose() async throws {
+        var client: Client? = try await unthrottled()
+        weak var released = client
+        let base = client!.stats().frames
+        let clientId = client!.clientId()
+        let held = Box<Client>()
+        held.set(client!)
+        let took = Box<(Bool, TimeInterval)>()
+        let listener = Once {
+            var mine = held.take()
+            let loaded = waitUntil { (mine?.stats().frames ?? 0) >= base + 2000 }
+            let started = Date()
+            mine = nil  // the last reference: the client goes on its dispatcher thread
+            took.set((loaded, Date().timeIntervalSince(started)))
+        }
+        let subscription = try client!.subscribe(kinds: [], promptId: nil, listener: listener)
+        client = nil
+        let hose = try firehose(clientId, flood)
+        let returned = await eventually(seconds: 30) { took.value != nil }
+        XCTAssertTrue(returned, "the listener never returned: releasing the client in it deadlocked")
+        guard let answer = took.value else { return }
+        let (loaded, seconds) = answer
+        XCTAssertTrue(loaded, "the firehose never got ahead of the listener")
+        XCTAssertLessThan(seconds, atOnce)
+        XCTAssertNil(released)
+        let sent = try await hose.value
+        XCTAssertLessThan(sent, flood, "the socket stayed open")
+        XCTAssertEqual(listener.calls, 1)
+        XCTAssertFalse(subscription.cancel(), "still registered after the client went")
+    }
+
+    func testCancelFromAListenerAndFromAnotherThread() async throws {
+        let client = try await unthrottled()
+        // Progress only: nothing comes before the firehose, so `own` is set
+        // before the first call.
+        let own = Box<Subscription>()
+        let selfCancel = Box<TimeInterval>()
+        let once = Once {
+            guard let subscription = own.take() else { return }
+            let started = Date()
+            _ = subscription.cancel()
+            selfCancel.set(Date().timeIntervalSince(started))
+        }
+        own.set(try client.subscribe(kinds: ["progress"], promptId: nil, listener: once))
+        let inside = Box<Bool>()
+        let entered = Box<Bool>()
+        let busyCalls = Once {
+            entered.set(true)
+            // Not synchronisation: a call that lasts, so that a cancel which
+            // did not wait for it would return inside it.
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        final class Busy: EventListener, @unchecked Sendable {
+            let inner: Once
+            let inside: Box<Bool>
+            init(_ inner: Once, _ inside: Box<Bool>) { self.inner = inner; self.inside = inside }
+            func onEvent(event: Event) throws {
+                inside.set(true)
+                try inner.onEvent(event: event)
+                inside.set(false)
+            }
+        }
+        let busy = try client.subscribe(kinds: [], promptId: nil, listener: Busy(busyCalls, inside))
+        let base = client.stats().frames
+        let hose = try firehose(client.clientId(), 5_000)
+        let started = await eventually { entered.value == true }
+        XCTAssertTrue(started)
+        XCTAssertTrue(busy.cancel())
+        XCTAssertEqual(inside.value, false, "cancel returned while the call was still running")
+        let seen = busyCalls.calls
+        let sent = try await hose.value
+        XCTAssertEqual(sent, 5_000)
+        let reached = await eventually { client.stats().frames >= base + 4_000 }
+        XCTAssertTrue(reached)
+        XCTAssertEqual(busyCalls.calls, seen, "a call started after cancel returned")
+        let selfCancelled = await eventually { selfCancel.value != nil }
+        XCTAssertTrue(selfCancelled)
+        XCTAssertLessThan(selfCancel.value ?? .infinity, atOnce)
+        XCTAssertEqual(once.calls, 1)
+        client.shutdown()
+    }
+
+    func testSubmitAndRunFromAListener() async throws {
+        let client = try await client()
+        let result = Box<Result<(String, String), Error>>()
+        let listener = Once {
+            let done = DispatchSemaphore(value: 0)
+            Task.detached {
+                do {
+                    let submitted = try await client.submit(workflowJson: workflow, options: scenario("success_single"))
+                    let ran = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+                    result.set(.success((submitted.promptId, ran.status)))
+                } catch {
+                    result.set(.failure(error))
+                }
+                done.signal()
+            }
+            _ = done.wait(timeout: .now() + 40)
+        }
+        let subscription = try client.subscribe(kinds: ["finished"], promptId: nil, listener: listener)
+        _ = try await client.run(workflowJson: workflow, options: scenario("success_single"))
+        let finished = await eventually(seconds: 60) { result.value != nil }
+        XCTAssertTrue(finished)
+        let (submitted, ran) = try XCTUnwrap(result.value).get()
+        XCTAssertEqual(ran, "succeeded")
+        let outcome = try await client.outcome(promptId: submitted, options: JobOptions(timeout: 30))
+        XCTAssertEqual(outcome.status, "succeeded")
+        _ = subscription.cancel()
+        client.shutdown()
+    }
+
+    func testAListenerHoldingItsClientIsReleasedByShutdown() async throws {
+        weak var owner: Owner?
+        weak var client: Client?
+        do {
+            let strong = try await unthrottled()
+            let listener = Owner(client: strong)
+            listener.subscription = try strong.subscribe(kinds: [], promptId: nil, listener: listener)
+            _ = try await strong.run(workflowJson: workflow, options: scenario("success_single"))
+            owner = listener
+            client = strong
+        }
+        // The cycle (client -> listener -> client) keeps both alive...
+        XCTAssertNotNil(owner)
+        XCTAssertNotNil(client)
+        // ...until shutdown lets every listener go, and with it the client.
+        client?.shutdown()
+        let released = await eventually { owner == nil && client == nil }
+        XCTAssertTrue(released, "owner \(owner == nil ? "released" : "kept"), client \(client == nil ? "released" : "kept")")
     }
 }
