@@ -129,10 +129,14 @@ async fn schedule(seed: u64) -> Result<(), String> {
             ));
         }
         if outcome.status == Phase::Succeeded {
-            // A restart between the success frame and the history write
-            // leaves a success the client saw and the server forgot.
+            // A restart or a kill between the success frame and the
+            // history write leaves a success the client saw and the server
+            // forgot (`Restarted`) or never wrote (a killed server's ledger
+            // stops with no end).
             let ended = ledgers.iter().flat_map(|l| l.about(id)).any(|e| {
-                matches!(e.end, Some(RunEnd::Succeeded | RunEnd::Restarted)) && e.runs > 0
+                e.runs > 0
+                    && e.end
+                        .is_none_or(|end| matches!(end, RunEnd::Succeeded | RunEnd::Restarted))
             });
             if !ended {
                 let entries: Vec<_> = ledgers.iter().flat_map(|l| l.about(id)).collect();
