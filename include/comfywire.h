@@ -472,6 +472,13 @@ double comfywire_event_max(const struct comfywire_event *event);
 double comfywire_event_overall(const struct comfywire_event *event);
 
 /**
+ * Seconds until the node of a `progress` event should finish at its pace
+ * so far; a negative value when there is no estimate (before the node's
+ * first step, after its last, any other kind, a NULL event).
+ */
+double comfywire_event_eta_s(const struct comfywire_event *event);
+
+/**
  * The preview image of a `preview` event: sets `*out_data` and `*out_len`
  * (NULL and 0 for other events; still COMFYWIRE_OK). The bytes are
  * borrowed from the event.

@@ -161,6 +161,8 @@ export type ComfyEvent =
       value: number;
       max: number;
       overall: number;
+      /** Seconds until the node should finish at its pace so far (null before its first step and after its last). */
+      etaS: number | null;
     }
   | { type: 'preview'; promptId: string | null; node: string | null; mime: string; image: Uint8Array }
   | { type: 'progress_text'; promptId: string | null; node: string; text: string }

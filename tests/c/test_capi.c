@@ -618,7 +618,7 @@ static void test_pull_loop(void) {
 
     /* Checks inside the loop fold into flags, so the pass count does not
      * depend on how many events arrived (coalescing varies with speed). */
-    int progress = 0, previews = 0, outputs = 0, finished = 0, good_progress = 1;
+    int progress = 0, previews = 0, outputs = 0, finished = 0, good_progress = 1, estimated = 0;
     int good_events = 1, good_previews = 1, good_outputs = 1, good_finish = 1;
     comfywire_event *kept = NULL;
     for (int i = 0; i < 2000 && !finished; i++) {
@@ -645,6 +645,13 @@ static void test_pull_loop(void) {
                 double overall = comfywire_event_overall(event);
                 if (!(max > 0 && value >= 0 && value <= max && overall >= 0 && overall <= 1 &&
                       comfywire_event_node(event) != NULL)) {
+                    good_progress = 0;
+                }
+                /* An estimate between the first step and the last, none after it. */
+                double eta = comfywire_event_eta_s(event);
+                if (value > 0 && value < max) {
+                    estimated += eta >= 0;
+                } else if (value >= max && eta >= 0) {
                     good_progress = 0;
                 }
             } else if (str_eq(kind, "preview")) {
@@ -675,6 +682,7 @@ static void test_pull_loop(void) {
     }
     CHECK(finished == 1);
     CHECK(progress >= 1);
+    CHECK(estimated >= 1);
     CHECK(good_progress);
     CHECK(good_events);
     CHECK(good_previews);

@@ -172,6 +172,15 @@ pub unsafe extern "C" fn comfywire_event_overall(event: *const Event) -> f64 {
     unsafe { ffi_read(event, 0.0, |e| e.inner.overall) }
 }
 
+/// Seconds until the node of a `progress` event should finish at its pace
+/// so far; a negative value when there is no estimate (before the node's
+/// first step, after its last, any other kind, a NULL event).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_event_eta_s(event: *const Event) -> f64 {
+    // SAFETY: the general contract.
+    unsafe { ffi_read(event, -1.0, |e| e.inner.eta_s.unwrap_or(-1.0)) }
+}
+
 /// The preview image of a `preview` event: sets `*out_data` and `*out_len`
 /// (NULL and 0 for other events; still COMFYWIRE_OK). The bytes are
 /// borrowed from the event.

@@ -147,7 +147,9 @@ client_events! { c, py, event;
         display_node: Option<Py<PyString>> = c.opt(py, display_node.as_deref()),
     }
     /// Step progress of a node (throttled unless `progress_interval_ms=0`):
-    /// step `value` of `max`; `overall` progress of the prompt in [0, 1].
+    /// step `value` of `max`; `overall` progress of the prompt in [0, 1];
+    /// `eta` seconds until the node should finish at its pace so far
+    /// (`None` before its first step and after its last).
     Progress = "progress",
     Event::Progress(p) => {
         prompt_id: Py<PyString> = c.str(py, &p.prompt_id),
@@ -156,6 +158,7 @@ client_events! { c, py, event;
         value: f64 = p.value,
         max: f64 = p.max,
         overall: f64 = p.overall,
+        eta: Option<f64> = p.eta.map(|d| d.as_secs_f64()),
     }
     /// A preview: encoded `image` bytes of type `mime` (prompt and node
     /// when the server said).

@@ -402,6 +402,8 @@ pub enum EventDto {
         max: f64,
         /// Whole-prompt progress in `[0, 1]`.
         overall: f64,
+        /// Seconds until the node should finish at its pace so far.
+        eta_s: Option<f64>,
     },
     /// A preview image.
     Preview {
@@ -514,6 +516,7 @@ impl EventDto {
                 value: p.value,
                 max: p.max,
                 overall: p.overall,
+                eta_s: p.eta.map(|d| d.as_secs_f64()),
             },
             Event::Preview(p) => EventDto::Preview {
                 prompt_id: p.prompt_id,

@@ -46,6 +46,7 @@ pub struct Progress {
     node_started: HashMap<String, Instant>,
     current: Option<(String, f64, f64)>,
     overall: f64,
+    eta: Option<std::time::Duration>,
     previews_dir: Option<PathBuf>,
     previews: usize,
     last_quarter: Option<(String, u64)>,
@@ -71,6 +72,7 @@ impl Progress {
             node_started: HashMap::new(),
             current: None,
             overall: 0.0,
+            eta: None,
             previews_dir,
             previews: 0,
             last_quarter: None,
@@ -156,6 +158,7 @@ impl Progress {
             Event::Progress(p) => {
                 let shown = p.display_node.clone().unwrap_or_else(|| p.node.clone());
                 self.overall = p.overall;
+                self.eta = p.eta;
                 self.current = Some((shown.clone(), p.value, p.max));
                 if self.mode == Mode::Plain && p.max > 0.0 {
                     // A line per quarter of the node's steps is enough in a log.
@@ -164,11 +167,12 @@ impl Progress {
                     if self.last_quarter.as_ref() != Some(&key) {
                         self.last_quarter = Some(key);
                         eprintln!(
-                            "  progress   {} {}/{} ({:.0}% of prompt)",
+                            "  progress   {} {}/{} ({:.0}% of prompt){}",
                             self.names.label(&shown),
                             p.value,
                             p.max,
-                            p.overall * 100.0
+                            p.overall * 100.0,
+                            eta_text(p.eta)
                         );
                     }
                 }
@@ -283,15 +287,40 @@ impl Progress {
         } else {
             String::new()
         };
+        let eta = eta_text(self.eta);
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[2K  {bar} {:>3.0}%  {}{steps}{previews}  {:.1}s",
+            "\r\x1b[2K  {bar} {:>3.0}%  {}{steps}{eta}{previews}  {:.1}s",
             self.overall * 100.0,
             self.names.label(node),
             self.started.elapsed().as_secs_f64()
         );
         let _ = err.flush();
         self.bar_shown = true;
+    }
+}
+
+/// `"  ETA 12s"` (the node's, at its pace so far), or nothing.
+fn eta_text(eta: Option<std::time::Duration>) -> String {
+    match eta {
+        Some(d) if d.as_secs() >= 60 => {
+            format!("  ETA {}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+        }
+        Some(d) => format!("  ETA {:.1}s", d.as_secs_f64()),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod eta_tests {
+    use super::eta_text;
+    use std::time::Duration;
+
+    #[test]
+    fn eta_reads_as_seconds_or_minutes() {
+        assert_eq!(eta_text(Some(Duration::from_millis(2_500))), "  ETA 2.5s");
+        assert_eq!(eta_text(Some(Duration::from_secs(125))), "  ETA 2m05s");
+        assert_eq!(eta_text(None), "");
     }
 }

@@ -812,6 +812,7 @@ mod tests {
             value,
             max: 10.0,
             overall: 0.0,
+            eta: None,
         })
     }
 

@@ -168,6 +168,7 @@ pub fn event_json(event: &Event, names: &NodeNames, preview_file: Option<&str>) 
             put("value", json!(p.value));
             put("max", json!(p.max));
             put("overall", json!(p.overall));
+            put("eta_s", json!(p.eta.map(|d| d.as_secs_f64())));
         }
         Event::Preview(p) => {
             put("node", json!(p.node));

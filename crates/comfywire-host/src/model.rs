@@ -65,6 +65,9 @@ pub struct HostEvent {
     pub max: f64,
     /// Whole-prompt progress in `[0, 1]` (progress, finished).
     pub overall: f64,
+    /// Seconds until the node should finish at its pace so far (progress;
+    /// `None` before its first step and after its last).
+    pub eta_s: Option<f64>,
     /// Progress text, the server's session id (status), the connection
     /// state name, the terminal status name (finished), the message type
     /// (message), an error text (blocked, bad frame, http failed,
@@ -95,6 +98,7 @@ impl HostEvent {
             value: 0.0,
             max: 0.0,
             overall: 0.0,
+            eta_s: None,
             text: None,
             data: None,
             outcome: None,
@@ -135,6 +139,7 @@ impl HostEvent {
                 out.value = p.value;
                 out.max = p.max;
                 out.overall = p.overall;
+                out.eta_s = p.eta.map(|d| d.as_secs_f64());
             }
             Event::Preview(p) => {
                 out.node = p.node.clone();

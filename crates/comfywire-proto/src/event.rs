@@ -29,6 +29,10 @@ pub struct ProgressUpdate {
     /// Whole-prompt progress in `[0, 1]`: finished nodes plus the running
     /// nodes' step fractions, over the prompt's node count when known.
     pub overall: f64,
+    /// When the node should finish at its pace so far (time since it
+    /// started over the steps done, times the steps left); `None` before
+    /// its first step or after its last.
+    pub eta: Option<std::time::Duration>,
 }
 
 /// A preview image, attributed as well as the protocol allows.

@@ -25,6 +25,7 @@ struct Step {
     value: f64,
     max: f64,
     overall: f64,
+    eta: Option<std::time::Duration>,
 }
 
 /// What a held preview needs besides its key. The image is a copy in a
@@ -45,6 +46,7 @@ fn progress_event(t: Taken<Step>) -> Event {
         value: t.value.value,
         max: t.value.max,
         overall: t.value.overall,
+        eta: t.value.eta,
     })
 }
 
@@ -116,6 +118,7 @@ impl Outbox {
         value: f64,
         max: f64,
         overall: f64,
+        eta: Option<std::time::Duration>,
         now: Instant,
     ) {
         let urgent = max > 0.0 && value >= max;
@@ -123,6 +126,7 @@ impl Outbox {
             value,
             max,
             overall,
+            eta,
         };
         match self
             .progress

@@ -379,3 +379,54 @@ fn previews_taken_from_frames_never_keep_the_frame_alive() {
     }
     assert!(checked > 100, "only {checked} previews");
 }
+
+/// Every recorded step's estimate is the node's pace so far times the
+/// steps left, by the trace's own clock: checked against the progress
+/// frames' arrival times, not the session's arithmetic.
+#[test]
+fn progress_estimates_follow_the_recorded_pace() {
+    let mut checked = 0;
+    for (name, trace) in common::load_traces() {
+        let result = replay(
+            &trace,
+            SessionConfig {
+                progress_interval: std::time::Duration::ZERO,
+                ..SessionConfig::default()
+            },
+            common::base(),
+            ReplayOptions::default(),
+        );
+        // When each node started, by the trace's clock.
+        let mut started: std::collections::HashMap<String, f64> = Default::default();
+        for (t_ms, event) in &result.events {
+            match event {
+                Event::NodeStarted { node, .. } => {
+                    started.insert(node.clone(), *t_ms);
+                }
+                Event::Progress(p) => {
+                    let Some(eta) = p.eta else {
+                        assert!(
+                            p.value <= 0.0 || p.value >= p.max,
+                            "{name}: no estimate at {p:?}"
+                        );
+                        continue;
+                    };
+                    assert!(p.value > 0.0 && p.value < p.max, "{name}: {p:?}");
+                    let Some(t0) = started.get(&p.node) else {
+                        continue;
+                    };
+                    let pace = (t_ms - t0) / p.value;
+                    let expected = pace * (p.max - p.value) / 1000.0;
+                    let got = eta.as_secs_f64();
+                    assert!(
+                        (got - expected).abs() <= 0.05 + 0.2 * expected,
+                        "{name} at {t_ms} ms: estimate {got:.3}s, pace says {expected:.3}s ({p:?})"
+                    );
+                    checked += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} estimates checked");
+}
