@@ -214,6 +214,18 @@ typedef struct comfywire_job_options {
 #define COMFYWIRE_PROTOCOL 5
 
 /**
+ * An answer was larger than its limit (the last error's JSON has `limit`
+ * and `setting`).
+ */
+#define COMFYWIRE_TOO_LARGE 6
+
+/**
+ * The pull stream (`comfywire_next_event`) was not read and passed its
+ * bound; it stopped, and the next call goes on from now.
+ */
+#define COMFYWIRE_OVERFLOW 7
+
+/**
  * The prompt was refused by validation (details in the last error's JSON).
  */
 #define COMFYWIRE_VALIDATION 10

@@ -28,6 +28,12 @@ pub const COMFYWIRE_REQUEST: Status = 3;
 pub const COMFYWIRE_HTTP: Status = 4;
 /// The server answered something unexpected.
 pub const COMFYWIRE_PROTOCOL: Status = 5;
+/// An answer was larger than its limit (the last error's JSON has `limit`
+/// and `setting`).
+pub const COMFYWIRE_TOO_LARGE: Status = 6;
+/// The pull stream (`comfywire_next_event`) was not read and passed its
+/// bound; it stopped, and the next call goes on from now.
+pub const COMFYWIRE_OVERFLOW: Status = 7;
 /// The prompt was refused by validation (details in the last error's JSON).
 pub const COMFYWIRE_VALIDATION: Status = 10;
 /// A node raised while the prompt ran.
@@ -123,6 +129,8 @@ mod tests {
             (COMFYWIRE_REQUEST, ErrorCode::Request),
             (COMFYWIRE_HTTP, ErrorCode::Http),
             (COMFYWIRE_PROTOCOL, ErrorCode::Protocol),
+            (COMFYWIRE_TOO_LARGE, ErrorCode::TooLarge),
+            (COMFYWIRE_OVERFLOW, ErrorCode::Overflow),
             (COMFYWIRE_VALIDATION, ErrorCode::Validation),
             (COMFYWIRE_EXECUTION_FAILED, ErrorCode::ExecutionFailed),
             (COMFYWIRE_INTERRUPTED, ErrorCode::Interrupted),
@@ -138,7 +146,7 @@ mod tests {
             let name = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
             assert_eq!(name.to_str().unwrap(), code.name());
         }
-        for (status, name) in [(COMFYWIRE_OK, "ok"), (6, "unknown"), (-1, "unknown")] {
+        for (status, name) in [(COMFYWIRE_OK, "ok"), (8, "unknown"), (-1, "unknown")] {
             // SAFETY: comfywire_status_name returns a static NUL-terminated string.
             let text = unsafe { std::ffi::CStr::from_ptr(comfywire_status_name(status)) };
             assert_eq!(text.to_str().unwrap(), name);

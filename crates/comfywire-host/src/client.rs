@@ -8,7 +8,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use comfywire_client::json::{NodeNames, event_json};
-use comfywire_client::{Client, ClientConfig, Event, Filter, Settings, Subscription};
+use comfywire_client::{Client, ClientConfig, End, Event, Filter, Settings, Subscription};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -263,13 +263,30 @@ impl HostClient {
             Some(s) => s,
             None => pull.insert(self.jobs.client().events()),
         };
-        block_on(async {
-            match subscription.recv_timeout(timeout).await {
+        let next = block_on(async {
+            Ok(match subscription.recv_timeout(timeout).await {
                 Ok(Some(event)) => Ok(Some(Delivered::Client(event))),
-                Ok(None) => Err(HostError::new(ErrorCode::Closed, "client is closed")),
+                Ok(None) => Err(subscription.end()),
                 Err(()) => Ok(None),
+            })
+        })?;
+        match next {
+            Ok(next) => Ok(next),
+            Err(Some(End::Overflow { held, limit })) => {
+                // Unread past its bound: this stream stopped. The next pull
+                // starts a fresh one, so the reader can go on.
+                *pull = None;
+                Err(HostError {
+                    code: ErrorCode::Overflow,
+                    message: format!(
+                        "events were not read and their backlog passed {limit} bytes; delivery stopped (the next pull goes on from now)"
+                    ),
+                    detail: Some(serde_json::json!({"held": held, "limit": limit})),
+                    outcome: None,
+                })
             }
-        })
+            Err(_) => Err(HostError::new(ErrorCode::Closed, "client is closed")),
+        }
     }
 
     /// Counters.

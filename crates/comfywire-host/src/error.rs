@@ -28,6 +28,14 @@ macro_rules! with_error_codes {
             Http = 4, "http";
             /// Code 5: the server answered something unexpected.
             Protocol = 5, "protocol";
+            /// Code 6: an answer was larger than its limit (the detail has
+            /// `limit` in bytes and `setting`, the settings key raising it).
+            TooLarge = 6, "too_large";
+            /// Code 7: a pull stream nobody read held more events than its
+            /// bound and stopped (the detail has `held` and `limit` in
+            /// bytes); the next pull starts afresh from now (look prompts
+            /// up with `execution` to catch up).
+            Overflow = 7, "overflow";
             /// Code 10: the server refused the prompt (the detail has
             /// `type`, `message`, `details` and `node_errors`).
             Validation = 10, "validation";
@@ -134,6 +142,11 @@ impl From<Error> for HostError {
                 None,
             ),
             Error::Protocol(_) => (ErrorCode::Protocol, None, None),
+            Error::TooLarge { limit, setting, .. } => (
+                ErrorCode::TooLarge,
+                Some(json!({"limit": limit, "setting": setting})),
+                None,
+            ),
             Error::Validation(v) => (ErrorCode::Validation, Some(validation_detail(v)), None),
             Error::ExecutionFailed(r) => (
                 ErrorCode::ExecutionFailed,

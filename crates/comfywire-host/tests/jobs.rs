@@ -451,3 +451,85 @@ fn outputs_a_record_could_not_keep_are_read_from_the_servers_history() {
     );
     host.close();
 }
+
+#[test]
+fn an_unread_pull_stream_overflows_visibly_and_the_next_pull_goes_on() {
+    let (rt, server) = mock(0.0);
+    let mut config = Settings {
+        url: Some(server.url()),
+        ..Settings::default()
+    }
+    .to_config()
+    .unwrap();
+    config.subscriber_max_bytes = 16 << 10;
+    let host = HostClient::from_config(config, std::sync::Arc::new(PlainContext)).unwrap();
+    block_on(host.jobs().wait_connected(Duration::from_secs(5))).unwrap();
+    // The pull stream exists from the first pull; then nobody reads while
+    // a firehose of prompts (lifecycle events are never dropped one by one)
+    // passes its 16 KiB bound.
+    while host.next_event(Duration::ZERO).unwrap().is_some() {}
+    let base = host.stats().frames;
+    let id = host.client_id();
+    let sent = rt
+        .block_on(async { server.firehose(&id, 3000, "long_run").await })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host.stats().frames < base + sent {
+        assert!(
+            Instant::now() < deadline,
+            "the client never read the firehose"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut read = 0;
+    let error = loop {
+        match host.next_event(Duration::from_millis(100)) {
+            Ok(Some(_)) => read += 1,
+            Ok(None) => panic!("the stream ended quietly after {read} events"),
+            Err(e) => break e,
+        }
+        assert!(read < 100_000, "no overflow");
+    };
+    assert_eq!(error.code, ErrorCode::Overflow, "{error:?}");
+    let detail = error.detail.unwrap();
+    assert_eq!(detail["limit"], 16 << 10);
+    assert!(detail["held"].as_u64().unwrap() > 16 << 10, "{detail}");
+    // Not closed: the next pull starts afresh and sees what comes now.
+    assert!(!host.is_closed());
+    assert!(host.next_event(Duration::ZERO).is_ok());
+    let outcome = block_on(
+        host.jobs()
+            .run(server.sample_workflow(), JobOptions::default()),
+    )
+    .unwrap();
+    let mut finished = false;
+    while let Some(event) = host.next_event(Duration::from_millis(200)).unwrap() {
+        if event.flat().kind == HostEventKind::Client(comfywire_host::event::EventKind::Finished)
+            && event.flat().prompt_id.as_deref() == Some(&outcome.prompt_id)
+        {
+            finished = true;
+            break;
+        }
+    }
+    assert!(
+        finished,
+        "the fresh stream did not deliver the new run's end"
+    );
+    host.close();
+}
+
+#[test]
+fn an_answer_past_its_limit_is_its_own_code_naming_the_limit() {
+    let (_rt, server) = mock(0.0);
+    let host = client(&server);
+    server.set_hostile_http(comfywire_mock::HostileHttp {
+        system_stats: Some(comfywire_mock::HostileBody::fast(64 << 20)),
+        ..comfywire_mock::HostileHttp::default()
+    });
+    let error = block_on(host.jobs().system_stats()).unwrap_err();
+    assert_eq!(error.code, ErrorCode::TooLarge, "{error:?}");
+    let detail = error.detail.unwrap();
+    assert_eq!(detail["setting"], "max_json_mib");
+    assert_eq!(detail["limit"], 16 << 20);
+    host.close();
+}

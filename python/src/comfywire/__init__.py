@@ -37,6 +37,8 @@ from ._aio import AsyncClient, AsyncEvents, AsyncJob
 from ._client import Client, Job, RunResult, Subscription, Workflow
 from ._errors import (
     ClientClosed,
+    EventsOverflow,
+    ResponseTooLarge,
     ComfyWireError,
     ConnectionFailed,
     DeadlineExceeded,
@@ -80,6 +82,8 @@ __all__ = [
     "CallbackError",
     "Client",
     "ClientClosed",
+    "EventsOverflow",
+    "ResponseTooLarge",
     "ComfyWireError",
     "ConnectionChanged",
     "ConnectionFailed",

@@ -134,6 +134,16 @@ class HttpError(ComfyWireError):
         return (self.detail or {}).get("status")
 
 
+class ResponseTooLarge(ComfyWireError):
+    """An answer was larger than its limit; `detail` has `limit` (bytes) and
+    `setting` (the settings key that raises it)."""
+
+
+class EventsOverflow(ComfyWireError):
+    """Events nobody read passed the stream's bound and it stopped; `detail`
+    has `held` and `limit` (bytes). Reading again goes on from now."""
+
+
 class ClientClosed(ComfyWireError):
     """The client is closed."""
 
@@ -141,6 +151,8 @@ class ClientClosed(ComfyWireError):
 _BY_CODE = {
     3: ConnectionFailed,
     4: HttpError,
+    6: ResponseTooLarge,
+    7: EventsOverflow,
     10: ValidationError,
     11: ExecutionError,
     12: PromptInterrupted,
