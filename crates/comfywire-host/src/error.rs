@@ -205,6 +205,6 @@ mod tests {
             assert_eq!(ErrorCode::from_u32(code.as_u32()), Some(code));
         }
         assert_eq!(ErrorCode::from_u32(0), None);
-        assert_eq!(ErrorCode::from_u32(6), None);
+        assert_eq!(ErrorCode::from_u32(8), None);
     }
 }
