@@ -374,7 +374,13 @@ fn a_listener_holding_its_client_is_released_by_shutdown() {
     *owner.subscription.lock().unwrap() = Some(subscription);
     let workflow = server.sample_workflow().to_string();
     block_on(client.run(workflow, JobOptions::default())).unwrap();
-    assert!(owner.events.load(Ordering::SeqCst) > 0);
+    // Events reach the listener on the dispatcher thread, after the run's
+    // answer may already have come back here.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while owner.events.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the listener heard nothing");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let weak = Arc::downgrade(&client);
     drop((owner, client));
     // The cycle: client -> listener -> client. Released references alone
