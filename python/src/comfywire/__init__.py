@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Union
 
+from . import _native
 from ._native import (
     BadFrame,
     Blocked,
@@ -38,6 +39,7 @@ from ._client import Client, Job, RunResult, Subscription, Workflow
 from ._errors import (
     ClientClosed,
     ComfyWireError,
+    InvalidArgument,
     ConnectionFailed,
     DeadlineExceeded,
     ExecutionError,
@@ -48,6 +50,9 @@ from ._errors import (
     WaitTimeout,
 )
 from ._types import ConnectionStatus, FileRef, NodeError, NodeTiming, Outcome, QueueSnapshot
+
+#: The package version (the Rust crates' version).
+__version__: str = _native.__version__
 
 #: Any event a client delivers.
 Event = Union[
@@ -81,6 +86,8 @@ __all__ = [
     "Client",
     "ClientClosed",
     "ComfyWireError",
+    "InvalidArgument",
+    "__version__",
     "ConnectionChanged",
     "ConnectionFailed",
     "ConnectionStatus",
