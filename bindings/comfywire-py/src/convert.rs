@@ -53,7 +53,9 @@ impl<'py> FromPyObject<'_, 'py> for Json {
             let value = parse_json(&text.to_cow()?, "workflow");
             // Text that is not JSON is a bad value (`InvalidArgument`, a
             // `ValueError`), not a wrong type.
-            return value.map(Json).map_err(|e| crate::errors::to_pyerr(obj.py(), e));
+            return value
+                .map(Json)
+                .map_err(|e| crate::errors::to_pyerr(obj.py(), e));
         }
         from_py(&obj, 0).map(Json)
     }

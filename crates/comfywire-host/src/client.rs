@@ -378,7 +378,10 @@ impl HostClient {
         }
         let (done, closed) = tokio::sync::watch::channel(());
         let client = self.jobs.client().clone();
+        let jobs = self.jobs.clone();
         let work = async move {
+            // A run dropped just before the close still removes its prompt.
+            jobs.settle_removals(client.config().request_timeout).await;
             client.close().await;
             if let Some(forward) = forward {
                 let _ = forward.await;

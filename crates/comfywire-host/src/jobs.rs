@@ -157,6 +157,9 @@ pub struct Jobs {
     closed: Arc<AtomicBool>,
     /// True until the first submission (see `first_connect`).
     first_submit: Arc<AtomicBool>,
+    /// Removals of the prompts of dropped runs, still in progress (a close
+    /// waits for them).
+    removals: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 /// What [`Jobs::cancel`] did.
@@ -182,6 +185,29 @@ impl Cancelled {
     }
 }
 
+/// [`Jobs::cancel`]'s rule on `client`, open or closing (the removal of a
+/// dropped run may run while its client closes: HTTP still works).
+async fn cancel_on(client: &Client, prompt_id: &str) -> Result<Cancelled, HostError> {
+    for _ in 0..2 {
+        let queue = client.queue().await?;
+        if queue.is_running(prompt_id) {
+            return Ok(if client.interrupt(prompt_id).await? {
+                Cancelled::Interrupted
+            } else {
+                Cancelled::NotActive
+            });
+        }
+        if !queue.is_pending(prompt_id) {
+            return Ok(Cancelled::NotActive);
+        }
+        client.delete(&[prompt_id.to_owned()]).await?;
+        if !client.queue().await?.is_running(prompt_id) {
+            return Ok(Cancelled::Deleted);
+        }
+    }
+    Ok(Cancelled::NotActive)
+}
+
 /// The prompt of a [`Jobs::run`] in progress: removed from the server in
 /// the background if the run is dropped before it ends (unless detached).
 struct RunOwner {
@@ -199,11 +225,15 @@ impl Drop for RunOwner {
             return;
         };
         let prompt_id = std::mem::take(&mut self.prompt_id);
-        rt.spawn(async move {
-            if let Err(e) = jobs.cancel(&prompt_id).await {
+        let client = jobs.client.clone();
+        let task = rt.spawn(async move {
+            if let Err(e) = cancel_on(&client, &prompt_id).await {
                 tracing::warn!(target: "comfywire::run", %prompt_id, error = %e.message, "could not remove the prompt of a cancelled run");
             }
         });
+        let mut removals = jobs.removals.lock();
+        removals.retain(|t| !t.is_finished());
+        removals.push(task);
     }
 }
 
@@ -213,6 +243,7 @@ impl Jobs {
             client,
             closed: Arc::default(),
             first_submit: Arc::new(AtomicBool::new(true)),
+            removals: Arc::default(),
         }
     }
 
@@ -335,25 +366,20 @@ impl Jobs {
     /// not know it. Reads the server's queue to decide, and again after a
     /// delete, in case the prompt started in between.
     pub async fn cancel(&self, prompt_id: &str) -> Result<Cancelled, HostError> {
-        let client = self.open()?;
-        for _ in 0..2 {
-            let queue = client.queue().await?;
-            if queue.is_running(prompt_id) {
-                return Ok(if client.interrupt(prompt_id).await? {
-                    Cancelled::Interrupted
-                } else {
-                    Cancelled::NotActive
-                });
+        cancel_on(self.open()?, prompt_id).await
+    }
+
+    /// Waits (up to `limit`) for the removals that dropped runs started in
+    /// the background, so a close right after a cancelled run does not
+    /// leave its prompt behind.
+    pub(crate) async fn settle_removals(&self, limit: Duration) {
+        let pending: Vec<_> = std::mem::take(&mut *self.removals.lock());
+        let all = async {
+            for task in pending {
+                let _ = task.await;
             }
-            if !queue.is_pending(prompt_id) {
-                return Ok(Cancelled::NotActive);
-            }
-            client.delete(&[prompt_id.to_owned()]).await?;
-            if !client.queue().await?.is_running(prompt_id) {
-                return Ok(Cancelled::Deleted);
-            }
-        }
-        Ok(Cancelled::NotActive)
+        };
+        let _ = tokio::time::timeout(limit, all).await;
     }
 
     /// Before the first submission, waits (up to the connect timeout) for
