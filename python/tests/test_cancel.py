@@ -104,10 +104,14 @@ def test_cancelling_the_task_awaiting_run_interrupts_its_prompt(mock: MockServer
             await client.wait_connected(10)
             loop = asyncio.get_running_loop()
             begun: "asyncio.Future[str]" = loop.create_future()
-            client.on(
-                "execution_started",
-                lambda e: loop.call_soon_threadsafe(lambda: begun.done() or begun.set_result(e.prompt_id)),
-            )
+            def on_start(e: Any) -> None:
+                def settle() -> None:
+                    if not begun.done():
+                        begun.set_result(e.prompt_id)
+
+                loop.call_soon_threadsafe(settle)
+
+            client.on("execution_started", on_start)
             task = asyncio.ensure_future(client.run(mock.workflow("long_run")))
             prompt_id = await asyncio.wait_for(begun, 20)
             task.cancel()

@@ -29,7 +29,8 @@ def test_a_stream_made_after_the_end_replays_it_and_ends(client: comfywire.Clien
     assert names.count("Finished") == 1
     assert "Output" in names
     assert all(getattr(e, "prompt_id", job.prompt_id) == job.prompt_id for e in events)
-    assert events[-1].outcome.status == "succeeded"
+    last = events[-1]
+    assert isinstance(last, comfywire.Finished) and last.outcome.status == "succeeded"
 
 
 def test_a_stream_made_mid_run_misses_nothing_and_ends(client: comfywire.Client, mock: MockServer) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, List, Optional, Union
 
 from . import _native
-from ._client import Job, RunResult, Workflow, _Base, _closed_at_del, _file, _ids, _result, _upload_args
+from ._client import Job, RunResult, Workflow, _Base, _closed_at_del, _file, _ids, _result, _upload_args, _workflow
 from ._settings import PathLike
 from ._types import FileRef, Outcome, QueueSnapshot, _outcome_from_dict
 
@@ -98,7 +98,7 @@ class AsyncClient(_Base):
 
     async def submit(self, workflow: Workflow) -> AsyncJob:
         """Queues a workflow."""
-        prompt_id, number, _partial = await self._jobs.submit(workflow, aio=True)
+        prompt_id, number, _partial = await self._jobs.submit(_workflow(workflow), aio=True)
         return AsyncJob(self._jobs, prompt_id, number)
 
     async def run(
@@ -115,7 +115,7 @@ class AsyncClient(_Base):
         prompt from the server unless ``detach=True``. The result's
         ``download``/``read`` block; ``await client.download(result, dir)``
         and ``await client.read(file)`` do not."""
-        outcome = await self._jobs.run(workflow, timeout, stall_timeout, queue_timeout, detach, aio=True)
+        outcome = await self._jobs.run(_workflow(workflow), timeout, stall_timeout, queue_timeout, detach, aio=True)
         return _result(self._jobs, outcome)
 
     async def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:

@@ -348,6 +348,15 @@ class _Base:
         return f"{type(self).__name__}(client_id={self.client_id!r}, state={self.status.state!r})"
 
 
+def _workflow(workflow: Workflow) -> Workflow:
+    """``workflow`` if it is of a workflow's type (a mapping, or JSON text);
+    ``TypeError`` otherwise (a bad value of the right type raises
+    ``InvalidArgument`` in the core)."""
+    if not isinstance(workflow, (Mapping, str)):
+        raise TypeError(f"a workflow is a dict of nodes or its JSON text, not {type(workflow).__name__}")
+    return workflow
+
+
 def _closed_at_del(client: "_Base") -> None:
     """Closes a client dropped without ``close()`` (its threads stop) and
     says so with a ``ResourceWarning``, as an unclosed file does."""
@@ -411,7 +420,7 @@ class Client(_Base):
 
     def submit(self, workflow: Workflow) -> Job:
         """Queues a workflow; answers at once with its ``Job``."""
-        prompt_id, number, _partial = self._jobs.submit(workflow)
+        prompt_id, number, _partial = self._jobs.submit(_workflow(workflow))
         return Job(self._jobs, prompt_id, number)
 
     def run(
@@ -433,7 +442,7 @@ class Client(_Base):
         or out of time (``DeadlineExceeded``), it removes the prompt from
         the server (deleted while queued, interrupted while running), as
         ``Job.cancel()`` does; ``detach=True`` leaves it there instead."""
-        return _result(self._jobs, self._jobs.run(workflow, timeout, stall_timeout, queue_timeout, detach))
+        return _result(self._jobs, self._jobs.run(_workflow(workflow), timeout, stall_timeout, queue_timeout, detach))
 
     def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
         """Waits for a submitted prompt, as ``Job.wait``."""
@@ -447,7 +456,7 @@ class Client(_Base):
 
     @property
     def resumed(self) -> List[Job]:
-        """The ``Job``\ s re-attached from the journal at start: the prompts
+        """The jobs re-attached from the journal at start: the prompts
         a previous process with the same ``journal=`` had in flight."""
         return [Job(self._jobs, prompt_id, None) for prompt_id in self._native.resumed()]
 
