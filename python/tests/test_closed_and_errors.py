@@ -116,3 +116,22 @@ def test_the_dispatcher_thread_is_named(client: comfywire.Client, mock: MockServ
     client.run(mock.sample_workflow(), timeout=30)
     assert done.wait(10)
     assert names[0].startswith("comfywire"), names
+
+
+def test_progress_interval_is_in_seconds() -> None:
+    def progress_events(**interval: float) -> int:
+        # A fresh mock each time: the same recording, replayed the same way.
+        with MockServer(speed=0) as mock, comfywire.Client(mock.url, **interval) as client:  # type: ignore[arg-type]
+            stream = client.events()  # live from before the submission
+            client.submit(mock.workflow("long_run"))
+            count = 0
+            for event in stream:
+                count += isinstance(event, comfywire.Progress)
+                if isinstance(event, comfywire.Finished):
+                    return count
+            raise AssertionError("the stream ended before the prompt")
+
+    every = progress_events(progress_interval=0.0)
+    coalesced = progress_events(progress_interval=60.0)
+    assert every == progress_events(progress_interval_ms=0)
+    assert 0 < coalesced < every, (coalesced, every)

@@ -170,7 +170,8 @@ class Job:
         """An iterator over this prompt's events from its submission on,
         however late it is made: what already happened is replayed from the
         client's record of the prompt (queued, started, cached nodes,
-        outputs, the end), then live events follow; it ends after the
+        outputs, the end; not the progress and previews before it was
+        made), then live events follow; it ends after the
         prompt's ``Finished`` (or when the client closes), so a loop over it
         always ends. ``stream.next(timeout)`` waits at most ``timeout``
         seconds."""
@@ -199,7 +200,7 @@ class _Base:
     Every option is optional; each one not given comes from the
     ``COMFYWIRE_*`` environment, then the settings file (``config_file=``,
     else the user's default settings file), then the built-in default.
-    Durations are in seconds, as floats, unless the name ends in ``_ms``.
+    Durations are in seconds, as floats.
 
     - ``url``: the server, ``http(s)://host:port`` (default
       ``http://127.0.0.1:8188``); a bad URL raises ``InvalidArgument``.
@@ -216,9 +217,10 @@ class _Base:
       by polling HTTP.
     - ``ping_interval``: seconds between pings; ``deaf_timeout``: seconds
       without any frame before the socket is deemed dead.
-    - ``progress_interval_ms``, ``preview_interval_ms``: the least
-      milliseconds between two progress or preview events of a node
-      (faster ones are coalesced).
+    - ``progress_interval``, ``preview_interval``: the least seconds
+      between two progress or preview events of a node (faster ones are
+      coalesced); ``progress_interval_ms`` and ``preview_interval_ms`` are
+      the same in milliseconds, kept for compatibility.
     - ``history_capacity``: finished executions kept in memory.
     - ``queue_timeout``, ``stall_timeout``, ``timeout``: the default
       deadlines of ``run`` in seconds (before it starts; without any event
@@ -245,6 +247,8 @@ class _Base:
         polling_after_failures: Optional[int] = None,
         ping_interval: Optional[float] = None,
         deaf_timeout: Optional[float] = None,
+        progress_interval: Optional[float] = None,
+        preview_interval: Optional[float] = None,
         progress_interval_ms: Optional[int] = None,
         preview_interval_ms: Optional[int] = None,
         history_capacity: Optional[int] = None,
@@ -254,6 +258,10 @@ class _Base:
         config_file: Optional[PathLike] = None,
         journal: Optional[PathLike] = None,
     ) -> None:
+        if progress_interval is not None:
+            progress_interval_ms = round(progress_interval * 1000)
+        if preview_interval is not None:
+            preview_interval_ms = round(preview_interval * 1000)
         options = dict(
             journal=None if journal is None else os.fspath(journal),
             url=url,
