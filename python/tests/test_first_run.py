@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import comfywire
 from comfywire.testing import MockServer
+from test_cancel import until_end
 
 
 def test_a_first_run_right_after_construction_has_no_gap(mock: MockServer) -> None:
@@ -13,7 +14,7 @@ def test_a_first_run_right_after_construction_has_no_gap(mock: MockServer) -> No
     with comfywire.Client(mock.url) as client:  # not waited for
         result = client.run(mock.sample_workflow(), timeout=30)
     assert result.had_gap is False
-    assert mock.end_of(result.prompt_id) == "succeeded"
+    assert until_end(mock, result.prompt_id) == "succeeded"
 
 
 def test_a_server_that_never_answers_the_socket_still_gets_the_prompt(mock: MockServer) -> None:
@@ -22,4 +23,4 @@ def test_a_server_that_never_answers_the_socket_still_gets_the_prompt(mock: Mock
     mock.inject("refuse_connects", count=1000)
     with comfywire.Client(mock.url, connect_timeout=0.5, polling_after_failures=1) as client:
         result = client.run(mock.sample_workflow(), timeout=30)
-    assert mock.end_of(result.prompt_id) == "succeeded"
+    assert until_end(mock, result.prompt_id) == "succeeded"
