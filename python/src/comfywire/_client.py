@@ -356,6 +356,10 @@ class _Base:
         return f"{type(self).__name__}(client_id={self.client_id!r}, state={self.status.state!r})"
 
 
+# ``help(Client)`` and ``help(Client.__init__)`` both show every option.
+_Base.__init__.__doc__ = _Base.__doc__
+
+
 def _workflow(workflow: Workflow) -> Workflow:
     """``workflow`` if it is of a workflow's type (a mapping, or JSON text);
     ``TypeError`` otherwise (a bad value of the right type raises
