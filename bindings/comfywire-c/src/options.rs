@@ -125,6 +125,8 @@ impl JobSpec {
             timeout: ms(o.timeout_ms),
             stall_timeout: ms(o.stall_timeout_ms),
             queue_timeout: ms(o.queue_timeout_ms),
+            // A run that runs out of time removes its prompt (the host's rule).
+            detach: false,
         })
     }
 }

@@ -51,7 +51,11 @@ impl<'py> FromPyObject<'_, 'py> for Json {
     fn extract(obj: Borrowed<'_, 'py, PyAny>) -> PyResult<Json> {
         if let Ok(text) = obj.cast::<PyString>() {
             let value = parse_json(&text.to_cow()?, "workflow");
-            return value.map(Json).map_err(|e| PyTypeError::new_err(e.message));
+            // Text that is not JSON is a bad value (`InvalidArgument`, a
+            // `ValueError`), not a wrong type.
+            return value
+                .map(Json)
+                .map_err(|e| crate::errors::to_pyerr(obj.py(), e));
         }
         from_py(&obj, 0).map(Json)
     }

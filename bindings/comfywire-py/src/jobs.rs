@@ -41,24 +41,37 @@ job_calls! {
     /// Submits a workflow; answers `(prompt_id, number, skipped)`.
     fn submit(workflow: Json) => |jobs| jobs.submit(workflow.0, JobOptions::default());
     /// Submits and waits with these deadlines in seconds (`None`: the
-    /// client's); the outcome dict of a success, else the error.
+    /// client's); the outcome dict of a success, else the error. Cancelled
+    /// or out of time, the run removes its prompt unless `detach` (the
+    /// host's rule).
     fn run(
         workflow: Json,
         timeout: Option<Seconds> = None,
         stall_timeout: Option<Seconds> = None,
-        queue_timeout: Option<Seconds> = None
+        queue_timeout: Option<Seconds> = None,
+        detach: bool = false
     ) => |jobs| jobs.run(workflow.0, JobOptions {
         timeout: Seconds::of(timeout),
         stall_timeout: Seconds::of(stall_timeout),
         queue_timeout: Seconds::of(queue_timeout),
+        detach,
         ..JobOptions::default()
     });
+    /// Removes a prompt from the server: `"deleted"` (it was pending),
+    /// `"interrupted"` (it was running) or `"not_active"`.
+    fn cancel(prompt_id: String) => |jobs| async move {
+        jobs.cancel(&prompt_id).await.map(|done| done.name().to_owned())
+    };
     /// Waits up to `timeout` seconds for a prompt's success (the outcome
     /// dict), else the error (`WaitTimeout`: the prompt goes on).
     fn wait(prompt_id: String, timeout: Option<Seconds> = None) => |jobs| jobs
         .wait(&prompt_id, &JobOptions { timeout: Seconds::of(timeout), ..JobOptions::default() });
     /// The outcome dict (any phase, with `progress`) of a prompt, or `None`.
     fn execution(prompt_id: String) => |jobs| jobs.execution(&prompt_id);
+    /// The events of one prompt from its submission on (its record's
+    /// replay, then live) as an `EventStream` that ends after its
+    /// `Finished`.
+    fn job_events(prompt_id: String) => |jobs| ready(jobs.job_stream(&prompt_id));
     /// Finished executions kept in memory, oldest first, as outcome dicts.
     fn history() => |jobs| jobs.history();
     /// Interrupts the prompt if it is this client's running one.

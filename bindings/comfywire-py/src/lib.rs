@@ -26,6 +26,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // asyncio awaitables run on the same runtime as the client; a second
     // call (module reloaded in a subinterpreter) keeps the first setting.
     let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime);
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::NativeClient>()?;
     m.add_class::<jobs::NativeJobs>()?;
     m.add_class::<stream::EventStream>()?;

@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
+use crate::convert::Answer;
 use crate::events::Converter;
 use crate::wait::block;
 
@@ -62,10 +63,15 @@ pub(crate) struct EventStream {
 impl EventStream {
     /// Every event of `host` from now on (and its callback failures).
     pub(crate) fn new(host: &HostClient) -> Result<EventStream, HostError> {
-        Ok(EventStream {
-            source: host.stream()?,
+        Ok(EventStream::of(host.stream()?))
+    }
+
+    /// A stream over a host stream made elsewhere (a job's).
+    pub(crate) fn of(source: HostStream) -> EventStream {
+        EventStream {
+            source,
             ready: Arc::default(),
-        })
+        }
     }
 }
 
@@ -139,5 +145,13 @@ impl EventStream {
             closed.await;
             Ok(())
         })
+    }
+}
+
+/// A host stream answered to Python (`Jobs.job_events`) is an
+/// [`EventStream`].
+impl Answer for HostStream {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(Py::new(py, EventStream::of(self))?.into_any())
     }
 }

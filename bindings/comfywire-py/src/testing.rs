@@ -102,6 +102,20 @@ impl NativeMockServer {
         stats.unwrap_or_default().into_object(py)
     }
 
+    /// The server's own record of every `POST /prompt` as a dict
+    /// (`entries`: `prompt_id`, `client_id`, `enqueued`, `runs`, `end`,
+    /// ...): the oracle of tests, independent of any client.
+    fn ledger(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let ledger = serde_json::to_value(self.with(MockServer::ledger)?);
+        ledger.unwrap_or_default().into_object(py)
+    }
+
+    /// True while `prompt_id` is pending or running on the server (its own
+    /// queue, read without HTTP).
+    fn queue_holds(&self, prompt_id: &str) -> PyResult<bool> {
+        self.with(|s| s.queue_holds(prompt_id))
+    }
+
     /// Sends `frames` frames of `scenario` to `client_id` as fast as it reads.
     #[pyo3(signature = (client_id, frames, scenario="success_single"))]
     fn firehose(

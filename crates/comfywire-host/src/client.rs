@@ -166,13 +166,27 @@ impl HostClient {
     /// arguments, in the settings file's format) and optionally a settings
     /// file: explicit > `COMFYWIRE_*` environment > file > defaults, the
     /// one precedence rule of every front end (`Settings::layered`).
+    /// Without `file`, the CLI's settings file is read when it exists
+    /// (`Settings::default_path`: `$COMFYWIRE_CONFIG`, else
+    /// `$XDG_CONFIG_HOME/comfywire/config.json`), so the libraries and the
+    /// CLI share it.
     pub fn layered_settings(
         explicit_json: &str,
         file: Option<&std::path::Path>,
     ) -> Result<Settings, HostError> {
         let explicit = Settings::from_json(explicit_json)
             .map_err(|e| HostError::new(ErrorCode::InvalidArgument, e.to_string()))?;
-        let file = file.map(Settings::load).transpose()?;
+        let file = match file {
+            Some(path) => Some(Settings::load(path)?),
+            None => {
+                let path = Settings::default_path();
+                if path.is_file() {
+                    Some(Settings::load(&path)?)
+                } else {
+                    None
+                }
+            }
+        };
         Ok(Settings::layered(&explicit, file))
     }
 
@@ -381,7 +395,10 @@ impl HostClient {
         }
         let (done, closed) = tokio::sync::watch::channel(());
         let client = self.jobs.client().clone();
+        let jobs = self.jobs.clone();
         let work = async move {
+            // A run dropped just before the close still removes its prompt.
+            jobs.settle_removals(client.config().request_timeout).await;
             client.close().await;
             if let Some(forward) = forward {
                 let _ = forward.await;

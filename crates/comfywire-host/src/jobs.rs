@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use comfywire_client::{Client, Deadlines, SubmitOptions, UploadOptions};
+use comfywire_client::{Client, Deadlines, Filter, SubmitOptions, UploadOptions};
 use serde_json::Value;
 
 use crate::error::{ErrorCode, HostError, validation_detail};
 use crate::model::{HostFile, HostOutcome, HostQueue, HostStatus, HostSubmission};
+use crate::stream::EventStream;
 
 /// Options of one submission, run or wait. Absent deadlines keep the
 /// client's configured ones.
@@ -43,6 +44,11 @@ pub struct JobOptions {
     /// Longest wait for the prompt to start.
     #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub queue_timeout: Option<Duration>,
+    /// `run`: leave the prompt on the server when the run is cancelled
+    /// (its future dropped) or runs out of time. Without it (the default)
+    /// such a run removes its own prompt, as [`Jobs::cancel`] does.
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub detach: bool,
 }
 
 impl JobOptions {
@@ -149,6 +155,86 @@ pub struct Jobs {
     /// Set by the first close, before the client's own close has run (which
     /// may finish later, in the background): calls fail from that moment.
     closed: Arc<AtomicBool>,
+    /// True until the first submission (see `first_connect`).
+    first_submit: Arc<AtomicBool>,
+    /// Removals of the prompts of dropped runs, still in progress (a close
+    /// waits for them).
+    removals: Arc<parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+/// What [`Jobs::cancel`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum Cancelled {
+    /// It was pending: deleted from the queue.
+    Deleted,
+    /// It was running: interrupted.
+    Interrupted,
+    /// It had ended, or the server did not know it: nothing to do.
+    NotActive,
+}
+
+impl Cancelled {
+    /// `deleted`, `interrupted` or `not_active`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cancelled::Deleted => "deleted",
+            Cancelled::Interrupted => "interrupted",
+            Cancelled::NotActive => "not_active",
+        }
+    }
+}
+
+/// [`Jobs::cancel`]'s rule on `client`, open or closing (the removal of a
+/// dropped run may run while its client closes: HTTP still works).
+async fn cancel_on(client: &Client, prompt_id: &str) -> Result<Cancelled, HostError> {
+    for _ in 0..2 {
+        let queue = client.queue().await?;
+        if queue.is_running(prompt_id) {
+            return Ok(if client.interrupt(prompt_id).await? {
+                Cancelled::Interrupted
+            } else {
+                Cancelled::NotActive
+            });
+        }
+        if !queue.is_pending(prompt_id) {
+            return Ok(Cancelled::NotActive);
+        }
+        client.delete(&[prompt_id.to_owned()]).await?;
+        if !client.queue().await?.is_running(prompt_id) {
+            return Ok(Cancelled::Deleted);
+        }
+    }
+    Ok(Cancelled::NotActive)
+}
+
+/// The prompt of a [`Jobs::run`] in progress: removed from the server in
+/// the background if the run is dropped before it ends (unless detached).
+struct RunOwner {
+    /// `None` when detached or once the run ended.
+    jobs: Option<Jobs>,
+    prompt_id: String,
+}
+
+impl Drop for RunOwner {
+    fn drop(&mut self) {
+        let Some(jobs) = self.jobs.take() else {
+            return;
+        };
+        let Ok(rt) = crate::runtime() else {
+            return;
+        };
+        let prompt_id = std::mem::take(&mut self.prompt_id);
+        let client = jobs.client.clone();
+        let task = rt.spawn(async move {
+            if let Err(e) = cancel_on(&client, &prompt_id).await {
+                tracing::warn!(target: "comfywire::run", %prompt_id, error = %e.message, "could not remove the prompt of a cancelled run");
+            }
+        });
+        let mut removals = jobs.removals.lock();
+        removals.retain(|t| !t.is_finished());
+        removals.push(task);
+    }
 }
 
 impl Jobs {
@@ -156,6 +242,8 @@ impl Jobs {
         Jobs {
             client,
             closed: Arc::default(),
+            first_submit: Arc::new(AtomicBool::new(true)),
+            removals: Arc::default(),
         }
     }
 
@@ -214,8 +302,9 @@ impl Jobs {
         workflow: Value,
         options: JobOptions,
     ) -> Result<HostSubmission, HostError> {
-        let s = self
-            .open()?
+        let client = self.open()?;
+        self.first_connect().await;
+        let s = client
             .submit_with(&workflow, options.submit_options()?)
             .await?;
         Ok(HostSubmission {
@@ -229,17 +318,79 @@ impl Jobs {
     /// client's where absent): the outcome of a prompt that succeeded, or
     /// the error of one that failed, was interrupted or lost (with its
     /// outcome), was refused, or ran out of time.
+    ///
+    /// A run owns its prompt: when it runs out of time (a `Deadline`
+    /// error), or when its future is dropped before the end (a cancelled
+    /// task, Ctrl-C in a blocking front end), it removes the prompt from
+    /// the server as [`Jobs::cancel`] does (the deadline case before the
+    /// error is returned; the dropped case in the background), unless
+    /// `options.detach`.
     pub async fn run(
         &self,
         workflow: Value,
-        options: JobOptions,
+        mut options: JobOptions,
     ) -> Result<HostOutcome, HostError> {
         let deadlines = options.deadlines(self.client.config().deadlines, true);
-        let result = self
-            .open()?
+        let client = self.open()?;
+        self.first_connect().await;
+        // The id is chosen here, so a run dropped while its POST is in
+        // flight still knows what to remove.
+        let prompt_id = options
+            .prompt_id
+            .get_or_insert_with(comfywire_client::new_uuid)
+            .clone();
+        let mut owner = RunOwner {
+            jobs: (!options.detach).then(|| self.clone()),
+            prompt_id,
+        };
+        let result = client
             .run_with(&workflow, options.submit_options()?, deadlines)
-            .await?;
-        Ok(HostOutcome::from_record(&result.record))
+            .await;
+        let jobs = owner.jobs.take();
+        match result {
+            Ok(result) => Ok(HostOutcome::from_record(&result.record)),
+            Err(error) => {
+                if let (comfywire_client::Error::Deadline { .. }, Some(jobs)) = (&error, jobs) {
+                    if let Err(e) = jobs.cancel(&owner.prompt_id).await {
+                        tracing::warn!(target: "comfywire::run", prompt_id = %owner.prompt_id, error = %e.message, "could not remove a prompt that ran out of time");
+                    }
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Removes a prompt from the server, whatever its place: deletes it
+    /// while it is pending, interrupts it while it runs (never another
+    /// prompt), and does nothing once it has ended or when the server does
+    /// not know it. Reads the server's queue to decide, and again after a
+    /// delete, in case the prompt started in between.
+    pub async fn cancel(&self, prompt_id: &str) -> Result<Cancelled, HostError> {
+        cancel_on(self.open()?, prompt_id).await
+    }
+
+    /// Waits (up to `limit`) for the removals that dropped runs started in
+    /// the background, so a close right after a cancelled run does not
+    /// leave its prompt behind.
+    pub(crate) async fn settle_removals(&self, limit: Duration) {
+        let pending: Vec<_> = std::mem::take(&mut *self.removals.lock());
+        let all = async {
+            for task in pending {
+                let _ = task.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, all).await;
+    }
+
+    /// Before the first submission, waits (up to the connect timeout) for
+    /// the socket's first connection, so a first prompt is followed live
+    /// rather than reconciled after a gap; goes on without it when it does
+    /// not come.
+    async fn first_connect(&self) {
+        if self.first_submit.swap(false, Ordering::AcqRel) {
+            let limit = self.client.config().connect_timeout;
+            let _ = self.client.wait_connected(limit).await;
+        }
     }
 
     /// Waits for the one terminal outcome of a prompt, whatever it is.
@@ -306,6 +457,20 @@ impl Jobs {
             .execution(prompt_id)
             .await?
             .map(|r| HostOutcome::from_record(&r)))
+    }
+
+    /// A stream of one prompt's events that cannot miss any: subscribed
+    /// now, its first read replays what the client's record says already
+    /// happened (a prompt it does not track is attached), and it ends
+    /// after the prompt's `Finished` (or when the client closes).
+    pub fn job_stream(&self, prompt_id: &str) -> Result<EventStream, HostError> {
+        let client = self.open()?;
+        let events = client.subscribe(Filter::all().prompt(prompt_id));
+        Ok(EventStream::for_job(
+            client.clone(),
+            prompt_id.to_owned(),
+            events,
+        ))
     }
 
     /// Finished executions kept in memory (the ring), oldest first.

@@ -36,7 +36,7 @@ pub use dispatch::{
     CallbackHandle, DispatchContext, EventCallback, Interest, LazyFlat, PlainContext, kind_list,
 };
 pub use error::{ErrorCode, HostError, validation_detail};
-pub use jobs::{JobOptions, Jobs, UploadSpec, outcome_result, parse_json};
+pub use jobs::{Cancelled, JobOptions, Jobs, UploadSpec, outcome_result, parse_json};
 pub use model::{
     CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode, HostOutcome,
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,

@@ -286,6 +286,10 @@ pub struct HostOutcome {
     /// were delivered as `output` events, and `output_files` /
     /// `download_outputs` read them from the server's `/history`.
     pub outputs_omitted: u32,
+    /// The outputs the server skipped at submission because their branch
+    /// was invalid (the `node_errors` object of a partially valid prompt,
+    /// by node id); `None` when every output ran.
+    pub skipped_outputs: Option<Value>,
 }
 
 fn millis(d: Duration) -> f64 {
@@ -337,6 +341,10 @@ impl HostOutcome {
             },
             had_gap: record.had_gap,
             outputs_omitted: record.outputs_omitted,
+            skipped_outputs: record
+                .node_errors
+                .clone()
+                .filter(|e| e.as_object().is_some_and(|m| !m.is_empty())),
         }
     }
 
@@ -383,6 +391,7 @@ impl HostOutcome {
             "progress": self.progress,
             "had_gap": self.had_gap,
             "outputs_omitted": self.outputs_omitted,
+            "skipped_outputs": self.skipped_outputs,
         })
     }
 }

@@ -3,11 +3,20 @@
 //! of their own (Python's `Client.events()`). Events are taken in batches
 //! (one wait, then whatever is already queued), so a fast producer costs a
 //! waiting reader one wake-up per batch, not one per event.
+//!
+//! A job's stream ([`EventStream`] made by `HostClient::job_stream`) is the
+//! same stream narrowed to one prompt: subscribed first, then its first
+//! read replays what the client's record of the prompt says already
+//! happened (queued, started, cached nodes, outputs, the end), and live
+//! events the replay already covered are not delivered twice; it ends
+//! after the prompt's `Finished`. So it never misses the end, however late
+//! it is made.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use comfywire_client::{Event, Subscription};
+use comfywire_client::{Client, Event, ExecutionRecord, Phase, Subscription};
 use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::client::Delivered;
@@ -36,13 +45,114 @@ impl EventCallback for ReportForward {
     }
 }
 
+/// The narrowing of a job's stream: its prompt, what the replay covered,
+/// and whether its end was delivered.
+struct JobView {
+    client: Client,
+    prompt_id: String,
+    /// `None` until the first read loaded the replay.
+    replay: Option<VecDeque<Event>>,
+    queued: bool,
+    started: bool,
+    cached: bool,
+    outputs: HashSet<String>,
+    finished: bool,
+}
+
+impl JobView {
+    /// Reads the client's record of the prompt (attaching a prompt it does
+    /// not track yet) into the events that already happened.
+    async fn load(&mut self) {
+        if self.replay.is_some() {
+            return;
+        }
+        let mut record = self.client.execution(&self.prompt_id).await.ok().flatten();
+        if record.is_none() && self.client.attach(&self.prompt_id).await.is_ok() {
+            record = self.client.execution(&self.prompt_id).await.ok().flatten();
+        }
+        let mut replay = VecDeque::new();
+        if let Some(record) = record {
+            self.replay_of(record, &mut replay);
+        }
+        self.replay = Some(replay);
+    }
+
+    fn replay_of(&mut self, record: ExecutionRecord, replay: &mut VecDeque<Event>) {
+        let prompt_id = record.prompt_id.clone();
+        if record.phase >= Phase::Queued || record.number.is_some() {
+            self.queued = true;
+            replay.push_back(Event::PromptQueued {
+                prompt_id: prompt_id.clone(),
+                number: record.number,
+            });
+        }
+        if record.started_at.is_some() || record.phase == Phase::Running {
+            self.started = true;
+            replay.push_back(Event::ExecutionStarted {
+                prompt_id: prompt_id.clone(),
+            });
+        }
+        if !record.cached.is_empty() {
+            self.cached = true;
+            replay.push_back(Event::NodesCached {
+                prompt_id: prompt_id.clone(),
+                nodes: record.cached.clone(),
+            });
+        }
+        for (node, output) in &record.outputs {
+            self.outputs.insert(node.clone());
+            replay.push_back(Event::Output {
+                prompt_id: prompt_id.clone(),
+                node: node.clone(),
+                display_node: None,
+                output: output.clone(),
+                recovered: false,
+            });
+        }
+        if record.is_terminal() {
+            replay.push_back(Event::Finished(Arc::new(record)));
+        }
+    }
+
+    /// False for a live event the replay already delivered.
+    fn fresh(&self, event: &Event) -> bool {
+        match event {
+            Event::PromptQueued { .. } => !self.queued,
+            Event::ExecutionStarted { .. } => !self.started,
+            Event::NodesCached { .. } => !self.cached,
+            Event::Output { node, .. } => !self.outputs.contains(node),
+            _ => !self.finished,
+        }
+    }
+
+    /// Moves events into `batch` up to its `Finished`: the replay whole
+    /// (`replayed`), live ones when [`JobView::fresh`].
+    fn take(
+        &mut self,
+        events: impl IntoIterator<Item = Event>,
+        replayed: bool,
+        batch: &mut Vec<Delivered>,
+    ) {
+        for event in events {
+            if self.finished || !(replayed || self.fresh(&event)) {
+                continue;
+            }
+            self.finished = matches!(event, Event::Finished(_));
+            batch.push(Delivered::Client(event));
+        }
+    }
+}
+
 struct Source {
     events: Subscription,
     reports: mpsc::Receiver<HostEvent>,
-    /// Keeps the report forwarder registered for the stream's life.
-    _forward: CallbackHandle,
+    /// Keeps the report forwarder registered for the stream's life (none
+    /// for a job's stream).
+    _forward: Option<CallbackHandle>,
     /// Reused between batches: events taken from the queue in one go.
     scratch: Vec<Event>,
+    /// Set for a job's stream.
+    job: Option<JobView>,
 }
 
 impl Source {
@@ -52,9 +162,23 @@ impl Source {
         while let Ok(report) = self.reports.try_recv() {
             batch.push(Delivered::Report(report));
         }
+        if let Some(job) = &mut self.job {
+            if let Some(replay) = &mut job.replay {
+                let replayed: Vec<Event> = replay.drain(..).collect();
+                job.take(replayed, true, batch);
+            }
+        }
         let room = max.saturating_sub(batch.len());
         self.events.try_recv_many(&mut self.scratch, room);
-        batch.extend(self.scratch.drain(..).map(Delivered::Client));
+        match &mut self.job {
+            Some(job) => job.take(self.scratch.drain(..), false, batch),
+            None => batch.extend(self.scratch.drain(..).map(Delivered::Client)),
+        }
+    }
+
+    /// True once a job's stream delivered its `Finished`.
+    fn ended(&self) -> bool {
+        self.job.as_ref().is_some_and(|j| j.finished)
     }
 }
 
@@ -75,12 +199,38 @@ impl EventStream {
         reports: mpsc::Receiver<HostEvent>,
         forward: CallbackHandle,
     ) -> EventStream {
-        let source = Source {
+        EventStream::of(Source {
             events,
             reports,
-            _forward: forward,
+            _forward: Some(forward),
             scratch: Vec::new(),
-        };
+            job: None,
+        })
+    }
+
+    /// A job's stream: `events` is subscribed to the prompt's events
+    /// already; the first read replays the client's record of it.
+    pub(crate) fn for_job(client: Client, prompt_id: String, events: Subscription) -> EventStream {
+        let (_, reports) = mpsc::channel(1);
+        EventStream::of(Source {
+            events,
+            reports,
+            _forward: None,
+            scratch: Vec::new(),
+            job: Some(JobView {
+                client,
+                prompt_id,
+                replay: None,
+                queued: false,
+                started: false,
+                cached: false,
+                outputs: HashSet::new(),
+                finished: false,
+            }),
+        })
+    }
+
+    fn of(source: Source) -> EventStream {
         EventStream {
             source: Arc::new(Mutex::new(Some(source))),
             closing: Arc::default(),
@@ -92,7 +242,12 @@ impl EventStream {
     pub fn try_batch(&self, max: usize) -> Vec<Delivered> {
         let mut batch = Vec::new();
         if let Ok(mut source) = self.source.try_lock() {
-            if let Some(source) = source.as_mut() {
+            // A job's stream is read here once its replay is loaded (by a
+            // wait) and until its end (which a wait reports).
+            if let Some(source) = source
+                .as_mut()
+                .filter(|s| !s.ended() && s.job.as_ref().is_none_or(|j| j.replay.is_some()))
+            {
                 source.drain_ready(&mut batch, max);
             }
         }
@@ -107,24 +262,52 @@ impl EventStream {
         let Some(source) = guard.as_mut() else {
             return Some(Vec::new());
         };
-        let first = async {
-            tokio::select! {
-                e = source.events.recv() => e.map(Delivered::Client),
-                Some(r) = source.reports.recv() => Some(Delivered::Report(r)),
-                () = self.closing.notified() => None,
-            }
-        };
-        let first = match limit {
-            Some(limit) => tokio::time::timeout(limit, first).await.ok()?,
-            None => first.await,
-        };
+        if source.ended() {
+            guard.take();
+            return Some(Vec::new());
+        }
         let mut batch = Vec::new();
-        match first {
-            Some(first) => {
-                batch.push(first);
+        if let Some(job) = &mut source.job {
+            if job.replay.is_none() {
+                tokio::select! {
+                    () = job.load() => {}
+                    () = self.closing.notified() => {
+                        guard.take();
+                        return Some(batch);
+                    }
+                }
                 source.drain_ready(&mut batch, max);
+                if !batch.is_empty() {
+                    return Some(batch);
+                }
             }
-            None => drop(guard.take()),
+        }
+        let wait = async {
+            loop {
+                let first = tokio::select! {
+                    e = source.events.recv() => e.map(Delivered::Client),
+                    Some(r) = source.reports.recv() => Some(Delivered::Report(r)),
+                    () = self.closing.notified() => None,
+                };
+                let Some(first) = first else {
+                    return false;
+                };
+                match (&mut source.job, first) {
+                    (Some(job), Delivered::Client(event)) => job.take([event], false, &mut batch),
+                    (_, first) => batch.push(first),
+                }
+                if !batch.is_empty() {
+                    source.drain_ready(&mut batch, max);
+                    return true;
+                }
+            }
+        };
+        let open = match limit {
+            Some(limit) => tokio::time::timeout(limit, wait).await.ok()?,
+            None => wait.await,
+        };
+        if !open {
+            guard.take();
         }
         Some(batch)
     }

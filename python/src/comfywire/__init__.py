@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Union
 
+from . import _native
 from ._native import (
     BadFrame,
     Blocked,
@@ -40,6 +41,7 @@ from ._errors import (
     EventsOverflow,
     ResponseTooLarge,
     ComfyWireError,
+    InvalidArgument,
     ConnectionFailed,
     DeadlineExceeded,
     ExecutionError,
@@ -50,6 +52,9 @@ from ._errors import (
     WaitTimeout,
 )
 from ._types import ConnectionStatus, FileRef, NodeError, NodeTiming, Outcome, QueueSnapshot
+
+#: The package version (the Rust crates' version).
+__version__: str = _native.__version__
 
 #: Any event a client delivers.
 Event = Union[
@@ -85,6 +90,8 @@ __all__ = [
     "EventsOverflow",
     "ResponseTooLarge",
     "ComfyWireError",
+    "InvalidArgument",
+    "__version__",
     "ConnectionChanged",
     "ConnectionFailed",
     "ConnectionStatus",

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Deque, Dict, Iterable, List, Optional, Union
 
 from . import _native
-from ._client import RunResult, Workflow, _Base, _file, _ids, _result, _upload_args, Job
+from ._client import Job, RunResult, Workflow, _Base, _closed_at_del, _file, _ids, _result, _upload_args, _workflow
 from ._settings import PathLike
 from ._types import FileRef, Outcome, QueueSnapshot, _outcome_from_dict
 
@@ -47,9 +47,19 @@ class AsyncJob(Job):
         """Waits for success; raises the prompt's error, or ``WaitTimeout``."""
         return _result(self._jobs, await self._jobs.wait(self.prompt_id, timeout, aio=True))
 
+    def events(self) -> AsyncEvents:  # type: ignore[override]
+        """``async for event in job.events()``: this prompt's events from
+        its submission on (what already happened replayed from the
+        client's record, then live), ending after its ``Finished``."""
+        return AsyncEvents(self._jobs.job_events(self.prompt_id))
+
+    async def cancel(self) -> str:  # type: ignore[override]
+        """Removes the prompt from the server (see ``Job.cancel``)."""
+        return str(await self._jobs.cancel(self.prompt_id, aio=True))
+
     async def interrupt(self) -> bool:  # type: ignore[override]
-        """Interrupts it if it is running."""
-        return bool(await self._jobs.interrupt(self.prompt_id, aio=True))
+        """Stops the prompt, as ``cancel()`` (see ``Job.interrupt``)."""
+        return (await self.cancel()) != "not_active"
 
     def __repr__(self) -> str:
         return f"AsyncJob(prompt_id={self.prompt_id!r})"
@@ -67,16 +77,12 @@ class AsyncClient(_Base):
         await self.close()
 
     def __del__(self) -> None:
-        native = getattr(self, "_native", None)
-        if native is not None:
-            try:
-                native.close()
-            except Exception:
-                pass
+        _closed_at_del(self)
 
     async def close(self) -> None:
         """Closes the socket and releases every callback; completes once a
         callback running on the dispatcher thread has returned."""
+        self._closed = True
         await self._native.close(aio=True)
         self._callbacks.clear()
 
@@ -85,12 +91,14 @@ class AsyncClient(_Base):
         await self._jobs.wait_connected(timeout, aio=True)
 
     def events(self) -> AsyncEvents:
-        """An async iterator over every event from now on."""
+        """An async iterator over every event of the client from the moment
+        it is made (nothing before is replayed: ``job.events()`` follows
+        one prompt without missing any)."""
         return AsyncEvents(self._native.events())
 
     async def submit(self, workflow: Workflow) -> AsyncJob:
         """Queues a workflow."""
-        prompt_id, number, _partial = await self._jobs.submit(workflow, aio=True)
+        prompt_id, number, _partial = await self._jobs.submit(_workflow(workflow), aio=True)
         return AsyncJob(self._jobs, prompt_id, number)
 
     async def run(
@@ -100,11 +108,14 @@ class AsyncClient(_Base):
         timeout: Optional[float] = None,
         stall_timeout: Optional[float] = None,
         queue_timeout: Optional[float] = None,
+        detach: bool = False,
     ) -> RunResult:
-        """Submits and waits for success (see ``Client.run``). The result's
+        """Submits and waits for success (see ``Client.run``): a task
+        awaiting it that is cancelled, or a run out of time, removes its
+        prompt from the server unless ``detach=True``. The result's
         ``download``/``read`` block; ``await client.download(result, dir)``
         and ``await client.read(file)`` do not."""
-        outcome = await self._jobs.run(workflow, timeout, stall_timeout, queue_timeout, aio=True)
+        outcome = await self._jobs.run(_workflow(workflow), timeout, stall_timeout, queue_timeout, detach, aio=True)
         return _result(self._jobs, outcome)
 
     async def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:

@@ -6,6 +6,7 @@ import atexit
 import itertools
 import logging
 import os
+import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,11 @@ def _kinds(spec: KindSpec) -> Optional[List[str]]:
 class RunResult(Outcome):
     """The outcome of a successful run, with helpers to fetch its files."""
 
+    #: The outputs the server skipped at submission because their branch
+    #: was invalid (a partially valid workflow): its ``node_errors`` by node
+    #: id, empty when every output ran. A non-empty one is also reported
+    #: with ``warnings.warn``.
+    skipped_outputs: Dict[str, Any] = field(default_factory=dict, repr=False)
     _jobs: Any = field(default=None, repr=False, compare=False)
 
     def download(self, dir: PathLike) -> List[Path]:
@@ -71,7 +77,15 @@ def _file(file: FileRef) -> Tuple[str, str, str]:
 
 
 def _result(jobs: Any, outcome: Dict[str, Any]) -> RunResult:
-    return RunResult(**_outcome_fields(outcome), _jobs=jobs)
+    skipped = dict(outcome.get("skipped_outputs") or {})
+    if skipped:
+        warnings.warn(
+            f"prompt {outcome.get('prompt_id')}: the server skipped the outputs of invalid branches "
+            f"(nodes {', '.join(sorted(skipped))}); see RunResult.skipped_outputs",
+            UserWarning,
+            stacklevel=3,
+        )
+    return RunResult(**_outcome_fields(outcome), skipped_outputs=skipped, _jobs=jobs)
 
 
 class _Callbacks(dict):  # type: ignore[type-arg]
@@ -152,16 +166,69 @@ class Job:
         after ``timeout`` seconds (the prompt goes on)."""
         return _result(self._jobs, self._jobs.wait(self.prompt_id, timeout))
 
+    def events(self) -> "_native.EventStream":
+        """An iterator over this prompt's events from its submission on,
+        however late it is made: what already happened is replayed from the
+        client's record of the prompt (queued, started, cached nodes,
+        outputs, the end; not the progress and previews before it was
+        made), then live events follow; it ends after the
+        prompt's ``Finished`` (or when the client closes), so a loop over it
+        always ends. ``stream.next(timeout)`` waits at most ``timeout``
+        seconds."""
+        return self._jobs.job_events(self.prompt_id)
+
+    def cancel(self) -> str:
+        """Removes the prompt from the server: deletes it while it waits in
+        the queue, interrupts it while it runs. Answers ``"deleted"``,
+        ``"interrupted"`` or ``"not_active"`` (it had ended, or the server
+        does not know it)."""
+        return str(self._jobs.cancel(self.prompt_id))
+
     def interrupt(self) -> bool:
-        """Interrupts it if it is running; True if an interrupt was sent."""
-        return bool(self._jobs.interrupt(self.prompt_id))
+        """Stops the prompt, as ``cancel()``: interrupted if it is running,
+        deleted from the queue if it is still waiting there. True if it was
+        stopped either way."""
+        return self.cancel() != "not_active"
 
     def __repr__(self) -> str:
         return f"Job(prompt_id={self.prompt_id!r})"
 
 
 class _Base:
-    """Construction and the calls that never wait, shared by both clients."""
+    """Construction and the calls that never wait, shared by both clients.
+
+    Every option is optional; each one not given comes from the
+    ``COMFYWIRE_*`` environment, then the settings file (``config_file=``,
+    else the user's default settings file), then the built-in default.
+    Durations are in seconds, as floats.
+
+    - ``url``: the server, ``http(s)://host:port`` (default
+      ``http://127.0.0.1:8188``); a bad URL raises ``InvalidArgument``.
+    - ``client_id``: the socket's ``clientId`` (default: a fresh UUID).
+    - ``token``: a bearer token; ``basic_auth``: ``(user, password)``;
+      ``query_token``: a token sent as ``?token=``; ``headers``: extra HTTP
+      headers.
+    - ``connect_timeout``: seconds to open the socket or a connection;
+      ``request_timeout``: seconds for one HTTP request.
+    - ``backoff_initial``, ``backoff_max``: seconds between reconnects
+      (doubling from the first to the most); ``backoff_jitter``: the random
+      share of each wait, 0 to 1.
+    - ``polling_after_failures``: failed connects before following prompts
+      by polling HTTP.
+    - ``ping_interval``: seconds between pings; ``deaf_timeout``: seconds
+      without any frame before the socket is deemed dead.
+    - ``progress_interval``, ``preview_interval``: the least seconds
+      between two progress or preview events of a node (faster ones are
+      coalesced); ``progress_interval_ms`` and ``preview_interval_ms`` are
+      the same in milliseconds, kept for compatibility.
+    - ``history_capacity``: finished executions kept in memory.
+    - ``queue_timeout``, ``stall_timeout``, ``timeout``: the default
+      deadlines of ``run`` in seconds (before it starts; without any event
+      while it runs; the whole run).
+    - ``config_file``: a settings file to read instead of the default one.
+    - ``journal``: a file where in-flight prompts are recorded, so a new
+      process resumes them (``resumed``).
+    """
 
     def __init__(
         self,
@@ -180,6 +247,8 @@ class _Base:
         polling_after_failures: Optional[int] = None,
         ping_interval: Optional[float] = None,
         deaf_timeout: Optional[float] = None,
+        progress_interval: Optional[float] = None,
+        preview_interval: Optional[float] = None,
         progress_interval_ms: Optional[int] = None,
         preview_interval_ms: Optional[int] = None,
         history_capacity: Optional[int] = None,
@@ -189,6 +258,10 @@ class _Base:
         config_file: Optional[PathLike] = None,
         journal: Optional[PathLike] = None,
     ) -> None:
+        if progress_interval is not None:
+            progress_interval_ms = round(progress_interval * 1000)
+        if preview_interval is not None:
+            preview_interval_ms = round(preview_interval * 1000)
         options = dict(
             journal=None if journal is None else os.fspath(journal),
             url=url,
@@ -210,6 +283,7 @@ class _Base:
             stall_timeout=stall_timeout,
             timeout=timeout,
         )
+        self._closed = False
         self._callbacks = _Callbacks()
         self._keys = itertools.count(1)
         self._native = _native.Client(
@@ -282,6 +356,33 @@ class _Base:
         return f"{type(self).__name__}(client_id={self.client_id!r}, state={self.status.state!r})"
 
 
+# ``help(Client)`` and ``help(Client.__init__)`` both show every option.
+_Base.__init__.__doc__ = _Base.__doc__
+
+
+def _workflow(workflow: Workflow) -> Workflow:
+    """``workflow`` if it is of a workflow's type (a mapping, or JSON text);
+    ``TypeError`` otherwise (a bad value of the right type raises
+    ``InvalidArgument`` in the core)."""
+    if not isinstance(workflow, (Mapping, str)):
+        raise TypeError(f"a workflow is a dict of nodes or its JSON text, not {type(workflow).__name__}")
+    return workflow
+
+
+def _closed_at_del(client: "_Base") -> None:
+    """Closes a client dropped without ``close()`` (its threads stop) and
+    says so with a ``ResourceWarning``, as an unclosed file does."""
+    native = getattr(client, "_native", None)
+    if native is None:
+        return
+    if not getattr(client, "_closed", True):
+        warnings.warn(f"unclosed comfywire client {client.client_id}", ResourceWarning, source=client)
+    try:
+        native.close()
+    except Exception:
+        pass
+
+
 def _upload_args(image: Union[bytes, PathLike], filename: Optional[str]) -> Tuple[str, bytes]:
     if isinstance(image, (bytes, bytearray, memoryview)):
         if not filename:
@@ -306,18 +407,14 @@ class Client(_Base):
         self.close()
 
     def __del__(self) -> None:
-        native = getattr(self, "_native", None)
-        if native is not None:
-            try:
-                native.close()
-            except Exception:
-                pass
+        _closed_at_del(self)
 
     def close(self) -> None:
         """Closes the socket and releases every callback. Idempotent. Waits
         for a callback running on the dispatcher thread to return; called
         from a callback (or ``__del__`` there), it returns at once and the
         close completes after that callback returns."""
+        self._closed = True
         self._native.close()
         self._callbacks.clear()
 
@@ -326,14 +423,16 @@ class Client(_Base):
         self._jobs.wait_connected(timeout)
 
     def events(self) -> "_native.EventStream":
-        """An iterator over every event from now on (typed event objects);
-        it ends when the client closes. ``stream.next(timeout)`` waits at
-        most ``timeout`` seconds and answers ``None`` when nothing came."""
+        """An iterator over every event of the client from the moment it is
+        made (events before that are not replayed: to follow one prompt
+        without missing any, use ``Job.events()``); it ends when the client
+        closes. ``stream.next(timeout)`` waits at most ``timeout`` seconds
+        and answers ``None`` when nothing came."""
         return self._native.events()
 
     def submit(self, workflow: Workflow) -> Job:
         """Queues a workflow; answers at once with its ``Job``."""
-        prompt_id, number, _partial = self._jobs.submit(workflow)
+        prompt_id, number, _partial = self._jobs.submit(_workflow(workflow))
         return Job(self._jobs, prompt_id, number)
 
     def run(
@@ -343,13 +442,19 @@ class Client(_Base):
         timeout: Optional[float] = None,
         stall_timeout: Optional[float] = None,
         queue_timeout: Optional[float] = None,
+        detach: bool = False,
     ) -> RunResult:
-        """Submits and waits for success. Deadlines in seconds: ``timeout``
-        for the whole run, ``stall_timeout`` without any event while it
-        runs, ``queue_timeout`` before it starts (``None``: the client's
-        default). Raises ``ValidationError``, ``ExecutionError``,
-        ``PromptInterrupted``, ``PromptLost`` or ``DeadlineExceeded``."""
-        return _result(self._jobs, self._jobs.run(workflow, timeout, stall_timeout, queue_timeout))
+        """Submits and waits for success. Deadlines in seconds (floats):
+        ``timeout`` for the whole run, ``stall_timeout`` without any event
+        while it runs, ``queue_timeout`` before it starts (``None``: the
+        client's default). Raises ``ValidationError``, ``ExecutionError``,
+        ``PromptInterrupted``, ``PromptLost`` or ``DeadlineExceeded``.
+
+        The run owns its prompt: stopped by Ctrl-C (``KeyboardInterrupt``)
+        or out of time (``DeadlineExceeded``), it removes the prompt from
+        the server (deleted while queued, interrupted while running), as
+        ``Job.cancel()`` does; ``detach=True`` leaves it there instead."""
+        return _result(self._jobs, self._jobs.run(_workflow(workflow), timeout, stall_timeout, queue_timeout, detach))
 
     def wait(self, prompt_id: str, timeout: Optional[float] = None) -> RunResult:
         """Waits for a submitted prompt, as ``Job.wait``."""
@@ -363,7 +468,7 @@ class Client(_Base):
 
     @property
     def resumed(self) -> List[Job]:
-        """The ``Job``\ s re-attached from the journal at start: the prompts
+        """The jobs re-attached from the journal at start: the prompts
         a previous process with the same ``journal=`` had in flight."""
         return [Job(self._jobs, prompt_id, None) for prompt_id in self._native.resumed()]
 

@@ -9,6 +9,7 @@ from ._types import Outcome, _outcome_from_dict
 
 __all__ = [
     "ComfyWireError",
+    "InvalidArgument",
     "ValidationError",
     "ExecutionError",
     "PromptInterrupted",
@@ -51,6 +52,13 @@ class ComfyWireError(Exception):
         self.code_name = code_name
         self.detail = detail
         self.outcome = outcome
+
+
+class InvalidArgument(ComfyWireError, ValueError):
+    """A value given to comfywire is unusable: a bad URL or setting, an
+    unknown event kind, a workflow that is not a JSON object, text that is
+    not JSON, an empty file name. (A value of the wrong type raises
+    ``TypeError``.) ``code_name`` is ``invalid_argument`` or ``config``."""
 
 
 class ValidationError(ComfyWireError):
@@ -149,6 +157,8 @@ class ClientClosed(ComfyWireError):
 
 
 _BY_CODE = {
+    1: InvalidArgument,
+    2: InvalidArgument,
     3: ConnectionFailed,
     4: HttpError,
     6: ResponseTooLarge,

@@ -72,6 +72,27 @@ class MockServer:
         """What the mock has done: connections, prompts, frames sent, ..."""
         return dict(self._native.stats())
 
+    def ledger(self) -> Dict[str, Any]:
+        """The server's own record of every ``POST /prompt``: ``entries``,
+        each with ``prompt_id``, ``client_id``, ``enqueued``, ``runs`` and
+        ``end`` (``succeeded``, ``failed``, ``interrupted``, ``deleted``,
+        ``restarted``, or ``None`` while pending or running). The oracle of
+        tests: it shares nothing with the client."""
+        return dict(self._native.ledger())
+
+    def end_of(self, prompt_id: str) -> Optional[str]:
+        """How ``prompt_id`` left the server by its ledger (``None`` while
+        it is pending or running, or unknown)."""
+        for entry in self.ledger().get("entries") or []:
+            if prompt_id in (entry.get("prompt_id"), entry.get("requested_prompt_id")) and entry.get("end"):
+                return str(entry["end"])
+        return None
+
+    def queue_holds(self, prompt_id: str) -> bool:
+        """True while ``prompt_id`` is pending or running on the server (its
+        own queue, read without HTTP)."""
+        return bool(self._native.queue_holds(prompt_id))
+
     def firehose(self, client_id: str, frames: int, scenario: str = "success_single") -> "_native.Firehose":
         """Starts sending ``frames`` frames of ``scenario`` to the socket of
         ``client_id`` as fast as it takes them; ``.wait()`` answers the

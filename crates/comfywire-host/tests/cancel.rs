@@ -1,0 +1,208 @@
+//! A run owns its prompt: `Jobs::cancel` deletes a pending prompt and
+//! interrupts a running one, and a run that is dropped or runs out of time
+//! removes its prompt unless detached. Checked against the mock's own
+//! ledger (how each prompt left the server), never the client's view.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::mock;
+use std::time::{Duration, Instant};
+
+use comfywire_host::{Cancelled, ErrorCode, HostClient, JobOptions, Settings, block_on};
+use comfywire_mock::{MockServer, RunEnd};
+
+fn client(server: &MockServer) -> HostClient {
+    let host = HostClient::new(&Settings {
+        url: Some(server.url()),
+        ..Settings::default()
+    })
+    .unwrap();
+    block_on(host.jobs().wait_connected(Duration::from_secs(5))).unwrap();
+    host
+}
+
+/// How the server says `id` left it (`None` while pending or running).
+fn end_of(server: &MockServer, id: &str) -> Option<RunEnd> {
+    server.ledger().about(id).find_map(|e| e.end)
+}
+
+/// Polls the mock's record (bounded: 20 s) until `done`.
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn cancel_deletes_a_pending_prompt_and_interrupts_a_running_one() {
+    let (_rt, server) = mock(1.0);
+    let host = client(&server);
+    let jobs = host.jobs();
+    let workflow = server.workflow("long_run").unwrap();
+    let submit = || {
+        block_on(jobs.submit(workflow.clone(), JobOptions::default()))
+            .unwrap()
+            .prompt_id
+    };
+    let (running, pending) = (submit(), submit());
+    until("the first to run", || server.ledger().runs(&running) == 1);
+    assert_eq!(block_on(jobs.cancel(&pending)).unwrap(), Cancelled::Deleted);
+    assert_eq!(end_of(&server, &pending), Some(RunEnd::Deleted));
+    assert_eq!(server.ledger().runs(&pending), 0);
+    assert_eq!(
+        block_on(jobs.cancel(&running)).unwrap(),
+        Cancelled::Interrupted
+    );
+    until("the interrupt", || {
+        end_of(&server, &running) == Some(RunEnd::Interrupted)
+    });
+    // Ended, or unknown to the server: nothing to do.
+    assert_eq!(
+        block_on(jobs.cancel(&running)).unwrap(),
+        Cancelled::NotActive
+    );
+    assert_eq!(
+        block_on(jobs.cancel("no-such-prompt")).unwrap(),
+        Cancelled::NotActive
+    );
+    host.close();
+    assert_eq!(
+        block_on(jobs.cancel(&running)).unwrap_err().code,
+        ErrorCode::Closed
+    );
+}
+
+#[test]
+fn a_run_out_of_time_removes_its_prompt_unless_detached() {
+    let (_rt, server) = mock(1.0);
+    let host = client(&server);
+    let jobs = host.jobs();
+    let workflow = server.workflow("long_run").unwrap();
+    let timed = |detach: bool| JobOptions {
+        prompt_id: Some(own_prompt_id()),
+        timeout: Some(Duration::from_millis(300)),
+        detach,
+        ..JobOptions::default()
+    };
+    let owned = timed(false);
+    let id = owned.prompt_id.clone().unwrap();
+    let err = block_on(jobs.run(workflow.clone(), owned)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Deadline);
+    // The delete or interrupt was sent before the error was returned; the
+    // server ends an interrupted prompt at its next step.
+    until("the timed-out prompt to leave the server", || {
+        matches!(
+            end_of(&server, &id),
+            Some(RunEnd::Interrupted | RunEnd::Deleted)
+        )
+    });
+    until("its queue to let go of it", || !server.queue_holds(&id));
+
+    let detached = timed(true);
+    let id = detached.prompt_id.clone().unwrap();
+    let err = block_on(jobs.run(workflow, detached)).unwrap_err();
+    assert_eq!(err.code, ErrorCode::Deadline);
+    assert!(server.queue_holds(&id), "a detached run leaves its prompt");
+    assert_eq!(end_of(&server, &id), None);
+    block_on(jobs.cancel(&id)).unwrap();
+    host.close();
+}
+
+#[test]
+fn a_dropped_run_removes_its_prompt_in_the_background() {
+    let (_rt, server) = mock(1.0);
+    let host = client(&server);
+    let jobs = host.jobs().clone();
+    let workflow = server.workflow("long_run").unwrap();
+    let id = own_prompt_id();
+    let options = JobOptions {
+        prompt_id: Some(id.clone()),
+        ..JobOptions::default()
+    };
+    let run = comfywire_host::spawn(async move { jobs.run(workflow, options).await });
+    until("the run's prompt to start", || {
+        server.ledger().runs(&id) == 1
+    });
+    drop(run); // aborts the task: the run's future is dropped
+    until("the dropped run's prompt to be interrupted", || {
+        end_of(&server, &id) == Some(RunEnd::Interrupted)
+    });
+    host.close();
+}
+
+#[test]
+fn a_job_stream_made_after_the_end_replays_it_and_ends() {
+    let (_rt, server) = mock(0.0);
+    let host = client(&server);
+    let jobs = host.jobs();
+    let workflow = server.sample_workflow();
+    let done = block_on(jobs.run(workflow, JobOptions::default())).unwrap();
+    let stream = jobs.job_stream(&done.prompt_id).unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        let batch = block_on(async {
+            Ok(stream
+                .clone()
+                .next_batch(Some(Duration::from_secs(5)), 64)
+                .await)
+        })
+        .unwrap()
+        .expect("the replay comes without waiting for the server");
+        if batch.is_empty() {
+            break;
+        }
+        kinds.extend(batch.iter().map(|d| d.kind().name()));
+    }
+    assert_eq!(kinds.first(), Some(&"prompt_queued"));
+    assert_eq!(kinds.last(), Some(&"finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "finished").count(), 1);
+    assert!(kinds.contains(&"output"), "{kinds:?}");
+    host.close();
+}
+
+#[test]
+fn the_first_run_waits_for_the_socket_and_has_no_gap() {
+    let (_rt, server) = mock(0.0);
+    // Not waited for: the first submission waits for the first connect.
+    let host = HostClient::new(&Settings {
+        url: Some(server.url()),
+        ..Settings::default()
+    })
+    .unwrap();
+    let outcome = block_on(
+        host.jobs()
+            .run(server.sample_workflow(), JobOptions::default()),
+    )
+    .unwrap();
+    assert!(!outcome.had_gap, "{outcome:?}");
+    host.close();
+}
+
+#[test]
+fn a_partially_valid_run_reports_its_skipped_outputs() {
+    let (_rt, server) = mock(0.0);
+    let host = client(&server);
+    let workflow = server.workflow("partial_validation").unwrap();
+    let outcome = block_on(host.jobs().run(workflow, JobOptions::default())).unwrap();
+    let skipped = outcome.skipped_outputs.clone().expect("skipped outputs");
+    assert!(
+        skipped.as_object().is_some_and(|m| !m.is_empty()),
+        "{skipped}"
+    );
+    assert!(outcome.to_json()["skipped_outputs"].is_object());
+    host.close();
+}
+
+/// A prompt id of the test's own, so it is known before the run returns.
+fn own_prompt_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "cancel-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
