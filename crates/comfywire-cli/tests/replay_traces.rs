@@ -120,6 +120,28 @@ fn replay_prints_events_for_people() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(done.stdout.contains("TestRaiseError"), "{}", done.stdout);
     assert!(done.stdout.contains("agrees"), "{}", done.stdout);
+    // The time column says its unit, and the recording's own end is not
+    // shown as a reconnect.
+    assert!(done.stdout.contains("time (ms)"), "{}", done.stdout);
+    assert!(!done.stdout.contains("reconnecting"), "{}", done.stdout);
+}
+
+#[test]
+fn help_names_the_default_server_and_every_exit_code() {
+    let work = common::temp_dir("help");
+    let mut cmd = common::comfywire(&work);
+    cmd.arg("--help");
+    let done = common::run(cmd, Duration::from_secs(30));
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        done.stdout.contains("http://127.0.0.1:8188"),
+        "{}",
+        done.stdout
+    );
+    assert!(done.stdout.contains("Exit codes:"), "{}", done.stdout);
+    for code in ["  0  ", "  3  ", " 10  ", " 14  "] {
+        assert!(done.stdout.contains(code), "{code}: {}", done.stdout);
+    }
 }
 
 #[test]
