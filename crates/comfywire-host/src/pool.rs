@@ -218,7 +218,7 @@ pub enum HostPoolEvent {
         moved: HostMove,
     },
     /// A submission's one outcome.
-    Finished(HostPoolOutcome),
+    Finished(Box<HostPoolOutcome>),
 }
 
 impl HostPoolEvent {
@@ -230,7 +230,7 @@ impl HostPoolEvent {
                 moved: HostMove::from(&moved),
             },
             PoolEvent::Finished(outcome) => {
-                HostPoolEvent::Finished(HostPoolOutcome::from_pool(&outcome))
+                HostPoolEvent::Finished(Box::new(HostPoolOutcome::from_pool(&outcome)))
             }
         }
     }

@@ -47,7 +47,7 @@ fn a_batch_over_three_servers_ends_once_each_where_the_ledgers_say() {
     for id in &ids {
         let outcome = block_on(pool.wait(id, Some(Duration::from_secs(60)))).unwrap();
         assert_eq!(outcome.status, Phase::Succeeded, "{outcome:?}");
-        assert_eq!(outcome.servers, [outcome.server.clone()]);
+        assert_eq!(outcome.servers, std::slice::from_ref(&outcome.server));
         assert!(outcome.moves.is_empty());
         let record = outcome.outcome.as_ref().unwrap();
         assert_eq!(record.prompt_id, *id);
