@@ -102,6 +102,14 @@ impl NativeMockServer {
         stats.unwrap_or_default().into_object(py)
     }
 
+    /// The mock's own ledger of every `POST /prompt` it answered (as
+    /// `GET /mock/ledger`): `{"capacity", "evicted", "entries": [...]}`,
+    /// each entry with `prompt_id`, `client_id`, `enqueued`, `runs`, `end`.
+    fn ledger(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let ledger = serde_json::to_value(self.with(MockServer::ledger)?);
+        ledger.unwrap_or_default().into_object(py)
+    }
+
     /// Sends `frames` frames of `scenario` to `client_id` as fast as it reads.
     #[pyo3(signature = (client_id, frames, scenario="success_single"))]
     fn firehose(

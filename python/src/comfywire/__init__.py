@@ -48,6 +48,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._types import ConnectionStatus, FileRef, NodeError, NodeTiming, Outcome, QueueSnapshot
+from ._pool import AsyncPool, Move, Pool, PoolOutcome, ServerSpec, ServerStats
 
 #: Any event a client delivers.
 Event = Union[
@@ -118,4 +119,11 @@ __all__ = [
     "Workflow",
     "disable_debug_logging",
     "enable_debug_logging",
+    # One client over many servers (_pool.py).
+    "AsyncPool",
+    "Move",
+    "Pool",
+    "PoolOutcome",
+    "ServerSpec",
+    "ServerStats",
 ]
