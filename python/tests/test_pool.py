@@ -26,11 +26,11 @@ def servers(mocks: Mocks) -> List[Dict[str, object]]:
     return [{"url": m.url, "label": f"gpu{i}"} for i, m in enumerate(mocks)]
 
 
-def check_ledgers(mocks: Mocks, outcomes: List[comfywire.PoolOutcome]) -> Counter:
+def check_ledgers(mocks: Mocks, outcomes: List[comfywire.PoolOutcome]) -> Counter[str]:
     """Each prompt enqueued and run exactly once over the three mocks, on
     the server its outcome names; answers how many each one ran."""
     ledgers = [m.ledger()["entries"] for m in mocks]
-    ran: Counter = Counter()
+    ran: Counter[str] = Counter()
     for outcome in outcomes:
         where = [
             i
@@ -64,7 +64,7 @@ def test_a_batch_over_three_servers_ends_once_each_and_spreads(mocks: Mocks) -> 
         assert max(ran.values()) <= 1.5 * min(ran.values()), ran
 
         # One `finished` event per submission, on the server it ended on.
-        finished: Counter = Counter()
+        finished: Counter[str] = Counter()
         while sum(finished.values()) < 30:
             event = pool.next_event(timeout=10)
             assert event is not None, "an outcome never came"
@@ -116,6 +116,8 @@ def test_a_class_no_server_has_is_refused_naming_it(mocks: Mocks) -> None:
         with pytest.raises(comfywire.ValidationError) as refused:
             pool.submit(unknown)
         assert "NoServerHasThis" in str(refused.value)
+        assert refused.value.detail is not None
+        assert refused.value.detail["missing"] == ["NoServerHasThis"]
     assert all(not m.ledger()["entries"] for m in mocks)
 
 

@@ -2,8 +2,8 @@
 
 use std::ffi::{CString, c_char};
 
-use comfywire_host::{HostOutcome, HostPoolOutcome};
 use comfywire_host::event::Phase;
+use comfywire_host::{HostOutcome, HostPoolOutcome};
 
 use crate::panic::{ffi_free, ffi_read, ffi_text, into_raw};
 use crate::strings::to_cstring;

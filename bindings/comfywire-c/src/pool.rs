@@ -7,7 +7,9 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{HostError, HostPool, HostPoolOutcome, block_on, pool_outcome_result, runtime};
+use comfywire_host::{
+    HostError, HostPool, HostPoolOutcome, block_on, pool_outcome_result, runtime,
+};
 
 use crate::outcome::Outcome;
 use crate::panic::{ffi_free, ffi_status, into_raw};

@@ -25,7 +25,8 @@ impl NativePool {
     #[new]
     #[pyo3(signature = (settings_json, config_file=None))]
     fn new(py: Python<'_>, settings_json: &str, config_file: Option<PathBuf>) -> PyResult<Self> {
-        let pool = py.detach(|| HostPool::from_settings_json(settings_json, config_file.as_deref()));
+        let pool =
+            py.detach(|| HostPool::from_settings_json(settings_json, config_file.as_deref()));
         Ok(NativePool(pool.map_err(|e| to_pyerr(py, e))?))
     }
 
