@@ -99,7 +99,7 @@ def test_run_wait_and_errors(mocks: Mocks) -> None:
         with pytest.raises(ValueError):
             comfywire.Pool([{"label": "no url"}])
         with pytest.raises(TypeError):
-            comfywire.Pool("http://one-url-is-not-a-list")  # type: ignore[arg-type]
+            comfywire.Pool("http://one-url-is-not-a-list")
     finally:
         pool.close()
         pool.close()
