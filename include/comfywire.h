@@ -84,6 +84,15 @@ typedef struct comfywire_event comfywire_event;
 typedef struct comfywire_outcome comfywire_outcome;
 
 /**
+ * A pool of ComfyUI servers: each submission goes to the healthy server
+ * with the least work that has every node class it uses, and moves to
+ * another when its server is lost before it started. Create it with
+ * comfywire_pool_new(); free it with comfywire_pool_free(). Thread-safe
+ * like a client.
+ */
+typedef struct comfywire_pool comfywire_pool;
+
+/**
  * The result of every fallible function: `COMFYWIRE_OK` or an error code.
  */
 typedef int32_t comfywire_status;
@@ -727,12 +736,116 @@ double comfywire_outcome_duration_ms(const struct comfywire_outcome *outcome);
 const char *comfywire_outcome_json(const struct comfywire_outcome *outcome);
 
 /**
+ * The label of the server a pool submission ended on; NULL for an
+ * outcome that is not a pool submission's.
+ */
+const char *comfywire_outcome_server(const struct comfywire_outcome *outcome);
+
+/**
+ * A pool submission's outcome as the pool sees it, as JSON: `prompt_id`,
+ * `status`, `server`, `servers` (every server it went to, in order),
+ * `moves` (each `{"from", "to", "reason"}`), `lost_reason`, and
+ * `outcome` (the record, as comfywire_outcome_json(), or null when the
+ * pool gave it up with its server). NULL for an outcome that is not a
+ * pool submission's.
+ */
+const char *comfywire_outcome_pool_json(const struct comfywire_outcome *outcome);
+
+/**
  * Frees an outcome. NULL is ignored.
  *
  * # Safety
  * `outcome` is NULL or an outcome from comfywire not freed yet.
  */
 void comfywire_outcome_free(struct comfywire_outcome *outcome);
+
+/**
+ * Creates a pool from a JSON settings string with `servers` (the settings
+ * file's format): `{"servers": [{"url": "http://gpu1:8188", "label":
+ * "gpu1", "weight": 2}, {"url": "http://gpu2:8188", "token": "..."}],
+ * "pool_grace_s": 10, "pool_resubmit_running": false}`. Each server's
+ * client settings are its entry's over the rest of the JSON (credentials
+ * stay with the server that names them); `COMFYWIRE_*` environment
+ * variables fill what the JSON leaves out. Sets `*out_pool`; the clients
+ * connect in the background (comfywire_pool_wait_healthy() waits for
+ * them). COMFYWIRE_CONFIG when there are no servers, a server has no URL
+ * or a bad weight, or two share a label.
+ */
+comfywire_status comfywire_pool_new(const char *settings_json, struct comfywire_pool **out_pool);
+
+/**
+ * Blocks until at least `count` servers take work, at most `timeout_ms`;
+ * sets `*out_healthy` to how many do (fewer than `count` when the time
+ * ran out, which is not an error).
+ */
+comfywire_status comfywire_pool_wait_healthy(const struct comfywire_pool *pool, size_t count, uint32_t timeout_ms, size_t *out_healthy);
+
+/**
+ * Submits a workflow (API-format JSON) to the server with the least work
+ * that can run it and sets `*out_prompt_id` (its id on every server it
+ * goes to). COMFYWIRE_VALIDATION when no server has every node class it
+ * uses (the detail JSON's `missing` names them) or the server refused it;
+ * COMFYWIRE_REQUEST when no server is reachable.
+ */
+comfywire_status comfywire_pool_submit(const struct comfywire_pool *pool, const char *workflow_json, char **out_prompt_id);
+
+/**
+ * Blocks up to `timeout_ms` (0: no limit) for a submission's one outcome,
+ * wherever it ran. COMFYWIRE_OK when it succeeded;
+ * COMFYWIRE_EXECUTION_FAILED, COMFYWIRE_INTERRUPTED or COMFYWIRE_LOST when
+ * it ended otherwise (the detail JSON has `server`, `servers` and
+ * `moves`); COMFYWIRE_TIMEOUT when the time ran out (it goes on; call
+ * again). `*out_outcome` is set whenever it ended, successfully or not:
+ * comfywire_outcome_server() names the server, comfywire_outcome_pool_json()
+ * tells where it went and why.
+ */
+comfywire_status comfywire_pool_wait(const struct comfywire_pool *pool, const char *prompt_id, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
+
+/**
+ * Submits a workflow and blocks up to `timeout_ms` (0: no limit) for its
+ * one outcome: comfywire_pool_submit() then comfywire_pool_wait().
+ */
+comfywire_status comfywire_pool_run(const struct comfywire_pool *pool, const char *workflow_json, uint32_t timeout_ms, struct comfywire_outcome **out_outcome);
+
+/**
+ * Interrupts a submission on the server that has it now; `*out_sent` is
+ * false when it is not running there.
+ */
+comfywire_status comfywire_pool_interrupt(const struct comfywire_pool *pool, const char *prompt_id, bool *out_sent);
+
+/**
+ * Figures per server as a JSON array, in configuration order: `[{"label",
+ * "healthy", "queue_remaining", "in_flight", "done", "failed_over"}, ...]`.
+ * Sets `*out_json` (free it with comfywire_string_free()).
+ */
+comfywire_status comfywire_pool_stats_json(const struct comfywire_pool *pool, char **out_json);
+
+/**
+ * The next event of the pool as JSON, waiting up to `timeout_ms`; sets
+ * `*out_json` to NULL when none came. Events are queued from the first
+ * call on: every server's events with `"server"` added (the CLI's
+ * `--json` schema), `{"event": "moved", "prompt_id", "server", "from",
+ * "to", "reason"}` when a submission moved, and one `{"event":
+ * "finished", "prompt_id", "server", "outcome": {...}}` per submission
+ * (its `outcome` is comfywire_outcome_pool_json()'s object).
+ */
+comfywire_status comfywire_pool_next_event_json(const struct comfywire_pool *pool, uint32_t timeout_ms, char **out_json);
+
+/**
+ * Closes every client of the pool: waits in progress return
+ * COMFYWIRE_CLOSED, and so does every later call. Idempotent; blocks
+ * until the clients are closed.
+ */
+comfywire_status comfywire_pool_close(const struct comfywire_pool *pool);
+
+/**
+ * Closes the pool (if not closed yet) and frees it. NULL is ignored.
+ *
+ * # Safety
+ * `pool` is NULL or a pool not freed yet, which no other thread uses any
+ * more.
+ */
+void comfywire_pool_free(struct comfywire_pool *pool);
 
 /**
  * The message of the last failed call on this thread, or NULL when no

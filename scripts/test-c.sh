@@ -2,7 +2,8 @@
 # The C ABI's suite (bindings/comfywire-c): builds libcomfywire and the mock,
 # fails when the committed include/comfywire.h drifts from the generated one,
 # installs into a temporary prefix with scripts/install-c.sh, then runs the C
-# and C++ tests against comfywire-mock plainly, statically linked, under
+# and C++ tests against comfywire-mock plainly (and the pool's test against
+# three mocks of one `comfywire-mock --count 3`), statically linked, under
 # AddressSanitizer + UBSan and under valgrind, and builds and runs the C and
 # C++ examples against the installed copy with CMake's find_package and with
 # pkg-config (checking the versioned soname). Run by scripts/test.sh; works
@@ -47,8 +48,10 @@ fi
 
 WORK=$(mktemp -d)
 MOCK_PID=""
+POOL_PID=""
 cleanup() {
   if [ -n "$MOCK_PID" ]; then kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; fi
+  if [ -n "$POOL_PID" ]; then kill "$POOL_PID" 2>/dev/null || true; wait "$POOL_PID" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -74,6 +77,8 @@ SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
   gcc "${C_WARN[@]}" $CFLAGS_CW tests/c/test_capi.c -o "$WORK/test_c_static" \
     "$PREFIX/lib/libcomfywire.a" $PRIVATE_LIBS
   gcc "${C_WARN[@]}" "${SAN[@]}" $CFLAGS_CW tests/c/test_capi.c -o "$WORK/test_c_asan" $LIBS_CW $RPATH
+  gcc "${C_WARN[@]}" $CFLAGS_CW tests/c/test_pool.c -o "$WORK/test_pool" $LIBS_CW $RPATH
+  gcc "${C_WARN[@]}" "${SAN[@]}" $CFLAGS_CW tests/c/test_pool.c -o "$WORK/test_pool_asan" $LIBS_CW $RPATH
   g++ "${CXX_WARN[@]}" $CFLAGS_CW tests/c/test_capi.cpp -o "$WORK/test_cpp" $LIBS_CW $RPATH -lpthread
   g++ "${CXX_WARN[@]}" "${SAN[@]}" $CFLAGS_CW tests/c/test_capi.cpp -o "$WORK/test_cpp_asan" \
     $LIBS_CW $RPATH -lpthread
@@ -91,6 +96,19 @@ for _ in $(seq 1 100); do
 done
 [ -n "$URL" ] || { echo "test-c: the mock printed no URL" >&2; exit 1; }
 echo "mock at $URL"
+
+# --- three mocks in one process for the pool; one URL per line
+"$TARGET/comfywire-mock" --count 3 --port 0 --speed 20 > "$WORK/pool.out" 2> "$WORK/pool.err" &
+POOL_PID=$!
+POOL_URLS=()
+for _ in $(seq 1 100); do
+  mapfile -t POOL_URLS < "$WORK/pool.out"
+  [ "${#POOL_URLS[@]}" -ge 3 ] && break
+  kill -0 "$POOL_PID" 2>/dev/null || { cat "$WORK/pool.err" >&2; exit 1; }
+  sleep 0.1
+done
+[ "${#POOL_URLS[@]}" -ge 3 ] || { echo "test-c: the pool's mocks printed no URLs" >&2; exit 1; }
+echo "pool mocks at ${POOL_URLS[*]}"
 
 # --- run: each program's last line is "N passed, N failed"
 failures=0
@@ -119,6 +137,9 @@ run c-valgrind "${VALGRIND[@]}" "$WORK/test_c" "$URL"
 run cpp "$WORK/test_cpp" "$URL"
 run cpp-asan "$WORK/test_cpp_asan" "$URL"
 run cpp-valgrind "${VALGRIND[@]}" "$WORK/test_cpp" "$URL"
+run pool "$WORK/test_pool" "${POOL_URLS[@]:0:3}"
+run pool-asan "$WORK/test_pool_asan" "${POOL_URLS[@]:0:3}"
+run pool-valgrind "${VALGRIND[@]}" "$WORK/test_pool" "${POOL_URLS[@]:0:3}"
 
 # --- the examples against the installed copy: with CMake's
 # find_package(comfywire) and with pkg-config, C and C++ each

@@ -14,7 +14,8 @@
 //! owned results ([`strings`]), the `user_data` / free-function pair of
 //! callbacks ([`callback`]), owned records with borrowed accessors
 //! ([`event`], [`outcome`]), and one `extern "C"` function per call of the
-//! job API ([`client`], [`jobs`], [`files`]).
+//! job API ([`client`], [`jobs`], [`files`]), and of the pool's
+//! ([`pool`](mod@pool), over the host's `HostPool`).
 //!
 //! # Safety
 //!
@@ -37,5 +38,6 @@ pub mod jobs;
 pub mod options;
 pub mod outcome;
 pub mod panic;
+pub mod pool;
 pub mod status;
 pub mod strings;

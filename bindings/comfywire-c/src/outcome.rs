@@ -2,8 +2,8 @@
 
 use std::ffi::{CString, c_char};
 
-use comfywire_host::HostOutcome;
 use comfywire_host::event::Phase;
+use comfywire_host::{HostOutcome, HostPoolOutcome};
 
 use crate::panic::{ffi_free, ffi_read, ffi_text, into_raw};
 use crate::strings::to_cstring;
@@ -19,20 +19,39 @@ pub struct Outcome {
     outputs_json: Option<CString>,
     json: Option<CString>,
     error_message: Option<CString>,
+    // Set for the outcome of a pool submission only.
+    server: Option<CString>,
+    pool_json: Option<CString>,
 }
 
 impl Outcome {
-    /// Hands a host outcome to C, with the C strings its accessors lend.
-    pub(crate) fn into_raw(inner: HostOutcome) -> *mut Outcome {
+    /// An outcome with the C strings its accessors lend.
+    fn new(inner: HostOutcome) -> Outcome {
         let c = |text: String| Some(to_cstring(text));
-        into_raw(Outcome {
+        Outcome {
             prompt_id: c(inner.prompt_id.clone()),
             status: c(inner.status.name().to_owned()),
             outputs_json: c(inner.outputs.to_string()),
             json: c(inner.to_json().to_string()),
             error_message: inner.error_message().map(to_cstring),
+            server: None,
+            pool_json: None,
             inner,
-        })
+        }
+    }
+
+    /// Hands a host outcome to C.
+    pub(crate) fn into_raw(inner: HostOutcome) -> *mut Outcome {
+        into_raw(Outcome::new(inner))
+    }
+
+    /// Hands a pool submission's outcome to C: the record's outcome (or a
+    /// `lost` one without a record) with the server and the pool's JSON.
+    pub(crate) fn from_pool(pool: &HostPoolOutcome) -> *mut Outcome {
+        let mut outcome = Outcome::new(pool.flat());
+        outcome.server = Some(to_cstring(pool.server.clone()));
+        outcome.pool_json = Some(to_cstring(pool.to_json().to_string()));
+        into_raw(outcome)
     }
 }
 
@@ -88,6 +107,26 @@ pub unsafe extern "C" fn comfywire_outcome_duration_ms(outcome: *const Outcome) 
 pub unsafe extern "C" fn comfywire_outcome_json(outcome: *const Outcome) -> *const c_char {
     // SAFETY: the general contract.
     unsafe { ffi_text(outcome, |o| &o.json) }
+}
+
+/// The label of the server a pool submission ended on; NULL for an
+/// outcome that is not a pool submission's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_outcome_server(outcome: *const Outcome) -> *const c_char {
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.server) }
+}
+
+/// A pool submission's outcome as the pool sees it, as JSON: `prompt_id`,
+/// `status`, `server`, `servers` (every server it went to, in order),
+/// `moves` (each `{"from", "to", "reason"}`), `lost_reason`, and
+/// `outcome` (the record, as comfywire_outcome_json(), or null when the
+/// pool gave it up with its server). NULL for an outcome that is not a
+/// pool submission's.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_outcome_pool_json(outcome: *const Outcome) -> *const c_char {
+    // SAFETY: the general contract.
+    unsafe { ffi_text(outcome, |o| &o.pool_json) }
 }
 
 /// Frees an outcome. NULL is ignored.

@@ -16,6 +16,7 @@ mod errors;
 mod events;
 mod jobs;
 mod logbridge;
+mod pool;
 mod stream;
 mod testing;
 mod wait;
@@ -32,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<stream::EventStream>()?;
     m.add_class::<testing::NativeMockServer>()?;
     m.add_class::<testing::Firehose>()?;
+    m.add_class::<pool::NativePool>()?;
     events::register(m)?;
     m.add_function(wrap_pyfunction!(logbridge::enable_debug_logging, m)?)?;
     m.add_function(wrap_pyfunction!(logbridge::disable_debug_logging, m)?)?;

@@ -102,9 +102,10 @@ impl NativeMockServer {
         stats.unwrap_or_default().into_object(py)
     }
 
-    /// The server's own record of every `POST /prompt` as a dict
-    /// (`entries`: `prompt_id`, `client_id`, `enqueued`, `runs`, `end`,
-    /// ...): the oracle of tests, independent of any client.
+    /// The mock's own ledger of every `POST /prompt` it answered (as
+    /// `GET /mock/ledger`): `{"capacity", "evicted", "entries": [...]}`,
+    /// each entry with `prompt_id`, `client_id`, `enqueued`, `runs`, `end`:
+    /// the oracle of tests, independent of any client.
     fn ledger(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let ledger = serde_json::to_value(self.with(MockServer::ledger)?);
         ledger.unwrap_or_default().into_object(py)

@@ -483,6 +483,73 @@ pub struct Settings {
     /// Events a subscriber may hold unread, MiB (default 64).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_max_mib: Option<u64>,
+    /// The servers of a pool (`comfywire-pool`): each an object with `url`
+    /// and optionally `label`, `weight` and any client setting of its own
+    /// (its `token`, `basic_auth`, `headers`, timeouts), layered over the
+    /// settings around it; see [`ServerSettings`]. Unused by a single
+    /// client.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<ServerSettings>,
+    /// A pool's grace period, seconds (default 10): how long a server may
+    /// be unreachable before its queued prompts move elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_grace_s: Option<f64>,
+    /// A pool also moves prompts that were *running* on a lost server
+    /// (default false: they end as lost, naming the server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool_resubmit_running: Option<bool>,
+}
+
+/// One entry of the settings key `servers`: a server of a pool.
+///
+/// ```json
+/// {"servers": [
+///   {"url": "http://gpu1:8188", "label": "gpu1", "weight": 2},
+///   {"url": "https://gpu2.example", "token": "..."}
+/// ]}
+/// ```
+///
+/// Its client settings are the entry's own over the settings around it,
+/// by the rule of [`Settings::layered`]: credentials around it that name
+/// another server (or the environment's `COMFYWIRE_URL` with its token)
+/// never reach this one, while a token set without a URL goes to every
+/// server. Its `Debug` output hides secrets like [`Settings`]'.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// How the pool names it (default: the URL's `host:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Its share of the work relative to the others (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+    /// Its client settings; `url` is required, `servers` must be empty.
+    #[serde(flatten)]
+    pub settings: Settings,
+}
+
+impl ServerSettings {
+    /// This server's client settings: the entry's own over `around` (the
+    /// settings that listed it), credentials kept with their server.
+    /// Refuses an entry without a URL or with servers of its own.
+    pub fn resolve(&self, around: &Settings) -> Result<Settings, Error> {
+        let Some(url) = self.settings.url.as_deref().filter(|u| !u.is_empty()) else {
+            return Err(Error::Config(
+                "every entry of `servers` needs a `url`".into(),
+            ));
+        };
+        if !self.settings.servers.is_empty() {
+            return Err(Error::Config(format!(
+                "server {}: an entry of `servers` cannot list servers",
+                redact(url)
+            )));
+        }
+        let around = Settings {
+            servers: Vec::new(),
+            ..around.clone()
+        };
+        Ok(Settings::stack(&[&self.settings, &around]))
+    }
 }
 
 impl fmt::Debug for Settings {
@@ -520,6 +587,9 @@ impl fmt::Debug for Settings {
             max_download_mib,
             max_json_mib,
             subscriber_max_mib,
+            servers,
+            pool_grace_s,
+            pool_resubmit_running,
         } = self;
         f.debug_struct("Settings")
             .field("url", &url.as_deref().map(redact))
@@ -553,6 +623,9 @@ impl fmt::Debug for Settings {
             .field("max_download_mib", max_download_mib)
             .field("max_json_mib", max_json_mib)
             .field("subscriber_max_mib", subscriber_max_mib)
+            .field("servers", servers)
+            .field("pool_grace_s", pool_grace_s)
+            .field("pool_resubmit_running", pool_resubmit_running)
             .finish()
     }
 }
@@ -608,6 +681,14 @@ fn check_secret_shapes(object: &serde_json::Map<String, serde_json::Value>) -> R
                 _ => "a string",
             };
             return Err(format!("`{key}` must be {shape} (value not shown)"));
+        }
+    }
+    // A pool's servers carry credentials of their own.
+    if let Some(Value::Array(servers)) = object.get("servers") {
+        for (i, server) in servers.iter().enumerate() {
+            if let Value::Object(entry) = server {
+                check_secret_shapes(entry).map_err(|e| format!("servers[{i}]: {e}"))?;
+            }
         }
     }
     Ok(())
@@ -828,6 +909,14 @@ impl Settings {
             max_download_mib: first!(max_download_mib),
             max_json_mib: first!(max_json_mib),
             subscriber_max_mib: first!(subscriber_max_mib),
+            // The whole list of the highest layer that has one.
+            servers: layers
+                .iter()
+                .find(|l| !l.servers.is_empty())
+                .map(|l| l.servers.clone())
+                .unwrap_or_default(),
+            pool_grace_s: first!(pool_grace_s),
+            pool_resubmit_running: first!(pool_resubmit_running),
         }
     }
 
@@ -1037,6 +1126,47 @@ mod tests {
         assert!(shown.contains("<redacted>"), "{shown}");
         let endpoints = Endpoints::new(&config.url, config.query_token.clone()).unwrap();
         assert_hidden(&format!("{endpoints:?}"));
+    }
+
+    #[test]
+    fn a_pools_servers_keep_their_secrets_hidden_and_round_trip() {
+        let settings = Settings {
+            servers: vec![ServerSettings {
+                label: Some("gpu1".into()),
+                weight: Some(2.0),
+                settings: secret_settings(),
+            }],
+            pool_grace_s: Some(3.0),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?} {settings:#?}");
+        assert_hidden(&shown);
+        assert!(
+            shown.contains("gpu1") && shown.contains("example.org"),
+            "{shown}"
+        );
+        let text = settings.to_json().to_string();
+        assert_eq!(Settings::from_json(&text).unwrap(), settings);
+        // The highest layer with a list supplies the whole list.
+        let other = Settings {
+            servers: vec![ServerSettings::default()],
+            ..Settings::default()
+        };
+        assert_eq!(
+            Settings::stack(&[&Settings::default(), &settings, &other]).servers,
+            settings.servers
+        );
+        for text in [
+            r#"{"servers": [{"url": "http://a:1", "token": ["tok-SECRET"]}]}"#,
+            r#"{"servers": [{"url": "http://a:1", "basic_auth": "alice:pw-SECRET"}]}"#,
+        ] {
+            let e = Settings::from_json(text).unwrap_err().to_string();
+            assert_hidden(&e);
+            assert!(
+                e.contains("servers[0]") && e.contains("value not shown"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

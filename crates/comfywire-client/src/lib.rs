@@ -64,7 +64,7 @@ pub use comfywire_proto::{
 };
 pub use config::{
     Auth, BasicAuth, BodyLimits, ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, Deadlines, ENV_VARS,
-    MAX_DURATION, Settings,
+    MAX_DURATION, ServerSettings, Settings,
 };
 pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};

@@ -19,6 +19,11 @@
 //! only behind the feature `uniffi`, which derives the model's records for
 //! `comfywire-uniffi` (module `ffi` when it is on). The client itself is
 //! `comfywire-client`; the protocol logic is `comfywire-proto`.
+//!
+//! [`HostPool`] is the same for a pool of servers (`comfywire-pool`):
+//! submit, run and wait with a time limit, interrupt, per-server figures,
+//! a pull queue of events tagged with their server, and one flat outcome
+//! per submission ([`HostPoolOutcome`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -28,6 +33,7 @@ mod forward;
 mod jobs;
 pub mod log;
 mod model;
+mod pool;
 mod runtime;
 mod stream;
 
@@ -40,6 +46,9 @@ pub use jobs::{Cancelled, JobOptions, Jobs, UploadSpec, outcome_result, parse_js
 pub use model::{
     CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode, HostOutcome,
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
+};
+pub use pool::{
+    HostMove, HostPool, HostPoolEvent, HostPoolOutcome, HostServerStats, pool_outcome_result,
 };
 pub use runtime::{Spawned, block_on, blocking_runtime, on_runtime_thread, runtime, spawn};
 pub use stream::EventStream;

@@ -52,6 +52,7 @@ from ._errors import (
     WaitTimeout,
 )
 from ._types import ConnectionStatus, FileRef, NodeError, NodeTiming, Outcome, QueueSnapshot
+from ._pool import AsyncPool, Move, Pool, PoolOutcome, ServerSpec, ServerStats
 
 #: The package version (the Rust crates' version).
 __version__: str = _native.__version__
@@ -129,4 +130,11 @@ __all__ = [
     "Workflow",
     "disable_debug_logging",
     "enable_debug_logging",
+    # One client over many servers (_pool.py).
+    "AsyncPool",
+    "Move",
+    "Pool",
+    "PoolOutcome",
+    "ServerSpec",
+    "ServerStats",
 ]
