@@ -108,6 +108,7 @@ impl HostPoolOutcome {
                 progress: 0.0,
                 had_gap: false,
                 outputs_omitted: 0,
+                skipped_outputs: None,
             },
         }
     }

@@ -57,7 +57,7 @@ fn firehose(
 /// more frames than `base`: the socket kept delivering while the
 /// dispatcher was busy, so the backlog is full.
 fn frames_past(host: &HostClient, base: u64, frames: u64) -> bool {
-    let end = Instant::now() + Duration::from_secs(10);
+    let end = Instant::now() + Duration::from_secs(30);
     while Instant::now() < end {
         if host.stats().frames >= base + frames {
             return true;
@@ -126,7 +126,7 @@ fn close_from_a_callback_returns_at_once_and_completes_after_it() {
     });
     let _handle = host.subscribe(None, None, callback).unwrap();
     let hose = firehose(&rt, &server, &host, 100_000);
-    let (loaded, elapsed, closed) = took.recv_timeout(Duration::from_secs(30)).unwrap();
+    let (loaded, elapsed, closed) = took.recv_timeout(Duration::from_secs(60)).unwrap();
     assert!(loaded, "the firehose never got ahead of the callback");
     assert!(elapsed < AT_ONCE, "close from a callback took {elapsed:?}");
     assert!(closed, "closed as seen from inside the callback");
@@ -181,7 +181,7 @@ fn the_last_reference_dropped_in_a_callback_under_a_firehose() {
     let handle = host.subscribe(None, None, callback).unwrap();
     let hose = firehose(&rt, &server, &host, 100_000);
     drop(host);
-    let (loaded, elapsed) = took.recv_timeout(Duration::from_secs(30)).unwrap();
+    let (loaded, elapsed) = took.recv_timeout(Duration::from_secs(60)).unwrap();
     assert!(loaded, "the firehose never got ahead of the callback");
     assert!(elapsed < AT_ONCE, "dropping the client took {elapsed:?}");
     assert!(eventually(Duration::from_secs(5), || dropped
