@@ -27,8 +27,8 @@ import kotlinx.coroutines.withTimeout
 val mockUrl: String = System.getenv("COMFYWIRE_MOCK_URL") ?: error("COMFYWIRE_MOCK_URL is not set")
 const val WORKFLOW = """{"1": {"class_type": "EmptyImage", "inputs": {}}}"""
 
-fun scenario(name: String, promptId: String? = null, stall: Duration? = null, queue: Duration? = null) =
-    JobOptions(promptId = promptId, extraData = """{"mock_scenario": "$name"}""", stallTimeout = stall, queueTimeout = queue)
+fun scenario(name: String, promptId: String? = null, stall: Duration? = null, queue: Duration? = null, detach: Boolean = false) =
+    JobOptions(promptId = promptId, extraData = """{"mock_scenario": "$name"}""", stallTimeout = stall, queueTimeout = queue, detach = detach)
 
 /** POSTs a control request to the mock (faults, playback speed, firehose); answers its body. */
 fun mock(path: String, body: String): String {
@@ -303,7 +303,7 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             val blocker = client.submit(WORKFLOW, scenario("long_run"))
             val waiting = UUID.randomUUID().toString()
             try {
-                client.run(WORKFLOW, scenario("success_single", promptId = waiting, queue = Duration.ofMillis(200)))
+                client.run(WORKFLOW, scenario("success_single", promptId = waiting, queue = Duration.ofMillis(200), detach = true))
                 throw AssertionError("run should have hit the queue deadline")
             } catch (e: ComfyException.Deadline) {
                 expect(e.detail?.contains("\"queue\"") == true) { "detail ${e.detail}" }
@@ -319,7 +319,7 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
         newClient().use { client ->
             val id = UUID.randomUUID().toString()
             try {
-                client.run(WORKFLOW, scenario("long_run", promptId = id, stall = Duration.ofMillis(1)))
+                client.run(WORKFLOW, scenario("long_run", promptId = id, stall = Duration.ofMillis(1), detach = true))
                 throw AssertionError("run should have hit the stall deadline")
             } catch (e: ComfyException.Deadline) {
                 expect(e.detail?.contains("\"stall\"") == true) { "detail ${e.detail}" }

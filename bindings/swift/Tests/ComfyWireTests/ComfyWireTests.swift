@@ -19,11 +19,11 @@ func mockUrl() throws -> String {
 
 func scenario(
     _ name: String, promptId: String? = nil, stallTimeout: TimeInterval? = nil,
-    queueTimeout: TimeInterval? = nil
+    queueTimeout: TimeInterval? = nil, detach: Bool = false
 ) -> JobOptions {
     JobOptions(
         promptId: promptId, extraData: #"{"mock_scenario": "\#(name)"}"#,
-        stallTimeout: stallTimeout, queueTimeout: queueTimeout)
+        stallTimeout: stallTimeout, queueTimeout: queueTimeout, detach: detach)
 }
 
 /// Which deadline a `Deadline` error's detail names.
@@ -393,7 +393,7 @@ final class ComfyWireTests: XCTestCase {
         do {
             _ = try await client.run(
                 workflowJson: workflow,
-                options: scenario("success_single", promptId: waiting, queueTimeout: 0.2))
+                options: scenario("success_single", promptId: waiting, queueTimeout: 0.2, detach: true))
             XCTFail("run should have hit the queue deadline")
         } catch ComfyError.Deadline(_, let detail, _) {
             XCTAssertEqual(try deadlineKind(detail), "queue")
@@ -412,7 +412,7 @@ final class ComfyWireTests: XCTestCase {
         let id = UUID().uuidString.lowercased()
         do {
             _ = try await client.run(
-                workflowJson: workflow, options: scenario("long_run", promptId: id, stallTimeout: 0.001))
+                workflowJson: workflow, options: scenario("long_run", promptId: id, stallTimeout: 0.001, detach: true))
             XCTFail("run should have hit the stall deadline")
         } catch ComfyError.Deadline(_, let detail, _) {
             XCTAssertEqual(try deadlineKind(detail), "stall")
