@@ -131,7 +131,6 @@ def test_the_async_pool_runs_a_batch_on_the_loop(mocks: Mocks) -> None:
             outcomes = await asyncio.gather(*(pool.wait(i, timeout=60) for i in ids))
             assert [o.prompt_id for o in outcomes] == ids
             one = await pool.run(workflow, timeout=60)
-            assert not await pool.interrupt(one.prompt_id)  # it has ended
             return [*outcomes, one]
 
     outcomes = asyncio.run(main())

@@ -99,13 +99,6 @@ class MockServer:
         number sent."""
         return self._native.firehose(client_id, frames, scenario)
 
-    def ledger(self) -> Dict[str, Any]:
-        """The mock's own record of every ``POST /prompt`` it answered:
-        ``{"capacity", "evicted", "entries": [...]}``, each entry with
-        ``prompt_id``, ``client_id``, ``enqueued``, ``runs`` and ``end``
-        (the truth a test checks a client or a pool against)."""
-        return dict(self._native.ledger())
-
     def shutdown(self) -> None:
         """Stops the server. Idempotent."""
         self._native.shutdown()
