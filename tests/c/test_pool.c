@@ -152,7 +152,7 @@ static comfywire_pool *start_pool(void) {
         return NULL;
     }
     size_t healthy = 0;
-    CHECK(comfywire_pool_wait_healthy(pool, SERVERS, 10000, &healthy) == COMFYWIRE_OK);
+    CHECK(comfywire_pool_wait_healthy(pool, SERVERS, 60000, &healthy) == COMFYWIRE_OK);
     CHECK(healthy == SERVERS);
     return pool;
 }
@@ -230,7 +230,7 @@ static void test_batch(comfywire_pool *pool) {
     int finished = 0, tagged = 0;
     for (int round = 0; round < 100000 && finished < BATCH; round++) {
         char *json = NULL;
-        if (comfywire_pool_next_event_json(pool, 5000, &json) != COMFYWIRE_OK || json == NULL) {
+        if (comfywire_pool_next_event_json(pool, 20000, &json) != COMFYWIRE_OK || json == NULL) {
             break;
         }
         if (strstr(json, "\"server\":\"gpu") != NULL) {
