@@ -6,34 +6,15 @@
 
 mod common;
 
-use common::mock;
-use std::time::{Duration, Instant};
+use common::{client, mock, until};
+use std::time::Duration;
 
 use comfywire_host::{Cancelled, ErrorCode, HostClient, JobOptions, Settings, block_on};
 use comfywire_mock::{MockServer, RunEnd};
 
-fn client(server: &MockServer) -> HostClient {
-    let host = HostClient::new(&Settings {
-        url: Some(server.url()),
-        ..Settings::default()
-    })
-    .unwrap();
-    block_on(host.jobs().wait_connected(Duration::from_secs(5))).unwrap();
-    host
-}
-
 /// How the server says `id` left it (`None` while pending or running).
 fn end_of(server: &MockServer, id: &str) -> Option<RunEnd> {
     server.ledger().about(id).find_map(|e| e.end)
-}
-
-/// Polls the mock's record (bounded: 20 s) until `done`.
-fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::mock;
+use common::{client, mock, until};
 use std::time::{Duration, Instant};
 
 use comfywire_host::event::{NodePhase, Phase};
@@ -14,16 +14,6 @@ use comfywire_host::{
 };
 use comfywire_mock::MockServer;
 use serde_json::{Value, json};
-
-fn client(server: &MockServer) -> HostClient {
-    let host = HostClient::new(&Settings {
-        url: Some(server.url()),
-        ..Settings::default()
-    })
-    .unwrap();
-    block_on(host.jobs().wait_connected(Duration::from_secs(5))).unwrap();
-    host
-}
 
 /// The server's own queue, read over HTTP without the client under test.
 fn server_queue(rt: &tokio::runtime::Runtime, server: &MockServer) -> Value {
@@ -57,14 +47,6 @@ fn ids(list: &Value) -> Vec<String> {
         .iter()
         .map(|item| item[1].as_str().unwrap().to_owned())
         .collect()
-}
-
-fn until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]

@@ -21,3 +21,30 @@ pub fn mock(speed: f64) -> (tokio::runtime::Runtime, MockServer) {
         .unwrap();
     (rt, server)
 }
+
+/// A host client of `server`, connected.
+pub fn client(server: &comfywire_mock::MockServer) -> comfywire_host::HostClient {
+    let host = comfywire_host::HostClient::new(&comfywire_host::Settings {
+        url: Some(server.url()),
+        ..comfywire_host::Settings::default()
+    })
+    .unwrap();
+    comfywire_host::block_on(
+        host.jobs()
+            .wait_connected(std::time::Duration::from_secs(5)),
+    )
+    .unwrap();
+    host
+}
+
+/// Polls (bounded: 20 s) until `done`.
+pub fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
