@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use comfywire_client::{Client, Deadlines, Filter, SubmitOptions, UploadOptions};
@@ -153,8 +153,13 @@ pub fn parse_json(text: &str, what: &str) -> Result<Value, HostError> {
 pub struct Jobs {
     client: Client,
     /// Set by the first close, before the client's own close has run (which
-    /// may finish later, in the background): calls fail from that moment.
-    closed: Arc<AtomicBool>,
+    /// may finish later, in the background): calls fail from that moment,
+    /// and runs in progress end (see [`Jobs::run`]).
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
+    /// How many runs own their prompt now (not detached, not ended): a
+    /// close waits for each to end or be dropped, so the removal it starts
+    /// is never missed.
+    owning_runs: Arc<tokio::sync::watch::Sender<usize>>,
     /// True until the first submission (see `first_connect`).
     first_submit: Arc<AtomicBool>,
     /// Removals of the prompts of dropped runs, still in progress (a close
@@ -216,24 +221,46 @@ struct RunOwner {
     prompt_id: String,
 }
 
+impl RunOwner {
+    /// Counted among the owning runs (unless detached) until released.
+    fn new(jobs: &Jobs, prompt_id: String, detach: bool) -> RunOwner {
+        if !detach {
+            jobs.owning_runs.send_modify(|n| *n += 1);
+        }
+        RunOwner {
+            jobs: (!detach).then(|| jobs.clone()),
+            prompt_id,
+        }
+    }
+
+    /// The run ended: its prompt is no longer removed on drop. Answers the
+    /// jobs when the run owned it.
+    fn release(&mut self) -> Option<Jobs> {
+        let jobs = self.jobs.take()?;
+        jobs.owning_runs.send_modify(|n| *n -= 1);
+        Some(jobs)
+    }
+}
+
 impl Drop for RunOwner {
     fn drop(&mut self) {
         let Some(jobs) = self.jobs.take() else {
             return;
         };
-        let Ok(rt) = crate::runtime() else {
-            return;
-        };
-        let prompt_id = std::mem::take(&mut self.prompt_id);
-        let client = jobs.client.clone();
-        let task = rt.spawn(async move {
-            if let Err(e) = cancel_on(&client, &prompt_id).await {
-                tracing::warn!(target: "comfywire::run", %prompt_id, error = %e.message, "could not remove the prompt of a cancelled run");
-            }
-        });
-        let mut removals = jobs.removals.lock();
-        removals.retain(|t| !t.is_finished());
-        removals.push(task);
+        if let Ok(rt) = crate::runtime() {
+            let prompt_id = std::mem::take(&mut self.prompt_id);
+            let client = jobs.client.clone();
+            let task = rt.spawn(async move {
+                if let Err(e) = cancel_on(&client, &prompt_id).await {
+                    tracing::warn!(target: "comfywire::run", %prompt_id, error = %e.message, "could not remove the prompt of a cancelled run");
+                }
+            });
+            let mut removals = jobs.removals.lock();
+            removals.retain(|t| !t.is_finished());
+            removals.push(task);
+        }
+        // Only now: a close waiting for the count finds the removal above.
+        jobs.owning_runs.send_modify(|n| *n -= 1);
     }
 }
 
@@ -241,7 +268,8 @@ impl Jobs {
     pub(crate) fn new(client: Client) -> Jobs {
         Jobs {
             client,
-            closed: Arc::default(),
+            closed: Arc::new(tokio::sync::watch::Sender::new(false)),
+            owning_runs: Arc::new(tokio::sync::watch::Sender::new(0)),
             first_submit: Arc::new(AtomicBool::new(true)),
             removals: Arc::default(),
         }
@@ -249,12 +277,18 @@ impl Jobs {
 
     /// Marks every clone closed; true the first time.
     pub(crate) fn mark_closed(&self) -> bool {
-        !self.closed.swap(true, Ordering::AcqRel)
+        !self.closed.send_replace(true)
     }
 
     /// True once closing began.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        *self.closed.borrow()
+    }
+
+    /// Ends when closing begins.
+    async fn closing(&self) {
+        let mut closed = self.closed.subscribe();
+        let _ = closed.wait_for(|closed| *closed).await;
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -324,7 +358,10 @@ impl Jobs {
     /// task, Ctrl-C in a blocking front end), it removes the prompt from
     /// the server as [`Jobs::cancel`] does (the deadline case before the
     /// error is returned; the dropped case in the background), unless
-    /// `options.detach`.
+    /// `options.detach`. A close while the run waits ends it with a
+    /// `Closed` error and, likewise, removes its prompt unless detached:
+    /// whether a task is cancelled just before its client closes or just
+    /// after, its prompt goes.
     pub async fn run(
         &self,
         workflow: Value,
@@ -339,14 +376,16 @@ impl Jobs {
             .prompt_id
             .get_or_insert_with(comfywire_client::new_uuid)
             .clone();
-        let mut owner = RunOwner {
-            jobs: (!options.detach).then(|| self.clone()),
-            prompt_id,
+        let submit = options.submit_options()?;
+        let mut owner = RunOwner::new(self, prompt_id, options.detach);
+        let result = tokio::select! {
+            result = client.run_with(&workflow, submit, deadlines) => result,
+            // `owner` is dropped with the prompt still owned: removed.
+            () = self.closing() => {
+                return Err(HostError::new(ErrorCode::Closed, "client closed while the run waited"));
+            }
         };
-        let result = client
-            .run_with(&workflow, options.submit_options()?, deadlines)
-            .await;
-        let jobs = owner.jobs.take();
+        let jobs = owner.release();
         match result {
             Ok(result) => Ok(HostOutcome::from_record(&result.record)),
             Err(error) => {
@@ -372,14 +411,21 @@ impl Jobs {
     /// Waits (up to `limit`) for the removals that dropped runs started in
     /// the background, so a close right after a cancelled run does not
     /// leave its prompt behind.
+    /// Runs in progress end at the close (see [`Jobs::run`]); a run whose
+    /// task is being cancelled elsewhere (an asyncio task, a uniffi future)
+    /// may be dropped a moment later: both are waited for first.
     pub(crate) async fn settle_removals(&self, limit: Duration) {
+        let until = Instant::now() + limit;
+        let mut owning = self.owning_runs.subscribe();
+        let _ = tokio::time::timeout(limit, owning.wait_for(|n| *n == 0)).await;
         let pending: Vec<_> = std::mem::take(&mut *self.removals.lock());
         let all = async {
             for task in pending {
                 let _ = task.await;
             }
         };
-        let _ = tokio::time::timeout(limit, all).await;
+        let left = until.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(left, all).await;
     }
 
     /// Before the first submission, waits (up to the connect timeout) for

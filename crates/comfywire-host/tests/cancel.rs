@@ -115,6 +115,64 @@ fn a_dropped_run_removes_its_prompt_in_the_background() {
 }
 
 #[test]
+fn a_run_cancelled_just_before_its_client_closes_still_removes_its_prompt() {
+    let (_rt, server) = mock(1.0);
+    let host = client(&server);
+    let jobs = host.jobs().clone();
+    let workflow = server.workflow("long_run").unwrap();
+    let id = own_prompt_id();
+    let options = JobOptions {
+        prompt_id: Some(id.clone()),
+        ..JobOptions::default()
+    };
+    let run = comfywire_host::spawn(async move { jobs.run(workflow, options).await });
+    until("the run's prompt to start", || {
+        server.ledger().runs(&id) == 1
+    });
+    // The abort drops the run's future later, on a worker: the close must
+    // not miss the removal that drop starts.
+    drop(run);
+    host.close();
+    until("the prompt to be interrupted", || {
+        end_of(&server, &id) == Some(RunEnd::Interrupted)
+    });
+}
+
+#[test]
+fn a_close_ends_a_waiting_run_and_removes_its_prompt_unless_detached() {
+    let (_rt, server) = mock(1.0);
+    let host = client(&server);
+    let workflow = server.workflow("long_run").unwrap();
+    let start = |detach: bool| {
+        let jobs = host.jobs().clone();
+        let workflow = workflow.clone();
+        let id = own_prompt_id();
+        let options = JobOptions {
+            prompt_id: Some(id.clone()),
+            detach,
+            ..JobOptions::default()
+        };
+        let run = std::thread::spawn(move || block_on(jobs.run(workflow, options)));
+        (id, run)
+    };
+    let (owned, owned_run) = start(false);
+    let (detached, detached_run) = start(true);
+    until("both prompts on the server", || {
+        server.ledger().runs(&owned) == 1 && server.ledger().about(&detached).next().is_some()
+    });
+    host.close();
+    for run in [owned_run, detached_run] {
+        assert_eq!(run.join().unwrap().unwrap_err().code, ErrorCode::Closed);
+    }
+    until("the owned prompt to be interrupted", || {
+        end_of(&server, &owned) == Some(RunEnd::Interrupted)
+    });
+    until("the detached prompt to run to its end", || {
+        end_of(&server, &detached) == Some(RunEnd::Succeeded)
+    });
+}
+
+#[test]
 fn a_job_stream_made_after_the_end_replays_it_and_ends() {
     let (_rt, server) = mock(0.0);
     let host = client(&server);

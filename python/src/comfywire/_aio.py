@@ -111,8 +111,9 @@ class AsyncClient(_Base):
         detach: bool = False,
     ) -> RunResult:
         """Submits and waits for success (see ``Client.run``): a task
-        awaiting it that is cancelled, or a run out of time, removes its
-        prompt from the server unless ``detach=True``. The result's
+        awaiting it that is cancelled, a run out of time, or one ended by the
+        client's close (``ClientClosed``), removes its prompt from the
+        server unless ``detach=True``. The result's
         ``download``/``read`` block; ``await client.download(result, dir)``
         and ``await client.read(file)`` do not."""
         outcome = await self._jobs.run(_workflow(workflow), timeout, stall_timeout, queue_timeout, detach, aio=True)

@@ -450,8 +450,9 @@ class Client(_Base):
         client's default). Raises ``ValidationError``, ``ExecutionError``,
         ``PromptInterrupted``, ``PromptLost`` or ``DeadlineExceeded``.
 
-        The run owns its prompt: stopped by Ctrl-C (``KeyboardInterrupt``)
-        or out of time (``DeadlineExceeded``), it removes the prompt from
+        The run owns its prompt: stopped by Ctrl-C (``KeyboardInterrupt``),
+        out of time (``DeadlineExceeded``) or by ``close()`` from another
+        thread (``ClientClosed``), it removes the prompt from
         the server (deleted while queued, interrupted while running), as
         ``Job.cancel()`` does; ``detach=True`` leaves it there instead."""
         return _result(self._jobs, self._jobs.run(_workflow(workflow), timeout, stall_timeout, queue_timeout, detach))
