@@ -1,6 +1,7 @@
 //! The command line, as clap derive structs.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -59,6 +60,25 @@ pub struct ServerArgs {
     pub url: Option<String>,
 }
 
+/// The server or servers of a command that can drive a pool.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServersArgs {
+    /// Server URL; once per server for a pool. Without it: the settings'
+    /// `servers` when they list some, else the one server `COMFYWIRE_URL`
+    /// or the settings file name (default http://127.0.0.1:8188).
+    #[arg(long = "url", value_name = "URL")]
+    pub urls: Vec<String>,
+}
+
+impl ServersArgs {
+    /// The one server when there is no pool (the first `--url`, if any).
+    pub fn single(&self) -> ServerArgs {
+        ServerArgs {
+            url: self.urls.first().cloned(),
+        }
+    }
+}
+
 /// `comfywire demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -87,10 +107,9 @@ pub struct BatchArgs {
     /// `NODE.INPUT=VALUE` (VALUE is JSON, or else a string).
     #[arg(long = "set", value_name = "NODE.INPUT=VALUE")]
     pub set: Vec<String>,
-    /// A server of the pool; once per server (default: the one `--url`,
-    /// `COMFYWIRE_URL` or the settings file names).
-    #[arg(long = "url", value_name = "URL")]
-    pub urls: Vec<String>,
+    /// The servers of the pool.
+    #[command(flatten)]
+    pub servers: ServersArgs,
     /// Download every output into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -98,9 +117,9 @@ pub struct BatchArgs {
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
     /// Seconds a server may be unreachable before its queued prompts move
-    /// to another server.
-    #[arg(long, value_name = "S", default_value_t = 10.0)]
-    pub grace: f64,
+    /// to another server (default: the settings' `pool_grace_s`, else 10).
+    #[arg(long, value_name = "S")]
+    pub grace: Option<f64>,
     /// Print the pool's events and each outcome as JSON lines.
     #[arg(long)]
     pub json: bool,
@@ -111,9 +130,14 @@ pub struct BatchArgs {
 pub struct RunArgs {
     /// API-format workflow file (a JSON object of nodes, or `{"prompt": {...}}`).
     pub workflow: PathBuf,
-    /// Server.
+    /// The server, or the servers of a pool (then `run` is a `batch` of
+    /// one prompt: no journal, no queue or stall deadline).
     #[command(flatten)]
-    pub server: ServerArgs,
+    pub servers: ServersArgs,
+    /// With a pool: seconds a server may be unreachable before a queued
+    /// prompt moves (default: the settings' `pool_grace_s`, else 10).
+    #[arg(long, value_name = "S")]
+    pub grace: Option<f64>,
     /// Change an input before submitting: `NODE.INPUT=VALUE` (VALUE is JSON
     /// when it parses, else a string). Repeatable.
     #[arg(long = "set", value_name = "NODE.INPUT=VALUE")]
@@ -182,9 +206,9 @@ pub struct ResumeArgs {
 /// `comfywire watch`.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// Server.
+    /// The server, or several (each line then names its server).
     #[command(flatten)]
-    pub server: ServerArgs,
+    pub servers: ServersArgs,
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
@@ -297,4 +321,16 @@ pub enum ConfigAction {
     },
     /// Print the settings file's path.
     Path,
+}
+
+/// A flag's seconds as a duration (absent stays absent), or a usage error
+/// naming the flag.
+pub fn seconds(value: Option<f64>, flag: &str) -> Result<Option<Duration>, crate::exit::Failure> {
+    value
+        .map(|s| {
+            Duration::try_from_secs_f64(s).map_err(|_| {
+                crate::exit::Failure::usage(format!("{flag} {s}: not a number of seconds"))
+            })
+        })
+        .transpose()
 }

@@ -1,5 +1,6 @@
 //! `comfywire batch`: many prompts over a pool of servers (`--url` once per
-//! server), one live line per server, every outcome, the outputs.
+//! server, or the settings' `servers`), one live line per server, every
+//! outcome, the outputs. `run` with a pool is a batch of one.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -9,11 +10,11 @@ use std::time::Duration;
 
 use comfywire_client::Event;
 use comfywire_client::proto::Phase;
-use comfywire_pool::{Pool, PoolConfig, PoolError, PoolEvent, PoolOutcome, ServerSpec};
+use comfywire_pool::{Pool, PoolError, PoolEvent, PoolOutcome};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::args::{BatchArgs, ServerArgs};
+use crate::args::{BatchArgs, RunArgs, seconds};
 use crate::connect_config;
 use crate::exit::{self, Failure};
 use crate::output::{self, NodeNames};
@@ -35,16 +36,10 @@ pub async fn command(args: BatchArgs) -> Result<(), Failure> {
         }
         workflows.push((path.clone(), workflow));
     }
-    let grace = Duration::try_from_secs_f64(args.grace)
-        .map_err(|_| Failure::usage(format!("--grace {}: not a number of seconds", args.grace)))?;
-    let timeout = args
-        .timeout
-        .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| Failure::usage(format!("--timeout {s}: not a number of seconds")))
-        })
-        .transpose()?;
-    let pool = start_pool(&args.urls, grace)?;
+    let timeout = seconds(args.timeout, "--timeout")?;
+    seconds(args.grace, "--grace")?;
+    let config = connect_config::pool_config(&args.servers, args.grace)?;
+    let pool = Pool::start(config).map_err(|e| Failure::usage(e.to_string()))?;
     let servers = pool.stats().len();
     if pool.wait_healthy(1, Duration::from_secs(10)).await == 0 {
         pool.close().await;
@@ -67,25 +62,31 @@ pub async fn command(args: BatchArgs) -> Result<(), Failure> {
     outcome
 }
 
-fn start_pool(urls: &[String], grace: Duration) -> Result<Pool, Failure> {
-    let urls: Vec<Option<String>> = if urls.is_empty() {
-        vec![None]
-    } else {
-        urls.iter().cloned().map(Some).collect()
-    };
-    let mut specs = Vec::new();
-    for url in urls {
-        // Each server's config layers --url over the environment and the
-        // settings file, as every command does (auth and headers apply to
-        // every server of the pool).
-        let config = connect_config::client_config(&ServerArgs { url })?;
-        let mut spec = ServerSpec::new(config.url.clone());
-        spec.config = config;
-        specs.push(spec);
+/// `comfywire run` over a pool: a batch of one prompt. A queue or stall
+/// deadline and a journal belong to one server's client, so they are
+/// refused rather than ignored.
+pub async fn run_on_pool(args: RunArgs) -> Result<(), Failure> {
+    let refused = [
+        (args.queue_timeout.is_some(), "--queue-timeout"),
+        (args.stall_timeout.is_some(), "--stall-timeout"),
+        (args.journal.is_some(), "--journal"),
+    ];
+    if let Some((_, flag)) = refused.iter().find(|(given, _)| *given) {
+        return Err(Failure::usage(format!(
+            "{flag} applies to one server; a run over a pool takes --timeout"
+        )));
     }
-    let mut config = PoolConfig::new(specs);
-    config.grace = grace;
-    Pool::start(config).map_err(|e| Failure::usage(e.to_string()))
+    command(BatchArgs {
+        workflows: vec![args.workflow],
+        repeat: 1,
+        set: args.set,
+        servers: args.servers,
+        out: args.out,
+        timeout: args.timeout,
+        grace: args.grace,
+        json: args.json,
+    })
+    .await
 }
 
 async fn submit_and_wait(
@@ -308,7 +309,9 @@ fn redraw(pool: &Pool, labels: &[String], lines: &HashMap<String, Line>, drawn: 
     labels.len()
 }
 
-fn emit_json(event: &PoolEvent, names: &NodeNames) {
+/// One pool event as a JSON line (`batch --json`, `watch --json` over
+/// several servers): a server's event carries `server`.
+pub fn emit_json(event: &PoolEvent, names: &NodeNames) {
     let value = match event {
         PoolEvent::Server { server, event } => {
             let mut value = output::event_json(event, names, None);

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use comfywire_client::{Client, ClientConfig, ConnectionState, Error, Settings};
+use comfywire_client::{Client, ClientConfig, ConnectionState, Error, ServerSettings, Settings};
+use comfywire_pool::PoolConfig;
 
-use crate::args::ServerArgs;
+use crate::args::{ServerArgs, ServersArgs};
 use crate::exit::{self, Failure};
 
 /// The client configuration of a command: `--url` beats `COMFYWIRE_*`,
@@ -18,18 +19,61 @@ pub fn client_config(server: &ServerArgs) -> Result<ClientConfig, Failure> {
 }
 
 fn settings(server: &ServerArgs) -> Result<(Settings, ClientConfig), Failure> {
-    let path = Settings::default_path();
-    let file = Settings::load(&path).map_err(|e| Failure::usage(e.to_string()))?;
-    let explicit = Settings {
+    let settings = layered(Settings {
         url: server.url.clone(),
         ..Settings::default()
-    };
-    let settings = Settings::layered(&explicit, Some(file));
+    })?;
     let mut config = settings
         .to_config()
         .map_err(|e| Failure::usage(e.to_string()))?;
     config.journal = None;
     Ok((settings, config))
+}
+
+/// `explicit` (the flags) over the environment over the settings file.
+fn layered(explicit: Settings) -> Result<Settings, Failure> {
+    let file =
+        Settings::load(&Settings::default_path()).map_err(|e| Failure::usage(e.to_string()))?;
+    Ok(Settings::layered(&explicit, Some(file)))
+}
+
+/// Whether a command that can drive a pool does: `--url` more than once,
+/// or none and the settings list `servers`.
+pub fn uses_pool(servers: &ServersArgs) -> Result<bool, Failure> {
+    Ok(match servers.urls.len() {
+        0 => !layered(Settings::default())?.servers.is_empty(),
+        1 => false,
+        _ => true,
+    })
+}
+
+/// The pool of a command: one server per `--url`, each layered as
+/// [`client_config`] layers one (a token stays with the server it was
+/// given for); without any, the settings' `servers`, else the one server
+/// the environment or the settings file name. `grace` (`--grace`) beats
+/// the settings' `pool_grace_s`; the rest is the one rule of
+/// [`PoolConfig::from_settings`].
+pub fn pool_config(servers: &ServersArgs, grace: Option<f64>) -> Result<PoolConfig, Failure> {
+    let entry = |url: Option<String>| ServerSettings {
+        settings: Settings {
+            url,
+            ..Settings::default()
+        },
+        ..ServerSettings::default()
+    };
+    let mut settings = layered(Settings {
+        servers: servers.urls.iter().cloned().map(Some).map(entry).collect(),
+        pool_grace_s: grace,
+        ..Settings::default()
+    })?;
+    if settings.servers.is_empty() {
+        let url = settings
+            .to_config()
+            .map_err(|e| Failure::usage(e.to_string()))?
+            .url;
+        settings.servers.push(entry(Some(url)));
+    }
+    PoolConfig::from_settings(&settings).map_err(|e| Failure::usage(e.to_string()))
 }
 
 /// Where the command line keeps its journal unless told otherwise:

@@ -12,7 +12,7 @@ use comfywire_client::{
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::args::RunArgs;
+use crate::args::{RunArgs, seconds};
 use crate::connect_config;
 use crate::exit::{self, Failure};
 use crate::output::{self, NodeNames};
@@ -49,9 +49,15 @@ pub struct Done {
 
 /// `comfywire run`.
 pub async fn command(args: RunArgs) -> Result<(), Failure> {
+    if connect_config::uses_pool(&args.servers)? {
+        return crate::batch::run_on_pool(args).await;
+    }
     let journal_required = args.journal.is_some();
-    let mut config =
-        connect_config::journaled_config(&args.server, args.journal.clone(), args.no_journal)?;
+    let mut config = connect_config::journaled_config(
+        &args.servers.single(),
+        args.journal.clone(),
+        args.no_journal,
+    )?;
     let text = std::fs::read_to_string(&args.workflow)
         .map_err(|e| Failure::usage(format!("{}: {e}", args.workflow.display())))?;
     let mut workflow = parse_workflow(&text)
@@ -59,13 +65,6 @@ pub async fn command(args: RunArgs) -> Result<(), Failure> {
     for assignment in &args.set {
         apply_set(&mut workflow, assignment).map_err(Failure::usage)?;
     }
-    let seconds = |v: Option<f64>, flag: &str| -> Result<Option<Duration>, Failure> {
-        v.map(|s| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| Failure::usage(format!("{flag} {s}: not a number of seconds")))
-        })
-        .transpose()
-    };
     let deadlines = Deadlines {
         queue: seconds(args.queue_timeout, "--queue-timeout")?.or(config.deadlines.queue),
         stall: seconds(args.stall_timeout, "--stall-timeout")?.or(config.deadlines.stall),

@@ -6,21 +6,13 @@ use std::time::Duration;
 
 use comfywire_client::{Client, Deadlines};
 
+use crate::args::seconds;
 use crate::args::{ResumeArgs, WaitArgs};
 use crate::connect_config;
 use crate::exit::Failure;
 use crate::output::{self, NodeNames};
 use crate::progress::{Mode, Progress};
 use crate::run::{self, Done, Failed};
-
-fn seconds(value: Option<f64>) -> Result<Option<Duration>, Failure> {
-    value
-        .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| Failure::usage(format!("--timeout {s}: not a number of seconds")))
-        })
-        .transpose()
-}
 
 /// Waits for `prompt_id` (attaching it: it may be another client's) with
 /// progress on stderr, then downloads its files into `out`.
@@ -86,7 +78,7 @@ pub async fn wait(args: WaitArgs) -> Result<(), Failure> {
     if args.id.trim().is_empty() {
         return Err(Failure::usage("wait needs a prompt id"));
     }
-    let timeout = seconds(args.timeout)?;
+    let timeout = seconds(args.timeout, "--timeout")?;
     let client =
         connect_config::connect_or_poll(connect_config::client_config(&args.server)?).await?;
     let outcome = follow(&client, &args.id, timeout, args.out.as_deref(), args.json).await;
@@ -99,7 +91,7 @@ pub async fn wait(args: WaitArgs) -> Result<(), Failure> {
 /// submission order; the exit code is the first failure's (0 when all
 /// succeeded or there was nothing to resume).
 pub async fn resume(args: ResumeArgs) -> Result<(), Failure> {
-    let timeout = seconds(args.timeout)?;
+    let timeout = seconds(args.timeout, "--timeout")?;
     let config = connect_config::journaled_config(&args.server, args.journal.clone(), false)?;
     let Some(path) = config.journal.clone() else {
         return Err(Failure::usage(
@@ -139,9 +131,9 @@ mod tests {
 
     #[test]
     fn a_timeout_must_be_a_number_of_seconds() {
-        assert!(seconds(Some(-1.0)).is_err());
+        assert!(seconds(Some(-1.0), "--timeout").is_err());
         assert_eq!(
-            seconds(Some(1.5)).ok().flatten(),
+            seconds(Some(1.5), "--timeout").ok().flatten(),
             Some(Duration::from_millis(1500))
         );
     }

@@ -37,6 +37,7 @@ mod error;
 mod job;
 mod pool;
 mod server;
+mod submitted;
 
 pub use config::{PoolConfig, ServerSpec};
 pub use error::PoolError;

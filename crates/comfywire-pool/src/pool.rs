@@ -13,6 +13,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::server::Server;
+use crate::submitted::Submitted;
 use crate::{PoolConfig, PoolError};
 
 /// A submission moving from one server to another.
@@ -56,8 +57,10 @@ impl PoolOutcome {
 /// What a pool's event stream carries.
 #[derive(Debug, Clone)]
 pub enum PoolEvent {
-    /// An event of one server's client (every kind but `Finished`: the
-    /// pool reports each submission's end once, as `Finished` below).
+    /// An event of one server's client: every kind, except the server's
+    /// `Finished` of the pool's own submissions (the pool reports each
+    /// submission's end once, as `Finished` below). A prompt submitted
+    /// by someone else with the same client id keeps its `Finished`.
     Server {
         /// The server's label.
         server: String,
@@ -106,6 +109,8 @@ pub(crate) struct Inner {
     pub(crate) servers: Vec<Arc<Server>>,
     pub(crate) config: PoolConfig,
     pub(crate) jobs: Mutex<HashMap<String, Arc<Job>>>,
+    /// Every prompt id the pool posted (see [`Submitted`]).
+    pub(crate) submitted: Arc<Submitted>,
     pub(crate) turn: AtomicUsize,
     pub(crate) events: broadcast::Sender<PoolEvent>,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -144,11 +149,12 @@ impl Pool {
                 client,
             )));
         }
+        let submitted = Arc::new(Submitted::default());
         let tasks = servers
             .iter()
             .flat_map(|s| {
                 [
-                    s.watch(events.clone()),
+                    s.watch(events.clone(), submitted.clone()),
                     s.probe_while_down(config.check_interval),
                 ]
             })
@@ -158,6 +164,7 @@ impl Pool {
                 servers,
                 config,
                 jobs: Mutex::new(HashMap::new()),
+                submitted,
                 turn: AtomicUsize::new(0),
                 events,
                 tasks: Mutex::new(tasks),
@@ -184,6 +191,7 @@ impl Pool {
     pub async fn submit(&self, workflow: &Value) -> Result<String, PoolError> {
         self.open()?;
         let prompt_id = comfywire_client::new_uuid();
+        self.inner.submitted.insert(&prompt_id);
         let index = self.inner.dispatch(workflow, &prompt_id, &[]).await?;
         let (outcome, _) = watch::channel(None);
         let job = Arc::new(Job {

@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::pool::PoolEvent;
+use crate::submitted::Submitted;
 
 /// A server, its client and its counters.
 pub(crate) struct Server {
@@ -132,11 +133,12 @@ impl Server {
     }
 
     /// Follows the client's connection state and `status` frames, and
-    /// forwards its events (all but terminal ones, which the pool's job
-    /// tasks report once) tagged with the server.
+    /// forwards its events tagged with the server: all but the terminal
+    /// ones of the pool's own submissions, which its job tasks report once.
     pub(crate) fn watch(
         self: &Arc<Server>,
         events: broadcast::Sender<PoolEvent>,
+        submitted: Arc<Submitted>,
     ) -> JoinHandle<()> {
         let server = self.clone();
         tokio::spawn(async move {
@@ -149,7 +151,7 @@ impl Server {
                         queue_remaining: Some(n),
                         ..
                     } => server.queue_remaining.store(*n, Ordering::Relaxed),
-                    Event::Finished(_) => continue,
+                    Event::Finished(record) if submitted.contains(&record.prompt_id) => continue,
                     _ => {}
                 }
                 let _ = events.send(PoolEvent::Server {
