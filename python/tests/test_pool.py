@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
@@ -65,15 +65,23 @@ def test_a_batch_over_three_servers_ends_once_each_and_spreads(mocks: Mocks) -> 
 
         # One `finished` event per submission, on the server it ended on.
         finished: Counter[str] = Counter()
+        seen_progress: Set[str] = set()
         while sum(finished.values()) < 30:
             event = pool.next_event(timeout=10)
             assert event is not None, "an outcome never came"
-            assert event["server"] in ran
-            if event["event"] == "finished":
-                assert event["outcome"]["server"] == event["server"]
-                finished[event["prompt_id"]] += 1
+            assert event.server in ran
+            if isinstance(event, comfywire.PoolFinished):
+                assert event.outcome.succeeded
+                finished[event.prompt_id] += 1
+            else:
+                # A server's own events are the client's typed classes.
+                assert isinstance(event, comfywire.ServerEvent), event
+                assert event.kind == event.event.kind
+                if isinstance(event.event, comfywire.Progress):
+                    seen_progress.add(event.server)
         assert set(finished) == {o.prompt_id for o in outcomes}
         assert set(finished.values()) == {1}
+        assert seen_progress <= set(ran) and seen_progress, seen_progress
 
         stats = {s.label: s for s in pool.stats()}
         assert all(s.healthy and s.in_flight == 0 for s in stats.values())
@@ -127,9 +135,20 @@ def test_the_async_pool_runs_a_batch_on_the_loop(mocks: Mocks) -> None:
     async def main() -> List[comfywire.PoolOutcome]:
         async with comfywire.AsyncPool(servers(mocks)) as pool:
             assert await pool.wait_healthy(timeout=10) == 3
+            assert await pool.next_event() is None  # the pull queue starts here
             ids = [await pool.submit(workflow) for _ in range(12)]
             outcomes = await asyncio.gather(*(pool.wait(i, timeout=60) for i in ids))
             assert [o.prompt_id for o in outcomes] == ids
+            # The events of the batch: each submission's one outcome, the
+            # same as `wait` answered.
+            ended: Dict[str, comfywire.PoolOutcome] = {}
+            while len(ended) < len(ids):
+                event = await pool.next_event(timeout=10)
+                assert event is not None, "an outcome never came"
+                if isinstance(event, comfywire.PoolFinished):
+                    assert event.prompt_id not in ended
+                    ended[event.prompt_id] = event.outcome
+            assert ended == {o.prompt_id: o for o in outcomes}
             one = await pool.run(workflow, timeout=60)
             return [*outcomes, one]
 

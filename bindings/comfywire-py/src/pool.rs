@@ -1,16 +1,19 @@
 //! `comfywire._native.Pool`: the host's `HostPool`, call for call; each
 //! call blocks (`wait::block`) or, with `aio=True`, answers an awaitable.
-//! Outcomes, figures and events come as dicts (their host JSON), which
-//! `comfywire._pool` makes into typed objects; no pool rule lives here.
+//! Outcomes and figures come as dicts (their host JSON), which
+//! `comfywire._pool` makes into typed objects; a server's event comes as
+//! the client's typed event class; no pool rule lives here.
 
 use std::path::PathBuf;
 
-use comfywire_host::HostPool;
+use comfywire_host::{HostPool, HostPoolEvent};
+use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::convert::{Answer, Json, Seconds};
 use crate::errors::to_pyerr;
+use crate::events::Converter;
 use crate::wait::call;
 
 /// The native pool behind `comfywire.Pool` and `comfywire.AsyncPool`.
@@ -104,14 +107,15 @@ impl NativePool {
         self.0.stats_json().into_object(py)
     }
 
-    /// The next event as a dict, waiting up to `timeout` seconds; `None`
-    /// when none came. Queued from the first call on.
+    /// The next event, waiting up to `timeout` seconds; `None` when none
+    /// came. Queued from the first call on. A tuple `(kind, server,
+    /// payload)`: a server's event has kind `server` and the client's typed
+    /// event as payload; `moved` and `finished` have their host JSON.
     #[pyo3(signature = (timeout, aio = false))]
     fn next_event(&self, py: Python<'_>, timeout: Seconds, aio: bool) -> PyResult<Py<PyAny>> {
         let pool = self.0.clone();
         call(py, aio, async move {
-            let event = pool.next_event_async(timeout.0).await?;
-            Ok(event.map_or(Value::Null, |e| e.to_json()))
+            Ok(PulledEvent(pool.next_event_async(timeout.0).await?))
         })
     }
 
@@ -128,5 +132,24 @@ impl NativePool {
             pool.close().await;
             Ok(())
         })
+    }
+}
+
+/// [`NativePool::next_event`]'s answer.
+struct PulledEvent(Option<HostPoolEvent>);
+
+impl Answer for PulledEvent {
+    fn into_object(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(event) = self.0 else {
+            return Ok(py.None());
+        };
+        let server = event.server().to_owned();
+        match &event {
+            HostPoolEvent::Server { event: inner, .. } => {
+                let typed = Converter::default().event(py, inner)?;
+                ("server", server, typed).into_py_any(py)
+            }
+            _ => (event.kind(), server, event.to_json().into_object(py)?).into_py_any(py),
+        }
     }
 }

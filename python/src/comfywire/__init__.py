@@ -52,7 +52,18 @@ from ._errors import (
     WaitTimeout,
 )
 from ._types import ConnectionStatus, FileRef, NodeError, NodeTiming, Outcome, QueueSnapshot
-from ._pool import AsyncPool, Move, Pool, PoolOutcome, ServerSpec, ServerStats
+from ._pool import (
+    AsyncPool,
+    Move,
+    Pool,
+    PoolEvent,
+    PoolFinished,
+    PoolOutcome,
+    PromptMoved,
+    ServerEvent,
+    ServerSpec,
+    ServerStats,
+)
 
 #: The package version (the Rust crates' version).
 __version__: str = _native.__version__
@@ -134,7 +145,11 @@ __all__ = [
     "AsyncPool",
     "Move",
     "Pool",
+    "PoolEvent",
+    "PoolFinished",
     "PoolOutcome",
+    "PromptMoved",
+    "ServerEvent",
     "ServerSpec",
     "ServerStats",
 ]

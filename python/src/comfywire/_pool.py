@@ -11,14 +11,28 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._client import Workflow
 from ._settings import PathLike, settings_json
 from ._types import FileRef, Outcome, _outcome_from_dict
 
-__all__ = ["AsyncPool", "Move", "Pool", "PoolOutcome", "ServerSpec", "ServerStats"]
+if TYPE_CHECKING:
+    from . import Event
+
+__all__ = [
+    "AsyncPool",
+    "Move",
+    "Pool",
+    "PoolEvent",
+    "PoolFinished",
+    "PoolOutcome",
+    "PromptMoved",
+    "ServerEvent",
+    "ServerSpec",
+    "ServerStats",
+]
 
 #: A server of a pool: its URL, or a dict with ``url`` and optionally
 #: ``label``, ``weight`` and any setting of its own (``token``,
@@ -88,6 +102,81 @@ class ServerStats:
     done: int
     #: Pool submissions that moved away from it.
     failed_over: int
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """An event of one server's client: ``event`` is one of the client's
+    typed event classes (``comfywire.Event``: ``Progress``,
+    ``ConnectionChanged``, ...). The end of a pool submission comes as
+    ``PoolFinished`` instead, once."""
+
+    #: The label of the server that sent it.
+    server: str
+    #: The client's event.
+    event: "Event"
+
+    @property
+    def kind(self) -> str:
+        """The event's kind name (``progress``, ``connection``, ...)."""
+        return str(self.event.kind)
+
+    @property
+    def prompt_id(self) -> Optional[str]:
+        """The prompt it is about, when there is one."""
+        prompt_id = getattr(self.event, "prompt_id", None)
+        return None if prompt_id is None else str(prompt_id)
+
+
+@dataclass(frozen=True)
+class PromptMoved:
+    """A submission moved to another server."""
+
+    kind: ClassVar[str] = "moved"
+    #: The submission.
+    prompt_id: str
+    #: Where from, where to and why.
+    move: Move
+
+    @property
+    def server(self) -> str:
+        """The server it moved to."""
+        return self.move.to_server
+
+
+@dataclass(frozen=True)
+class PoolFinished:
+    """A submission's one outcome."""
+
+    kind: ClassVar[str] = "finished"
+    #: The outcome.
+    outcome: PoolOutcome
+
+    @property
+    def prompt_id(self) -> str:
+        """The submission."""
+        return self.outcome.prompt_id
+
+    @property
+    def server(self) -> str:
+        """The server it ended on."""
+        return self.outcome.server
+
+
+#: What ``Pool.next_event`` hands out.
+PoolEvent = Union[ServerEvent, PromptMoved, PoolFinished]
+
+
+def _pool_event(pulled: Optional[Tuple[str, str, Any]]) -> Optional[PoolEvent]:
+    if pulled is None:
+        return None
+    kind, server, payload = pulled
+    if kind == "server":
+        return ServerEvent(server, payload)
+    if kind == "moved":
+        d = dict(payload)
+        return PromptMoved(d["prompt_id"], Move(d["from"], d["to"], d["reason"]))
+    return PoolFinished(_pool_outcome(dict(payload)["outcome"]))
 
 
 def _pool_outcome(d: Dict[str, Any]) -> PoolOutcome:
@@ -236,13 +325,13 @@ class Pool(_PoolBase):
         did."""
         return bool(self._native.interrupt(prompt_id))
 
-    def next_event(self, timeout: float = 0.0) -> Optional[Dict[str, Any]]:
-        """The next event as a dict, waiting up to ``timeout`` seconds
-        (``None`` when none came); queued from the first call on. Each has
-        ``event`` (a kind name, ``moved`` or ``finished``) and ``server``;
-        a ``finished`` one has the outcome's dict under ``outcome``."""
-        event = self._native.next_event(timeout)
-        return None if event is None else dict(event)
+    def next_event(self, timeout: float = 0.0) -> Optional[PoolEvent]:
+        """The next event, waiting up to ``timeout`` seconds (``None`` when
+        none came); queued from the first call on: a ``ServerEvent`` (a
+        server's typed client event), a ``PromptMoved`` or a
+        ``PoolFinished`` (once per submission). Each has ``kind`` and
+        ``server``."""
+        return _pool_event(self._native.next_event(timeout))
 
     def close(self) -> None:
         """Closes every client; waits in progress raise ``ClientClosed``.
@@ -282,10 +371,10 @@ class AsyncPool(_PoolBase):
         """Interrupts a submission where it runs."""
         return bool(await self._native.interrupt(prompt_id, aio=True))
 
-    async def next_event(self, timeout: float = 0.0) -> Optional[Dict[str, Any]]:
-        """The next event as a dict, or ``None`` after ``timeout`` seconds."""
-        event = await self._native.next_event(timeout, aio=True)
-        return None if event is None else dict(event)
+    async def next_event(self, timeout: float = 0.0) -> Optional[PoolEvent]:
+        """The next event (see ``Pool.next_event``), or ``None`` after
+        ``timeout`` seconds."""
+        return _pool_event(await self._native.next_event(timeout, aio=True))
 
     async def close(self) -> None:
         """Closes every client. Idempotent."""
