@@ -33,14 +33,10 @@ pub(crate) fn start(
         .and_then(|s| s.prompts.first())
         .cloned()
         .map(Arc::new);
-    let target = {
-        let inner = shared.lock();
-        inner
-            .target(Some(client_id))
-            .and_then(|(id, _)| inner.sockets.get(&id).map(|s| s.tx.clone()))
-    };
+    let (shared, client_id) = (shared.clone(), client_id.to_owned());
     tokio::spawn(async move {
-        let (Some(prompt), Some(tx)) = (prompt, target) else {
+        let Some(prompt) = prompt else { return 0 };
+        let Some(tx) = shared.socket_of(&client_id).await else {
             return 0;
         };
         let (done, finished) = oneshot::channel();

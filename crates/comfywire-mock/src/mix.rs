@@ -372,14 +372,9 @@ pub(crate) fn start(
     frames: u64,
     mix: Mix,
 ) -> JoinHandle<u64> {
-    let target = {
-        let inner = shared.lock();
-        inner
-            .target(Some(client_id))
-            .and_then(|(id, _)| inner.sockets.get(&id).map(|s| s.tx.clone()))
-    };
+    let (shared, client_id) = (shared.clone(), client_id.to_owned());
     tokio::spawn(async move {
-        let Some(tx) = target else {
+        let Some(tx) = shared.socket_of(&client_id).await else {
             return 0;
         };
         let (done, finished) = oneshot::channel();

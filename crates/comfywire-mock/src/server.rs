@@ -195,7 +195,7 @@ impl MockServer {
 
     /// Sends `frames` frames from `scenario`'s first prompt (a new prompt id
     /// per cycle) to `client_id`'s socket as fast as it takes them; resolves
-    /// to the number sent (0 if the client has no socket).
+    /// to the number sent (0 if the client has no socket within 5 s).
     pub fn firehose(&self, client_id: &str, frames: u64, scenario: &str) -> JoinHandle<u64> {
         crate::firehose::start(&self.shared, client_id, frames, scenario)
     }
@@ -203,23 +203,20 @@ impl MockServer {
     /// Sends `frames` frames of the synthetic stream `mix`, encoded once
     /// and written straight to the TCP stream, to `client_id`'s socket as
     /// fast as it takes them; resolves to the number sent (0 if the client
-    /// has no socket). The server's cost per frame is near zero, so a
+    /// has no socket within 5 s). The server's cost per frame is near zero, so a
     /// reader's rate is its own.
     pub fn firehose_mix(&self, client_id: &str, frames: u64, mix: crate::Mix) -> JoinHandle<u64> {
         crate::mix::start(&self.shared, client_id, frames, mix)
     }
 
     /// Hostile mode: sends `flood` to `client_id`'s socket as fast as it
-    /// reads; resolves to the frames sent (0 if the client has no socket).
+    /// reads; resolves to the frames sent (0 if the client has no socket within 5 s).
     pub fn flood(&self, client_id: &str, flood: Flood) -> JoinHandle<u64> {
-        let target = {
-            let inner = self.shared.lock();
-            inner
-                .target(Some(client_id))
-                .and_then(|(id, _)| inner.sockets.get(&id).map(|s| s.tx.clone()))
-        };
+        let (shared, client_id) = (self.shared.clone(), client_id.to_owned());
         tokio::spawn(async move {
-            let Some(tx) = target else { return 0 };
+            let Some(tx) = shared.socket_of(&client_id).await else {
+                return 0;
+            };
             let (done, finished) = tokio::sync::oneshot::channel();
             let frames = flood.messages();
             if tx

@@ -261,6 +261,9 @@ pub(crate) struct Shared {
     pub hostile: Mutex<crate::hostile::HostileHttp>,
 }
 
+/// See [`Shared::socket_of`].
+const SOCKET_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Shared {
     pub fn new(library: Library, default_scenario: String, speed: f64) -> Arc<Shared> {
         let (shutdown, _) = watch::channel(false);
@@ -280,6 +283,26 @@ impl Shared {
     /// wedge the mock).
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock()
+    }
+
+    /// The sender of `client_id`'s live socket. A client sees its
+    /// handshake complete a moment before the socket is filed here, so a
+    /// caller that just saw it connect waits for it (at most
+    /// [`SOCKET_WAIT`]); `None` when it does not come.
+    pub async fn socket_of(&self, client_id: &str) -> Option<mpsc::UnboundedSender<Outgoing>> {
+        let until = Instant::now() + SOCKET_WAIT;
+        loop {
+            let found = {
+                let inner = self.lock();
+                inner
+                    .target(Some(client_id))
+                    .and_then(|(id, _)| inner.sockets.get(&id).map(|s| s.tx.clone()))
+            };
+            if found.is_some() || Instant::now() >= until {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Keeps a task so shutdown can join it.
