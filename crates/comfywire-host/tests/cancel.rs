@@ -116,7 +116,7 @@ fn a_dropped_run_removes_its_prompt_in_the_background() {
 
 #[test]
 fn a_run_cancelled_just_before_its_client_closes_still_removes_its_prompt() {
-    let (_rt, server) = mock(1.0);
+    let (_rt, server) = mock(0.5); // long_run: about 4 s, time to act while it runs
     let host = client(&server);
     let jobs = host.jobs().clone();
     let workflow = server.workflow("long_run").unwrap();
@@ -140,7 +140,7 @@ fn a_run_cancelled_just_before_its_client_closes_still_removes_its_prompt() {
 
 #[test]
 fn a_close_ends_a_waiting_run_and_removes_its_prompt_unless_detached() {
-    let (_rt, server) = mock(1.0);
+    let (_rt, server) = mock(0.5); // long_run: about 4 s, time to act while it runs
     let host = client(&server);
     let workflow = server.workflow("long_run").unwrap();
     let start = |detach: bool| {
@@ -155,10 +155,14 @@ fn a_close_ends_a_waiting_run_and_removes_its_prompt_unless_detached() {
         let run = std::thread::spawn(move || block_on(jobs.run(workflow, options)));
         (id, run)
     };
+    // The owned prompt runs first, the detached one waits behind it.
     let (owned, owned_run) = start(false);
+    until("the owned prompt to run", || {
+        server.ledger().runs(&owned) == 1
+    });
     let (detached, detached_run) = start(true);
-    until("both prompts on the server", || {
-        server.ledger().runs(&owned) == 1 && server.ledger().about(&detached).next().is_some()
+    until("the detached prompt to be queued", || {
+        server.ledger().enqueued(&detached)
     });
     host.close();
     for run in [owned_run, detached_run] {
