@@ -71,4 +71,4 @@ pub mod event {
     };
 }
 
-pub use comfywire_client::{ClientConfig, Settings, Subscription, panic_message};
+pub use comfywire_client::{ClientConfig, ServerSettings, Settings, Subscription, panic_message};
