@@ -314,8 +314,10 @@ impl HostPoolEvent {
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "PoolEvent"))]
 pub struct HostPoolEventRecord {
-    /// Its kind ([`HostPoolEvent::kind`]): a client event's name (never
-    /// `finished`), `moved` or `finished`.
+    /// Its kind ([`HostPoolEvent::kind`]): a server event's name (`event`
+    /// is set), `moved` (`moved` is set) or `finished`, a submission's one
+    /// outcome (`outcome` is set). Tell the pool's `finished` by its
+    /// `outcome`, not by the name alone.
     pub kind: String,
     /// The server it is about ([`HostPoolEvent::server`]): the one that
     /// sent it, the one the submission moved to, the one it ended on.
