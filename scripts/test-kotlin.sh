@@ -4,7 +4,8 @@
 # (packages comfywire and comfywire.host) with the workspace's own
 # uniffi-bindgen (never committed), compiles bindings/kotlin/Main.kt with
 # kotlinc from npm, and runs it on the JVM (JNA from Debian) against a
-# comfywire-mock on a free port.
+# comfywire-mock on a free port (COMFYWIRE_MOCK_URL) and, for the pool
+# tests, three more (`--count 3`, COMFYWIRE_POOL_URLS, space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -43,8 +44,10 @@ rm -rf "$GEN"
 
 WORK=$(mktemp -d)
 MOCK_PID=""
+POOL_PID=""
 cleanup() {
   [ -z "$MOCK_PID" ] || kill "$MOCK_PID" 2>/dev/null || true
+  [ -z "$POOL_PID" ] || kill "$POOL_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -61,6 +64,14 @@ for _ in $(seq 100); do [ -s "$WORK/mock.out" ] && break; sleep 0.1; done
 COMFYWIRE_MOCK_URL=$(head -n1 "$WORK/mock.out")
 [ -n "$COMFYWIRE_MOCK_URL" ] || { echo "the mock did not start"; cat "$WORK/mock.err"; exit 1; }
 export COMFYWIRE_MOCK_URL
-echo "-- running against $COMFYWIRE_MOCK_URL"
+# Three more servers in one process for the pool tests, one URL per line;
+# at 20x the recorded speed so a batch of prompts takes seconds.
+"$LIB_DIR/comfywire-mock" --port 0 --count 3 --speed 20 >"$WORK/pool.out" 2>"$WORK/pool.err" &
+POOL_PID=$!
+for _ in $(seq 100); do [ "$(wc -l <"$WORK/pool.out")" -ge 3 ] && break; sleep 0.1; done
+COMFYWIRE_POOL_URLS=$(head -n3 "$WORK/pool.out" | tr '\n' ' ' | sed 's/ $//')
+[ "$(wc -l <"$WORK/pool.out")" -ge 3 ] || { echo "the pool's mocks did not start"; cat "$WORK/pool.err"; exit 1; }
+export COMFYWIRE_POOL_URLS
+echo "-- running against $COMFYWIRE_MOCK_URL and the pool $COMFYWIRE_POOL_URLS"
 java -cp "$WORK/suite.jar:$CP:$KC/lib/kotlin-stdlib.jar" \
   -Djna.library.path="$LIB_DIR" MainKt

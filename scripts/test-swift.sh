@@ -2,9 +2,11 @@
 # The Swift suite of the uniffi bindings: XCTest through SwiftPM, run with
 # Debian 13's swiftlang inside a debootstrap'd trixie root (Swift 6 needs
 # glibc >= 2.38, newer than the host's), against a comfywire-mock started on
-# the host (a chroot shares the host's network). The root is made once and
-# reused from $COMFYWIRE_SWIFT_ROOT; a half-made one is never reused because
-# it is built under another name and renamed when complete. Needs root.
+# the host (a chroot shares the host's network; COMFYWIRE_MOCK_URL) and, for
+# the pool tests, three more (`--count 3`, COMFYWIRE_POOL_URLS). The root is
+# made once and reused from $COMFYWIRE_SWIFT_ROOT; a half-made one is never
+# reused because it is built under another name and renamed when complete.
+# Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -16,6 +18,7 @@ PKG=bindings/swift
 
 MOUNTED=()
 MOCK_PID=""
+POOL_PID=""
 cleanup() {
   # Always unmount, innermost first, whatever failed; a leftover bind mount
   # of /dev would make a later `rm -rf` of the root dangerous.
@@ -25,6 +28,7 @@ cleanup() {
   done
   MOUNTED=()
   [ -z "$MOCK_PID" ] || kill "$MOCK_PID" 2>/dev/null || true
+  [ -z "$POOL_PID" ] || kill "$POOL_PID" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -113,13 +117,20 @@ MOCK_PID=$!
 for _ in $(seq 100); do [ -s "$WORK/mock.out" ] && break; sleep 0.1; done
 MOCK_URL=$(head -n1 "$WORK/mock.out")
 [ -n "$MOCK_URL" ] || { echo "the mock did not start"; cat "$WORK/mock.err"; exit 1; }
+# Three more servers in one process for the pool tests, one URL per line;
+# at 20x the recorded speed so a batch of prompts takes seconds.
+"$LIB_DIR/comfywire-mock" --port 0 --count 3 --speed 20 >"$WORK/pool.out" 2>"$WORK/pool.err" &
+POOL_PID=$!
+for _ in $(seq 100); do [ "$(wc -l <"$WORK/pool.out")" -ge 3 ] && break; sleep 0.1; done
+[ "$(wc -l <"$WORK/pool.out")" -ge 3 ] || { echo "the pool's mocks did not start"; cat "$WORK/pool.err"; exit 1; }
+POOL_URLS=$(head -n3 "$WORK/pool.out" | tr '\n' ' ' | sed 's/ $//')
 
 system_mounts "$ROOT"
 mkdir -p "$ROOT/ws"
 mount_in "$ROOT" --bind "$REPO" "$ROOT/ws"
-echo "-- swift test against $MOCK_URL"
+echo "-- swift test against $MOCK_URL and the pool $POOL_URLS"
 set +e
-chroot "$ROOT" env -i PATH=/usr/bin:/bin HOME=/root COMFYWIRE_MOCK_URL="$MOCK_URL" \
+chroot "$ROOT" env -i PATH=/usr/bin:/bin HOME=/root COMFYWIRE_MOCK_URL="$MOCK_URL" COMFYWIRE_POOL_URLS="$POOL_URLS" \
   sh -c "cd /ws/$PKG && swift test 2>&1" | tee "$WORK/swift.log"
 STATUS=${PIPESTATUS[0]}
 set -e

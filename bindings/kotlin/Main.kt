@@ -116,6 +116,46 @@ fun expect(condition: Boolean, message: () -> String) {
     if (!condition) throw AssertionError(message())
 }
 
+/** The three servers of the pool tests (scripts/test-kotlin.sh starts
+ *  `comfywire-mock --count 3` and passes their URLs space-separated). */
+val poolUrls: List<String> by lazy {
+    (System.getenv("COMFYWIRE_POOL_URLS") ?: error("COMFYWIRE_POOL_URLS is not set"))
+        .split(" ").filter { it.isNotBlank() }.also { check(it.size == 3) { "three pool URLs, got $it" } }
+}
+/** Any graph the mock does not know plays its default recording. */
+const val POOL_WORKFLOW = """{"1": {"class_type": "EmptyImage", "inputs": {"width": 64}}, "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}"""
+
+/** A pool over the three mocks labelled gpu0, gpu1, gpu2, every server taking work. */
+suspend fun threeServerPool(): Pool {
+    val servers = poolUrls.mapIndexed { i, url -> PoolServer(url = url, label = "gpu$i") }
+    val pool = Pool(servers, PoolOptions(graceMs = 10_000uL))
+    val healthy = pool.waitHealthy(3u, 30_000uL)
+    expect(healthy == 3u) { "$healthy of 3 servers healthy" }
+    return pool
+}
+
+/** GETs a URL; answers its body (the servers' own view, not the client's). */
+fun httpGet(url: String): String {
+    val c = URI(url).toURL().openConnection() as HttpURLConnection
+    check(c.responseCode == 200) { "$url answered ${c.responseCode}" }
+    val answer = c.inputStream.use { String(it.readBytes()) }
+    c.disconnect()
+    return answer
+}
+
+/** True when the server at `url` has `promptId` in its `/history`. */
+fun inServerHistory(url: String, promptId: String) = httpGet("$url/history/$promptId").contains("\"$promptId\"")
+
+/** Sets the playback speed of every pool mock. */
+fun poolSpeed(speed: Double) = poolUrls.forEach { url ->
+    val c = URI("$url/mock/speed").toURL().openConnection() as HttpURLConnection
+    c.requestMethod = "POST"
+    c.doOutput = true
+    c.outputStream.use { it.write("""{"speed": $speed}""".toByteArray()) }
+    check(c.responseCode == 200) { "speed answered ${c.responseCode}" }
+    c.disconnect()
+}
+
 val tests: List<Pair<String, suspend () -> Unit>> = listOf(
     "run succeeds with outputs" to {
         newClient().use { client ->
@@ -516,6 +556,156 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             Client.fromSettingsJson("[1]")
             throw AssertionError("should have failed")
         } catch (e: ComfyException.InvalidArgument) {
+        }
+    },
+    "pool: a batch of 12 over three servers ends once each, where the servers' histories say" to {
+        threeServerPool().use { pool ->
+            expect(pool.labels() == listOf("gpu0", "gpu1", "gpu2")) { "labels ${pool.labels()}" }
+            expect(pool.nextEvent(0uL) == null) { "an event before any submission" } // starts the pull queue
+            val ids = (1..12).map { pool.submit(POOL_WORKFLOW) }
+            expect(ids.toSet().size == 12) { "ids repeat: $ids" }
+            val ranOn = mutableMapOf<String, String>()
+            for (id in ids) {
+                val outcome = pool.wait(id, Duration.ofSeconds(60))
+                expect(outcome.status == "succeeded") { "$id: ${outcome.status}" }
+                expect(outcome.promptId == id) { "outcome of ${outcome.promptId} for $id" }
+                expect(outcome.servers == listOf(outcome.server)) { "servers ${outcome.servers}" }
+                expect(outcome.moves.isEmpty()) { "moves ${outcome.moves}" }
+                expect(outcome.outcome?.outputs?.contains("filename") == true) { "no output files" }
+                ranOn[id] = outcome.server
+            }
+            // The servers' own histories: each prompt on exactly one, the one its outcome names.
+            val perServer = IntArray(3)
+            for (id in ids) {
+                val holders = poolUrls.indices.filter { inServerHistory(poolUrls[it], id) }
+                expect(holders.size == 1) { "$id in the history of ${holders.map { "gpu$it" }}" }
+                expect("gpu${holders[0]}" == ranOn[id]) { "$id: history of gpu${holders[0]}, outcome ${ranOn[id]}" }
+                perServer[holders[0]]++
+            }
+            expect(perServer.all { it > 0 }) { "not every server used: ${perServer.toList()}" }
+            // The pull queue: one `finished` per prompt, every event tagged with its server.
+            val finished = mutableMapOf<String, Int>()
+            var tagged = 0
+            while (finished.size < ids.size) {
+                val event = pool.nextEvent(20_000uL) ?: break
+                expect(event.server in pool.labels()) { "event of ${event.server}" }
+                val outcome = event.outcome
+                when {
+                    outcome != null -> { // the pool's one `finished` of a submission
+                        expect(event.kind == "finished") { "an outcome in a ${event.kind} event" }
+                        expect(outcome.server == event.server) { "finished on ${outcome.server}, tagged ${event.server}" }
+                        expect(ranOn[outcome.promptId] == event.server) { "${outcome.promptId} tagged ${event.server}" }
+                        finished.merge(outcome.promptId, 1, Int::plus)
+                    }
+                    event.kind == "moved" -> throw AssertionError("nothing should move: ${event.moved}")
+                    else -> {
+                        expect(event.event?.kind == event.kind) { "server event ${event.event?.kind} as ${event.kind}" }
+                        val prompt = event.promptId
+                        if (prompt != null && prompt in ranOn) expect(ranOn[prompt] == event.server) { "$prompt event from ${event.server}" }
+                        tagged++
+                    }
+                }
+            }
+            expect(finished.keys == ids.toSet() && finished.values.all { it == 1 }) { "finished $finished" }
+            expect(tagged > 0) { "no server events" }
+            expect(pool.skippedEvents() == 0uL) { "${pool.skippedEvents()} skipped" }
+            // The figures agree with the histories.
+            val stats = pool.stats()
+            expect(stats.map { it.label } == pool.labels()) { "stats of ${stats.map { it.label }}" }
+            for ((i, s) in stats.withIndex()) {
+                expect(s.done == perServer[i].toULong()) { "${s.label} done ${s.done}, history ${perServer[i]}" }
+                expect(s.inFlight == 0uL && s.healthy) { "$s" }
+            }
+        }
+    },
+    "pool: a node class no server has is Validation naming it" to {
+        threeServerPool().use { pool ->
+            val missing = """{"1": {"class_type": "NoSuchNodeOnAnyServer", "inputs": {}}}"""
+            for (call in listOf<suspend () -> Unit>({ pool.submit(missing) }, { pool.run(missing, Duration.ofSeconds(10)) })) {
+                try {
+                    call()
+                    throw AssertionError("should have been refused")
+                } catch (e: ComfyException.Validation) {
+                    val detail = e.detail ?: throw AssertionError("no detail")
+                    expect(detail.contains("\"missing\"") && detail.contains("NoSuchNodeOnAnyServer")) { detail }
+                    expect(e.reason.contains("NoSuchNodeOnAnyServer")) { e.reason }
+                }
+            }
+            expect(pool.stats().all { it.inFlight == 0uL && it.done == 0uL }) { "${pool.stats()}" }
+            try {
+                pool.submit("{not json")
+                throw AssertionError("bad JSON accepted")
+            } catch (e: ComfyException.InvalidArgument) {
+            }
+        }
+    },
+    "pool: interrupt ends a running prompt as Interrupted on its server" to {
+        poolSpeed(0.25)
+        try {
+            threeServerPool().use { pool ->
+                pool.nextEvent(0uL)
+                val id = pool.submit(POOL_WORKFLOW)
+                var server: String? = null
+                while (server == null) {
+                    val event = pool.nextEvent(20_000uL) ?: throw AssertionError("no progress of $id")
+                    if (event.kind == "progress" && event.promptId == id) server = event.server
+                }
+                expect(pool.interrupt(id)) { "no interrupt sent" }
+                try {
+                    pool.wait(id, Duration.ofSeconds(30))
+                    throw AssertionError("wait should have failed")
+                } catch (e: ComfyException.Interrupted) {
+                    expect(e.outcome?.status == "interrupted") { "${e.outcome?.status}" }
+                    expect(e.detail?.contains("\"server\":\"$server\"") == true) { "detail ${e.detail}" }
+                }
+                val outcome = pool.outcome(id)
+                expect(outcome.status == "interrupted" && outcome.server == server) { "${outcome.status} on ${outcome.server}" }
+                val stats = pool.stats().single { it.label == server }
+                expect(stats.done == 1uL && stats.inFlight == 0uL) { "$stats" }
+            }
+        } finally {
+            poolSpeed(20.0)
+        }
+    },
+    "pool: run, settings JSON, unknown ids, time limits and shutdown" to {
+        val entries = poolUrls.mapIndexed { i, url -> """{"url": "$url", "label": "s$i", "weight": ${i + 1}}""" }
+        Pool.fromSettingsJson("""{"servers": [${entries.joinToString()}], "pool_grace_s": 5}""").use { pool ->
+            expect(pool.labels() == listOf("s0", "s1", "s2")) { "${pool.labels()}" }
+            expect(pool.waitHealthy(3u, 30_000uL) == 3u) { "not healthy" }
+            val outcome = pool.run(POOL_WORKFLOW, Duration.ofSeconds(60))
+            expect(outcome.status == "succeeded" && outcome.server in pool.labels()) { "${outcome.status} on ${outcome.server}" }
+            expect(inServerHistory(poolUrls[outcome.server.removePrefix("s").toInt()], outcome.promptId)) { "not in its server's history" }
+            try {
+                pool.wait("no-such-id")
+                throw AssertionError("unknown id accepted")
+            } catch (e: ComfyException.InvalidArgument) {
+            }
+            val id = pool.submit(POOL_WORKFLOW)
+            try {
+                pool.wait(id, Duration.ofMillis(1))
+                throw AssertionError("no time limit")
+            } catch (e: ComfyException.Timeout) {
+            }
+            expect(pool.wait(id, Duration.ofSeconds(60)).status == "succeeded") { "did not go on" }
+            pool.shutdown()
+            pool.shutdown()
+            try {
+                pool.submit(POOL_WORKFLOW)
+                throw AssertionError("submit after shutdown")
+            } catch (e: ComfyException.Closed) {
+            }
+        }
+        for (bad in listOf("""{"url": "$mockUrl"}""", """{"servers": [{"label": "no url"}]}""")) {
+            try {
+                Pool.fromSettingsJson(bad).close()
+                throw AssertionError("accepted $bad")
+            } catch (e: ComfyException.Config) {
+            }
+        }
+        try {
+            Pool(listOf(PoolServer(url = mockUrl, weight = 0.0)), PoolOptions()).close()
+            throw AssertionError("weight 0 accepted")
+        } catch (e: ComfyException.Config) {
         }
     },
 )

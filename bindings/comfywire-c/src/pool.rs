@@ -7,9 +7,7 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{
-    HostError, HostPool, HostPoolOutcome, block_on, pool_outcome_result, runtime,
-};
+use comfywire_host::{HostError, HostPool, HostPoolOutcome, block_on, pool_outcome_result};
 
 use crate::outcome::Outcome;
 use crate::panic::{ffi_free, ffi_status, into_raw};
@@ -27,19 +25,9 @@ pub struct Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let host = self.host.clone();
-        let close = async move {
-            host.close().await;
-            Ok(())
-        };
-        // On a runtime thread (never from C, which owns no such thread)
-        // the close goes on in the background instead of blocking.
-        if block_on(close).is_err() {
-            if let Ok(rt) = runtime() {
-                let host = self.host.clone();
-                drop(rt.spawn(async move { host.close().await }));
-            }
-        }
+        // Blocks until closed (in the background on a runtime thread,
+        // which C never owns).
+        self.host.close_blocking();
     }
 }
 

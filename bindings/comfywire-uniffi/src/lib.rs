@@ -7,7 +7,10 @@
 //! [`StateListener`] traits whose registrations are [`Subscription`] objects
 //! that unsubscribe on `cancel()` or when dropped, a pull
 //! [`Client::next_event`], and one error enum ([`ComfyError`]) whose
-//! variants are the host's stable codes.
+//! variants are the host's stable codes. A [`Pool`] object is the host's
+//! pool of servers (submit, run, wait, interrupt, per-server figures, a
+//! pull queue of events tagged with their server), built from
+//! [`PoolServer`]s and [`PoolOptions`].
 //!
 //! It holds no semantics of its own: job rules, threads, callback order,
 //! failure containment and the runtime all come from `comfywire-host`, and
@@ -22,15 +25,18 @@ mod client;
 mod error;
 mod listener;
 mod options;
+mod pool;
 
 pub use client::{Client, callback_error_kind};
 pub use comfywire_host::{
-    HostEvent, HostExecutionError, HostFile, HostNode, HostOutcome, HostQueue, HostQueueItem,
-    HostStats, HostStatus, HostSubmission, JobOptions, UploadSpec,
+    HostEvent, HostExecutionError, HostFile, HostMove, HostNode, HostOutcome, HostPoolEventRecord,
+    HostPoolOutcome, HostQueue, HostQueueItem, HostServerStats, HostStats, HostStatus,
+    HostSubmission, JobOptions, UploadSpec,
 };
 pub use error::{ComfyError, ListenerError};
 pub use listener::{EventListener, StateListener, Subscription};
-pub use options::ClientOptions;
+pub use options::{ClientOptions, PoolOptions, PoolServer};
+pub use pool::Pool;
 
 uniffi::setup_scaffolding!("comfywire");
 

@@ -22,8 +22,9 @@
 //!
 //! [`HostPool`] is the same for a pool of servers (`comfywire-pool`):
 //! submit, run and wait with a time limit, interrupt, per-server figures,
-//! a pull queue of events tagged with their server, and one flat outcome
-//! per submission ([`HostPoolOutcome`]).
+//! a pull queue of events tagged with their server (flat for Swift and
+//! Kotlin: [`HostPoolEventRecord`]), and one flat outcome per submission
+//! ([`HostPoolOutcome`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -48,7 +49,8 @@ pub use model::{
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
 };
 pub use pool::{
-    HostMove, HostPool, HostPoolEvent, HostPoolOutcome, HostServerStats, pool_outcome_result,
+    HostMove, HostPool, HostPoolEvent, HostPoolEventRecord, HostPoolOutcome, HostServerStats,
+    pool_outcome_result,
 };
 pub use runtime::{Spawned, block_on, blocking_runtime, on_runtime_thread, runtime, spawn};
 pub use stream::EventStream;
@@ -69,4 +71,4 @@ pub mod event {
     };
 }
 
-pub use comfywire_client::{ClientConfig, Settings, Subscription, panic_message};
+pub use comfywire_client::{ClientConfig, ServerSettings, Settings, Subscription, panic_message};

@@ -18,10 +18,11 @@ use tokio::sync::broadcast;
 
 use crate::error::{ErrorCode, HostError};
 use crate::model::{HostEvent, HostOutcome};
-use crate::runtime::{block_on, runtime};
+use crate::runtime::{block_on, on_runtime_thread, runtime};
 
 /// A submission moving from one server to another.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "PoolMove"))]
 pub struct HostMove {
     /// The server it left.
     pub from: String,
@@ -50,6 +51,11 @@ impl HostMove {
 
 /// The one outcome of a pool submission, flattened.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "PoolOutcome")
+)]
 pub struct HostPoolOutcome {
     /// The submission's id: its prompt id on every server it went to.
     pub prompt_id: String,
@@ -157,6 +163,11 @@ pub fn pool_outcome_result(outcome: HostPoolOutcome) -> Result<HostPoolOutcome, 
 
 /// One server's figures.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "uniffi",
+    derive(uniffi::Record),
+    uniffi(name = "ServerStats")
+)]
 pub struct HostServerStats {
     /// Its label.
     pub label: String,
@@ -293,6 +304,51 @@ impl HostPoolEvent {
             map.insert("server".into(), json!(self.server()));
         }
         object
+    }
+}
+
+/// A pool event, flattened like a client's [`HostEvent`]: every one
+/// carries its kind and its server; which of `event`, `moved` and
+/// `outcome` is set depends on the kind (for front ends whose records
+/// cannot be enums of payloads: Swift and Kotlin).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record), uniffi(name = "PoolEvent"))]
+pub struct HostPoolEventRecord {
+    /// Its kind ([`HostPoolEvent::kind`]): a server event's name (`event`
+    /// is set), `moved` (`moved` is set) or `finished`, a submission's one
+    /// outcome (`outcome` is set). Tell the pool's `finished` by its
+    /// `outcome`, not by the name alone.
+    pub kind: String,
+    /// The server it is about ([`HostPoolEvent::server`]): the one that
+    /// sent it, the one the submission moved to, the one it ended on.
+    pub server: String,
+    /// The submission it is about, when there is one.
+    pub prompt_id: Option<String>,
+    /// The server's event, flattened (every kind but `moved` and
+    /// `finished`).
+    pub event: Option<HostEvent>,
+    /// The move (`moved`).
+    pub moved: Option<HostMove>,
+    /// The submission's one outcome (`finished`).
+    pub outcome: Option<HostPoolOutcome>,
+}
+
+impl HostPoolEvent {
+    /// The event as a flat record.
+    pub fn to_record(&self) -> HostPoolEventRecord {
+        let (moved, outcome) = match self {
+            HostPoolEvent::Server { .. } => (None, None),
+            HostPoolEvent::Moved { moved, .. } => (Some(moved.clone()), None),
+            HostPoolEvent::Finished(outcome) => (None, Some(outcome.as_ref().clone())),
+        };
+        HostPoolEventRecord {
+            kind: self.kind().to_owned(),
+            server: self.server().to_owned(),
+            prompt_id: self.prompt_id().map(str::to_owned),
+            event: self.flat(),
+            moved,
+            outcome,
+        }
     }
 }
 
@@ -534,6 +590,32 @@ impl HostPool {
             self.pool.close().await;
         }
     }
+
+    /// [`HostPool::close`] for front ends that block, and for drops:
+    /// returns when every client is closed, except on a runtime thread,
+    /// where waiting would stall the clients it waits for, so the close
+    /// goes on in the background (every call fails with `Closed` at once
+    /// either way). Idempotent.
+    pub fn close_blocking(&self) {
+        if on_runtime_thread() {
+            if !self.shared.closed.swap(true, Ordering::AcqRel) {
+                let pool = self.pool.clone();
+                // The runtime exists: this pool was started on it.
+                if let Ok(rt) = runtime() {
+                    drop(rt.spawn(async move { pool.close().await }));
+                }
+            }
+            return;
+        }
+        let host = self.clone();
+        // `block_on` refuses only a runtime thread, handled above.
+        if let Err(error) = block_on(async move {
+            host.close().await;
+            Ok(())
+        }) {
+            tracing::warn!("closing a pool: {error}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -568,6 +650,26 @@ mod tests {
         let json = lost.to_json();
         assert_eq!(json["status"], "lost");
         assert!(json["outcome"].is_null());
+
+        // The flat records: each names its kind and server, and carries
+        // only its own payload.
+        let moved = HostPoolEvent::Moved {
+            prompt_id: "p".into(),
+            moved: lost.moves[0].clone(),
+        }
+        .to_record();
+        assert_eq!(
+            (moved.kind.as_str(), moved.server.as_str()),
+            ("moved", "gpu1")
+        );
+        assert_eq!(moved.prompt_id.as_deref(), Some("p"));
+        assert_eq!(moved.moved.as_ref(), Some(&lost.moves[0]));
+        assert!(moved.event.is_none() && moved.outcome.is_none());
+        let finished = HostPoolEvent::Finished(Box::new(lost.clone())).to_record();
+        assert_eq!(finished.kind, "finished");
+        assert_eq!(finished.server, "gpu1");
+        assert_eq!(finished.outcome.as_ref(), Some(&lost));
+        assert!(finished.event.is_none() && finished.moved.is_none());
     }
 
     #[test]

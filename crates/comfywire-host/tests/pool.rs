@@ -78,7 +78,13 @@ fn a_batch_over_three_servers_ends_once_each_where_the_ledgers_say() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while finished.len() < ids.len() && Instant::now() < deadline {
         match pool.next_event(Duration::from_secs(5)).unwrap() {
-            Some(HostPoolEvent::Finished(o)) => {
+            Some(event @ HostPoolEvent::Finished(_)) => {
+                let record = event.to_record();
+                let o = record.outcome.unwrap();
+                assert_eq!(
+                    (record.kind.as_str(), &record.server),
+                    ("finished", &o.server)
+                );
                 let entry = finished.entry(o.prompt_id.clone()).or_default();
                 entry.0 += 1;
                 entry.1 = o.server.clone();
@@ -87,6 +93,16 @@ fn a_batch_over_three_servers_ends_once_each_where_the_ledgers_say() {
                 assert!(event.server().starts_with("gpu"));
                 assert_eq!(event.to_json()["server"], event.server());
                 assert_ne!(event.kind(), "finished");
+                // The flat record: the server's event, tagged.
+                let record = event.to_record();
+                assert_eq!(record.server, event.server());
+                assert_eq!(record.kind, event.kind());
+                assert_eq!(
+                    record.event.as_ref().map(|e| e.kind.name()),
+                    Some(event.kind())
+                );
+                assert_eq!(record.prompt_id.as_deref(), event.prompt_id());
+                assert!(record.moved.is_none() && record.outcome.is_none());
                 tagged += 1;
             }
             Some(HostPoolEvent::Moved { .. }) => panic!("nothing moved"),
@@ -162,11 +178,27 @@ fn errors_name_what_is_wrong() {
     // Settings without servers are refused.
     let none = HostPool::from_settings_json(r#"{"url": "http://127.0.0.1:9"}"#, None).unwrap_err();
     assert_eq!(none.code, ErrorCode::Config);
-    block_on(async {
-        pool.close().await;
-        pool.close().await;
-        Ok(())
-    })
-    .unwrap();
+    // The blocking close, from a plain thread and (in the background)
+    // from a runtime thread; both idempotent.
+    pool.close_blocking();
     assert!(pool.is_closed());
+    pool.close_blocking();
+    let late = block_on(pool.submit(b.sample_workflow())).unwrap_err();
+    assert_eq!(late.code, ErrorCode::Closed);
+    let (_c_rt, c) = mock(1.0);
+    let other = pool_over(&[&c]);
+    let inside = other.clone();
+    let closed_inside = comfywire_host::runtime()
+        .unwrap()
+        .block_on(async move {
+            tokio::spawn(async move {
+                inside.close_blocking();
+                inside.is_closed()
+            })
+            .await
+        })
+        .unwrap();
+    assert!(closed_inside, "closed at once on a runtime thread");
+    let refused = block_on(other.submit(c.sample_workflow())).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Closed);
 }

@@ -182,6 +182,61 @@ final class Owner: EventListener, @unchecked Sendable {
     func onEvent(event: Event) throws { _ = client.clientId() }
 }
 
+/// The three servers of the pool tests (scripts/test-swift.sh starts
+/// `comfywire-mock --count 3` and passes their URLs space-separated).
+func poolUrls() throws -> [String] {
+    guard let urls = ProcessInfo.processInfo.environment["COMFYWIRE_POOL_URLS"] else {
+        throw XCTSkip("COMFYWIRE_POOL_URLS is not set")
+    }
+    let list = urls.split(separator: " ").map(String.init)
+    XCTAssertEqual(list.count, 3, "three pool URLs")
+    return list
+}
+
+/// Any graph the mock does not know plays its default recording.
+let poolWorkflow =
+    #"{"1": {"class_type": "EmptyImage", "inputs": {"width": 64}}, "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}"#
+
+/// Sends a request; answers its status and body.
+func http(_ request: URLRequest) async throws -> (Int, Data) {
+    try await withCheckedThrowingContinuation { done in
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            if let error { return done.resume(throwing: error) }
+            done.resume(returning: ((response as? HTTPURLResponse)?.statusCode ?? 0, data ?? Data()))
+        }.resume()
+    }
+}
+
+/// True when the server at `url` has `promptId` in its `/history` (the
+/// server's own view, not the client's).
+func inServerHistory(_ url: String, _ promptId: String) async throws -> Bool {
+    let (status, data) = try await http(URLRequest(url: URL(string: "\(url)/history/\(promptId)")!))
+    XCTAssertEqual(status, 200)
+    let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+    return object?[promptId] != nil
+}
+
+/// Sets the playback speed of every pool mock.
+func poolSpeed(_ speed: Double) async throws {
+    for url in try poolUrls() {
+        var request = URLRequest(url: URL(string: "\(url)/mock/speed")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"speed": \#(speed)}"#.utf8)
+        let (status, _) = try await http(request)
+        XCTAssertEqual(status, 200, "speed")
+    }
+}
+
+/// A pool over the three mocks labelled gpu0, gpu1, gpu2, every server taking work.
+func threeServerPool() async throws -> Pool {
+    let servers = try poolUrls().enumerated().map { PoolServer(url: $1, label: "gpu\($0)") }
+    let pool = try Pool(servers: servers, options: PoolOptions(graceMs: 10_000))
+    let healthy = try await pool.waitHealthy(count: 3, timeoutMs: 30_000)
+    XCTAssertEqual(healthy, 3)
+    return pool
+}
+
 final class ComfyWireTests: XCTestCase {
     /// A client whose socket is open: the client does not yet settle a
     /// prompt that ends before its first connection, so no test races that.
@@ -592,5 +647,162 @@ final class ComfyWireTests: XCTestCase {
         client?.shutdown()
         let released = await eventually { owner == nil && client == nil }
         XCTAssertTrue(released, "owner \(owner == nil ? "released" : "kept"), client \(client == nil ? "released" : "kept")")
+    }
+
+    func testPoolBatchOfTwelveEndsOnceEachWhereTheServersHistoriesSay() async throws {
+        let pool = try await threeServerPool()
+        defer { pool.shutdown() }
+        let urls = try poolUrls()
+        XCTAssertEqual(pool.labels(), ["gpu0", "gpu1", "gpu2"])
+        XCTAssertNil(try pool.nextEvent(timeoutMs: 0))  // starts the pull queue
+        var ids: [String] = []
+        for _ in 0..<12 { ids.append(try await pool.submit(workflowJson: poolWorkflow)) }
+        XCTAssertEqual(Set(ids).count, 12)
+        var ranOn: [String: String] = [:]
+        for id in ids {
+            let outcome = try await pool.wait(promptId: id, timeout: 60)
+            XCTAssertEqual(outcome.status, "succeeded")
+            XCTAssertEqual(outcome.promptId, id)
+            XCTAssertEqual(outcome.servers, [outcome.server])
+            XCTAssertTrue(outcome.moves.isEmpty)
+            XCTAssertTrue(outcome.outcome?.outputs.contains("filename") ?? false, "no output files")
+            ranOn[id] = outcome.server
+        }
+        // The servers' own histories: each prompt on exactly one, the one its outcome names.
+        var perServer = [0, 0, 0]
+        for id in ids {
+            var holders: [Int] = []
+            for (i, url) in urls.enumerated() {
+                if try await inServerHistory(url, id) { holders.append(i) }
+            }
+            XCTAssertEqual(holders.count, 1, "\(id) in the history of \(holders)")
+            guard let holder = holders.first else { continue }
+            XCTAssertEqual("gpu\(holder)", ranOn[id])
+            perServer[holder] += 1
+        }
+        XCTAssertTrue(perServer.allSatisfy { $0 > 0 }, "not every server used: \(perServer)")
+        // The pull queue: one `finished` per prompt, every event tagged with its server.
+        var finished: [String: Int] = [:]
+        var tagged = 0
+        while finished.count < ids.count, let event = try pool.nextEvent(timeoutMs: 20_000) {
+            XCTAssertTrue(pool.labels().contains(event.server), event.server)
+            if let outcome = event.outcome {  // the pool's one `finished` of a submission
+                XCTAssertEqual(event.kind, "finished")
+                XCTAssertEqual(outcome.server, event.server)
+                XCTAssertEqual(ranOn[outcome.promptId], event.server)
+                finished[outcome.promptId, default: 0] += 1
+            } else if event.kind == "moved" {
+                XCTFail("nothing should move: \(String(describing: event.moved))")
+            } else {
+                XCTAssertEqual(event.event?.kind, event.kind)
+                if let prompt = event.promptId, let server = ranOn[prompt] {
+                    XCTAssertEqual(server, event.server)
+                }
+                tagged += 1
+            }
+        }
+        XCTAssertEqual(Set(finished.keys), Set(ids))
+        XCTAssertTrue(finished.values.allSatisfy { $0 == 1 }, "\(finished)")
+        XCTAssertGreaterThan(tagged, 0)
+        XCTAssertEqual(pool.skippedEvents(), 0)
+        // The figures agree with the histories.
+        let stats = pool.stats()
+        XCTAssertEqual(stats.map(\.label), pool.labels())
+        for (i, server) in stats.enumerated() {
+            XCTAssertEqual(server.done, UInt64(perServer[i]), server.label)
+            XCTAssertEqual(server.inFlight, 0)
+            XCTAssertTrue(server.healthy)
+        }
+    }
+
+    func testPoolNodeClassNoServerHasIsValidationNamingIt() async throws {
+        let pool = try await threeServerPool()
+        defer { pool.shutdown() }
+        let missing = #"{"1": {"class_type": "NoSuchNodeOnAnyServer", "inputs": {}}}"#
+        do {
+            _ = try await pool.submit(workflowJson: missing)
+            XCTFail("submit should have been refused")
+        } catch ComfyError.Validation(let reason, let detail, _) {
+            XCTAssertTrue(reason.contains("NoSuchNodeOnAnyServer"), reason)
+            let object = try JSONSerialization.jsonObject(with: Data((detail ?? "{}").utf8)) as? [String: Any]
+            XCTAssertEqual(object?["missing"] as? [String], ["NoSuchNodeOnAnyServer"])
+        }
+        do {
+            _ = try await pool.run(workflowJson: missing, timeout: 10)
+            XCTFail("run should have been refused")
+        } catch ComfyError.Validation(_, let detail, _) {
+            XCTAssertTrue(detail?.contains("NoSuchNodeOnAnyServer") ?? false)
+        }
+        XCTAssertTrue(pool.stats().allSatisfy { $0.inFlight == 0 && $0.done == 0 })
+        do {
+            _ = try await pool.submit(workflowJson: "{not json")
+            XCTFail("bad JSON accepted")
+        } catch ComfyError.InvalidArgument {
+        }
+    }
+
+    func testPoolInterruptEndsARunningPromptAsInterruptedOnItsServer() async throws {
+        try await poolSpeed(0.25)
+        defer { Task { try? await poolSpeed(20) } }
+        let pool = try await threeServerPool()
+        _ = try pool.nextEvent(timeoutMs: 0)
+        let id = try await pool.submit(workflowJson: poolWorkflow)
+        var server: String?
+        while server == nil {
+            guard let event = try pool.nextEvent(timeoutMs: 20_000) else { break }
+            if event.kind == "progress" && event.promptId == id { server = event.server }
+        }
+        let on = try XCTUnwrap(server, "no progress of \(id)")
+        let sent = try await pool.interrupt(promptId: id)
+        XCTAssertTrue(sent)
+        do {
+            _ = try await pool.wait(promptId: id, timeout: 30)
+            XCTFail("wait should have failed")
+        } catch ComfyError.Interrupted(_, let detail, let outcome) {
+            XCTAssertEqual(outcome?.status, "interrupted")
+            XCTAssertTrue(detail?.contains(#""server":"\#(on)""#) ?? false, detail ?? "no detail")
+        }
+        let outcome = try await pool.outcome(promptId: id, timeout: nil)
+        XCTAssertEqual(outcome.status, "interrupted")
+        XCTAssertEqual(outcome.server, on)
+        pool.shutdown()
+        try await poolSpeed(20)
+    }
+
+    func testPoolRunSettingsJsonUnknownIdsTimeLimitsAndShutdown() async throws {
+        let urls = try poolUrls()
+        let entries = urls.enumerated().map { #"{"url": "\#($1)", "label": "s\#($0)", "weight": \#($0 + 1)}"# }
+        let pool = try Pool.fromSettingsJson(
+            json: #"{"servers": [\#(entries.joined(separator: ", "))], "pool_grace_s": 5}"#)
+        XCTAssertEqual(pool.labels(), ["s0", "s1", "s2"])
+        let healthy = try await pool.waitHealthy(count: 3, timeoutMs: 30_000)
+        XCTAssertEqual(healthy, 3)
+        let outcome = try await pool.run(workflowJson: poolWorkflow, timeout: 60)
+        XCTAssertEqual(outcome.status, "succeeded")
+        let index = try XCTUnwrap(Int(outcome.server.dropFirst()))
+        let inHistory = try await inServerHistory(urls[index], outcome.promptId)
+        XCTAssertTrue(inHistory, "not in its server's history")
+        do {
+            _ = try await pool.wait(promptId: "no-such-id", timeout: nil)
+            XCTFail("unknown id accepted")
+        } catch ComfyError.InvalidArgument {
+        }
+        let id = try await pool.submit(workflowJson: poolWorkflow)
+        do {
+            _ = try await pool.wait(promptId: id, timeout: 0.001)
+            XCTFail("no time limit")
+        } catch ComfyError.Timeout {
+        }
+        let later = try await pool.wait(promptId: id, timeout: 60)
+        XCTAssertEqual(later.status, "succeeded")
+        pool.shutdown()
+        pool.shutdown()
+        do {
+            _ = try await pool.submit(workflowJson: poolWorkflow)
+            XCTFail("submit after shutdown")
+        } catch ComfyError.Closed {
+        }
+        XCTAssertThrowsError(try Pool.fromSettingsJson(json: #"{"url": "\#(try mockUrl())"}"#))
+        XCTAssertThrowsError(try Pool(servers: [PoolServer(url: try mockUrl(), weight: 0)], options: PoolOptions()))
     }
 }
