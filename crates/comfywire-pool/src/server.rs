@@ -141,8 +141,11 @@ impl Server {
         submitted: Arc<Submitted>,
     ) -> JoinHandle<()> {
         let server = self.clone();
+        // Subscribed here, not in the task: the client is already
+        // connecting, and an event it delivers before the task first runs
+        // would otherwise never reach the pool's subscribers.
+        let mut subscription = server.client.events();
         tokio::spawn(async move {
-            let mut subscription = server.client.events();
             server.note_state(&server.client.status().state);
             while let Some(event) = subscription.recv().await {
                 match &event {
