@@ -97,7 +97,10 @@ done
 [ -n "$URL" ] || { echo "test-c: the mock printed no URL" >&2; exit 1; }
 echo "mock at $URL"
 
-# --- three mocks in one process for the pool; one URL per line
+# --- three mocks in one process for the pool; one URL per line. The file
+# is made first: the background job's redirection may not have run yet
+# when the loop below first reads it.
+: > "$WORK/pool.out"
 "$TARGET/comfywire-mock" --count 3 --port 0 --speed 20 > "$WORK/pool.out" 2> "$WORK/pool.err" &
 POOL_PID=$!
 POOL_URLS=()

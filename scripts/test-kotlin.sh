@@ -66,6 +66,7 @@ COMFYWIRE_MOCK_URL=$(head -n1 "$WORK/mock.out")
 export COMFYWIRE_MOCK_URL
 # Three more servers in one process for the pool tests, one URL per line;
 # at 20x the recorded speed so a batch of prompts takes seconds.
+: > "$WORK/pool.out" # read below before the background job may have made it
 "$LIB_DIR/comfywire-mock" --port 0 --count 3 --speed 20 >"$WORK/pool.out" 2>"$WORK/pool.err" &
 POOL_PID=$!
 for _ in $(seq 100); do [ "$(wc -l <"$WORK/pool.out")" -ge 3 ] && break; sleep 0.1; done

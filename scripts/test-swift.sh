@@ -119,6 +119,7 @@ MOCK_URL=$(head -n1 "$WORK/mock.out")
 [ -n "$MOCK_URL" ] || { echo "the mock did not start"; cat "$WORK/mock.err"; exit 1; }
 # Three more servers in one process for the pool tests, one URL per line;
 # at 20x the recorded speed so a batch of prompts takes seconds.
+: > "$WORK/pool.out" # read below before the background job may have made it
 "$LIB_DIR/comfywire-mock" --port 0 --count 3 --speed 20 >"$WORK/pool.out" 2>"$WORK/pool.err" &
 POOL_PID=$!
 for _ in $(seq 100); do [ "$(wc -l <"$WORK/pool.out")" -ge 3 ] && break; sleep 0.1; done
