@@ -8,7 +8,6 @@ done by a Rust core (``comfywire._native``).
 
 from __future__ import annotations
 
-from typing import Union
 
 from . import _native
 from ._native import (
@@ -34,6 +33,7 @@ from ._native import (
     disable_debug_logging,
     enable_debug_logging,
 )
+from ._events import Event
 from ._aio import AsyncClient, AsyncEvents, AsyncJob
 from ._client import Client, Job, RunResult, Subscription, Workflow
 from ._errors import (
@@ -68,27 +68,6 @@ from ._pool import (
 #: The package version (the Rust crates' version).
 __version__: str = _native.__version__
 
-#: Any event a client delivers.
-Event = Union[
-    ConnectionChanged,
-    Status,
-    FeatureFlags,
-    PromptQueued,
-    ExecutionStarted,
-    NodesCached,
-    NodeStarted,
-    Progress,
-    Preview,
-    ProgressText,
-    Output,
-    NodeFinished,
-    Blocked,
-    Finished,
-    Message,
-    BadFrame,
-    HttpFailed,
-    CallbackError,
-]
 
 __all__ = [
     "AsyncClient",

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native
 from ._client import Workflow
+from ._events import Event
 from ._settings import PathLike, settings_json
 from ._types import FileRef, Outcome, _outcome_from_dict
-
-if TYPE_CHECKING:
-    from . import Event
 
 __all__ = [
     "AsyncPool",
@@ -114,7 +112,7 @@ class ServerEvent:
     #: The label of the server that sent it.
     server: str
     #: The client's event.
-    event: "Event"
+    event: Event
 
     @property
     def kind(self) -> str:
