@@ -58,7 +58,7 @@ impl CCallback {
 
 impl EventCallback for CCallback {
     fn on_event(&self, event: &HostEvent) -> Result<(), String> {
-        self.deliver(event.clone(), Delivered::Report(event.clone()))
+        self.deliver(event.clone(), Delivered::Report(Box::new(event.clone())))
     }
 
     fn on_client_event(&self, event: &ClientEvent, flat: &LazyFlat<'_>) -> Result<(), String> {

@@ -225,7 +225,7 @@ mod tests {
             7,
             "boom".into(),
         );
-        let event = Event::new(report.clone(), Delivered::Report(report));
+        let event = Event::new(report.clone(), Delivered::Report(Box::new(report)));
         let ptr: *const Event = &event;
         // SAFETY: `ptr` points to a live event; the strings are NUL-terminated.
         unsafe {

@@ -480,6 +480,12 @@ pub enum EventDto {
     },
 }
 
+/// An event's shared id as the DTO's own string: the DTO is serialized
+/// into a JavaScript value, which copies it anyway.
+fn owned(id: Option<std::sync::Arc<str>>) -> Option<String> {
+    id.as_deref().map(str::to_owned)
+}
+
 impl EventDto {
     /// Converts an event; `None` for a kind this binding does not know yet.
     pub(crate) fn new(event: Event, clock: &Clock) -> Option<Self> {
@@ -495,32 +501,38 @@ impl EventDto {
                 sid,
             },
             Event::FeatureFlags(flags) => EventDto::FeatureFlags { flags },
-            Event::PromptQueued { prompt_id, number } => {
-                EventDto::PromptQueued { prompt_id, number }
-            }
-            Event::ExecutionStarted { prompt_id } => EventDto::ExecutionStarted { prompt_id },
-            Event::NodesCached { prompt_id, nodes } => EventDto::NodesCached { prompt_id, nodes },
+            Event::PromptQueued { prompt_id, number } => EventDto::PromptQueued {
+                prompt_id: prompt_id.to_string(),
+                number,
+            },
+            Event::ExecutionStarted { prompt_id } => EventDto::ExecutionStarted {
+                prompt_id: prompt_id.to_string(),
+            },
+            Event::NodesCached { prompt_id, nodes } => EventDto::NodesCached {
+                prompt_id: prompt_id.to_string(),
+                nodes,
+            },
             Event::NodeStarted {
                 prompt_id,
                 node,
                 display_node,
             } => EventDto::NodeStarted {
-                prompt_id,
-                node,
-                display_node,
+                prompt_id: prompt_id.to_string(),
+                node: node.to_string(),
+                display_node: owned(display_node),
             },
             Event::Progress(p) => EventDto::Progress {
-                prompt_id: p.prompt_id,
-                node: p.node,
-                display_node: p.display_node,
+                prompt_id: p.prompt_id.to_string(),
+                node: p.node.to_string(),
+                display_node: owned(p.display_node),
                 value: p.value,
                 max: p.max,
                 overall: p.overall,
                 eta_s: p.eta.map(|d| d.as_secs_f64()),
             },
             Event::Preview(p) => EventDto::Preview {
-                prompt_id: p.prompt_id,
-                node: p.node,
+                prompt_id: owned(p.prompt_id),
+                node: owned(p.node),
                 mime: p.mime,
                 image: ImageBytes(p.image),
             },
@@ -529,8 +541,8 @@ impl EventDto {
                 node,
                 text,
             } => EventDto::ProgressText {
-                prompt_id,
-                node,
+                prompt_id: owned(prompt_id),
+                node: node.to_string(),
                 text,
             },
             Event::Output {
@@ -540,13 +552,16 @@ impl EventDto {
                 output,
                 recovered,
             } => EventDto::Output {
-                prompt_id,
-                node,
-                display_node,
+                prompt_id: prompt_id.to_string(),
+                node: node.to_string(),
+                display_node: owned(display_node),
                 output,
                 recovered,
             },
-            Event::NodeFinished { prompt_id, node } => EventDto::NodeFinished { prompt_id, node },
+            Event::NodeFinished { prompt_id, node } => EventDto::NodeFinished {
+                prompt_id: prompt_id.to_string(),
+                node: node.to_string(),
+            },
             Event::Blocked(error) => EventDto::Blocked {
                 prompt_id: error.prompt_id.clone(),
                 error: (*error).clone(),

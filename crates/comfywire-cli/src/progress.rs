@@ -147,8 +147,8 @@ impl Progress {
             Event::NodeStarted {
                 node, display_node, ..
             } => {
-                let shown = display_node.clone().unwrap_or_else(|| node.clone());
-                self.node_started.insert(node.clone(), Instant::now());
+                let shown = display_node.as_deref().unwrap_or(node).to_owned();
+                self.node_started.insert(node.to_string(), Instant::now());
                 self.current = Some((shown.clone(), 0.0, 0.0));
                 if self.mode == Mode::Plain {
                     eprintln!("  node       {}", self.names.label(&shown));
@@ -156,7 +156,7 @@ impl Progress {
                 self.draw_bar();
             }
             Event::Progress(p) => {
-                let shown = p.display_node.clone().unwrap_or_else(|| p.node.clone());
+                let shown = p.display_node.as_deref().unwrap_or(&p.node).to_owned();
                 self.overall = p.overall;
                 self.eta = p.eta;
                 self.current = Some((shown.clone(), p.value, p.max));
@@ -224,7 +224,7 @@ impl Progress {
                 }
                 let took = self
                     .node_started
-                    .get(node)
+                    .get(&**node)
                     .map(|at| format!("{:>7.2}s", at.elapsed().as_secs_f64()))
                     .unwrap_or_else(|| "       -".into());
                 self.note(&format!("  done  {took}  {}", self.names.label(node)));

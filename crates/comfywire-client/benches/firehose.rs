@@ -613,7 +613,7 @@ async fn latency_loop(server: &Server, shape: &Shape, frames: u64) -> (f64, f64,
     let (client, mix) = client_for(server, shape, frames, 1 << 20).await;
     let mut tap = client.frame_tap().unwrap();
     let arrivals = tokio::spawn(async move {
-        let mut at = HashMap::new();
+        let mut at: HashMap<(std::sync::Arc<str>, std::sync::Arc<str>), _> = HashMap::new();
         let head = b"{\"type\": \"executing\", \"data\": {\"node\": \"";
         while let Some(e) = tap.recv().await {
             if let TapEventKind::Received(comfywire_client::proto::Frame::Text(t)) = &e.kind {
@@ -623,7 +623,7 @@ async fn latency_loop(server: &Server, shape: &Shape, frames: u64) -> (f64, f64,
                     let node = String::from_utf8_lossy(&rest[..node_end]).into_owned();
                     let pid = t.len() - 39;
                     let prompt = String::from_utf8_lossy(&t[pid..pid + 36]).into_owned();
-                    at.insert((prompt, node), e.at);
+                    at.insert((prompt.into(), node.into()), e.at);
                 }
             }
         }

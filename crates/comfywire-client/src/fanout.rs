@@ -184,29 +184,34 @@ fn frame_bytes(frame: &comfywire_proto::Frame) -> usize {
 /// count in full: a queue that holds them keeps them).
 fn approx_bytes(event: &Event) -> usize {
     use comfywire_proto::ServerMessage;
-    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    // Shared ids count in full too: a queue may hold the last reference.
+    let text = |s: Option<&str>| s.map_or(0, str::len);
     std::mem::size_of::<Event>()
         + match event {
-            Event::Progress(p) => p.prompt_id.len() + p.node.len() + text(&p.display_node),
-            Event::Preview(p) => text(&p.prompt_id) + text(&p.node) + p.image.len(),
+            Event::Progress(p) => {
+                p.prompt_id.len() + p.node.len() + text(p.display_node.as_deref())
+            }
+            Event::Preview(p) => {
+                text(p.prompt_id.as_deref()) + text(p.node.as_deref()) + p.image.len()
+            }
             Event::ProgressText {
                 prompt_id,
                 node,
                 text: t,
-            } => text(prompt_id) + node.len() + t.len(),
+            } => text(prompt_id.as_deref()) + node.len() + t.len(),
             Event::Output {
                 prompt_id,
                 node,
                 display_node,
                 output,
                 ..
-            } => prompt_id.len() + node.len() + text(display_node) + json_bytes(output),
+            } => prompt_id.len() + node.len() + text(display_node.as_deref()) + json_bytes(output),
             Event::Finished(record) => comfywire_proto::HistoryRing::approx_bytes(record),
             Event::NodesCached { prompt_id, nodes } => {
                 prompt_id.len() + nodes.iter().map(|n| 24 + n.len()).sum::<usize>()
             }
             Event::FeatureFlags(map) => map.iter().map(|(k, v)| k.len() + json_bytes(v)).sum(),
-            Event::Status { sid, .. } => text(sid),
+            Event::Status { sid, .. } => text(sid.as_deref()),
             Event::BadFrame { raw, .. } => frame_bytes(raw),
             Event::HttpFailed { error, .. } => error.len(),
             Event::Message(message) => match message.as_ref() {
@@ -881,8 +886,8 @@ mod tests {
 
     fn node_started(prompt: u64, node: u64) -> Event {
         Event::NodeStarted {
-            prompt_id: format!("p{prompt}"),
-            node: node.to_string(),
+            prompt_id: format!("p{prompt}").into(),
+            node: node.to_string().into(),
             display_node: None,
         }
     }
@@ -988,7 +993,7 @@ mod tests {
         for n in 0..1000u64 {
             // Distinct streams: nothing to coalesce with.
             fanout.deliver(vec![Event::Preview(comfywire_proto::PreviewImage {
-                prompt_id: Some(format!("p{n}")),
+                prompt_id: Some(format!("p{n}").into()),
                 node: Some("1".into()),
                 mime: "image/jpeg".into(),
                 image: bytes::Bytes::from(vec![0u8; 1 << 20]),

@@ -155,29 +155,29 @@ pub fn event_json(event: &Event, names: &NodeNames, preview_file: Option<&str>) 
         Event::NodeStarted {
             node, display_node, ..
         } => {
-            put("node", json!(node));
-            put("display_node", json!(display_node));
+            put("node", json!(&**node));
+            put("display_node", json!(display_node.as_deref()));
             put(
                 "class_type",
                 json!(names.class(display_node.as_deref().unwrap_or(node))),
             );
         }
         Event::Progress(p) => {
-            put("node", json!(p.node));
-            put("display_node", json!(p.display_node));
+            put("node", json!(&*p.node));
+            put("display_node", json!(p.display_node.as_deref()));
             put("value", json!(p.value));
             put("max", json!(p.max));
             put("overall", json!(p.overall));
             put("eta_s", json!(p.eta.map(|d| d.as_secs_f64())));
         }
         Event::Preview(p) => {
-            put("node", json!(p.node));
+            put("node", json!(p.node.as_deref()));
             put("mime", json!(p.mime));
             put("bytes", json!(p.image.len()));
             put("file", json!(preview_file));
         }
         Event::ProgressText { node, text, .. } => {
-            put("node", json!(node));
+            put("node", json!(&**node));
             put("text", json!(text));
         }
         Event::Output {
@@ -187,12 +187,12 @@ pub fn event_json(event: &Event, names: &NodeNames, preview_file: Option<&str>) 
             recovered,
             ..
         } => {
-            put("node", json!(node));
-            put("display_node", json!(display_node));
+            put("node", json!(&**node));
+            put("display_node", json!(display_node.as_deref()));
             put("output", output.clone());
             put("recovered", json!(recovered));
         }
-        Event::NodeFinished { node, .. } => put("node", json!(node)),
+        Event::NodeFinished { node, .. } => put("node", json!(&**node)),
         Event::Blocked(e) => {
             put("node_id", json!(e.node_id));
             put("node_type", json!(e.node_type));

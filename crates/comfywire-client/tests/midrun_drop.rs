@@ -146,7 +146,7 @@ async fn a_deaf_socket_costs_seconds_and_live_events_resume() {
     .await;
     assert!(
         seen.iter()
-            .any(|e| matches!(e, Event::Progress(p) if p.prompt_id == next.prompt_id)),
+            .any(|e| matches!(e, Event::Progress(p) if *p.prompt_id == *next.prompt_id)),
         "no live progress after the deaf socket was replaced"
     );
     client.close().await;

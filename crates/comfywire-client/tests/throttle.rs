@@ -41,7 +41,7 @@ async fn long_run_progress_is_throttled_over_the_socket() {
     for (_, e) in &seen {
         if let Event::Progress(p) = e {
             count += 1;
-            last.insert(p.node.clone(), (p.value, p.max));
+            last.insert(p.node.to_string(), (p.value, p.max));
         }
     }
     // 200 steps in ~1 s: throttled to roughly one per 16 ms.

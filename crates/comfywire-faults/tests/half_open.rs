@@ -67,7 +67,7 @@ async fn a_half_open_socket_costs_seconds_and_live_events_resume() {
     let mut live = false;
     loop {
         match tokio::time::timeout_at(deadline + Duration::from_secs(20), events.recv()).await {
-            Ok(Some(Event::Progress(p))) if p.prompt_id == next.prompt_id => live = true,
+            Ok(Some(Event::Progress(p))) if *p.prompt_id == *next.prompt_id => live = true,
             Ok(Some(Event::Finished(r))) if r.prompt_id == next.prompt_id => break,
             Ok(Some(_)) => {}
             other => panic!("the next prompt never ended: {other:?}"),

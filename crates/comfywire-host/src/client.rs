@@ -32,8 +32,10 @@ const ERROR_BACKLOG: usize = 256;
 pub enum Delivered {
     /// An event of the client.
     Client(Event),
-    /// A callback failed.
-    Report(HostEvent),
+    /// A callback failed. Boxed: reports are rare, and a client event is
+    /// less than half a flat record's size, so every queued event would
+    /// otherwise pay for the larger variant.
+    Report(Box<HostEvent>),
 }
 
 impl Delivered {
@@ -49,7 +51,7 @@ impl Delivered {
     pub fn flat(&self) -> HostEvent {
         match self {
             Delivered::Client(e) => HostEvent::from_event(e),
-            Delivered::Report(r) => r.clone(),
+            Delivered::Report(r) => (**r).clone(),
         }
     }
 
@@ -269,7 +271,7 @@ impl HostClient {
     /// fast enough); callback failure reports come first.
     pub fn next_event(&self, timeout: Duration) -> Result<Option<Delivered>, HostError> {
         if let Ok(report) = self.errors.lock().try_recv() {
-            return Ok(Some(Delivered::Report(report)));
+            return Ok(Some(Delivered::Report(Box::new(report))));
         }
         self.check_open()?;
         let mut pull = self.pull.lock();

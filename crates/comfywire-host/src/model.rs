@@ -130,24 +130,24 @@ impl HostEvent {
             Event::NodeStarted {
                 node, display_node, ..
             } => {
-                out.node = Some(node.clone());
-                out.display_node = display_node.clone();
+                out.node = Some(node.to_string());
+                out.display_node = display_node.as_deref().map(str::to_owned);
             }
             Event::Progress(p) => {
-                out.node = Some(p.node.clone());
-                out.display_node = p.display_node.clone();
+                out.node = Some(p.node.to_string());
+                out.display_node = p.display_node.as_deref().map(str::to_owned);
                 out.value = p.value;
                 out.max = p.max;
                 out.overall = p.overall;
                 out.eta_s = p.eta.map(|d| d.as_secs_f64());
             }
             Event::Preview(p) => {
-                out.node = p.node.clone();
+                out.node = p.node.as_deref().map(str::to_owned);
                 out.image = Some(p.image.clone());
                 out.mime = Some(p.mime.clone());
             }
             Event::ProgressText { node, text, .. } => {
-                out.node = Some(node.clone());
+                out.node = Some(node.to_string());
                 out.text = Some(text.clone());
             }
             Event::Output {
@@ -157,12 +157,12 @@ impl HostEvent {
                 recovered,
                 ..
             } => {
-                out.node = Some(node.clone());
-                out.display_node = display_node.clone();
+                out.node = Some(node.to_string());
+                out.display_node = display_node.as_deref().map(str::to_owned);
                 out.data = Some(output.clone());
                 out.value = if *recovered { 1.0 } else { 0.0 };
             }
-            Event::NodeFinished { node, .. } => out.node = Some(node.clone()),
+            Event::NodeFinished { node, .. } => out.node = Some(node.to_string()),
             Event::Blocked(e) => {
                 out.node = e.node_id.clone();
                 out.text = Some(e.exception_message.clone());

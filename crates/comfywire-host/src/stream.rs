@@ -78,7 +78,7 @@ impl JobView {
     }
 
     fn replay_of(&mut self, record: ExecutionRecord, replay: &mut VecDeque<Event>) {
-        let prompt_id = record.prompt_id.clone();
+        let prompt_id: Arc<str> = Arc::from(record.prompt_id.as_str());
         if record.phase >= Phase::Queued || record.number.is_some() {
             self.queued = true;
             replay.push_back(Event::PromptQueued {
@@ -103,7 +103,7 @@ impl JobView {
             self.outputs.insert(node.clone());
             replay.push_back(Event::Output {
                 prompt_id: prompt_id.clone(),
-                node: node.clone(),
+                node: Arc::from(node.as_str()),
                 display_node: None,
                 output: output.clone(),
                 recovered: false,
@@ -120,7 +120,7 @@ impl JobView {
             Event::PromptQueued { .. } => !self.queued,
             Event::ExecutionStarted { .. } => !self.started,
             Event::NodesCached { .. } => !self.cached,
-            Event::Output { node, .. } => !self.outputs.contains(node),
+            Event::Output { node, .. } => !self.outputs.contains(&**node),
             _ => !self.finished,
         }
     }
@@ -160,7 +160,7 @@ impl Source {
     /// reports first, then the events in one lock of their queue.
     fn drain_ready(&mut self, batch: &mut Vec<Delivered>, max: usize) {
         while let Ok(report) = self.reports.try_recv() {
-            batch.push(Delivered::Report(report));
+            batch.push(Delivered::Report(Box::new(report)));
         }
         if let Some(job) = &mut self.job {
             if let Some(replay) = &mut job.replay {
@@ -286,7 +286,7 @@ impl EventStream {
             loop {
                 let first = tokio::select! {
                     e = source.events.recv() => e.map(Delivered::Client),
-                    Some(r) = source.reports.recv() => Some(Delivered::Report(r)),
+                    Some(r) = source.reports.recv() => Some(Delivered::Report(Box::new(r))),
                     () = self.closing.notified() => None,
                 };
                 let Some(first) = first else {

@@ -1,5 +1,10 @@
 //! What the session reports to its user: semantic events, already tracked,
 //! throttled and attributed to prompts and nodes.
+//!
+//! Prompt and node ids are `Arc<str>` shared with the tracker's records:
+//! a sampler run emits a progress event per step and a driver hands each
+//! event to every subscriber, so an id costs a reference count there, not
+//! a fresh string per event and per subscriber.
 
 use std::sync::Arc;
 
@@ -17,11 +22,11 @@ use crate::state::ConnectionStatus;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProgressUpdate {
     /// The prompt.
-    pub prompt_id: String,
+    pub prompt_id: Arc<str>,
     /// The node reporting (possibly ephemeral).
-    pub node: String,
+    pub node: Arc<str>,
     /// The node of the submitted prompt to show it on.
-    pub display_node: Option<String>,
+    pub display_node: Option<Arc<str>>,
     /// Current step.
     pub value: f64,
     /// Total steps.
@@ -39,9 +44,9 @@ pub struct ProgressUpdate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreviewImage {
     /// The prompt (always known for type-4 frames; inferred for type 1).
-    pub prompt_id: Option<String>,
+    pub prompt_id: Option<Arc<str>>,
     /// The node (always known for type-4 frames; inferred for type 1).
-    pub node: Option<String>,
+    pub node: Option<Arc<str>>,
     /// MIME type of `image`.
     pub mime: String,
     /// Encoded image bytes, in a buffer of their own rather than a slice of
@@ -70,30 +75,30 @@ pub enum Event {
     /// A prompt of ours was accepted into the queue.
     PromptQueued {
         /// The prompt.
-        prompt_id: String,
+        prompt_id: Arc<str>,
         /// Its queue number.
         number: Option<u64>,
     },
     /// A prompt started running.
     ExecutionStarted {
         /// The prompt.
-        prompt_id: String,
+        prompt_id: Arc<str>,
     },
     /// Nodes served from the cache.
     NodesCached {
         /// The prompt.
-        prompt_id: String,
+        prompt_id: Arc<str>,
         /// The cached nodes.
         nodes: Vec<String>,
     },
     /// A node started.
     NodeStarted {
         /// The prompt.
-        prompt_id: String,
+        prompt_id: Arc<str>,
         /// The node (possibly ephemeral).
-        node: String,
+        node: Arc<str>,
         /// The node to show it on.
-        display_node: Option<String>,
+        display_node: Option<Arc<str>>,
     },
     /// Step progress (throttled; may be coalesced).
     Progress(ProgressUpdate),
@@ -102,20 +107,20 @@ pub enum Event {
     /// Per-node progress text.
     ProgressText {
         /// The prompt, when it could be inferred.
-        prompt_id: Option<String>,
+        prompt_id: Option<Arc<str>>,
         /// The node.
-        node: String,
+        node: Arc<str>,
         /// The text.
         text: String,
     },
     /// A node's UI output.
     Output {
         /// The prompt.
-        prompt_id: String,
+        prompt_id: Arc<str>,
         /// The node (possibly ephemeral).
-        node: String,
+        node: Arc<str>,
         /// The node to show it on.
-        display_node: Option<String>,
+        display_node: Option<Arc<str>>,
         /// The UI output dict.
         output: Value,
         /// True when it was recovered from `/history` after a gap.
@@ -124,9 +129,9 @@ pub enum Event {
     /// A node finished.
     NodeFinished {
         /// The prompt.
-        prompt_id: String,
+        prompt_id: Arc<str>,
         /// The node.
-        node: String,
+        node: Arc<str>,
     },
     /// A non-terminal `ExecutionBlocked` error.
     Blocked(Arc<ExecutionError>),

@@ -196,7 +196,7 @@ mod tests {
     use serde_json::json;
 
     fn record(id: &str, text_bytes: usize) -> Arc<ExecutionRecord> {
-        let mut r = ExecutionRecord::new(id, true);
+        let mut r = ExecutionRecord::new(&Arc::from(id), true);
         r.outputs
             .insert("9".into(), json!({"text": ["x".repeat(text_bytes)]}));
         Arc::new(r)

@@ -3,6 +3,7 @@
 //! the throttles.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use web_time::Instant;
@@ -108,13 +109,14 @@ impl Outbox {
         self.queue.push_back(event);
     }
 
-    /// A step of one node; the event is built only when it goes out.
+    /// A step of one node; the event is built only when it goes out, from
+    /// the record's shared ids.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn progress(
         &mut self,
-        prompt_id: &str,
-        node: &str,
-        display_node: Option<&str>,
+        prompt_id: &Arc<str>,
+        node: &Arc<str>,
+        display_node: Option<&Arc<str>>,
         value: f64,
         max: f64,
         overall: f64,
@@ -130,12 +132,12 @@ impl Outbox {
         };
         match self
             .progress
-            .offer(prompt_id, node, display_node, step, urgent, now)
+            .offer_shared(prompt_id, node, display_node, step, urgent, now)
         {
             Offer::Now(step) => self.queue.push_back(progress_event(Taken {
-                prompt_id: prompt_id.to_owned(),
-                node_id: node.to_owned(),
-                label: display_node.map(str::to_owned),
+                prompt_id: prompt_id.clone(),
+                node_id: node.clone(),
+                label: display_node.cloned(),
                 value: step,
             })),
             Offer::Held { replaced } => {
@@ -149,8 +151,8 @@ impl Outbox {
     /// the frame into a recycled buffer.
     pub(crate) fn preview(
         &mut self,
-        prompt_id: Option<&str>,
-        node: Option<&str>,
+        prompt_id: Option<&Arc<str>>,
+        node: Option<&Arc<str>>,
         mime: std::borrow::Cow<'static, str>,
         image: &[u8],
         now: Instant,
@@ -163,15 +165,23 @@ impl Outbox {
             image: buffer,
             attributed: prompt_id.is_some(),
         };
-        let prompt = prompt_id.unwrap_or_default();
-        let node_key = node.unwrap_or_default();
-        match self
-            .previews
-            .offer(prompt, node_key, None, held, false, now)
-        {
+        let offer = match (prompt_id, node) {
+            (Some(prompt), Some(node)) => self
+                .previews
+                .offer_shared(prompt, node, None, held, false, now),
+            (prompt, node) => self.previews.offer(
+                prompt.map_or("", |p| &**p),
+                node.map_or("", |n| &**n),
+                None,
+                held,
+                false,
+                now,
+            ),
+        };
+        match offer {
             Offer::Now(image) => self.queue.push_back(Event::Preview(PreviewImage {
-                prompt_id: prompt_id.map(str::to_owned),
-                node: node.map(str::to_owned),
+                prompt_id: prompt_id.cloned(),
+                node: node.cloned(),
                 mime: image.mime.into_owned(),
                 image: bytes::Bytes::from(image.image),
             })),
@@ -245,7 +255,8 @@ mod tests {
         let t0 = Instant::now();
         let mut e = Outbox::new(Duration::from_millis(16), Duration::from_millis(50));
         let jpeg = || std::borrow::Cow::Borrowed("image/jpeg");
-        e.preview(Some("p"), Some("1"), jpeg(), b"first", t0);
+        let (p, n): (Arc<str>, Arc<str>) = (Arc::from("p"), Arc::from("1"));
+        e.preview(Some(&p), Some(&n), jpeg(), b"first", t0);
         assert_eq!(images(&mut e), vec![b"first".to_vec()]);
         // Held, then displaced twice: each displaced buffer is reused for
         // the next image, which must never show through.
@@ -254,8 +265,8 @@ mod tests {
             .enumerate()
         {
             e.preview(
-                Some("p"),
-                Some("1"),
+                Some(&p),
+                Some(&n),
                 jpeg(),
                 image,
                 t0 + Duration::from_millis(i as u64 + 1),
@@ -266,8 +277,8 @@ mod tests {
         e.flush_due(t0 + Duration::from_millis(50));
         assert_eq!(images(&mut e), vec![b"4th".to_vec()]);
         e.preview(
-            Some("p"),
-            Some("1"),
+            Some(&p),
+            Some(&n),
             jpeg(),
             b"fifth",
             t0 + Duration::from_millis(60),

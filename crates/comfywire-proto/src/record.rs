@@ -125,9 +125,58 @@ pub struct NodeRecord {
     pub started_at: Option<Instant>,
     /// When it finished (session clock).
     pub finished_at: Option<Instant>,
+    /// `id` once more, allocated once and shared by every event of the
+    /// node (progress steps, start, finish, outputs) and the throttles'
+    /// keys, which would otherwise each copy it.
+    pub(crate) shared_id: Arc<str>,
+    /// `display_node`, shared the same way (the same allocation as
+    /// `shared_id` when the two are equal, as they are for most nodes).
+    pub(crate) shared_display: Option<Arc<str>>,
 }
 
 impl NodeRecord {
+    /// A node first seen now, running.
+    fn new(id: &str, display: Option<&str>) -> Self {
+        let shared_id: Arc<str> = Arc::from(id);
+        let mut node = NodeRecord {
+            id: id.to_owned(),
+            display_node: None,
+            phase: NodePhase::Running,
+            value: 0.0,
+            max: 0.0,
+            started_at: None,
+            finished_at: None,
+            shared_id,
+            shared_display: None,
+        };
+        node.set_display(display);
+        node
+    }
+
+    /// Sets the display node, sharing the id's allocation when they are equal.
+    pub(crate) fn set_display(&mut self, display: Option<&str>) {
+        self.display_node = display.map(str::to_owned);
+        self.shared_display = display.map(|d| {
+            if *self.shared_id == *d {
+                self.shared_id.clone()
+            } else {
+                Arc::from(d)
+            }
+        });
+    }
+
+    /// The shared display node when it is `display`, else a new one: an
+    /// event that names a display node of its own keeps it, and only
+    /// shares the record's allocation when they agree.
+    pub(crate) fn display_as(&self, display: Option<&str>) -> Option<Arc<str>> {
+        let display = display?;
+        match &self.shared_display {
+            Some(shared) if **shared == *display => Some(shared.clone()),
+            _ if *self.shared_id == *display => Some(self.shared_id.clone()),
+            _ => Some(Arc::from(display)),
+        }
+    }
+
     /// How long it ran, when both ends are known.
     pub fn duration(&self) -> Option<Duration> {
         Some(
@@ -186,6 +235,10 @@ pub struct ExecutionRecord {
     pub outputs_omitted: u32,
     /// Nodes past [`ExecutionRecord::MAX_NODES`] not recorded in `nodes`.
     pub nodes_omitted: u32,
+    /// `prompt_id` once more, allocated once and shared by every event of
+    /// the prompt and the tracker's and throttles' keys, which would
+    /// otherwise each copy it.
+    pub(crate) shared_id: Arc<str>,
     /// The node that `executing` named last.
     pub(crate) current_node: Option<String>,
     /// True once a `progress_state` arrived (then it, not `executing`,
@@ -239,9 +292,10 @@ impl ExecutionRecord {
         }
     }
 
-    pub(crate) fn new(prompt_id: &str, ours: bool) -> Self {
+    pub(crate) fn new(prompt_id: &Arc<str>, ours: bool) -> Self {
         ExecutionRecord {
-            prompt_id: prompt_id.to_owned(),
+            prompt_id: prompt_id.to_string(),
+            shared_id: prompt_id.clone(),
             ours,
             number: None,
             phase: Phase::Queued,
@@ -276,6 +330,21 @@ impl ExecutionRecord {
         self.nodes.iter().find(|n| n.id == id)
     }
 
+    /// A node id shared with the record: the node's own (or display) id
+    /// when the record has a node by that name, else a new copy. Searched
+    /// from the newest node, the one a preview or output is usually of.
+    pub(crate) fn shared_node(&self, id: &str) -> Arc<str> {
+        for n in self.nodes.iter().rev() {
+            if *n.shared_id == *id {
+                return n.shared_id.clone();
+            }
+            if let Some(display) = n.shared_display.as_ref().filter(|d| ***d == *id) {
+                return display.clone();
+            }
+        }
+        Arc::from(id)
+    }
+
     /// The node record, created running when the node is new.
     /// The node's record, made on first sight; `None` for a node past
     /// [`ExecutionRecord::MAX_NODES`] (counted in `nodes_omitted`).
@@ -287,15 +356,7 @@ impl ExecutionRecord {
                 return None;
             }
             None => {
-                self.nodes.push(NodeRecord {
-                    id: id.to_owned(),
-                    display_node: display.map(str::to_owned),
-                    phase: NodePhase::Running,
-                    value: 0.0,
-                    max: 0.0,
-                    started_at: None,
-                    finished_at: None,
-                });
+                self.nodes.push(NodeRecord::new(id, display));
                 self.nodes.len() - 1
             }
         };

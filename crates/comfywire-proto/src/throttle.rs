@@ -17,6 +17,7 @@
 //! goes away without a flush (an evicted record of another client).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use web_time::Instant;
@@ -26,11 +27,14 @@ use crate::hash::FastMap;
 /// No slot (the end of the recency list).
 const NIL: u32 = u32::MAX;
 
+/// A new slot's prompt, node and label.
+type Key = (Arc<str>, Arc<str>, Option<Arc<str>>);
+
 #[derive(Debug, Clone)]
 struct Slot<V> {
-    prompt_id: String,
-    node_id: String,
-    label: Option<String>,
+    prompt_id: Arc<str>,
+    node_id: Arc<str>,
+    label: Option<Arc<str>>,
     last_emit: Option<Instant>,
     pending: Option<(u64, V)>,
     /// When the pending value becomes due: `last_emit + interval`, kept
@@ -43,14 +47,16 @@ struct Slot<V> {
 }
 
 /// A value taken out of the throttle with the key it was held under.
+/// The key's strings are the slot's own, shared: taking a value copies
+/// no string.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Taken<V> {
     /// The prompt.
-    pub prompt_id: String,
+    pub prompt_id: Arc<str>,
     /// The node.
-    pub node_id: String,
+    pub node_id: Arc<str>,
     /// The label given when the key was first seen (e.g. a display node).
-    pub label: Option<String>,
+    pub label: Option<Arc<str>>,
     /// The value.
     pub value: V,
 }
@@ -77,8 +83,8 @@ pub struct Throttle<V> {
     /// Slot storage; freed slots are listed in `free` and reused.
     slots: Vec<Option<Slot<V>>>,
     free: Vec<u32>,
-    /// prompt → node → slot.
-    index: FastMap<String, FastMap<String, u32>>,
+    /// prompt → node → slot; the keys share the slot's strings.
+    index: FastMap<Arc<str>, FastMap<Arc<str>, u32>>,
     /// Most and least recently touched slots.
     head: u32,
     tail: u32,
@@ -196,7 +202,7 @@ impl<V: Clone> Throttle<V> {
         // The key of the last offer is by far the most common one.
         if self.head != NIL {
             let s = self.get(self.head);
-            if s.node_id == node_id && s.prompt_id == prompt_id {
+            if *s.node_id == *node_id && *s.prompt_id == *prompt_id {
                 return Some(self.head);
             }
         }
@@ -215,10 +221,10 @@ impl<V: Clone> Throttle<V> {
                 self.due.remove(&(at, id));
             }
         }
-        if let Some(nodes) = self.index.get_mut(&slot.prompt_id) {
-            nodes.remove(&slot.node_id);
+        if let Some(nodes) = self.index.get_mut(&*slot.prompt_id) {
+            nodes.remove(&*slot.node_id);
             if nodes.is_empty() {
-                self.index.remove(&slot.prompt_id);
+                self.index.remove(&*slot.prompt_id);
             }
         }
         self.free.push(id);
@@ -226,16 +232,16 @@ impl<V: Clone> Throttle<V> {
         slot
     }
 
-    fn insert(&mut self, prompt_id: &str, node_id: &str, label: Option<&str>) -> u32 {
+    fn insert(&mut self, (prompt_id, node_id, label): Key) -> u32 {
         if self.live >= self.capacity && self.tail != NIL {
             let old = self.remove(self.tail);
             self.evicted += 1;
             self.evicted_pending += u64::from(old.pending.is_some());
         }
         let slot = Slot {
-            prompt_id: prompt_id.to_owned(),
-            node_id: node_id.to_owned(),
-            label: label.map(str::to_owned),
+            prompt_id: prompt_id.clone(),
+            node_id: node_id.clone(),
+            label,
             last_emit: None,
             pending: None,
             due: None,
@@ -252,10 +258,7 @@ impl<V: Clone> Throttle<V> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index
-            .entry(prompt_id.to_owned())
-            .or_default()
-            .insert(node_id.to_owned(), id);
+        self.index.entry(prompt_id).or_default().insert(node_id, id);
         self.live += 1;
         self.push_front(id);
         id
@@ -263,12 +266,50 @@ impl<V: Clone> Throttle<V> {
 
     /// Offers a value; hands it back when it may go out now, or keeps it as
     /// the pending value of its key. `urgent` values (a node's final value)
-    /// always go out at once and replace anything pending.
+    /// always go out at once and replace anything pending. A new key's
+    /// strings are copied; [`Throttle::offer_shared`] shares them instead.
     pub fn offer(
         &mut self,
         prompt_id: &str,
         node_id: &str,
         label: Option<&str>,
+        value: V,
+        urgent: bool,
+        now: Instant,
+    ) -> Offer<V> {
+        let key = || {
+            (
+                Arc::from(prompt_id),
+                Arc::from(node_id),
+                label.map(Arc::from),
+            )
+        };
+        self.offer_keyed(prompt_id, node_id, key, value, urgent, now)
+    }
+
+    /// [`Throttle::offer`] with the key's strings already shared (a
+    /// record's ids): a new key holds them without copying, and a value
+    /// taken later hands them out the same way.
+    pub fn offer_shared(
+        &mut self,
+        prompt_id: &Arc<str>,
+        node_id: &Arc<str>,
+        label: Option<&Arc<str>>,
+        value: V,
+        urgent: bool,
+        now: Instant,
+    ) -> Offer<V> {
+        let key = || (prompt_id.clone(), node_id.clone(), label.cloned());
+        self.offer_keyed(prompt_id, node_id, key, value, urgent, now)
+    }
+
+    /// The one body of both offers: `key` makes the key's strings, only
+    /// when the key is new.
+    fn offer_keyed(
+        &mut self,
+        prompt_id: &str,
+        node_id: &str,
+        key: impl FnOnce() -> Key,
         value: V,
         urgent: bool,
         now: Instant,
@@ -281,7 +322,7 @@ impl<V: Clone> Throttle<V> {
                 self.touch(id);
                 id
             }
-            None => self.insert(prompt_id, node_id, label),
+            None => self.insert(key()),
         };
         let slot = self.get_mut(id);
         let open = slot

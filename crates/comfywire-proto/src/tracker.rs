@@ -51,16 +51,18 @@ pub(crate) enum Followup {
 /// The per-prompt bookkeeping of a session.
 #[derive(Debug)]
 pub struct Tracker {
-    active: FastMap<String, ExecutionRecord>,
-    arrival: VecDeque<String>,
+    // The keys, the arrival order and `current` share each record's
+    // `shared_id` rather than copying the prompt id.
+    active: FastMap<Arc<str>, ExecutionRecord>,
+    arrival: VecDeque<Arc<str>>,
     history: HistoryRing,
-    current: Option<String>,
+    current: Option<Arc<str>>,
     max_foreign: usize,
     // The id a caller submitted under → the id the server chose, for
     // servers that ignore the client's prompt id. Oldest first, bounded.
     aliases: VecDeque<(String, String)>,
     // Foreign records evicted since the outbox was last at hand.
-    evicted: Vec<String>,
+    evicted: Vec<Arc<str>>,
     // Outputs one record keeps inline, estimated bytes.
     max_output_bytes: usize,
 }
@@ -136,8 +138,10 @@ impl Tracker {
         let Some(mut ours) = self.active.remove(requested) else {
             return;
         };
-        self.arrival.retain(|p| p != requested);
+        self.arrival.retain(|p| **p != *requested);
+        let chosen_id: Arc<str> = Arc::from(chosen);
         ours.prompt_id = chosen.to_owned();
+        ours.shared_id = chosen_id.clone();
         match self.active.get_mut(chosen) {
             // Its frames raced the answer: keep what they told, as ours.
             Some(seen) => {
@@ -147,12 +151,12 @@ impl Tracker {
                 seen.had_gap |= ours.had_gap;
             }
             None => {
-                self.arrival.push_back(chosen.to_owned());
-                self.active.insert(chosen.to_owned(), ours);
+                self.arrival.push_back(chosen_id.clone());
+                self.active.insert(chosen_id.clone(), ours);
             }
         }
         if self.current.as_deref() == Some(requested) {
-            self.current = Some(chosen.to_owned());
+            self.current = Some(chosen_id);
         }
         self.aliases
             .push_back((requested.to_owned(), chosen.to_owned()));
@@ -167,7 +171,7 @@ impl Tracker {
     pub(crate) fn attach(&mut self, prompt_id: &str, now: Instant) -> bool {
         if self.knows(prompt_id) {
             let id = self.resolve(prompt_id).to_owned();
-            if let Some(record) = self.active.get_mut(&id) {
+            if let Some(record) = self.active.get_mut(id.as_str()) {
                 record.ours = true;
             }
             return false;
@@ -251,7 +255,7 @@ impl Tracker {
         outbox.state(
             prompt_id,
             Event::PromptQueued {
-                prompt_id: prompt_id.to_owned(),
+                prompt_id: record.shared_id.clone(),
                 number,
             },
             now,
@@ -261,7 +265,7 @@ impl Tracker {
     /// The server certainly does not have the prompt: forget it.
     pub(crate) fn rejected(&mut self, prompt_id: &str) {
         if self.active.remove(prompt_id).is_some() {
-            self.arrival.retain(|p| p != prompt_id);
+            self.arrival.retain(|p| **p != *prompt_id);
         }
     }
 
@@ -281,9 +285,12 @@ impl Tracker {
 
     pub(crate) fn get_or_create(&mut self, prompt_id: &str, ours: bool) -> &mut ExecutionRecord {
         if !self.active.contains_key(prompt_id) {
-            self.arrival.push_back(prompt_id.to_owned());
-            self.active
-                .insert(prompt_id.to_owned(), ExecutionRecord::new(prompt_id, ours));
+            // The one copy of the id: the record, its key and its place
+            // in the arrival order share it.
+            let id: Arc<str> = Arc::from(prompt_id);
+            self.arrival.push_back(id.clone());
+            let record = ExecutionRecord::new(&id, ours);
+            self.active.insert(id, record);
             self.bound_foreign();
         }
         self.active
@@ -306,7 +313,7 @@ impl Tracker {
         if let Some(id) = victim {
             self.active.remove(&id);
             self.arrival.retain(|p| p != &id);
-            if self.current.as_deref() == Some(id.as_str()) {
+            if self.current.as_ref() == Some(&id) {
                 self.current = None;
             }
             // Its throttle slots are released by the next `live`, which
@@ -341,7 +348,7 @@ impl Tracker {
             outbox.state(
                 &record.prompt_id,
                 Event::ExecutionStarted {
-                    prompt_id: record.prompt_id.clone(),
+                    prompt_id: record.shared_id.clone(),
                 },
                 now,
             );
@@ -360,12 +367,13 @@ impl Tracker {
             n.value = n.max;
         }
         n.finished_at = Some(now);
+        let node_id = n.shared_id.clone();
         outbox.node_state(
             &record.prompt_id,
             node,
             Event::NodeFinished {
-                prompt_id: record.prompt_id.clone(),
-                node: node.to_owned(),
+                prompt_id: record.shared_id.clone(),
+                node: node_id,
             },
             now,
         );
@@ -390,19 +398,20 @@ impl Tracker {
             }
         }
         if n.display_node.is_none() {
-            n.display_node = display.map(str::to_owned);
+            n.set_display(display);
         }
         if known && n.started_at.is_some() {
             return;
         }
         n.phase = NodePhase::Running;
         n.started_at = Some(now);
-        let display_node = n.display_node.clone();
+        let node_id = n.shared_id.clone();
+        let display_node = n.shared_display.clone();
         outbox.state(
             &record.prompt_id,
             Event::NodeStarted {
-                prompt_id: record.prompt_id.clone(),
-                node: node.to_owned(),
+                prompt_id: record.shared_id.clone(),
+                node: node_id,
                 display_node,
             },
             now,
@@ -452,9 +461,9 @@ impl Tracker {
         let overall = record.progress();
         let n = &record.nodes[index];
         outbox.progress(
-            &record.prompt_id,
-            &n.id,
-            n.display_node.as_deref(),
+            &record.shared_id,
+            &n.shared_id,
+            n.shared_display.as_ref(),
             value,
             max,
             overall,
@@ -481,14 +490,22 @@ impl Tracker {
                 if self.current.as_deref() != Some(p) && self.history.contains(p) {
                     return;
                 }
-                outbox.preview(Some(p), node, mime, image, now);
+                // The record's ids when it has them (it nearly always
+                // does), so a held preview's key copies no string.
+                let record = self.active.get(p);
+                let prompt = record.map_or_else(|| Arc::from(p), |r| r.shared_id.clone());
+                let node = node.map(|n| match record {
+                    Some(r) => r.shared_node(n),
+                    None => Arc::from(n),
+                });
+                outbox.preview(Some(&prompt), node.as_ref(), mime, image, now);
             }
             None => {
-                let current = self.current.as_deref();
+                let current = self.current.as_ref();
                 let node = current
-                    .and_then(|p| self.active.get(p))
-                    .and_then(|r| r.current_node.as_deref());
-                outbox.preview(current, node, mime, image, now);
+                    .and_then(|p| self.active.get(&**p))
+                    .and_then(|r| Some(r.shared_node(r.current_node.as_deref()?)));
+                outbox.preview(current, node.as_ref(), mime, image, now);
             }
         }
     }
@@ -504,7 +521,7 @@ impl Tracker {
         now: Instant,
     ) {
         // The ids are almost always in the message; the fallbacks (a
-        // missing prompt id or node) are the only place that copies.
+        // missing prompt id or node) are the only place that clones.
         let current;
         let prompt_id = match prompt_id {
             Some(p) => p,
@@ -603,7 +620,11 @@ impl Tracker {
             }
         }
         if self.current.as_deref() != Some(prompt_id) {
-            self.current = Some(prompt_id.to_owned());
+            self.current = Some(
+                self.active
+                    .get(prompt_id)
+                    .map_or_else(|| Arc::from(prompt_id), |r| r.shared_id.clone()),
+            );
         }
     }
 
@@ -664,7 +685,7 @@ impl Tracker {
         };
         record.server_started_ms = m.timestamp.or(record.server_started_ms);
         Self::start_running(record, outbox, now);
-        self.current = Some(m.prompt_id);
+        self.current = Some(record.shared_id.clone());
     }
 
     /// `execution_cached`: these nodes will not run.
@@ -684,27 +705,29 @@ impl Tracker {
             .take(ExecutionRecord::MAX_NODES)
             .cloned()
             .collect();
+        let prompt_id = record.shared_id.clone();
         outbox.state(
             &m.prompt_id,
             Event::NodesCached {
-                prompt_id: m.prompt_id.clone(),
+                prompt_id: prompt_id.clone(),
                 nodes: m.nodes,
             },
             now,
         );
-        self.current = Some(m.prompt_id);
+        self.current = Some(prompt_id);
     }
 
     /// `executing`: a node starts, or (`node: null`) the prompt is over.
     fn on_executing(&mut self, m: Executing, outbox: &mut Outbox, now: Instant) -> Followup {
-        let Some(prompt_id) = m.prompt_id.or_else(|| self.current.clone()) else {
+        let current = self.current.clone();
+        let Some(prompt_id) = m.prompt_id.as_deref().or(current.as_deref()) else {
             return Followup::None;
         };
-        let Some(record) = self.live(&prompt_id, outbox) else {
+        let Some(record) = self.live(prompt_id, outbox) else {
             return Followup::None;
         };
         let Some(node) = m.node else {
-            return self.ended(&prompt_id, outbox, now);
+            return self.ended(prompt_id, outbox, now);
         };
         Self::start_running(record, outbox, now);
         if !record.saw_progress_state {
@@ -718,7 +741,7 @@ impl Tracker {
         }
         Self::start_node(record, &node, m.display_node.as_deref(), outbox, now);
         record.current_node = Some(node);
-        self.current = Some(prompt_id);
+        self.current = Some(record.shared_id.clone());
         Followup::None
     }
 
@@ -755,12 +778,18 @@ impl Tracker {
         }
         if let Some(output) = m.output.filter(|o| !o.is_null()) {
             record.keep_output(&m.node, &output, limit);
+            // The event names the message's display node, sharing the
+            // record's allocation when they agree.
+            let (node, display_node) = match record.node(&m.node) {
+                Some(n) => (n.shared_id.clone(), n.display_as(m.display_node.as_deref())),
+                None => (Arc::from(m.node), m.display_node.map(Arc::from)),
+            };
             outbox.state(
                 &m.prompt_id,
                 Event::Output {
-                    prompt_id: m.prompt_id.clone(),
-                    node: m.node,
-                    display_node: m.display_node,
+                    prompt_id: record.shared_id.clone(),
+                    node,
+                    display_node,
                     output,
                     recovered: false,
                 },
@@ -782,7 +811,7 @@ impl Tracker {
             outbox.state(&prompt_id, Event::Blocked(Arc::new(m)), now);
             return Followup::None;
         }
-        if let Some(record) = self.active.get_mut(&m.prompt_id) {
+        if let Some(record) = self.active.get_mut(m.prompt_id.as_str()) {
             if let Some(n) = m
                 .node_id
                 .as_deref()
@@ -810,7 +839,7 @@ impl Tracker {
         outbox: &mut Outbox,
         now: Instant,
     ) -> Followup {
-        if let Some(record) = self.active.get_mut(&m.prompt_id) {
+        if let Some(record) = self.active.get_mut(m.prompt_id.as_str()) {
             for n in record
                 .nodes
                 .iter_mut()
@@ -851,14 +880,17 @@ impl Tracker {
     /// Type-3 progress text, broadcast without a prompt id: attributed only
     /// when the running prompt has that node.
     fn on_progress_text(&mut self, t: ProgressText, outbox: &mut Outbox) {
-        let prompt_id = self.current.clone().filter(|p| {
-            self.active
-                .get(p)
-                .is_some_and(|r| r.node(&t.node_id).is_some())
+        let attributed = self.current.as_ref().and_then(|p| {
+            let node = self.active.get(&**p)?.node(&t.node_id)?;
+            Some((p.clone(), node.shared_id.clone()))
         });
+        let (prompt_id, node) = match attributed {
+            Some((p, node)) => (Some(p), node),
+            None => (None, Arc::from(t.node_id)),
+        };
         outbox.push(Event::ProgressText {
             prompt_id,
-            node: t.node_id,
+            node,
             text: t.text,
         });
     }
@@ -958,7 +990,7 @@ impl Tracker {
             }
             let outcome = self
                 .active
-                .get_mut(&id)
+                .get_mut(id.as_str())
                 .and_then(|r| r.pending_outcome.take())
                 .unwrap_or(Outcome::Succeeded);
             self.finish(&id, outcome, None, outbox, now);
@@ -1015,10 +1047,10 @@ impl Tracker {
         // Prompts mostly end in the order they arrived: the oldest is the
         // one ending, and a scan of every queued prompt (thousands, for a
         // client that queued many) is only for the rest.
-        if self.arrival.front().is_some_and(|p| p == prompt_id) {
+        if self.arrival.front().is_some_and(|p| **p == *prompt_id) {
             self.arrival.pop_front();
         } else {
-            self.arrival.retain(|p| p != prompt_id);
+            self.arrival.retain(|p| **p != *prompt_id);
         }
         if self.current.as_deref() == Some(prompt_id) {
             self.current = None;
@@ -1074,10 +1106,11 @@ impl Tracker {
                 continue;
             }
             record.keep_output(&node, &output, limit);
+            let node = record.shared_node(&node);
             outbox.state(
                 prompt_id,
                 Event::Output {
-                    prompt_id: prompt_id.to_owned(),
+                    prompt_id: record.shared_id.clone(),
                     node: node.clone(),
                     display_node: Some(node),
                     output,

@@ -2,16 +2,18 @@
 //! a session take `progress` frames (and the repeated `progress_state`
 //! snapshots and previews between them) for a prompt of its own and for
 //! another client's, as the server writes them, while the throttles hold
-//! them. Only an update that goes out allocates (its event's strings).
+//! them. An update that goes out allocates nothing either: its event
+//! shares the record's ids (`Arc<str>`) instead of copying them.
 //!
 //! Counting is per thread, so tests running beside this one do not count.
 #![allow(missing_docs, clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use comfywire_proto::{Frame, HttpReply, Session, SessionConfig};
+use comfywire_proto::{Event, Frame, HttpReply, ProgressUpdate, Session, SessionConfig};
 
 struct Counting;
 
@@ -202,4 +204,80 @@ fn held_progress_steps_of_our_own_prompt_allocate_nothing() {
 fn held_progress_steps_of_another_clients_prompt_allocate_nothing() {
     let (allocs, steps) = steady(false);
     assert_eq!(allocs, 0, "{allocs} allocations over {steps} steps");
+}
+
+/// One step of node 2 at `now`, the way the server sends it, with the
+/// events it makes. Counts only what the session allocates: the frames
+/// are built and the event list reserved before.
+fn step_out(session: &mut Session, step: u32, now: Instant) -> (u64, Vec<Event>) {
+    let frames = [snapshot(2, step, 1000), progress(2, step, 1000)];
+    let mut events = Vec::with_capacity(16);
+    let allocs = allocations(|| {
+        for frame in frames {
+            session.handle_frame(frame, now);
+        }
+        while let Some(event) = session.poll_event() {
+            events.push(event);
+        }
+    });
+    (allocs, events)
+}
+
+fn progress_of(events: &[Event]) -> &ProgressUpdate {
+    match events {
+        [Event::Progress(p)] => p,
+        other => panic!("expected one progress update, got {other:?}"),
+    }
+}
+
+/// Steps far enough apart that the throttle lets each one out: building
+/// and handing out the update allocates nothing, and the ids of every
+/// event of the node (progress, finish) are one allocation, the record's.
+fn emitted(ours: bool) {
+    let start = Instant::now();
+    let mut session = running(ours, start);
+    // The node's first step makes its throttle key (the table's entries,
+    // not its strings); the steps after it are the steady case.
+    let (_, first) = step_out(&mut session, 1, start + Duration::from_secs(1));
+    let (second_allocs, second) = step_out(&mut session, 2, start + Duration::from_secs(2));
+    let (third_allocs, _) = step_out(&mut session, 3, start + Duration::from_secs(3));
+    let (a, b) = (progress_of(&first), progress_of(&second));
+    assert_eq!((a.value, b.value), (1.0, 2.0));
+    assert_eq!((&*b.prompt_id, &*b.node), (PROMPT, "2"));
+    assert_eq!(
+        (second_allocs, third_allocs),
+        (0, 0),
+        "an emitted progress update allocated"
+    );
+    assert!(Arc::ptr_eq(&a.prompt_id, &b.prompt_id));
+    assert!(Arc::ptr_eq(&a.node, &b.node));
+    // The display node is the node itself here: one allocation for both.
+    assert!(Arc::ptr_eq(b.display_node.as_ref().unwrap(), &b.node));
+
+    // Node 3 starts, so node 2 finishes: its lifecycle events carry the
+    // same strings as its progress did.
+    session.handle_frame(snapshot(3, 0, 1), start + Duration::from_secs(4));
+    let mut finished = None;
+    let mut started = None;
+    while let Some(event) = session.poll_event() {
+        match event {
+            Event::NodeFinished { prompt_id, node } => finished = Some((prompt_id, node)),
+            Event::NodeStarted { prompt_id, .. } => started = Some(prompt_id),
+            _ => {}
+        }
+    }
+    let (prompt_id, node) = finished.expect("node 2 finished");
+    assert!(Arc::ptr_eq(&prompt_id, &a.prompt_id));
+    assert!(Arc::ptr_eq(&node, &a.node));
+    assert!(Arc::ptr_eq(&started.expect("node 3 started"), &a.prompt_id));
+}
+
+#[test]
+fn emitted_updates_of_our_own_prompt_share_the_records_ids() {
+    emitted(true);
+}
+
+#[test]
+fn emitted_updates_of_another_clients_prompt_share_the_records_ids() {
+    emitted(false);
 }

@@ -320,7 +320,7 @@ fn the_watchdog_reconciles_and_replaces_a_deaf_socket() {
     let ev = events(&mut s);
     assert!(
         ev.iter()
-            .any(|e| matches!(e, Event::Output { recovered: true, node, .. } if node == "4"))
+            .any(|e| matches!(e, Event::Output { recovered: true, node, .. } if &**node == "4"))
     );
     assert_eq!(ev.iter().filter(|e| e.is_terminal()).count(), 1);
 }

@@ -422,8 +422,9 @@ fn while_polling_other_clients_prompts_are_seen_queued_started_and_finished() {
         queue(&[], &[("theirs", "other"), ("unclaimed", "me")]),
     );
     assert!(
-        ev.iter()
-            .any(|e| matches!(e, Event::PromptQueued { prompt_id, .. } if prompt_id == "theirs"))
+        ev.iter().any(
+            |e| matches!(e, Event::PromptQueued { prompt_id, .. } if &**prompt_id == "theirs")
+        )
     );
     assert!(s.execution("unclaimed").is_none());
     assert!(ev.iter().any(|e| matches!(
@@ -435,8 +436,9 @@ fn while_polling_other_clients_prompts_are_seen_queued_started_and_finished() {
     )));
     let ev = poll(&mut s, queue(&[("theirs", "other")], &[]));
     assert!(
-        ev.iter()
-            .any(|e| matches!(e, Event::ExecutionStarted { prompt_id } if prompt_id == "theirs"))
+        ev.iter().any(
+            |e| matches!(e, Event::ExecutionStarted { prompt_id } if &**prompt_id == "theirs")
+        )
     );
     // Gone from the queue: its history settles it, outputs first.
     let at = next_poll(&mut s, queue(&[], &[]));

@@ -180,7 +180,7 @@ fn progress_reaches_every_steps_final_value_in_order() {
             let mut last: std::collections::HashMap<String, f64> = Default::default();
             for event in result.events_of(&prompt_id) {
                 if let Event::Progress(p) = event {
-                    let prev = last.insert(p.node.clone(), p.value).unwrap_or(-1.0);
+                    let prev = last.insert(p.node.to_string(), p.value).unwrap_or(-1.0);
                     assert!(p.value >= prev, "{name}: progress went back on {}", p.node);
                     assert!((0.0..=1.0).contains(&p.overall));
                 }
@@ -401,7 +401,7 @@ fn progress_estimates_follow_the_recorded_pace() {
         for (t_ms, event) in &result.events {
             match event {
                 Event::NodeStarted { node, .. } => {
-                    started.insert(node.clone(), *t_ms);
+                    started.insert(node.to_string(), *t_ms);
                 }
                 Event::Progress(p) => {
                     let Some(eta) = p.eta else {
@@ -412,7 +412,7 @@ fn progress_estimates_follow_the_recorded_pace() {
                         continue;
                     };
                     assert!(p.value > 0.0 && p.value < p.max, "{name}: {p:?}");
-                    let Some(t0) = started.get(&p.node) else {
+                    let Some(t0) = started.get(&*p.node) else {
                         continue;
                     };
                     let pace = (t_ms - t0) / p.value;

@@ -150,7 +150,7 @@ fn a_lost_answer_is_found_in_the_queue_and_tracked_to_its_end() {
     let ev = events(&mut s);
     assert!(
         ev.iter()
-            .any(|e| matches!(e, Event::PromptQueued { prompt_id, .. } if prompt_id == "p"))
+            .any(|e| matches!(e, Event::PromptQueued { prompt_id, .. } if &**prompt_id == "p"))
     );
     // Its frames then end it once.
     s.handle_frame(

@@ -236,7 +236,7 @@ impl Session {
                 self.outbox.state(
                     &id,
                     Event::ExecutionStarted {
-                        prompt_id: id.clone(),
+                        prompt_id: record.shared_id.clone(),
                     },
                     now,
                 );
@@ -280,13 +280,10 @@ impl Session {
             // Its frames went to no socket of ours.
             record.had_gap = true;
             record.number = number;
-            let prompt_id = item.prompt_id.clone();
+            let prompt_id = record.shared_id.clone();
             self.outbox.state(
-                &prompt_id,
-                Event::PromptQueued {
-                    prompt_id: prompt_id.clone(),
-                    number,
-                },
+                &item.prompt_id,
+                Event::PromptQueued { prompt_id, number },
                 now,
             );
         }
@@ -305,7 +302,7 @@ impl Session {
             if running && record.phase < Phase::Running {
                 record.seen_running(now);
                 let started = Event::ExecutionStarted {
-                    prompt_id: id.clone(),
+                    prompt_id: record.shared_id.clone(),
                 };
                 self.outbox.state(&id, started, now);
             } else if !running && !snapshot.is_pending(&id) {
