@@ -52,6 +52,7 @@ mod journal;
 pub mod json;
 mod lean;
 mod panic;
+mod settings;
 mod tap;
 #[cfg(feature = "tls")]
 mod tls;
@@ -63,12 +64,12 @@ pub use comfywire_proto::{
     NodePhase, Outcome, Phase, QueueItem, QueueSnapshot,
 };
 pub use config::{
-    Auth, BasicAuth, BodyLimits, ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, Deadlines, ENV_VARS,
-    MAX_DURATION, ServerSettings, Settings,
+    Auth, BodyLimits, ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, Deadlines, MAX_DURATION,
 };
 pub use endpoints::{new_client_id, new_uuid, redact, without_credentials};
 pub use error::{DeadlineKind, Error, NodeValidationError, ValidationError};
 pub use fanout::{End, Filter, FilterHandle, Subscription};
 pub use job::{FileRef, RunResult, files, output_files};
 pub use panic::panic_message;
+pub use settings::{BasicAuth, ENV_VARS, ServerSettings, Settings};
 pub use tap::{ClosedBy, FrameTap, TapEvent, TapEventKind};
