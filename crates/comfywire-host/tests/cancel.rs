@@ -96,17 +96,7 @@ fn a_run_out_of_time_removes_its_prompt_unless_detached() {
 fn a_dropped_run_removes_its_prompt_in_the_background() {
     let (_rt, server) = mock(1.0);
     let host = client(&server);
-    let jobs = host.jobs().clone();
-    let workflow = server.workflow("long_run").unwrap();
-    let id = own_prompt_id();
-    let options = JobOptions {
-        prompt_id: Some(id.clone()),
-        ..JobOptions::default()
-    };
-    let run = comfywire_host::spawn(async move { jobs.run(workflow, options).await });
-    until("the run's prompt to start", || {
-        server.ledger().runs(&id) == 1
-    });
+    let (id, run) = start_owned_run(&host, &server);
     drop(run); // aborts the task: the run's future is dropped
     until("the dropped run's prompt to be interrupted", || {
         end_of(&server, &id) == Some(RunEnd::Interrupted)
@@ -118,17 +108,7 @@ fn a_dropped_run_removes_its_prompt_in_the_background() {
 fn a_run_cancelled_just_before_its_client_closes_still_removes_its_prompt() {
     let (_rt, server) = mock(0.5); // long_run: about 4 s, time to act while it runs
     let host = client(&server);
-    let jobs = host.jobs().clone();
-    let workflow = server.workflow("long_run").unwrap();
-    let id = own_prompt_id();
-    let options = JobOptions {
-        prompt_id: Some(id.clone()),
-        ..JobOptions::default()
-    };
-    let run = comfywire_host::spawn(async move { jobs.run(workflow, options).await });
-    until("the run's prompt to start", || {
-        server.ledger().runs(&id) == 1
-    });
+    let (id, run) = start_owned_run(&host, &server);
     // The abort drops the run's future later, on a worker: the close must
     // not miss the removal that drop starts.
     drop(run);
@@ -237,6 +217,27 @@ fn a_partially_valid_run_reports_its_skipped_outputs() {
     );
     assert!(outcome.to_json()["skipped_outputs"].is_object());
     host.close();
+}
+
+/// A `long_run` spawned on the host runtime under a prompt id of the
+/// test's own, once the server has started it: its id and its task
+/// (dropping the task drops the run's future).
+fn start_owned_run(
+    host: &HostClient,
+    server: &MockServer,
+) -> (String, comfywire_host::Spawned<comfywire_host::HostOutcome>) {
+    let jobs = host.jobs().clone();
+    let workflow = server.workflow("long_run").unwrap();
+    let id = own_prompt_id();
+    let options = JobOptions {
+        prompt_id: Some(id.clone()),
+        ..JobOptions::default()
+    };
+    let run = comfywire_host::spawn(async move { jobs.run(workflow, options).await });
+    until("the run's prompt to start", || {
+        server.ledger().runs(&id) == 1
+    });
+    (id, run)
 }
 
 /// A prompt id of the test's own, so it is known before the run returns.
