@@ -21,6 +21,7 @@ use tokio::sync::{Mutex, Notify, mpsc};
 
 use crate::client::Delivered;
 use crate::dispatch::{CallbackHandle, EventCallback};
+use crate::error::{ErrorCode, HostError};
 use crate::model::HostEvent;
 
 /// Callback failure reports a stream buffers before the newest are dropped.
@@ -153,32 +154,39 @@ struct Source {
     scratch: Vec<Event>,
     /// Set for a job's stream.
     job: Option<JobView>,
+    /// Taken from the queues but beyond the last batch's `max`: the first
+    /// of the next batch.
+    held: VecDeque<Delivered>,
 }
 
 impl Source {
     /// Moves what is already queued into `batch`, up to `max` in all:
     /// reports first, then the events in one lock of their queue.
     fn drain_ready(&mut self, batch: &mut Vec<Delivered>, max: usize) {
+        let mut taken = Vec::new();
         while let Ok(report) = self.reports.try_recv() {
-            batch.push(Delivered::Report(Box::new(report)));
+            taken.push(Delivered::Report(Box::new(report)));
         }
         if let Some(job) = &mut self.job {
             if let Some(replay) = &mut job.replay {
                 let replayed: Vec<Event> = replay.drain(..).collect();
-                job.take(replayed, true, batch);
+                job.take(replayed, true, &mut taken);
             }
         }
-        let room = max.saturating_sub(batch.len());
+        let room = max.saturating_sub(batch.len() + self.held.len() + taken.len());
         self.events.try_recv_many(&mut self.scratch, room);
         match &mut self.job {
-            Some(job) => job.take(self.scratch.drain(..), false, batch),
-            None => batch.extend(self.scratch.drain(..).map(Delivered::Client)),
+            Some(job) => job.take(self.scratch.drain(..), false, &mut taken),
+            None => taken.extend(self.scratch.drain(..).map(Delivered::Client)),
         }
+        self.held.extend(taken);
+        let room = max.saturating_sub(batch.len()).min(self.held.len());
+        batch.extend(self.held.drain(..room));
     }
 
     /// True once a job's stream delivered its `Finished`.
     fn ended(&self) -> bool {
-        self.job.as_ref().is_some_and(|j| j.finished)
+        self.held.is_empty() && self.job.as_ref().is_some_and(|j| j.finished)
     }
 }
 
@@ -205,6 +213,7 @@ impl EventStream {
             _forward: Some(forward),
             scratch: Vec::new(),
             job: None,
+            held: VecDeque::new(),
         })
     }
 
@@ -227,6 +236,7 @@ impl EventStream {
                 outputs: HashSet::new(),
                 finished: false,
             }),
+            held: VecDeque::new(),
         })
     }
 
@@ -267,6 +277,10 @@ impl EventStream {
             return Some(Vec::new());
         }
         let mut batch = Vec::new();
+        if !source.held.is_empty() {
+            source.drain_ready(&mut batch, max);
+            return Some(batch);
+        }
         if let Some(job) = &mut source.job {
             if job.replay.is_none() {
                 tokio::select! {
@@ -310,6 +324,22 @@ impl EventStream {
             guard.take();
         }
         Some(batch)
+    }
+
+    /// The next event, waiting up to `timeout` (blocking; the one-at-a-time
+    /// pull of C and uniffi): `None` when the time ran out, `Closed` once
+    /// the stream ended (a job's after its `Finished`, any stream when its
+    /// client closed or on [`EventStream::close`]), for good.
+    pub fn next_event(&self, timeout: Duration) -> Result<Option<Delivered>, HostError> {
+        let ended = || HostError::new(ErrorCode::Closed, "the event stream has ended");
+        if let Some(first) = self.try_batch(1).pop() {
+            return Ok(Some(first));
+        }
+        let waiting = self.clone().next_batch(Some(timeout), 1);
+        match crate::block_on(async { Ok(waiting.await) })? {
+            None => Ok(None),
+            Some(batch) => batch.into_iter().next().map(Some).ok_or_else(ended),
+        }
     }
 
     /// Closes the stream: a wait in progress ends (as does the next one,

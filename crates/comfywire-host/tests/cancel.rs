@@ -187,6 +187,51 @@ fn a_job_stream_made_after_the_end_replays_it_and_ends() {
 }
 
 #[test]
+fn a_job_stream_read_one_event_at_a_time_is_the_batch_read_then_closed() {
+    let (_rt, server) = mock(0.0);
+    let host = client(&server);
+    let jobs = host.jobs();
+    let done = block_on(jobs.run(server.sample_workflow(), JobOptions::default())).unwrap();
+    let kinds_of = |stream: &comfywire_host::EventStream, one_at_a_time: bool| {
+        let mut kinds = Vec::new();
+        loop {
+            let taken = if one_at_a_time {
+                match stream.next_event(Duration::from_secs(5)) {
+                    Ok(event) => vec![event.expect("the replay comes without waiting")],
+                    Err(e) => {
+                        assert_eq!(e.code, comfywire_host::ErrorCode::Closed, "{e:?}");
+                        break;
+                    }
+                }
+            } else {
+                let wait = stream.clone().next_batch(Some(Duration::from_secs(5)), 2);
+                let batch = block_on(async { Ok(wait.await) }).unwrap().unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.len() <= 2, "a batch holds at most its max");
+                batch
+            };
+            kinds.extend(taken.iter().map(|d| d.kind().name()));
+            assert!(kinds.len() < 1000, "the stream did not end");
+        }
+        kinds
+    };
+    let one = kinds_of(&jobs.job_stream(&done.prompt_id).unwrap(), true);
+    let batched = kinds_of(&jobs.job_stream(&done.prompt_id).unwrap(), false);
+    assert_eq!(one, batched);
+    assert_eq!(one.first(), Some(&"prompt_queued"));
+    assert_eq!(one.last(), Some(&"finished"));
+    // The server's record: one output event per node it says gave output.
+    let history = block_on(jobs.server_history(&done.prompt_id))
+        .unwrap()
+        .unwrap();
+    let outputs = history["outputs"].as_object().map_or(0, |o| o.len());
+    assert_eq!(one.iter().filter(|k| **k == "output").count(), outputs);
+    host.close();
+}
+
+#[test]
 fn the_first_run_waits_for_the_socket_and_has_no_gap() {
     let (_rt, server) = mock(0.0);
     // Not waited for: the first submission waits for the first connect.
