@@ -78,6 +78,12 @@ typedef struct comfywire_client comfywire_client;
 typedef struct comfywire_event comfywire_event;
 
 /**
+ * The events of one prompt. Make it with comfywire_job_events_new(), read it
+ * with comfywire_job_events_next(), free it with comfywire_job_events_free().
+ */
+typedef struct comfywire_job_events comfywire_job_events;
+
+/**
  * How a prompt ended (or where it is). Owned by the caller; free it with
  * comfywire_outcome_free().
  */
@@ -190,7 +196,33 @@ typedef struct comfywire_job_options {
    * The prompt did not start within this long (ms).
    */
   uint32_t queue_timeout_ms;
+  /**
+   * comfywire_run_with(): leave the prompt on the server when the run
+   * ends without its outcome (a deadline, a close). Without it such a
+   * run removes its own prompt, as comfywire_cancel() does.
+   */
+  bool detach;
 } comfywire_job_options;
+
+/**
+ * What comfywire_cancel() did.
+ */
+typedef int32_t comfywire_cancelled;
+
+/**
+ * The prompt had ended, or the server did not know it: nothing to do.
+ */
+#define COMFYWIRE_CANCEL_NOT_ACTIVE 0
+
+/**
+ * It was pending: deleted from the queue.
+ */
+#define COMFYWIRE_CANCEL_DELETED 1
+
+/**
+ * It was running: interrupted.
+ */
+#define COMFYWIRE_CANCEL_INTERRUPTED 2
 
 /**
  * Success.
@@ -552,6 +584,33 @@ comfywire_status comfywire_download_outputs(const struct comfywire_client *clien
 comfywire_status comfywire_upload(const struct comfywire_client *client, const char *filename, const uint8_t *data, size_t len, const char *subfolder, const char *kind, bool overwrite, char **out_json);
 
 /**
+ * The events of `prompt_id` from its submission on: the first reads
+ * replay what the client already knows of it (queued, started, cached
+ * nodes, outputs, its end; a prompt the client does not track is
+ * attached), then live events follow, and the stream ends after the
+ * prompt's `finished` event, however late it was made. Sets `*out_events`.
+ */
+comfywire_status comfywire_job_events_new(const struct comfywire_client *client, const char *prompt_id, struct comfywire_job_events **out_events);
+
+/**
+ * Waits up to `timeout_ms` for the prompt's next event (0 polls). Sets
+ * `*out_event` to an event owned by the caller (free it with
+ * comfywire_event_free()), or to NULL when none came in time (still
+ * COMFYWIRE_OK). Returns COMFYWIRE_CLOSED once the stream ended: after its
+ * `finished` event was read, or when the client closed.
+ */
+comfywire_status comfywire_job_events_next(const struct comfywire_job_events *events, uint32_t timeout_ms, struct comfywire_event **out_event);
+
+/**
+ * Frees the stream (its subscription ends). NULL is ignored.
+ *
+ * # Safety
+ * `events` is NULL or a stream not freed yet, which no other thread uses
+ * any more.
+ */
+void comfywire_job_events_free(struct comfywire_job_events *events);
+
+/**
  * Submits a workflow (API-format JSON) and sets `*out_prompt_id`. A
  * refused prompt gives COMFYWIRE_VALIDATION, with the node errors in
  * comfywire_last_error_detail_json().
@@ -582,13 +641,24 @@ comfywire_status comfywire_run(const struct comfywire_client *client, const char
 /**
  * comfywire_run() with options: the total, stall and queue deadlines
  * (COMFYWIRE_DEADLINE, with the kind in the last error's detail JSON),
- * prompt id, extra data, front of the queue. NULL options are the
- * defaults. `*out_outcome` as comfywire_run().
+ * prompt id, extra data, front of the queue, detach. NULL options are the
+ * defaults. `*out_outcome` as comfywire_run(). A run that ends without
+ * its outcome (a deadline, the client closed) removes its prompt from the
+ * server (comfywire_cancel()'s rule) unless `detach` is set.
  *
  * # Safety
  * `options` is NULL or initialised.
  */
 comfywire_status comfywire_run_with(const struct comfywire_client *client, const char *workflow_json, const struct comfywire_job_options *options, struct comfywire_outcome **out_outcome);
+
+/**
+ * Removes a prompt from the server, whichever client submitted it:
+ * deletes it while it is pending, interrupts it while it runs (never
+ * another prompt). Sets `*out_done` (may be NULL) to what it did. The
+ * rule a run that ends without its outcome applies to its own prompt
+ * (see `detach` in comfywire_job_options).
+ */
+comfywire_status comfywire_cancel(const struct comfywire_client *client, const char *prompt_id, comfywire_cancelled *out_done);
 
 /**
  * Blocks up to `timeout_ms` for a prompt to end. Statuses and

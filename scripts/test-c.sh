@@ -125,7 +125,8 @@ run() {
   last=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
   if [ "$status" -ne 0 ] || [ -z "$last" ] || ! [[ "$last" =~ \ 0\ failed$ ]]; then
     failures=$((failures + 1))
-    echo "--- $name failed (exit $status); log:" >&2
+    echo "--- $name failed (exit $status); its failed checks, then the log's end:" >&2
+    grep -E '^FAIL ' "$log" >&2 || true
     tail -n 60 "$log" >&2
   fi
   summary+=("$(printf '%-16s %s (exit %s)' "$name" "${last:-no result line}" "$status")")

@@ -21,7 +21,11 @@ fn main() {
         };
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libcomfywire.so.{soversion}");
     }
-    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time: a build script compiled for another checkout of the
+    // same target dir must not write that checkout's header.
+    let crate_dir = PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let config_path = crate_dir.join("cbindgen.toml");
     let header = crate_dir.join("../../include/comfywire.h");
     println!("cargo:rerun-if-changed=src");

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mock_ledger.h"
+
 static int passed;
 static int failed;
 
@@ -857,6 +859,173 @@ static void test_job_options(comfywire_client *client) {
     CHECK(comfywire_connect(client, 5000) == COMFYWIRE_OK);
 }
 
+/* How the mock's ledger says `id` left the server, waiting up to 10 s for
+ * it to leave: "" when it is still there. */
+static void wait_end(const char *id, char *out, size_t cap) {
+    out[0] = '\0';
+    for (int i = 0; i < 200 && out[0] == '\0'; i++) {
+        char *ledger = ledger_of(mock_url);
+        if (ledger != NULL) {
+            end_of(ledger, id, out, cap);
+            free(ledger);
+        }
+        if (out[0] == '\0') {
+            sleep_ms(50);
+        }
+    }
+}
+
+/* Reads a job's stream to its end (COMFYWIRE_CLOSED): how many events, of
+ * which outputs, whether each was of `prompt_id`, the first kind and the
+ * terminal status (copied out; 0 when none). */
+typedef struct {
+    int events, outputs, ours, closed;
+    char first[32], status[32];
+} job_read;
+
+static job_read read_job(comfywire_job_events *events, const char *prompt_id) {
+    job_read r;
+    memset(&r, 0, sizeof r);
+    r.ours = 1;
+    for (int i = 0; i < 5000; i++) {
+        comfywire_event *event = NULL;
+        comfywire_status status = comfywire_job_events_next(events, 200, &event);
+        if (status != COMFYWIRE_OK) {
+            r.closed = status == COMFYWIRE_CLOSED && event == NULL;
+            break;
+        }
+        if (event == NULL) {
+            continue;
+        }
+        const char *kind = comfywire_event_kind(event);
+        if (r.events++ == 0) {
+            snprintf(r.first, sizeof r.first, "%s", kind);
+        }
+        r.ours &= str_eq(comfywire_event_prompt_id(event), prompt_id);
+        r.outputs += str_eq(kind, "output");
+        if (str_eq(kind, "finished")) {
+            snprintf(r.status, sizeof r.status, "%s", comfywire_event_text(event));
+        }
+        comfywire_event_free(event);
+    }
+    return r;
+}
+
+/* A job's stream, live and replayed, agrees with the server's history;
+ * comfywire_cancel deletes a queued prompt and interrupts a running one,
+ * and a run out of time removes its prompt unless detached: each checked
+ * against the mock's ledger. */
+static void test_cancel_detach_and_job_events(comfywire_client *client) {
+    char *id = NULL;
+    CHECK(comfywire_submit(client, WORKFLOW, &id) == COMFYWIRE_OK);
+    comfywire_job_events *events = NULL;
+    CHECK(comfywire_job_events_new(client, id, &events) == COMFYWIRE_OK);
+    job_read live = read_job(events, id);
+    comfywire_job_events_free(events);
+    CHECK(live.closed && live.ours && str_eq(live.first, "prompt_queued"));
+    CHECK(str_eq(live.status, "succeeded"));
+    /* One output event per node the server's history has outputs of. */
+    char *history = NULL;
+    for (int i = 0; i < 100 && history == NULL; i++) {
+        CHECK(comfywire_server_history(client, id, &history) == COMFYWIRE_OK);
+        if (history == NULL) {
+            sleep_ms(50);
+        }
+    }
+    const char *outputs = history != NULL ? strstr(history, "\"outputs\":") : NULL;
+    CHECK(outputs != NULL && live.outputs >= 1);
+    if (outputs != NULL) {
+        /* Compact JSON in the server's order: `"outputs":{"9":{"images":
+         * [...]}},"status":...`, so each node key is followed by `":{"`. */
+        const char *status = strstr(outputs, "\"status\"");
+        int nodes = 0;
+        for (const char *at = strstr(outputs + strlen("\"outputs\":{"), "\":{\"");
+             at != NULL && at < status;
+             at = strstr(at + 1, "\":{\"")) {
+            nodes++;
+        }
+        CHECK(nodes == live.outputs);
+    }
+    comfywire_string_free(history);
+    /* Made after the end, the stream replays it from the client's record. */
+    CHECK(comfywire_job_events_new(client, id, &events) == COMFYWIRE_OK);
+    job_read replay = read_job(events, id);
+    comfywire_job_events_free(events);
+    CHECK(replay.closed && replay.ours && str_eq(replay.first, "prompt_queued"));
+    CHECK(str_eq(replay.status, "succeeded") && replay.outputs == live.outputs);
+    comfywire_string_free(id);
+    CHECK(comfywire_job_events_new(client, NULL, &events) == COMFYWIRE_INVALID_ARGUMENT);
+    CHECK(events == NULL);
+    comfywire_event *none = (comfywire_event *)1;
+    CHECK(comfywire_job_events_next(NULL, 0, &none) == COMFYWIRE_INVALID_ARGUMENT && none == NULL);
+
+    /* Slow enough that the second long prompt waits behind the first. */
+    CHECK(set_speed("0.2") == 0);
+    comfywire_job_options slow = comfywire_job_options_default();
+    slow.extra_data_json = "{\"mock_scenario\": \"long_run\"}";
+    char *running = NULL, *queued = NULL;
+    CHECK(comfywire_submit_with(client, WORKFLOW, &slow, &running) == COMFYWIRE_OK);
+    CHECK(comfywire_submit_with(client, WORKFLOW, &slow, &queued) == COMFYWIRE_OK);
+    if (running != NULL && queued != NULL &&
+        comfywire_job_events_new(client, running, &events) == COMFYWIRE_OK) {
+        int started = 0;
+        for (int i = 0; i < 200 && !started; i++) {
+            comfywire_event *event = NULL;
+            if (comfywire_job_events_next(events, 50, &event) != COMFYWIRE_OK) {
+                break;
+            }
+            started = event != NULL && str_eq(comfywire_event_kind(event), "execution_started");
+            comfywire_event_free(event);
+        }
+        CHECK(started);
+        comfywire_cancelled done = -1;
+        CHECK(comfywire_cancel(client, queued, &done) == COMFYWIRE_OK);
+        CHECK(done == COMFYWIRE_CANCEL_DELETED);
+        CHECK(comfywire_cancel(client, running, &done) == COMFYWIRE_OK);
+        CHECK(done == COMFYWIRE_CANCEL_INTERRUPTED);
+        job_read rest = read_job(events, running);
+        comfywire_job_events_free(events);
+        CHECK(rest.closed && str_eq(rest.status, "interrupted"));
+        CHECK(comfywire_cancel(client, running, &done) == COMFYWIRE_OK);
+        CHECK(done == COMFYWIRE_CANCEL_NOT_ACTIVE);
+        char end[32];
+        wait_end(queued, end, sizeof end);
+        CHECK(str_eq(end, "deleted"));
+        wait_end(running, end, sizeof end);
+        CHECK(str_eq(end, "interrupted"));
+    }
+    comfywire_string_free(running);
+    comfywire_string_free(queued);
+
+    /* Out of time: the owned run's prompt is removed, the detached one's
+     * runs on to its end on the server. */
+    /* Ids of this process: the suites run one after another on one mock,
+     * whose history still has the last suite's. */
+    char owned_id[64], detached_id[64];
+    snprintf(owned_id, sizeof owned_id, "c-owned-run-%ld", (long)getpid());
+    snprintf(detached_id, sizeof detached_id, "c-detached-run-%ld", (long)getpid());
+    comfywire_job_options owned = slow, detached = slow;
+    owned.prompt_id = owned_id;
+    owned.stall_timeout_ms = 1;
+    owned.queue_timeout_ms = 1;
+    detached.prompt_id = detached_id;
+    detached.stall_timeout_ms = 1;
+    detached.queue_timeout_ms = 1;
+    detached.detach = true;
+    comfywire_outcome *outcome = NULL;
+    CHECK(comfywire_run_with(client, WORKFLOW, &detached, &outcome) == COMFYWIRE_DEADLINE);
+    comfywire_outcome_free(outcome);
+    outcome = NULL;
+    CHECK(comfywire_run_with(client, WORKFLOW, &owned, &outcome) == COMFYWIRE_DEADLINE);
+    comfywire_outcome_free(outcome);
+    char end[32];
+    wait_end(owned_id, end, sizeof end);
+    CHECK(str_eq(end, "deleted") || str_eq(end, "interrupted"));
+    CHECK(set_speed("3") == 0);
+    wait_end(detached_id, end, sizeof end);
+    CHECK(str_eq(end, "succeeded"));
+}
+
 static void test_queue_and_close(comfywire_client *client) {
     char *queue = NULL;
     CHECK(comfywire_queue(client, &queue) == COMFYWIRE_OK);
@@ -1026,6 +1195,7 @@ int main(int argc, char **argv) {
         test_bad_json_with_client(client);
         test_files(client);
         test_job_options(client);
+        test_cancel_detach_and_job_events(client);
         test_queue_and_close(client);
         comfywire_client_free(client);
     }

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mock_ledger.h"
+
 static int passed;
 static int failed;
 
@@ -47,60 +49,6 @@ static int count_of(const char *text, const char *needle) {
         n++;
     }
     return n;
-}
-
-/* The body of GET URL/mock/ledger (malloc'ed; NULL when curl failed). */
-static char *ledger_of(const char *url) {
-    char command[512];
-    snprintf(command, sizeof command, "curl -fsS '%s/mock/ledger'", url);
-    FILE *pipe = popen(command, "r");
-    if (pipe == NULL) {
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *text = malloc(cap);
-    size_t got;
-    while (text != NULL && (got = fread(text + len, 1, cap - len - 1, pipe)) > 0) {
-        len += got;
-        if (cap - len < 4096) {
-            char *bigger = realloc(text, cap * 2);
-            if (bigger == NULL) {
-                free(text);
-                text = NULL;
-                break;
-            }
-            text = bigger;
-            cap *= 2;
-        }
-    }
-    if (pclose(pipe) != 0 || text == NULL) {
-        free(text);
-        return NULL;
-    }
-    text[len] = '\0';
-    return text;
-}
-
-/* The ledger entry of `id` on this server: enqueued entries (0 or 1 for a
- * prompt submitted once there) and its runs, read from the mock's JSON
- * (`{"seq": 0, ..., "prompt_id": "ID", ..., "enqueued": true, ...,
- * "runs": 1, ...}`). */
-static void entry_of(const char *ledger, const char *id, int *enqueued, long *runs) {
-    char key[160];
-    snprintf(key, sizeof key, "\"prompt_id\": \"%s\"", id);
-    *enqueued = 0;
-    *runs = 0;
-    for (const char *at = strstr(ledger, key); at != NULL; at = strstr(at + 1, key)) {
-        const char *end = strchr(at, '}');
-        const char *yes = strstr(at, "\"enqueued\": true");
-        const char *run = strstr(at, "\"runs\": ");
-        if (end != NULL && yes != NULL && yes < end) {
-            *enqueued += 1;
-        }
-        if (end != NULL && run != NULL && run < end) {
-            *runs += strtol(run + strlen("\"runs\": "), NULL, 10);
-        }
-    }
 }
 
 static int label_index(const char *label) {

@@ -101,8 +101,10 @@ pub unsafe extern "C" fn comfywire_run(
 
 /// comfywire_run() with options: the total, stall and queue deadlines
 /// (COMFYWIRE_DEADLINE, with the kind in the last error's detail JSON),
-/// prompt id, extra data, front of the queue. NULL options are the
-/// defaults. `*out_outcome` as comfywire_run().
+/// prompt id, extra data, front of the queue, detach. NULL options are the
+/// defaults. `*out_outcome` as comfywire_run(). A run that ends without
+/// its outcome (a deadline, the client closed) removes its prompt from the
+/// server (comfywire_cancel()'s rule) unless `detach` is set.
 ///
 /// # Safety
 /// `options` is NULL or initialised.
@@ -118,6 +120,42 @@ pub unsafe extern "C" fn comfywire_run_with(
         outcome_call(client, out_outcome, |c| {
             let (workflow, options) = (workflow(workflow_json)?, JobSpec::read(options)?);
             block_on(c.jobs().run(workflow, options)).map(Some)
+        })
+    }
+}
+
+/// What comfywire_cancel() did.
+pub type Cancelled = i32;
+/// The prompt had ended, or the server did not know it: nothing to do.
+pub const COMFYWIRE_CANCEL_NOT_ACTIVE: Cancelled = 0;
+/// It was pending: deleted from the queue.
+pub const COMFYWIRE_CANCEL_DELETED: Cancelled = 1;
+/// It was running: interrupted.
+pub const COMFYWIRE_CANCEL_INTERRUPTED: Cancelled = 2;
+
+/// Removes a prompt from the server, whichever client submitted it:
+/// deletes it while it is pending, interrupts it while it runs (never
+/// another prompt). Sets `*out_done` (may be NULL) to what it did. The
+/// rule a run that ends without its outcome applies to its own prompt
+/// (see `detach` in comfywire_job_options).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn comfywire_cancel(
+    client: *const Client,
+    prompt_id: *const c_char,
+    out_done: *mut Cancelled,
+) -> Status {
+    // SAFETY: the general contract.
+    unsafe {
+        with_client(client, |c| {
+            let done = block_on(c.jobs().cancel(str_arg(prompt_id, "prompt_id")?))?;
+            if let Some(out) = out_done.as_mut() {
+                *out = match done {
+                    comfywire_host::Cancelled::NotActive => COMFYWIRE_CANCEL_NOT_ACTIVE,
+                    comfywire_host::Cancelled::Deleted => COMFYWIRE_CANCEL_DELETED,
+                    comfywire_host::Cancelled::Interrupted => COMFYWIRE_CANCEL_INTERRUPTED,
+                };
+            }
+            Ok(())
         })
     }
 }

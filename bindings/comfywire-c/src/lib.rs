@@ -14,7 +14,7 @@
 //! owned results ([`strings`]), the `user_data` / free-function pair of
 //! callbacks ([`callback`]), owned records with borrowed accessors
 //! ([`event`], [`outcome`]), and one `extern "C"` function per call of the
-//! job API ([`client`], [`jobs`], [`files`]), and of the pool's
+//! job API ([`client`], [`jobs`], [`job_events`], [`files`]), and of the pool's
 //! ([`pool`](mod@pool), over the host's `HostPool`).
 //!
 //! # Safety
@@ -34,6 +34,7 @@ pub mod callback;
 pub mod client;
 pub mod event;
 pub mod files;
+pub mod job_events;
 pub mod jobs;
 pub mod options;
 pub mod outcome;

@@ -99,6 +99,10 @@ pub struct JobSpec {
     pub stall_timeout_ms: u32,
     /// The prompt did not start within this long (ms).
     pub queue_timeout_ms: u32,
+    /// comfywire_run_with(): leave the prompt on the server when the run
+    /// ends without its outcome (a deadline, a close). Without it such a
+    /// run removes its own prompt, as comfywire_cancel() does.
+    pub detach: bool,
 }
 
 impl JobSpec {
@@ -126,7 +130,7 @@ impl JobSpec {
             stall_timeout: ms(o.stall_timeout_ms),
             queue_timeout: ms(o.queue_timeout_ms),
             // A run that runs out of time removes its prompt (the host's rule).
-            detach: false,
+            detach: o.detach,
         })
     }
 }
