@@ -3,9 +3,10 @@
 //! and leaves an ended one alone, as the mock's ledger says; `job_events`
 //! reads one prompt's events one at a time from its queueing to its
 //! `finished` (with the outputs the server's history holds), then
-//! `Closed`, the same when made after the end; `shutdown` ends a read
-//! waiting on another thread. The rules are the host's (its
-//! `tests/cancel.rs` and `tests/stream.rs`); this checks the mapping.
+//! `Closed`, the same when made after the end; its `shutdown` ends a read
+//! waiting on another thread, and the client's ends the stream too. The
+//! rules are the host's (its `tests/cancel.rs` and `tests/stream.rs`);
+//! this checks the mapping.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -114,7 +115,7 @@ fn job_events_run_from_queued_to_finished_then_closed_also_when_made_after_the_e
 }
 
 #[test]
-fn shutdown_ends_a_read_waiting_on_another_thread() {
+fn shutdown_ends_a_read_waiting_on_another_thread_and_so_does_the_clients() {
     let (_rt, server) = mock();
     server.set_speed(0.25); // long_run: about 8 s, it is still running at the end
     let client = connected(&server);
@@ -150,9 +151,22 @@ fn shutdown_ends_a_read_waiting_on_another_thread() {
         Err(ComfyError::Closed { .. })
     ));
     events.shutdown();
-    assert_eq!(
-        block_on(client.cancel(id.clone())).unwrap(),
-        Cancelled::Interrupted
-    );
+
+    // The client's shutdown ends a stream of a prompt still running too:
+    // what was queued already may come first, then `Closed`.
+    let other = client.job_events(id.clone()).unwrap();
+    let first = other.next_event(10_000).unwrap().unwrap();
+    assert_eq!(first.kind.name(), "prompt_queued");
     client.shutdown();
+    for read in 0.. {
+        match other.next_event(5_000) {
+            Ok(Some(_)) if read < 1_000 => {}
+            Ok(event) => panic!("not closed by the client's shutdown: {event:?}"),
+            Err(error) => {
+                assert!(matches!(error, ComfyError::Closed { .. }), "{error:?}");
+                break;
+            }
+        }
+    }
+    assert_eq!(end_of(&server, &id), None, "the prompt goes on");
 }
