@@ -156,6 +156,59 @@ fun poolSpeed(speed: Double) = poolUrls.forEach { url ->
     c.disconnect()
 }
 
+/** What the mock's ledger (the server's own record, not the client's) says
+ *  of a prompt: how many times it started, and how it left the server
+ *  (`null` while pending or running). */
+data class LedgerRow(val runs: Int, val end: String?)
+
+/** The ledger row of `promptId`, or null when the mock never enqueued it. Its
+ *  entries are flat JSON objects, so each is one `{...}` without braces inside. */
+fun ledger(promptId: String): LedgerRow? {
+    val entry = Regex("\\{[^{}]*\\}").findAll(httpGet("$mockUrl/mock/ledger")).map { it.value }
+        .firstOrNull { Regex("\"prompt_id\":\\s*\"${Regex.escape(promptId)}\"").containsMatchIn(it) } ?: return null
+    val runs = Regex("\"runs\":\\s*(\\d+)").find(entry)?.groupValues?.get(1)?.toInt() ?: 0
+    return LedgerRow(runs, Regex("\"end\":\\s*\"(\\w+)\"").find(entry)?.groupValues?.get(1))
+}
+
+/** The keys of the JSON object that follows the first `"name"` in `json`
+ *  (a small scanner: the suite has no JSON library). */
+fun keysOf(json: String, name: String): Set<String> {
+    val keys = mutableSetOf<String>()
+    var i = json.indexOf("\"$name\"").let { if (it < 0) return keys else json.indexOf('{', it) }
+    var depth = 0
+    while (i in json.indices) {
+        when (json[i]) {
+            '{', '[' -> depth++
+            '}', ']' -> if (--depth == 0) return keys
+            '"' -> {
+                var end = i + 1
+                while (json[end] != '"') end += if (json[end] == '\\') 2 else 1
+                if (depth == 1 && json.substring(end + 1).trimStart().startsWith(":")) keys.add(json.substring(i + 1, end))
+                i = end
+            }
+        }
+        i++
+    }
+    return keys
+}
+
+/** Reads a job's events one at a time up to its `finished`; the stream must
+ *  then have ended for good (`Closed`). */
+fun readToTheEnd(events: JobEvents): List<Event> {
+    val read = mutableListOf<Event>()
+    while (read.lastOrNull()?.kind != "finished") {
+        read.add(events.nextEvent(20_000u) ?: throw AssertionError("nothing in 20 s after ${read.map { it.kind }}"))
+    }
+    repeat(2) {
+        try {
+            val after = events.nextEvent(1_000u)
+            throw AssertionError("read after finished: ${after?.kind}")
+        } catch (e: ComfyException.Closed) {
+        }
+    }
+    return read
+}
+
 val tests: List<Pair<String, suspend () -> Unit>> = listOf(
     "run succeeds with outputs" to {
         newClient().use { client ->
@@ -271,6 +324,48 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             }
         } finally {
             mock("speed", """{"speed": 1}""")
+        }
+    },
+    "cancel deletes a queued prompt unrun, interrupts the running one, leaves an ended one" to {
+        mock("speed", """{"speed": 0.25}""") // long_run: about 8 s, time to act while it runs
+        try {
+            newClient().use { client ->
+                val running = client.submit(WORKFLOW, scenario("long_run")).promptId
+                val queued = client.submit(WORKFLOW, scenario("long_run")).promptId
+                expect(until { ledger(running)?.runs == 1 }) { "the first never started: ${ledger(running)}" }
+                val deleted = client.cancel(queued)
+                expect(deleted == Cancelled.DELETED) { "queued: $deleted" }
+                expect(ledger(queued) == LedgerRow(0, "deleted")) { "ledger of the queued one: ${ledger(queued)}" }
+                expect(!httpGet("$mockUrl/history/$queued").contains(queued)) { "the deleted one has a history" }
+                val interrupted = client.cancel(running)
+                expect(interrupted == Cancelled.INTERRUPTED) { "running: $interrupted" }
+                expect(until { httpGet("$mockUrl/history/$running").contains("execution_interrupted") }) {
+                    "history of the running one: ${httpGet("$mockUrl/history/$running")}"
+                }
+                expect(until { ledger(running) == LedgerRow(1, "interrupted") }) { "ledger of the running one: ${ledger(running)}" }
+                val ended = client.cancel(running)
+                expect(ended == Cancelled.NOT_ACTIVE) { "ended: $ended" }
+                expect(client.cancel("no-such-prompt") == Cancelled.NOT_ACTIVE) { "a prompt the server does not know" }
+            }
+        } finally {
+            mock("speed", """{"speed": 1}""")
+        }
+    },
+    "job events: one prompt's, prompt_queued to finished with the server's outputs, then Closed; replayed after the end" to {
+        newClient().use { client ->
+            val id = client.submit(WORKFLOW, scenario("success_single")).promptId
+            val live = client.jobEvents(id).use { readToTheEnd(it) }
+            val late = client.jobEvents(id).use { readToTheEnd(it) }
+            val withOutputs = keysOf(httpGet("$mockUrl/history/$id"), "outputs")
+            expect(withOutputs.isNotEmpty()) { "no outputs in the server's history" }
+            for ((name, events) in listOf("live" to live, "after the end" to late)) {
+                val kinds = events.map { it.kind }
+                expect(events.all { it.promptId == id }) { "$name: events of ${events.map { it.promptId }.toSet()}" }
+                expect(kinds.first() == "prompt_queued") { "$name: $kinds" }
+                expect(kinds.count { it == "finished" } == 1) { "$name: $kinds" }
+                val outputs = events.filter { it.kind == "output" }.map { it.node }.toSet()
+                expect(outputs == withOutputs) { "$name: outputs of $outputs, the server's history $withOutputs" }
+            }
         }
     },
     "pull next_event and connection state listener" to {

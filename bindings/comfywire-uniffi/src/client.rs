@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use comfywire_host::ffi::Json;
 use comfywire_host::{
-    CALLBACK_ERROR, HostClient, HostError, HostEvent, HostFile, HostOutcome, HostQueue, HostStats,
-    HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec, parse_json,
+    CALLBACK_ERROR, Cancelled, HostClient, HostError, HostEvent, HostFile, HostOutcome, HostQueue,
+    HostStats, HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec, parse_json,
 };
 
 use crate::error::ComfyError;
+use crate::job_events::JobEvents;
 use crate::listener::{EventAdapter, EventListener, StateAdapter, StateListener, Subscription};
 use crate::options::ClientOptions;
 
@@ -123,6 +124,16 @@ impl Client {
         Ok(event.map(|e| e.flat()))
     }
 
+    /// One prompt's own events from its submission to its `finished`
+    /// event ([`JobEvents`]), subscribed now: its first `next_event`
+    /// replays what already happened, so it misses nothing however late it
+    /// is made (after the end too). A prompt this client does not track
+    /// is attached.
+    pub fn job_events(&self, prompt_id: String) -> Result<Arc<JobEvents>, ComfyError> {
+        let stream = self.host.jobs().job_stream(&prompt_id)?;
+        Ok(Arc::new(JobEvents::new(stream)))
+    }
+
     /// App went to the background: disconnect and stop retrying.
     pub fn pause(&self) -> Result<(), ComfyError> {
         Ok(self.host.jobs().pause()?)
@@ -206,6 +217,10 @@ job_calls! {
     /// Interrupts the prompt only if it is the one running now (never
     /// another client's); true if an interrupt was sent.
     fn interrupt(prompt_id: String) -> bool => |jobs| jobs.interrupt(&prompt_id);
+    /// Removes a prompt from the server wherever it is: `Deleted` while
+    /// it was pending, `Interrupted` while it ran (never another prompt),
+    /// `NotActive` once it had ended or when the server does not know it.
+    fn cancel(prompt_id: String) -> Cancelled => |jobs| jobs.cancel(&prompt_id);
     /// The server's queue.
     fn queue() -> HostQueue => |jobs| jobs.queue();
     /// Deletes pending prompts (running ones are untouched: see `interrupt`).

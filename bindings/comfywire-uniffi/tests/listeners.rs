@@ -7,46 +7,17 @@
 //! run) never deadlock, and `shutdown` ends a listener-to-client cycle.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use comfywire_mock::{MockConfig, MockServer, TraceSource};
+use comfywire_mock::MockServer;
 use comfywire_uniffi::{
     Client, ClientOptions, ComfyError, EventListener, HostEvent, JobOptions, ListenerError,
 };
-
-fn mock() -> (tokio::runtime::Runtime, MockServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(MockServer::start_with(MockConfig {
-            port: 0,
-            traces: TraceSource::Embedded,
-            speed: 0.0,
-            default_scenario: "success_single".into(),
-        }))
-        .unwrap();
-    (rt, server)
-}
-
-fn options(server: &MockServer) -> ClientOptions {
-    ClientOptions {
-        url: server.url(),
-        client_id: None,
-        token: None,
-        headers: Default::default(),
-        connect_timeout_ms: None,
-        request_timeout_ms: None,
-        run_timeout_ms: Some(20_000),
-        stall_timeout_ms: None,
-        queue_timeout_ms: None,
-        journal_path: None,
-    }
-}
+use common::{block_on, eventually, mock, options};
 
 #[derive(Default)]
 struct Recorder {
@@ -65,14 +36,6 @@ impl EventListener for Recorder {
             _ => Ok(()),
         }
     }
-}
-
-/// A plain executor, unrelated to the host runtime, like a foreign one.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(future)
 }
 
 #[test]
@@ -212,17 +175,6 @@ fn frames_past(client: &Client, base: u64, more: u64) -> bool {
     eventually(Duration::from_secs(10), || {
         client.stats().frames >= base + more
     })
-}
-
-fn eventually(limit: Duration, done: impl Fn() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    done()
 }
 
 /// Runs `act` with the client it holds on its first event (taking it out,

@@ -237,6 +237,61 @@ func threeServerPool() async throws -> Pool {
     return pool
 }
 
+/// Waits (boundedly, without blocking the cooperative pool) for an async
+/// `condition`, such as one read from the mock over HTTP.
+func eventuallyAsync(seconds: Double = 10, _ condition: () async throws -> Bool) async throws -> Bool {
+    let end = Date().addingTimeInterval(seconds)
+    while Date() < end {
+        if try await condition() { return true }
+        try await Task.sleep(nanoseconds: 20_000_000)
+    }
+    return try await condition()
+}
+
+/// GETs a path of the mock; answers its body as JSON.
+func mockJson(_ path: String) async throws -> Any {
+    let (status, data) = try await http(URLRequest(url: URL(string: "\(try mockUrl())\(path)")!))
+    XCTAssertEqual(status, 200, path)
+    return try JSONSerialization.jsonObject(with: data)
+}
+
+/// What the mock's ledger (the server's own record, not the client's) says
+/// of a prompt: how many times it started, and how it left the server
+/// (`nil` while pending or running); `nil` when it never enqueued it.
+func ledger(_ promptId: String) async throws -> (runs: Int, end: String?)? {
+    let ledger = try await mockJson("/mock/ledger") as? [String: Any]
+    let entries = ledger?["entries"] as? [[String: Any]] ?? []
+    guard let entry = entries.first(where: { $0["prompt_id"] as? String == promptId }) else { return nil }
+    return (entry["runs"] as? Int ?? 0, entry["end"] as? String)
+}
+
+/// The mock's `/history` entry of a prompt (`nil` when it has none).
+func serverHistoryEntry(_ promptId: String) async throws -> [String: Any]? {
+    let history = try await mockJson("/history/\(promptId)") as? [String: Any]
+    return history?[promptId] as? [String: Any]
+}
+
+/// Reads a job's events one at a time up to its `finished`; the stream must
+/// then have ended for good (`Closed`).
+func readToTheEnd(_ events: JobEvents) throws -> [Event] {
+    var read: [Event] = []
+    while read.last?.kind != "finished" {
+        guard let event = try events.nextEvent(timeoutMs: 20_000) else {
+            XCTFail("nothing in 20 s after \(read.map(\.kind))")
+            return read
+        }
+        read.append(event)
+    }
+    for _ in 0..<2 {
+        do {
+            let after = try events.nextEvent(timeoutMs: 1_000)
+            XCTFail("read after finished: \(String(describing: after?.kind))")
+        } catch ComfyError.Closed {
+        }
+    }
+    return read
+}
+
 final class ComfyWireTests: XCTestCase {
     /// A client whose socket is open: the client does not yet settle a
     /// prompt that ends before its first connection, so no test races that.
@@ -370,6 +425,61 @@ final class ComfyWireTests: XCTestCase {
         }
         _ = subscription.cancel()
         try await mock("speed", #"{"speed": 1}"#)
+    }
+
+    func testCancelDeletesAQueuedPromptInterruptsTheRunningOneLeavesAnEndedOne() async throws {
+        try await mock("speed", #"{"speed": 0.25}"#)  // long_run: about 8 s, time to act while it runs
+        defer { Task { try? await mock("speed", #"{"speed": 1}"#) } }
+        let client = try await client()
+        let running = try await client.submit(workflowJson: workflow, options: scenario("long_run")).promptId
+        let queued = try await client.submit(workflowJson: workflow, options: scenario("long_run")).promptId
+        let started = try await eventuallyAsync { try await ledger(running)?.runs == 1 }
+        XCTAssertTrue(started, "the first never started")
+        let deleted = try await client.cancel(promptId: queued)
+        XCTAssertEqual(deleted, .deleted)
+        let queuedRow = try await ledger(queued)
+        XCTAssertEqual(queuedRow?.runs, 0, "the queued one ran")
+        XCTAssertEqual(queuedRow?.end, "deleted")
+        let queuedHistory = try await serverHistoryEntry(queued)
+        XCTAssertNil(queuedHistory, "the deleted one has a history")
+        let interrupted = try await client.cancel(promptId: running)
+        XCTAssertEqual(interrupted, .interrupted)
+        let historySays = try await eventuallyAsync {
+            let status = try await serverHistoryEntry(running)?["status"] as? [String: Any]
+            let messages = status?["messages"] as? [[Any]] ?? []
+            return messages.contains { $0.first as? String == "execution_interrupted" }
+        }
+        XCTAssertTrue(historySays, "the server's history does not say interrupted")
+        let ledgerSays = try await eventuallyAsync {
+            let row = try await ledger(running)
+            return row?.runs == 1 && row?.end == "interrupted"
+        }
+        XCTAssertTrue(ledgerSays, "the ledger does not say interrupted")
+        let ended = try await client.cancel(promptId: running)
+        XCTAssertEqual(ended, .notActive)
+        let unknown = try await client.cancel(promptId: "no-such-prompt")
+        XCTAssertEqual(unknown, .notActive)
+        client.shutdown()
+        try await mock("speed", #"{"speed": 1}"#)
+    }
+
+    func testJobEventsRunFromQueuedToFinishedThenClosedAlsoWhenMadeAfterTheEnd() async throws {
+        let client = try await client()
+        let id = try await client.submit(workflowJson: workflow, options: scenario("success_single")).promptId
+        let live = try readToTheEnd(try client.jobEvents(promptId: id))
+        let late = try readToTheEnd(try client.jobEvents(promptId: id))
+        let entry = try await serverHistoryEntry(id)
+        let withOutputs = Set((entry?["outputs"] as? [String: Any] ?? [:]).keys)
+        XCTAssertFalse(withOutputs.isEmpty, "no outputs in the server's history")
+        for (name, events) in [("live", live), ("after the end", late)] {
+            let kinds = events.map(\.kind)
+            XCTAssertTrue(events.allSatisfy { $0.promptId == id }, "\(name): another prompt's event")
+            XCTAssertEqual(kinds.first, "prompt_queued", "\(name): \(kinds)")
+            XCTAssertEqual(kinds.filter { $0 == "finished" }.count, 1, "\(name): \(kinds)")
+            let outputs = Set(events.filter { $0.kind == "output" }.compactMap(\.node))
+            XCTAssertEqual(outputs, withOutputs, name)
+        }
+        client.shutdown()
     }
 
     func testPullAndStateListenerAndLifecycle() async throws {
