@@ -139,6 +139,40 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // A batch tool's pattern: many prompts submitted before any ends. Each
+    // answer used to scan every tracked record, so a batch cost O(n^2).
+    let mut group = c.benchmark_group("batch_submissions");
+    for n in [1_000usize, 10_000] {
+        let ids: Vec<String> = (0..n).map(|i| format!("batch-{i:08}")).collect();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("track_and_answer_{n}"), |b| {
+            let base = Instant::now();
+            b.iter(|| {
+                let mut s = Session::new(SessionConfig {
+                    client_id: Some("bench".into()),
+                    ..SessionConfig::default()
+                });
+                s.connect(base);
+                s.handle_connected(base);
+                for id in &ids {
+                    s.track_prompt(id, Some(4), base);
+                    s.handle_http(
+                        HttpReply::PromptAccepted {
+                            prompt_id: id.clone(),
+                            number: None,
+                            node_errors: serde_json::Value::Null,
+                        },
+                        base,
+                    );
+                    while s.poll_event().is_some() {}
+                    while s.poll_command().is_some() {}
+                }
+                black_box(s)
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

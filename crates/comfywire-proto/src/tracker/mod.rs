@@ -62,6 +62,10 @@ pub struct Tracker {
     aliases: VecDeque<(String, String)>,
     // Foreign records evicted since the outbox was last at hand.
     evicted: Vec<Arc<str>>,
+    // Prompts held since the last release (see `hold`), so a release looks
+    // at those, not at every record: a batch of n submissions would
+    // otherwise cost n^2. The records' own `held` flags stay the truth.
+    held: Vec<Arc<str>>,
     // Outputs one record keeps inline, estimated bytes.
     max_output_bytes: usize,
 }
@@ -97,6 +101,7 @@ impl Tracker {
             max_foreign: max_foreign.max(1),
             aliases: VecDeque::new(),
             evicted: Vec::new(),
+            held: Vec::new(),
             max_output_bytes,
         }
     }
@@ -290,7 +295,11 @@ impl Tracker {
             self.arrival.push_back(id.clone());
             let record = ExecutionRecord::new(&id, ours);
             self.active.insert(id, record);
-            self.bound_foreign();
+            // Only a foreign record can take the foreign ones past their
+            // bound (a record turning ours only lowers their count).
+            if !ours {
+                self.bound_foreign();
+            }
         }
         self.active
             .get_mut(prompt_id)
@@ -654,7 +663,15 @@ impl Tracker {
         if !foreign || self.unanswered() == 0 {
             return None;
         }
+        // Bounded without a release: entries of records gone are pruned.
+        if self.held.len() > 2 * self.active.len() + 16 {
+            let active = &self.active;
+            self.held.retain(|id| active.get(&**id).is_some_and(|r| r.held));
+        }
         let record = self.active.get_mut(prompt_id)?;
+        if !record.held {
+            self.held.push(record.shared_id.clone());
+        }
         record.held = true;
         record.pending_outcome = Some(outcome.clone());
         record.server_finished_ms = timestamp.or(record.server_finished_ms);
@@ -666,11 +683,19 @@ impl Tracker {
     /// other. Returns held prompts of ours that missed frames, to be
     /// settled from history instead.
     pub(crate) fn release_held(&mut self, outbox: &mut Outbox, now: Instant) -> Vec<String> {
+        if self.held.is_empty() {
+            return Vec::new();
+        }
         let unanswered = self.unanswered() > 0;
+        let active = &self.active;
+        // Drop what is no longer held (ended, claimed or evicted meanwhile).
+        self.held
+            .retain(|id| active.get(&**id).is_some_and(|r| r.held));
         let ready: Vec<(String, bool)> = self
-            .active
-            .values()
-            .filter(|r| r.held && (r.ours || !unanswered))
+            .held
+            .iter()
+            .filter_map(|id| active.get(&**id))
+            .filter(|r| r.ours || !unanswered)
             .map(|r| (r.prompt_id.clone(), r.ours && r.had_gap))
             .collect();
         let mut settle = Vec::new();
