@@ -1,10 +1,11 @@
 //! The plain structs a client and a job are built from: `comfywire_options`
 //! and `comfywire_job_options`. Both map onto the host's own types.
 
+use std::collections::HashMap;
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{HostError, JobOptions, Settings, parse_json};
+use comfywire_host::{ClientOptions, HostError, JobOptions, Settings, parse_json};
 
 use crate::panic::ffi_value;
 use crate::strings::{opt_str, str_arg};
@@ -45,27 +46,28 @@ impl Options {
     /// The settings these options stand for (the string fields NULL or
     /// NUL-terminated).
     pub(crate) unsafe fn to_settings(self) -> Result<Settings, HostError> {
-        let secs = |ms: u32| (ms > 0).then(|| f64::from(ms) / 1000.0);
+        let ms = |ms: u32| (ms > 0).then_some(u64::from(ms));
         // SAFETY: forwarded from this function's contract.
-        let (url, id) = unsafe {
+        let (url, id, journal) = unsafe {
             (
                 str_arg(self.url, "options.url")?,
                 opt_str(self.client_id, "options.client_id")?,
+                opt_str(self.journal_path, "options.journal_path")?,
             )
         };
-        Ok(Settings {
-            url: Some(url.to_owned()),
+        let options = ClientOptions {
+            url: url.to_owned(),
             client_id: id.map(str::to_owned),
-            connect_timeout_s: secs(self.connect_timeout_ms),
-            request_timeout_s: secs(self.request_timeout_ms),
-            queue_timeout_s: secs(self.queue_timeout_ms),
-            stall_timeout_s: secs(self.stall_timeout_ms),
-            timeout_s: secs(self.total_timeout_ms),
-            // SAFETY: forwarded from this function's contract.
-            journal: unsafe { opt_str(self.journal_path, "options.journal_path") }?
-                .map(str::to_owned),
-            ..Settings::default()
-        })
+            token: None,
+            headers: HashMap::new(),
+            connect_timeout_ms: ms(self.connect_timeout_ms),
+            request_timeout_ms: ms(self.request_timeout_ms),
+            run_timeout_ms: ms(self.total_timeout_ms),
+            stall_timeout_ms: ms(self.stall_timeout_ms),
+            queue_timeout_ms: ms(self.queue_timeout_ms),
+            journal_path: journal.map(str::to_owned),
+        };
+        Ok(options.settings())
     }
 }
 

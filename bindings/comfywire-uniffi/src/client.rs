@@ -9,14 +9,14 @@ use std::time::Duration;
 
 use comfywire_host::ffi::Json;
 use comfywire_host::{
-    CALLBACK_ERROR, Cancelled, HostClient, HostError, HostEvent, HostFile, HostOutcome, HostQueue,
-    HostStats, HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec, parse_json,
+    CALLBACK_ERROR, Cancelled, ClientOptions, HostClient, HostError, HostEvent, HostFile,
+    HostOutcome, HostQueue, HostStats, HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec,
+    parse_json,
 };
 
 use crate::error::ComfyError;
 use crate::job_events::JobEvents;
 use crate::listener::{EventAdapter, EventListener, StateAdapter, StateListener, Subscription};
-use crate::options::ClientOptions;
 
 /// A ComfyUI client: one WebSocket, reconnecting on its own, with events
 /// delivered to listeners or pulled with [`Client::next_event`].

@@ -26,19 +26,17 @@ mod client;
 mod error;
 mod job_events;
 mod listener;
-mod options;
 mod pool;
 
 pub use client::{Client, callback_error_kind};
 pub use comfywire_host::{
-    Cancelled, HostEvent, HostExecutionError, HostFile, HostMove, HostNode, HostOutcome,
-    HostPoolEventRecord, HostPoolOutcome, HostQueue, HostQueueItem, HostServerStats, HostStats,
-    HostStatus, HostSubmission, JobOptions, UploadSpec,
+    Cancelled, ClientOptions, HostEvent, HostExecutionError, HostFile, HostMove, HostNode,
+    HostOutcome, HostPoolEventRecord, HostPoolOutcome, HostQueue, HostQueueItem, HostServerStats,
+    HostStats, HostStatus, HostSubmission, JobOptions, PoolOptions, PoolServer, UploadSpec,
 };
 pub use error::{ComfyError, ListenerError};
 pub use job_events::JobEvents;
 pub use listener::{EventListener, StateListener, Subscription};
-pub use options::{ClientOptions, PoolOptions, PoolServer};
 pub use pool::Pool;
 
 uniffi::setup_scaffolding!("comfywire");

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use comfywire_host::{
-    HostError, HostPool, HostPoolEventRecord, HostPoolOutcome, HostServerStats, parse_json,
-    pool_outcome_result,
+    HostError, HostPool, HostPoolEventRecord, HostPoolOutcome, HostServerStats, PoolOptions,
+    PoolServer, parse_json, pool_outcome_result,
 };
 
 use crate::error::ComfyError;
-use crate::options::{PoolOptions, PoolServer};
 
 /// A pool of ComfyUI servers: each submission goes to the healthy server
 /// with the least work (its queue plus the pool's there, over its weight)

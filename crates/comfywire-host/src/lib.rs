@@ -34,6 +34,7 @@ mod forward;
 mod jobs;
 pub mod log;
 mod model;
+mod options;
 mod pool;
 mod runtime;
 mod stream;
@@ -48,6 +49,7 @@ pub use model::{
     CALLBACK_ERROR, HostEvent, HostEventKind, HostExecutionError, HostFile, HostNode, HostOutcome,
     HostQueue, HostQueueItem, HostStats, HostStatus, HostSubmission,
 };
+pub use options::{ClientOptions, PoolOptions, PoolServer};
 pub use pool::{
     HostMove, HostPool, HostPoolEvent, HostPoolEventRecord, HostPoolOutcome, HostServerStats,
     pool_outcome_result,

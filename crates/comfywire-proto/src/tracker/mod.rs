@@ -666,7 +666,8 @@ impl Tracker {
         // Bounded without a release: entries of records gone are pruned.
         if self.held.len() > 2 * self.active.len() + 16 {
             let active = &self.active;
-            self.held.retain(|id| active.get(&**id).is_some_and(|r| r.held));
+            self.held
+                .retain(|id| active.get(&**id).is_some_and(|r| r.held));
         }
         let record = self.active.get_mut(prompt_id)?;
         if !record.held {
