@@ -167,87 +167,69 @@ impl Client {
     }
 }
 
-/// The job calls, one row each (`fn name(args) -> Answer => |jobs| future;`):
-/// each an exported `async` method that runs `future` with a clone of the
-/// job API on the host's runtime ([`Client::call`]).
-macro_rules! job_calls {
-    ($(
-        $(#[doc = $doc:literal])*
-        fn $name:ident($($arg:ident: $ty:ty),*) -> $answer:ty => |$jobs:ident| $call:expr;
-    )*) => {
-        #[uniffi::export]
-        impl Client {$(
-            $(#[doc = $doc])*
-            pub async fn $name(&self, $($arg: $ty),*) -> Result<$answer, ComfyError> {
-                self.call(|$jobs| async move { $call.await }).await
-            }
-        )*}
-    };
-}
-
-job_calls! {
+crate::async_calls! { Client, jobs;
     /// Waits until the socket is open, up to `timeout_ms`.
     fn wait_connected(timeout_ms: u64) -> ()
-        => |jobs| jobs.wait_connected(Duration::from_millis(timeout_ms));
+        => jobs.wait_connected(Duration::from_millis(timeout_ms));
     /// Submits a workflow (API-format JSON) and returns once the server
     /// queued it.
     fn submit(workflow_json: String, options: JobOptions) -> HostSubmission
-        => |jobs| jobs.submit(parse_json(&workflow_json, "workflow")?, options);
+        => jobs.submit(parse_json(&workflow_json, "workflow")?, options);
     /// Submits and waits for the end with the options' deadlines (the
     /// client's where absent): the outcome of a prompt that succeeded, or
     /// `ExecutionFailed` / `Interrupted` / `Lost` (with the outcome),
     /// `Validation`, `Deadline`.
     fn run(workflow_json: String, options: JobOptions) -> HostOutcome
-        => |jobs| jobs.run(parse_json(&workflow_json, "workflow")?, options);
+        => jobs.run(parse_json(&workflow_json, "workflow")?, options);
     /// Waits for a prompt of this client (attach) like [`Client::run`]: the
     /// stall and queue deadlines apply, and `options.timeout` bounds the
     /// wait (`Timeout`; the prompt goes on).
     fn wait(prompt_id: String, options: JobOptions) -> HostOutcome
-        => |jobs| jobs.wait(&prompt_id, &options);
+        => jobs.wait(&prompt_id, &options);
     /// Tracks a prompt this client did not submit (another process,
     /// another client id, an earlier run) until its one terminal event,
     /// which then reaches listeners and `wait` like any other; a prompt of
     /// another client id is followed through the server's queue and
     /// history, and one the server does not know ends as `Lost`.
-    fn attach(prompt_id: String) -> () => |jobs| jobs.attach(&prompt_id);
+    fn attach(prompt_id: String) -> () => jobs.attach(&prompt_id);
     /// Waits like [`Client::wait`] but returns the terminal outcome however
     /// the prompt ended.
     fn outcome(prompt_id: String, options: JobOptions) -> HostOutcome
-        => |jobs| jobs.outcome(&prompt_id, &options);
+        => jobs.outcome(&prompt_id, &options);
     /// Interrupts the prompt only if it is the one running now (never
     /// another client's); true if an interrupt was sent.
-    fn interrupt(prompt_id: String) -> bool => |jobs| jobs.interrupt(&prompt_id);
+    fn interrupt(prompt_id: String) -> bool => jobs.interrupt(&prompt_id);
     /// Removes a prompt from the server wherever it is: `Deleted` while
     /// it was pending, `Interrupted` while it ran (never another prompt),
     /// `NotActive` once it had ended or when the server does not know it.
-    fn cancel(prompt_id: String) -> Cancelled => |jobs| jobs.cancel(&prompt_id);
+    fn cancel(prompt_id: String) -> Cancelled => jobs.cancel(&prompt_id);
     /// The server's queue.
-    fn queue() -> HostQueue => |jobs| jobs.queue();
+    fn queue() -> HostQueue => jobs.queue();
     /// Deletes pending prompts (running ones are untouched: see `interrupt`).
-    fn delete(prompt_ids: Vec<String>) -> () => |jobs| jobs.delete(&prompt_ids);
+    fn delete(prompt_ids: Vec<String>) -> () => jobs.delete(&prompt_ids);
     /// Deletes every pending prompt.
-    fn clear_queue() -> () => |jobs| jobs.clear_queue();
+    fn clear_queue() -> () => jobs.clear_queue();
     /// The record of a prompt this client has seen, in any phase.
-    fn execution(prompt_id: String) -> Option<HostOutcome> => |jobs| jobs.execution(&prompt_id);
+    fn execution(prompt_id: String) -> Option<HostOutcome> => jobs.execution(&prompt_id);
     /// Finished executions kept in memory, oldest first.
-    fn history() -> Vec<HostOutcome> => |jobs| jobs.history();
+    fn history() -> Vec<HostOutcome> => jobs.history();
     /// The server's history entry of a prompt.
-    fn server_history(prompt_id: String) -> Option<Json> => |jobs| jobs.server_history(&prompt_id);
+    fn server_history(prompt_id: String) -> Option<Json> => jobs.server_history(&prompt_id);
     /// `GET /system_stats`.
-    fn system_stats() -> Json => |jobs| jobs.system_stats();
+    fn system_stats() -> Json => jobs.system_stats();
     /// Reads a file from `/view` (an output, an upload).
     fn view(file: HostFile) -> Vec<u8>
-        => |jobs| async move { Ok(jobs.view(&file).await?.to_vec()) };
+        => async move { Ok(jobs.view(&file).await?.to_vec()) };
     /// The files among a prompt's outputs.
-    fn output_files(prompt_id: String) -> Vec<HostFile> => |jobs| jobs.output_files(&prompt_id);
+    fn output_files(prompt_id: String) -> Vec<HostFile> => jobs.output_files(&prompt_id);
     /// Downloads every output file of a prompt into the folder `dir`
     /// (created if missing); returns the paths written.
     fn download_outputs(prompt_id: String, dir: String) -> Vec<String>
-        => |jobs| jobs.download_outputs(&prompt_id, dir.as_ref());
+        => jobs.download_outputs(&prompt_id, dir.as_ref());
     /// Uploads a file to `/upload/image`; returns where the server stored
     /// it (use that name: the server may rename it).
     fn upload(filename: String, data: Vec<u8>, spec: UploadSpec) -> HostFile
-        => |jobs| jobs.upload(&filename, &data, spec);
+        => jobs.upload(&filename, &data, spec);
 }
 
 /// The event kind of listener failure reports, for `subscribe`.

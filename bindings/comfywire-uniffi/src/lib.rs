@@ -22,6 +22,27 @@
 //! the Kotlin and Swift suites live in `bindings/kotlin` and `bindings/swift`.
 #![forbid(unsafe_code)]
 
+/// Exported `async` methods of an object with a `call` that runs a future
+/// on the host's runtime, one row each (`fn name(args) -> Answer =>
+/// |handle| future;`): each runs `future` with a clone of the object's host
+/// handle ([`Client`]'s job API, [`Pool`]'s host pool), aborted if the
+/// foreign caller cancels. Attributes (docs, `uniffi::method`) pass through.
+macro_rules! async_calls {
+    ($object:ident, $handle:ident; $(
+        $(#[$attr:meta])*
+        fn $name:ident($($arg:ident: $ty:ty),*) -> $answer:ty => $call:expr;
+    )*) => {
+        #[uniffi::export]
+        impl $object {$(
+            $(#[$attr])*
+            pub async fn $name(&self, $($arg: $ty),*) -> Result<$answer, ComfyError> {
+                self.call(|$handle| async move { $call.await }).await
+            }
+        )*}
+    };
+}
+pub(crate) use async_calls;
+
 mod client;
 mod error;
 mod job_events;

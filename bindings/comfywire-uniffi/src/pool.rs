@@ -104,75 +104,45 @@ impl Pool {
     pub fn shutdown(&self) {
         self.host.close_blocking();
     }
+}
 
+crate::async_calls! { Pool, pool;
     /// Waits until at least `count` servers take work (socket up, or
     /// polling over HTTP), at most `timeout_ms`; answers how many do
     /// (fewer when the time ran out, which is not an error).
-    pub async fn wait_healthy(&self, count: u32, timeout_ms: u64) -> Result<u32, ComfyError> {
-        let timeout = Duration::from_millis(timeout_ms);
-        let healthy = self
-            .call(|pool| async move { pool.wait_healthy(count as usize, timeout).await })
-            .await?;
-        Ok(u32::try_from(healthy).unwrap_or(u32::MAX))
-    }
-
+    fn wait_healthy(count: u32, timeout_ms: u64) -> u32 => async move {
+        let healthy = pool.wait_healthy(count as usize, Duration::from_millis(timeout_ms));
+        Ok(u32::try_from(healthy.await?).unwrap_or(u32::MAX))
+    };
     /// Submits a workflow (API-format JSON) to the server with the least
     /// work that can run it; answers the submission's id (its prompt id on
     /// every server it goes to). `Validation` when no server has every node
     /// class it uses (`detail`'s `missing` names them, `server` the one
     /// that lacks them), `Request` when no server is reachable.
-    pub async fn submit(&self, workflow_json: String) -> Result<String, ComfyError> {
-        self.call(|pool| async move { pool.submit(parse_json(&workflow_json, "workflow")?).await })
-            .await
-    }
-
+    fn submit(workflow_json: String) -> String
+        => async move { pool.submit(parse_json(&workflow_json, "workflow")?).await };
     /// Submits and waits up to `timeout` (`None`: no limit) for the one
     /// outcome: the outcome of a submission that succeeded, or
     /// `ExecutionFailed` / `Interrupted` / `Lost` (with the server's
     /// outcome; `detail` adds `server`, `servers` and `moves`), `Timeout`
     /// when the time ran out (it goes on: [`Pool::wait`] again).
     #[uniffi::method(default(timeout = None))]
-    pub async fn run(
-        &self,
-        workflow_json: String,
-        timeout: Option<Duration>,
-    ) -> Result<HostPoolOutcome, ComfyError> {
-        self.call(|pool| async move {
-            let workflow = parse_json(&workflow_json, "workflow")?;
-            pool_outcome_result(pool.run(workflow, timeout).await?)
-        })
-        .await
-    }
-
+    fn run(workflow_json: String, timeout: Option<Duration>) -> HostPoolOutcome => async move {
+        let workflow = parse_json(&workflow_json, "workflow")?;
+        pool_outcome_result(pool.run(workflow, timeout).await?)
+    };
     /// Waits up to `timeout` (`None`: no limit) for a submission's one
     /// outcome, with the errors of [`Pool::run`]; an id the pool does not
     /// know is `InvalidArgument`.
     #[uniffi::method(default(timeout = None))]
-    pub async fn wait(
-        &self,
-        prompt_id: String,
-        timeout: Option<Duration>,
-    ) -> Result<HostPoolOutcome, ComfyError> {
-        self.call(|pool| async move { pool.wait(&prompt_id, timeout).await })
-            .await
-    }
-
+    fn wait(prompt_id: String, timeout: Option<Duration>) -> HostPoolOutcome
+        => pool.wait(&prompt_id, timeout);
     /// Waits like [`Pool::wait`] but returns the one outcome however the
     /// submission ended (look at `status`).
     #[uniffi::method(default(timeout = None))]
-    pub async fn outcome(
-        &self,
-        prompt_id: String,
-        timeout: Option<Duration>,
-    ) -> Result<HostPoolOutcome, ComfyError> {
-        self.call(|pool| async move { pool.outcome(&prompt_id, timeout).await })
-            .await
-    }
-
+    fn outcome(prompt_id: String, timeout: Option<Duration>) -> HostPoolOutcome
+        => pool.outcome(&prompt_id, timeout);
     /// Interrupts a submission on the server that has it now; false when
     /// it is not running there.
-    pub async fn interrupt(&self, prompt_id: String) -> Result<bool, ComfyError> {
-        self.call(|pool| async move { pool.interrupt(&prompt_id).await })
-            .await
-    }
+    fn interrupt(prompt_id: String) -> bool => pool.interrupt(&prompt_id);
 }
