@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use comfywire_mock::{MockServer, RunEnd};
 use comfywire_uniffi::{Cancelled, Client, ComfyError, HostEvent, JobEvents, JobOptions};
@@ -130,20 +130,19 @@ fn shutdown_ends_a_read_waiting_on_another_thread_and_so_does_the_clients() {
                 match events.next_event(30_000) {
                     Ok(Some(_)) => continue,
                     Ok(None) => return None,
-                    Err(error) => return Some((error, Instant::now())),
+                    Err(error) => return Some(error),
                 }
             }
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let asked = Instant::now();
     events.shutdown();
-    let (error, ended) = reader
+    // Not ended by the shutdown, the read would run out of its 30 s.
+    let error = reader
         .join()
         .unwrap()
         .expect("the read was ended, not timed out");
     assert!(matches!(error, ComfyError::Closed { .. }), "{error:?}");
-    assert!(ended.duration_since(asked) < Duration::from_secs(2));
     // The prompt goes on: the stream ended, not the prompt.
     assert_eq!(end_of(&server, &id), None);
     assert!(matches!(
