@@ -163,25 +163,32 @@ impl Source {
     /// Moves what is already queued into `batch`, up to `max` in all:
     /// reports first, then the events in one lock of their queue.
     fn drain_ready(&mut self, batch: &mut Vec<Delivered>, max: usize) {
-        let mut taken = Vec::new();
+        // What an earlier batch could not take comes first; while some of
+        // it is left, newer events wait in their queues.
+        let room = max.saturating_sub(batch.len()).min(self.held.len());
+        batch.extend(self.held.drain(..room));
+        if !self.held.is_empty() {
+            return;
+        }
         while let Ok(report) = self.reports.try_recv() {
-            taken.push(Delivered::Report(Box::new(report)));
+            batch.push(Delivered::Report(Box::new(report)));
         }
         if let Some(job) = &mut self.job {
             if let Some(replay) = &mut job.replay {
                 let replayed: Vec<Event> = replay.drain(..).collect();
-                job.take(replayed, true, &mut taken);
+                job.take(replayed, true, batch);
             }
         }
-        let room = max.saturating_sub(batch.len() + self.held.len() + taken.len());
+        let room = max.saturating_sub(batch.len());
         self.events.try_recv_many(&mut self.scratch, room);
         match &mut self.job {
-            Some(job) => job.take(self.scratch.drain(..), false, &mut taken),
-            None => taken.extend(self.scratch.drain(..).map(Delivered::Client)),
+            Some(job) => job.take(self.scratch.drain(..), false, batch),
+            None => batch.extend(self.scratch.drain(..).map(Delivered::Client)),
         }
-        self.held.extend(taken);
-        let room = max.saturating_sub(batch.len()).min(self.held.len());
-        batch.extend(self.held.drain(..room));
+        // Reports and a replay come whole: the part past `max` waits here.
+        if batch.len() > max {
+            self.held.extend(batch.drain(max..));
+        }
     }
 
     /// True once a job's stream delivered its `Finished`.
