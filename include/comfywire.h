@@ -654,7 +654,8 @@ comfywire_status comfywire_run_with(const struct comfywire_client *client, const
 /**
  * Removes a prompt from the server, whichever client submitted it:
  * deletes it while it is pending, interrupts it while it runs (never
- * another prompt). Sets `*out_done` (may be NULL) to what it did. The
+ * another prompt). Sets `*out_done` (may be NULL; cleared to
+ * COMFYWIRE_CANCEL_NOT_ACTIVE first) to what it did. The
  * rule a run that ends without its outcome applies to its own prompt
  * (see `detach` in comfywire_job_options).
  */
@@ -716,7 +717,7 @@ comfywire_status comfywire_history(const struct comfywire_client *client, char *
 /**
  * Interrupts the prompt if it is the one running now (never someone
  * else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
- * may be NULL.
+ * may be NULL (cleared to false first).
  */
 comfywire_status comfywire_interrupt(const struct comfywire_client *client, const char *prompt_id, bool *out_sent);
 

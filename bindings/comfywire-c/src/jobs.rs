@@ -135,7 +135,8 @@ pub const COMFYWIRE_CANCEL_INTERRUPTED: Cancelled = 2;
 
 /// Removes a prompt from the server, whichever client submitted it:
 /// deletes it while it is pending, interrupts it while it runs (never
-/// another prompt). Sets `*out_done` (may be NULL) to what it did. The
+/// another prompt). Sets `*out_done` (may be NULL; cleared to
+/// COMFYWIRE_CANCEL_NOT_ACTIVE first) to what it did. The
 /// rule a run that ends without its outcome applies to its own prompt
 /// (see `detach` in comfywire_job_options).
 #[unsafe(no_mangle)]
@@ -144,20 +145,24 @@ pub unsafe extern "C" fn comfywire_cancel(
     prompt_id: *const c_char,
     out_done: *mut Cancelled,
 ) -> Status {
-    // SAFETY: the general contract.
-    unsafe {
-        with_client(client, |c| {
-            let done = block_on(c.jobs().cancel(str_arg(prompt_id, "prompt_id")?))?;
-            if let Some(out) = out_done.as_mut() {
-                *out = match done {
-                    comfywire_host::Cancelled::NotActive => COMFYWIRE_CANCEL_NOT_ACTIVE,
-                    comfywire_host::Cancelled::Deleted => COMFYWIRE_CANCEL_DELETED,
-                    comfywire_host::Cancelled::Interrupted => COMFYWIRE_CANCEL_INTERRUPTED,
-                };
-            }
-            Ok(())
-        })
-    }
+    ffi_status(|| {
+        // SAFETY: the general contract (`out_done` NULL or writable).
+        let mut out = unsafe { out_done.as_mut() };
+        if let Some(out) = out.as_deref_mut() {
+            *out = COMFYWIRE_CANCEL_NOT_ACTIVE;
+        }
+        // SAFETY: the general contract.
+        let (c, id) = unsafe { (ref_arg(client, "client")?, str_arg(prompt_id, "prompt_id")?) };
+        let done = block_on(c.jobs().cancel(id))?;
+        if let Some(out) = out {
+            *out = match done {
+                comfywire_host::Cancelled::NotActive => COMFYWIRE_CANCEL_NOT_ACTIVE,
+                comfywire_host::Cancelled::Deleted => COMFYWIRE_CANCEL_DELETED,
+                comfywire_host::Cancelled::Interrupted => COMFYWIRE_CANCEL_INTERRUPTED,
+            };
+        }
+        Ok(())
+    })
 }
 
 /// Blocks up to `timeout_ms` for a prompt to end. Statuses and
@@ -272,15 +277,18 @@ pub unsafe extern "C" fn comfywire_history(
 
 /// Interrupts the prompt if it is the one running now (never someone
 /// else's). Sets `*out_sent` to whether an interrupt was sent; `out_sent`
-/// may be NULL.
+/// may be NULL (cleared to false first).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_interrupt(
     client: *const Client,
     prompt_id: *const c_char,
     out_sent: *mut bool,
 ) -> Status {
-    // SAFETY: the general contract.
+    // SAFETY: the general contract (`out_sent` NULL or writable).
     unsafe {
+        if let Some(out) = out_sent.as_mut() {
+            *out = false;
+        }
         with_client(client, |c| {
             let sent = block_on(c.jobs().interrupt(str_arg(prompt_id, "prompt_id")?))?;
             if let Some(out) = out_sent.as_mut() {
