@@ -33,6 +33,9 @@ struct EventFree {
 struct OutcomeFree {
     void operator()(comfywire_outcome *o) const noexcept { comfywire_outcome_free(o); }
 };
+struct JobEventsFree {
+    void operator()(comfywire_job_events *j) const noexcept { comfywire_job_events_free(j); }
+};
 
 // Copies a library-owned `char *` into a std::string and frees it.
 inline std::string take(char *text) {
@@ -126,6 +129,33 @@ private:
     std::unique_ptr<comfywire_event, detail::EventFree> owned_;
 };
 
+/// What Client::cancel did.
+enum class Cancelled {
+    NotActive = COMFYWIRE_CANCEL_NOT_ACTIVE,
+    Deleted = COMFYWIRE_CANCEL_DELETED,
+    Interrupted = COMFYWIRE_CANCEL_INTERRUPTED,
+};
+
+/// One prompt's events from its submission to its `finished` (from
+/// Client::job_events); owns a comfywire_job_events.
+class JobEvents {
+public:
+    explicit JobEvents(comfywire_job_events *raw) : raw_(raw) {}
+
+    /// The next event, or nullopt when none arrived within `timeout`;
+    /// throws Error with COMFYWIRE_CLOSED once the stream has ended (after
+    /// its `finished`, or when the client closed).
+    std::optional<Event> next(std::chrono::milliseconds timeout) {
+        comfywire_event *event = nullptr;
+        check(comfywire_job_events_next(raw_.get(), detail::millis(timeout), &event));
+        if (event == nullptr) return std::nullopt;
+        return Event(event);
+    }
+
+private:
+    std::unique_ptr<comfywire_job_events, detail::JobEventsFree> raw_;
+};
+
 using Callback = std::function<void(const EventView &)>;
 
 /// One client; closes and frees itself on destruction.
@@ -211,6 +241,22 @@ public:
         bool sent = false;
         check(comfywire_interrupt(raw_.get(), prompt_id.c_str(), &sent));
         return sent;
+    }
+
+    /// Removes a prompt from the server: deleted while queued, interrupted
+    /// while running.
+    Cancelled cancel(const std::string &prompt_id) {
+        comfywire_cancelled done = COMFYWIRE_CANCEL_NOT_ACTIVE;
+        check(comfywire_cancel(raw_.get(), prompt_id.c_str(), &done));
+        return static_cast<Cancelled>(done);
+    }
+
+    /// The events of one prompt, replayed from the client's record, then
+    /// live, up to its `finished`.
+    JobEvents job_events(const std::string &prompt_id) {
+        comfywire_job_events *raw = nullptr;
+        check(comfywire_job_events_new(raw_.get(), prompt_id.c_str(), &raw));
+        return JobEvents(raw);
     }
 
     std::string queue_json() {

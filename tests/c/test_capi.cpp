@@ -171,6 +171,31 @@ static void test_pull_loop() {
     CHECK(status_of([&] { client.next_event(10ms); }) == COMFYWIRE_CLOSED);
 }
 
+/* A job's events, read after its end, replay it from queued to finished,
+ * then the stream is closed; a cancel of the ended prompt does nothing,
+ * as the server's queue (empty of it) says. */
+static void test_job_events_and_cancel() {
+    auto client = comfywire::Client::connect_to(mock_url);
+    client.connect(10s);
+    comfywire::Outcome outcome = client.run(WORKFLOW);
+    std::string id(outcome.prompt_id());
+    auto events = client.job_events(id);
+    std::vector<std::string> kinds;
+    bool ours = true;
+    for (int i = 0; i < 1000; ++i) {
+        auto event = events.next(5s);
+        if (!event) break;
+        ours = ours && event->prompt_id() == std::optional<std::string_view>(id);
+        kinds.emplace_back(event->kind());
+        if (kinds.back() == "finished") break;
+    }
+    CHECK(ours);
+    CHECK(!kinds.empty() && kinds.front() == "prompt_queued" && kinds.back() == "finished");
+    CHECK(status_of([&] { events.next(1s); }) == COMFYWIRE_CLOSED);
+    CHECK(client.queue_json().find(id) == std::string::npos);
+    CHECK(client.cancel(id) == comfywire::Cancelled::NotActive);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         std::cerr << "usage: " << argv[0] << " MOCK_URL\n";
@@ -181,6 +206,7 @@ int main(int argc, char **argv) {
         test_bad_inputs();
         test_run_callbacks_and_errors();
         test_pull_loop();
+        test_job_events_and_cancel();
     } catch (const comfywire::Error &e) {
         ++failed;
         std::cerr << "FAIL: uncaught comfywire::Error " << e.status() << ": " << e.what() << "\n";
