@@ -656,7 +656,11 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
     "pool: a batch of 12 over three servers ends once each, where the servers' histories say" to {
         threeServerPool().use { pool ->
             expect(pool.labels() == listOf("gpu0", "gpu1", "gpu2")) { "labels ${pool.labels()}" }
-            expect(pool.nextEvent(0uL) == null) { "an event before any submission" } // starts the pull queue
+            // The first pull starts the queue; what a server said since it came
+            // up (a late `status`) may be there already: taken until none is left.
+            var early = 0
+            while (pool.nextEvent(0uL) != null && early < 100) early++
+            expect(early < 100) { "the pull queue never emptied" }
             val ids = (1..12).map { pool.submit(POOL_WORKFLOW) }
             expect(ids.toSet().size == 12) { "ids repeat: $ids" }
             val ranOn = mutableMapOf<String, String>()

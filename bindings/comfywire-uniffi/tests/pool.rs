@@ -56,7 +56,13 @@ fn a_batch_over_three_servers_ends_once_each_where_the_ledgers_say() {
     let pool = Pool::new(servers, options).unwrap();
     assert_eq!(pool.labels(), ["gpu0", "gpu1", "gpu2"]);
     assert_eq!(block_on(pool.wait_healthy(3, 10_000)).unwrap(), 3);
-    assert!(pool.next_event(0).unwrap().is_none());
+    // The first pull starts the queue; what a server said since it came up
+    // (a late `status`) may be there already: taken until none is left.
+    let mut early = 0;
+    while pool.next_event(0).unwrap().is_some() && early < 100 {
+        early += 1;
+    }
+    assert!(early < 100, "the pull queue never emptied");
 
     let workflow = mocks[0].sample_workflow().to_string();
     let ids: Vec<String> = (0..12)

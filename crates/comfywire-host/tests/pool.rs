@@ -37,7 +37,13 @@ fn a_batch_over_three_servers_ends_once_each_where_the_ledgers_say() {
     let pool = pool_over(&mocks);
     assert_eq!(pool.labels(), ["gpu0", "gpu1", "gpu2"]);
     // The pull queue starts with the first pull: before any submission.
-    assert!(pool.next_event(Duration::ZERO).unwrap().is_none());
+    // The first pull starts the queue; what a server said since it came up
+    // (a late `status`) may be there already: taken until none is left.
+    let mut early = 0;
+    while pool.next_event(Duration::ZERO).unwrap().is_some() && early < 100 {
+        early += 1;
+    }
+    assert!(early < 100, "the pull queue never emptied");
 
     let workflow = a.sample_workflow();
     let ids: Vec<String> = (0..30)

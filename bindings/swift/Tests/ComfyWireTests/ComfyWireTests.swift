@@ -764,7 +764,11 @@ final class ComfyWireTests: XCTestCase {
         defer { pool.shutdown() }
         let urls = try poolUrls()
         XCTAssertEqual(pool.labels(), ["gpu0", "gpu1", "gpu2"])
-        XCTAssertNil(try pool.nextEvent(timeoutMs: 0))  // starts the pull queue
+        // The first pull starts the queue; what a server said since it came
+        // up (a late `status`) may be there already: taken until none is left.
+        var early = 0
+        while try pool.nextEvent(timeoutMs: 0) != nil, early < 100 { early += 1 }
+        XCTAssertLessThan(early, 100, "the pull queue never emptied")
         var ids: [String] = []
         for _ in 0..<12 { ids.append(try await pool.submit(workflowJson: poolWorkflow)) }
         XCTAssertEqual(Set(ids).count, 12)
