@@ -19,11 +19,6 @@ use comfywire_mock::{MockServer, RunEnd};
 use comfywire_uniffi::{Cancelled, Client, ComfyError, HostEvent, JobEvents, JobOptions};
 use common::{block_on, eventually, mock, options};
 
-/// How the server says `id` left it (`None` while pending or running).
-fn end_of(server: &MockServer, id: &str) -> Option<RunEnd> {
-    server.ledger().about(id).find_map(|e| e.end)
-}
-
 fn connected(server: &MockServer) -> Arc<Client> {
     let client = Client::new(options(server)).unwrap();
     // Connected first: the client does not settle a prompt that ends
@@ -51,14 +46,13 @@ fn cancel_deletes_a_queued_prompt_interrupts_the_running_one_and_leaves_an_ended
         == 1));
     let cancel = |id: &str| block_on(client.cancel(id.to_owned())).unwrap();
     assert_eq!(cancel(&queued), Cancelled::Deleted);
-    assert_eq!(end_of(&server, &queued), Some(RunEnd::Deleted));
+    assert_eq!(server.ledger().end(&queued), Some(RunEnd::Deleted));
     assert_eq!(server.ledger().runs(&queued), 0);
     assert_eq!(cancel(&running), Cancelled::Interrupted);
-    assert!(eventually(Duration::from_secs(10), || end_of(
-        &server, &running
-    ) == Some(
-        RunEnd::Interrupted
-    )));
+    assert!(eventually(Duration::from_secs(10), || server
+        .ledger()
+        .end(&running)
+        == Some(RunEnd::Interrupted)));
     assert_eq!(cancel(&running), Cancelled::NotActive);
     assert_eq!(cancel("no-such-prompt"), Cancelled::NotActive);
     client.shutdown();
@@ -144,7 +138,7 @@ fn shutdown_ends_a_read_waiting_on_another_thread_and_so_does_the_clients() {
         .expect("the read was ended, not timed out");
     assert!(matches!(error, ComfyError::Closed { .. }), "{error:?}");
     // The prompt goes on: the stream ended, not the prompt.
-    assert_eq!(end_of(&server, &id), None);
+    assert_eq!(server.ledger().end(&id), None);
     assert!(matches!(
         events.next_event(0),
         Err(ComfyError::Closed { .. })
@@ -167,5 +161,5 @@ fn shutdown_ends_a_read_waiting_on_another_thread_and_so_does_the_clients() {
             }
         }
     }
-    assert_eq!(end_of(&server, &id), None, "the prompt goes on");
+    assert_eq!(server.ledger().end(&id), None, "the prompt goes on");
 }

@@ -38,19 +38,13 @@ fn outputs_keep_their_subfolders_and_existing_files_stay() {
     let dir = common::temp_dir("run-outputs");
     let traces = dir.join("traces");
     twin_trace(&traces);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(MockServer::start_with(MockConfig {
-            port: 0,
-            traces: TraceSource::Dir(traces),
-            speed: 0.0,
-            default_scenario: "twin_outputs".into(),
-        }))
-        .unwrap();
+    let config = MockConfig {
+        port: 0,
+        traces: TraceSource::Dir(traces),
+        speed: 0.0,
+        default_scenario: "twin_outputs".into(),
+    };
+    let (rt, server) = MockServer::start_on_own_runtime(config, 1).unwrap();
     let workflow = common::write_json(&dir, "wf.json", &server.workflow("twin_outputs").unwrap());
     let out = dir.join("out");
     let run = || {

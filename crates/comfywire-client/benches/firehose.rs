@@ -109,18 +109,12 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mock = rt
-            .block_on(MockServer::start_with(MockConfig {
-                speed: 0.0,
-                traces: TraceSource::Embedded,
-                ..MockConfig::default()
-            }))
-            .unwrap();
+        let config = MockConfig {
+            speed: 0.0,
+            traces: TraceSource::Embedded,
+            ..MockConfig::default()
+        };
+        let (rt, mock) = MockServer::start_on_own_runtime(config, 1).unwrap();
         Server { mock, rt }
     }
 

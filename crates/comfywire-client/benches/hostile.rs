@@ -114,18 +114,12 @@ const SCENARIOS: [Scenario; 10] = [
 // ---- the mock's process ----
 
 fn serve() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(MockServer::start_with(MockConfig {
-            speed: 0.0,
-            traces: TraceSource::Embedded,
-            ..MockConfig::default()
-        }))
-        .unwrap();
+    let config = MockConfig {
+        speed: 0.0,
+        traces: TraceSource::Embedded,
+        ..MockConfig::default()
+    };
+    let (rt, server) = MockServer::start_on_own_runtime(config, 1).unwrap();
     println!("url {}", server.url());
     let mut out = std::io::stdout();
     for line in std::io::stdin().lock().lines() {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use comfywire_client::{ServerSettings, Settings};
 
-/// How to build a a client. Only `url` is required; any other
+/// How to build a client. Only `url` is required; any other
 /// setting is reachable through settings JSON (`HostClient::from_settings_json`).
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -75,7 +75,7 @@ impl ClientOptions {
     }
 }
 
-/// One server of a a pool. Only `url` is required.
+/// One server of a pool. Only `url` is required.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PoolServer {
@@ -94,7 +94,7 @@ pub struct PoolServer {
     pub token: Option<String>,
 }
 
-/// How a a pool behaves, and the client settings of every server
+/// How a pool behaves, and the client settings of every server
 /// that sets none of its own. Every field has a default; any other setting
 /// is reachable through settings JSON (`HostPool::from_settings_json`).
 #[derive(Debug, Clone, PartialEq, Default)]

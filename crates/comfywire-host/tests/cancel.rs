@@ -12,11 +12,6 @@ use std::time::Duration;
 use comfywire_host::{Cancelled, ErrorCode, HostClient, JobOptions, Settings, block_on};
 use comfywire_mock::{MockServer, RunEnd};
 
-/// How the server says `id` left it (`None` while pending or running).
-fn end_of(server: &MockServer, id: &str) -> Option<RunEnd> {
-    server.ledger().about(id).find_map(|e| e.end)
-}
-
 #[test]
 fn cancel_deletes_a_pending_prompt_and_interrupts_a_running_one() {
     let (_rt, server) = mock(1.0);
@@ -31,14 +26,14 @@ fn cancel_deletes_a_pending_prompt_and_interrupts_a_running_one() {
     let (running, pending) = (submit(), submit());
     until("the first to run", || server.ledger().runs(&running) == 1);
     assert_eq!(block_on(jobs.cancel(&pending)).unwrap(), Cancelled::Deleted);
-    assert_eq!(end_of(&server, &pending), Some(RunEnd::Deleted));
+    assert_eq!(server.ledger().end(&pending), Some(RunEnd::Deleted));
     assert_eq!(server.ledger().runs(&pending), 0);
     assert_eq!(
         block_on(jobs.cancel(&running)).unwrap(),
         Cancelled::Interrupted
     );
     until("the interrupt", || {
-        end_of(&server, &running) == Some(RunEnd::Interrupted)
+        server.ledger().end(&running) == Some(RunEnd::Interrupted)
     });
     // Ended, or unknown to the server: nothing to do.
     assert_eq!(
@@ -76,7 +71,7 @@ fn a_run_out_of_time_removes_its_prompt_unless_detached() {
     // server ends an interrupted prompt at its next step.
     until("the timed-out prompt to leave the server", || {
         matches!(
-            end_of(&server, &id),
+            server.ledger().end(&id),
             Some(RunEnd::Interrupted | RunEnd::Deleted)
         )
     });
@@ -87,7 +82,7 @@ fn a_run_out_of_time_removes_its_prompt_unless_detached() {
     let err = block_on(jobs.run(workflow, detached)).unwrap_err();
     assert_eq!(err.code, ErrorCode::Deadline);
     assert!(server.queue_holds(&id), "a detached run leaves its prompt");
-    assert_eq!(end_of(&server, &id), None);
+    assert_eq!(server.ledger().end(&id), None);
     block_on(jobs.cancel(&id)).unwrap();
     host.close();
 }
@@ -99,7 +94,7 @@ fn a_dropped_run_removes_its_prompt_in_the_background() {
     let (id, run) = start_owned_run(&host, &server);
     drop(run); // aborts the task: the run's future is dropped
     until("the dropped run's prompt to be interrupted", || {
-        end_of(&server, &id) == Some(RunEnd::Interrupted)
+        server.ledger().end(&id) == Some(RunEnd::Interrupted)
     });
     host.close();
 }
@@ -114,7 +109,7 @@ fn a_run_cancelled_just_before_its_client_closes_still_removes_its_prompt() {
     drop(run);
     host.close();
     until("the prompt to be interrupted", || {
-        end_of(&server, &id) == Some(RunEnd::Interrupted)
+        server.ledger().end(&id) == Some(RunEnd::Interrupted)
     });
 }
 
@@ -149,10 +144,10 @@ fn a_close_ends_a_waiting_run_and_removes_its_prompt_unless_detached() {
         assert_eq!(run.join().unwrap().unwrap_err().code, ErrorCode::Closed);
     }
     until("the owned prompt to be interrupted", || {
-        end_of(&server, &owned) == Some(RunEnd::Interrupted)
+        server.ledger().end(&owned) == Some(RunEnd::Interrupted)
     });
     until("the detached prompt to run to its end", || {
-        end_of(&server, &detached) == Some(RunEnd::Succeeded)
+        server.ledger().end(&detached) == Some(RunEnd::Succeeded)
     });
 }
 

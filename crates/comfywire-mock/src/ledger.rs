@@ -139,6 +139,12 @@ impl Ledger {
     pub fn runs(&self, id: &str) -> u32 {
         self.about(id).map(|e| e.runs).sum()
     }
+
+    /// How the last request asking for or getting `id` that ended left the
+    /// server; `None` while it is pending or running, or never enqueued.
+    pub fn end(&self, id: &str) -> Option<RunEnd> {
+        self.about(id).filter_map(|e| e.end).last()
+    }
 }
 
 /// Milliseconds since the Unix epoch now (0 on a clock set before it).
@@ -262,5 +268,18 @@ mod tests {
         assert_eq!(ledger.runs("p4"), 1);
         assert_eq!(ledger.entries[2].end, Some(RunEnd::Succeeded));
         assert_eq!(ledger.runs("p0"), 0);
+    }
+
+    #[test]
+    fn the_end_of_an_id_is_its_latest_request_that_ended() {
+        let mut book = Book::new();
+        let first = book.record(entry("again"));
+        let second = book.record(entry("again"));
+        assert_eq!(book.snapshot().end("again"), None);
+        book.ended(first, RunEnd::Succeeded);
+        assert_eq!(book.snapshot().end("again"), Some(RunEnd::Succeeded));
+        book.ended(second, RunEnd::Deleted);
+        assert_eq!(book.snapshot().end("again"), Some(RunEnd::Deleted));
+        assert_eq!(book.snapshot().end("never"), None);
     }
 }

@@ -71,6 +71,22 @@ impl MockServer {
         Self::start_with(MockConfig::default()).await
     }
 
+    /// Starts with `config` on a multi-thread runtime of its own with
+    /// `workers` threads, for tests and benches whose clients block their
+    /// own threads or must not share the mock's scheduler. The runtime
+    /// must outlive the server: keep both.
+    pub fn start_on_own_runtime(
+        config: MockConfig,
+        workers: usize,
+    ) -> std::io::Result<(tokio::runtime::Runtime, MockServer)> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers.max(1))
+            .enable_all()
+            .build()?;
+        let server = rt.block_on(MockServer::start_with(config))?;
+        Ok((rt, server))
+    }
+
     /// Starts with `config`.
     pub async fn start_with(config: MockConfig) -> std::io::Result<MockServer> {
         let library = match &config.traces {

@@ -38,6 +38,32 @@ fn frames(name: &str) -> (Vec<(f64, Frame)>, Vec<String>) {
     (frames, trace.meta.prompt_ids)
 }
 
+/// A connected session that submitted `ids` and heard each accepted, one
+/// answer at a time as a batch tool hears them (what each answer makes is
+/// taken before the next).
+fn submitted(ids: &[String], base: Instant) -> Session {
+    let mut s = Session::new(SessionConfig {
+        client_id: Some("bench".into()),
+        ..SessionConfig::default()
+    });
+    s.connect(base);
+    s.handle_connected(base);
+    for id in ids {
+        s.track_prompt(id, Some(4), base);
+        s.handle_http(
+            HttpReply::PromptAccepted {
+                prompt_id: id.clone(),
+                number: Some(0),
+                node_errors: serde_json::Value::Null,
+            },
+            base,
+        );
+        while s.poll_event().is_some() {}
+        while s.poll_command().is_some() {}
+    }
+    s
+}
+
 fn bench(c: &mut Criterion) {
     let (mut all, mut prompts) = frames("long_run");
     let (single, single_prompts) = frames("success_single");
@@ -102,23 +128,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| {
             let base = Instant::now();
             b.iter(|| {
-                let mut s = Session::new(SessionConfig {
-                    client_id: Some("bench".into()),
-                    ..SessionConfig::default()
-                });
-                s.connect(base);
-                s.handle_connected(base);
-                for p in &prompts {
-                    s.track_prompt(p, Some(4), base);
-                    s.handle_http(
-                        HttpReply::PromptAccepted {
-                            prompt_id: p.clone(),
-                            number: Some(0),
-                            node_errors: serde_json::Value::Null,
-                        },
-                        base,
-                    );
-                }
+                let mut s = submitted(&prompts, base);
                 let mut events = 0usize;
                 for (i, (t, f)) in all.iter().enumerate() {
                     let now = base + Duration::from_secs_f64(t / 1000.0);
@@ -148,28 +158,7 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(format!("track_and_answer_{n}"), |b| {
             let base = Instant::now();
-            b.iter(|| {
-                let mut s = Session::new(SessionConfig {
-                    client_id: Some("bench".into()),
-                    ..SessionConfig::default()
-                });
-                s.connect(base);
-                s.handle_connected(base);
-                for id in &ids {
-                    s.track_prompt(id, Some(4), base);
-                    s.handle_http(
-                        HttpReply::PromptAccepted {
-                            prompt_id: id.clone(),
-                            number: None,
-                            node_errors: serde_json::Value::Null,
-                        },
-                        base,
-                    );
-                    while s.poll_event().is_some() {}
-                    while s.poll_command().is_some() {}
-                }
-                black_box(s)
-            })
+            b.iter(|| black_box(submitted(&ids, base)))
         });
     }
     group.finish();

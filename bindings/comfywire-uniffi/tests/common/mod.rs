@@ -13,20 +13,13 @@ use comfywire_uniffi::ClientOptions;
 /// acts while a prompt runs), on a runtime of its own: the client's
 /// blocking calls must not run on it.
 pub fn mock() -> (tokio::runtime::Runtime, MockServer) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let server = rt
-        .block_on(MockServer::start_with(MockConfig {
-            port: 0,
-            traces: TraceSource::Embedded,
-            speed: 0.0,
-            default_scenario: "success_single".into(),
-        }))
-        .unwrap();
-    (rt, server)
+    let config = MockConfig {
+        port: 0,
+        traces: TraceSource::Embedded,
+        speed: 0.0,
+        default_scenario: "success_single".into(),
+    };
+    MockServer::start_on_own_runtime(config, 1).unwrap()
 }
 
 /// Options for a client of `server`, with a run timeout so a broken test

@@ -19,19 +19,13 @@ pub struct Mock {
 
 impl Mock {
     pub fn start(speed: f64) -> Mock {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(MockServer::start_with(MockConfig {
-                port: 0,
-                traces: TraceSource::Embedded,
-                speed,
-                default_scenario: "success_single".into(),
-            }))
-            .unwrap();
+        let config = MockConfig {
+            port: 0,
+            traces: TraceSource::Embedded,
+            speed,
+            default_scenario: "success_single".into(),
+        };
+        let (rt, server) = MockServer::start_on_own_runtime(config, 2).unwrap();
         Mock { server, rt }
     }
 
