@@ -183,7 +183,7 @@ client_events! { c, py, event;
         prompt_id: Py<PyString> = c.str(py, prompt_id),
         node: Py<PyString> = c.str(py, node),
         display_node: Option<Py<PyString>> = c.opt(py, display_node.as_deref()),
-        output: Py<PyAny> = to_py(py, output)?.unbind(),
+        output: Py<PyAny> = to_py(py, &output.to_value())?.unbind(),
         recovered: bool = *recovered,
     }
     /// A node finished.

@@ -282,7 +282,7 @@ impl RecordDto {
                 .map(|n| NodeDto::new(n, clock))
                 .collect(),
             cached: record.cached.clone(),
-            outputs: record.outputs.clone(),
+            outputs: record.outputs.to_map(),
             expected_nodes: record.expected_nodes,
             progress: record.progress(),
             node_errors: record.node_errors.clone(),
@@ -555,7 +555,7 @@ impl EventDto {
                 prompt_id: prompt_id.to_string(),
                 node: node.to_string(),
                 display_node: owned(display_node),
-                output,
+                output: output.to_value(),
                 recovered,
             },
             Event::NodeFinished { prompt_id, node } => EventDto::NodeFinished {

@@ -102,7 +102,7 @@ pub fn event_line(event: &Event, names: &NodeNames) -> Option<String> {
         } => format!(
             "output       {pid} {}: {}{}",
             names.label(display_node.as_deref().unwrap_or(node)),
-            describe_output(output),
+            describe_output(&output.to_value()),
             if *recovered {
                 " (recovered from history)"
             } else {

@@ -206,7 +206,7 @@ impl Progress {
                 self.note(&format!(
                     "  output     {}: {}{}",
                     self.names.label(shown),
-                    output::describe_output(output),
+                    output::describe_output(&output.to_value()),
                     if *recovered {
                         " (recovered from history)"
                     } else {

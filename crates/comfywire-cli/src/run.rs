@@ -471,7 +471,7 @@ pub fn print_summary(done: &Done, names: &NodeNames, downloaded: bool) {
         println!(
             "  output of {}: {}",
             names.label(node),
-            output::describe_output(out)
+            output::describe_output(&out.to_value())
         );
     }
     for (i, file) in files.iter().enumerate() {

@@ -54,7 +54,7 @@ fn run_through_a_websocket_refusing_server_polls_and_prints_its_outputs() {
     // The files the server's history names were downloaded.
     let id = mock.server.ledger().entries[0].prompt_id.clone().unwrap();
     let history = mock.server.history_entry(&id).unwrap();
-    let files = comfywire_client::output_files(history["outputs"].as_object().unwrap());
+    let files = comfywire_client::output_files(history["outputs"].as_object().unwrap().values());
     assert!(!files.is_empty());
     for file in files {
         let path = out.join(&file.subfolder).join(&file.filename);

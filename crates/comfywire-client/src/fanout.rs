@@ -205,7 +205,7 @@ fn approx_bytes(event: &Event) -> usize {
                 display_node,
                 output,
                 ..
-            } => prompt_id.len() + node.len() + text(display_node.as_deref()) + json_bytes(output),
+            } => prompt_id.len() + node.len() + text(display_node.as_deref()) + output.len(),
             Event::Finished(record) => comfywire_proto::HistoryRing::approx_bytes(record),
             Event::NodesCached { prompt_id, nodes } => {
                 prompt_id.len() + nodes.iter().map(|n| 24 + n.len()).sum::<usize>()

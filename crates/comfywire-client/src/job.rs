@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use comfywire_proto::{ConnectionState, Event, ExecutionRecord, Outcome, Phase};
-use serde_json::{Map, Value};
+use comfywire_proto::{ConnectionState, Event, ExecutionRecord, Outcome, Outputs, Phase};
+use serde_json::Value;
 
 use crate::client::Client;
 use crate::config::Deadlines;
@@ -39,7 +39,7 @@ impl RunResult {
     }
 
     /// UI outputs by node id.
-    pub fn outputs(&self) -> &Map<String, Value> {
+    pub fn outputs(&self) -> &Outputs {
         &self.record.outputs
     }
 
@@ -60,14 +60,15 @@ impl RunResult {
 
 /// Every `{filename, subfolder, type}` item in a record's outputs.
 pub fn files(record: &ExecutionRecord) -> Vec<FileRef> {
-    output_files(&record.outputs)
+    let outputs: Vec<Value> = record.outputs.iter().map(|(_, o)| o.to_value()).collect();
+    output_files(&outputs)
 }
 
-/// Every `{filename, subfolder, type}` item in UI outputs by node id, in
-/// node order, each once.
-pub fn output_files(outputs: &Map<String, Value>) -> Vec<FileRef> {
+/// Every `{filename, subfolder, type}` item in nodes' UI outputs (e.g. the
+/// values of `/history`'s `outputs`), in order, each once.
+pub fn output_files<'a>(outputs: impl IntoIterator<Item = &'a Value>) -> Vec<FileRef> {
     let mut out = Vec::new();
-    for output in outputs.values() {
+    for output in outputs {
         let Some(map) = output.as_object() else {
             continue;
         };

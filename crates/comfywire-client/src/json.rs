@@ -98,7 +98,7 @@ pub fn record_json(record: &ExecutionRecord, names: &NodeNames) -> Map<String, V
         .collect();
     m.insert("nodes".into(), Value::Array(nodes));
     m.insert("cached".into(), json!(record.cached));
-    m.insert("outputs".into(), Value::Object(record.outputs.clone()));
+    m.insert("outputs".into(), record.outputs.to_value());
     let files: Vec<Value> = crate::job::files(record)
         .into_iter()
         .map(|f| json!({"filename": f.filename, "subfolder": f.subfolder, "type": f.kind}))
@@ -189,7 +189,7 @@ pub fn event_json(event: &Event, names: &NodeNames, preview_file: Option<&str>) 
         } => {
             put("node", json!(&**node));
             put("display_node", json!(display_node.as_deref()));
-            put("output", output.clone());
+            put("output", output.to_value());
             put("recovered", json!(recovered));
         }
         Event::NodeFinished { node, .. } => put("node", json!(&**node)),

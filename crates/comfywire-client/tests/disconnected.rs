@@ -91,10 +91,7 @@ async fn a_prompt_finished_during_a_ten_second_disconnect_is_settled_within_two_
     assert_eq!(record.phase, Phase::Succeeded);
     assert!(record.had_gap);
     let history = common::server_history(&client, &prompt.prompt_id).await;
-    assert_eq!(
-        history["outputs"],
-        serde_json::Value::Object(record.outputs.clone())
-    );
+    assert_eq!(history["outputs"], record.outputs.to_value());
     client.close().await;
     server.shutdown().await;
 }
@@ -148,10 +145,7 @@ async fn with_websockets_blocked_for_good_run_succeeds_by_polling() {
     assert!(late <= PROMISE, "settled {late:?} after the server's end");
     assert_eq!(result.record.phase, Phase::Succeeded);
     let history = common::server_history(&client, result.prompt_id()).await;
-    assert_eq!(
-        history["outputs"],
-        serde_json::Value::Object(result.outputs().clone())
-    );
+    assert_eq!(history["outputs"], result.outputs().to_value());
     assert!(!result.outputs().is_empty());
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::Finished(_))).await;
     common::assert_exactly_one_terminal(&seen);

@@ -138,11 +138,7 @@ async fn a_client_killed_mid_run_gets_every_terminal_event_after_a_restart() {
         let record = restarted.wait_record(id, deadlines).await.unwrap();
         assert_eq!(record.outcome, Some(Outcome::Succeeded), "{id}");
         let entry = common::server_history(&restarted, id).await;
-        assert_eq!(
-            Value::Object(record.outputs.clone()),
-            entry["outputs"],
-            "{id}"
-        );
+        assert_eq!(record.outputs.to_value(), entry["outputs"], "{id}");
     }
     let mut finished = 0;
     let seen = common::collect_until(&mut events, |e| {

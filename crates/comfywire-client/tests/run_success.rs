@@ -14,10 +14,7 @@ async fn runs_a_recorded_workflow_to_success_with_outputs() {
     assert_eq!(result.record.phase, Phase::Succeeded);
     // The server's own history agrees on the outputs.
     let history = common::server_history(&client, result.prompt_id()).await;
-    assert_eq!(
-        &history["outputs"],
-        &serde_json::Value::Object(result.outputs().clone())
-    );
+    assert_eq!(&history["outputs"], &result.outputs().to_value());
     let files = result.files();
     assert_eq!(files.len(), 1);
     let png = client.view(&files[0]).await.unwrap();

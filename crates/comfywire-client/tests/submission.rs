@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use comfywire_client::{Client, Deadlines, Error, Event, Filter, Outcome, SubmitOptions};
 use comfywire_mock::MockServer;
-use serde_json::Value;
 
 fn with_id(id: &str) -> SubmitOptions {
     SubmitOptions {
@@ -142,7 +141,7 @@ async fn any_prompt_id_can_be_attached_and_waited_on() {
     assert_eq!(record.outcome, Some(Outcome::Succeeded));
     // The outputs are the server's.
     let entry = common::server_history(&client, &theirs.prompt_id).await;
-    assert_eq!(Value::Object(record.outputs.clone()), entry["outputs"]);
+    assert_eq!(record.outputs.to_value(), entry["outputs"]);
     let seen = common::collect_until(&mut events, Event::is_terminal).await;
     common::assert_exactly_one_terminal(&seen);
     // `wait` on an id never seen attaches by itself.

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use comfywire_proto::{Event, ExecutionRecord, Outcome};
+use comfywire_proto::{Event, ExecutionRecord, Outcome, Outputs};
 use serde_json::{Map, Value};
 
 /// Checks one subscriber's whole stream: at most one `Finished` per prompt,
@@ -82,13 +82,13 @@ pub fn check_against_server(record: &ExecutionRecord, server: Option<&Value>) ->
 }
 
 /// Output maps equal, ignoring null outputs (the tracker never stores them).
-pub fn same_outputs(ours: &Map<String, Value>, server: &Map<String, Value>) -> bool {
+pub fn same_outputs(ours: &Outputs, server: &Map<String, Value>) -> bool {
     let server: Map<String, Value> = server
         .iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    ours == &server
+    ours.to_map() == server
 }
 
 /// The kind of terminal outcome, for tallies.

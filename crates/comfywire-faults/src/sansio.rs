@@ -139,7 +139,7 @@ pub fn history_entry(record: &ExecutionRecord) -> Option<HistoryEntry> {
     };
     Some(HistoryEntry {
         number: record.number,
-        outputs: record.outputs.clone(),
+        outputs: record.outputs.to_map(),
         cached: record.cached.clone(),
         outcome,
         status_str: Some(status.into()),
@@ -527,7 +527,7 @@ pub fn run_case(case: &TraceCase, seed: u64) -> Tally {
         let comparable = !sim.restarted || !record.had_gap;
         if record.phase == Phase::Succeeded
             && comparable
-            && !same_outputs(&record.outputs, &p.record.outputs)
+            && !same_outputs(&record.outputs, &p.record.outputs.to_map())
         {
             tally.violations.push(format!(
                 "{prefix}: {id} succeeded with outputs {:?}, the server has {:?} (faults {:?})",

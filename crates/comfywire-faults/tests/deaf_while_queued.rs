@@ -98,7 +98,7 @@ fn a_socket_deaf_before_execution_start_still_ends_the_prompt() {
     let record = &finished[0];
     assert_eq!(record.prompt_id, "p1");
     assert_eq!(record.phase, Phase::Succeeded);
-    assert_eq!(record.outputs, outputs);
+    assert_eq!(record.outputs.to_map(), outputs);
     assert_eq!(
         session.execution("p1").map(|r| r.phase),
         Some(Phase::Succeeded)

@@ -159,7 +159,7 @@ impl HostEvent {
             } => {
                 out.node = Some(node.to_string());
                 out.display_node = display_node.as_deref().map(str::to_owned);
-                out.data = Some(output.clone());
+                out.data = Some(output.to_value());
                 out.value = if *recovered { 1.0 } else { 0.0 };
             }
             Event::NodeFinished { node, .. } => out.node = Some(node.to_string()),
@@ -318,7 +318,7 @@ impl HostOutcome {
             prompt_id: record.prompt_id.clone(),
             status: record.phase,
             number: record.number,
-            outputs: Value::Object(record.outputs.clone()),
+            outputs: record.outputs.to_value(),
             nodes: record
                 .nodes
                 .iter()
@@ -578,7 +578,7 @@ impl HostFile {
     /// rule of [`HostOutcome::files`] for outputs a binding already holds.
     pub fn in_outputs(outputs: &Value) -> Vec<HostFile> {
         match outputs.as_object() {
-            Some(map) => comfywire_client::output_files(map)
+            Some(map) => comfywire_client::output_files(map.values())
                 .into_iter()
                 .map(HostFile::from)
                 .collect(),

@@ -101,10 +101,10 @@ impl JobView {
             });
         }
         for (node, output) in &record.outputs {
-            self.outputs.insert(node.clone());
+            self.outputs.insert(node.to_owned());
             replay.push_back(Event::Output {
                 prompt_id: prompt_id.clone(),
-                node: Arc::from(node.as_str()),
+                node: Arc::from(node),
                 display_node: None,
                 output: output.clone(),
                 recovered: false,

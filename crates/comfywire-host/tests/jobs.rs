@@ -453,7 +453,7 @@ fn an_unread_pull_stream_overflows_visibly_and_the_next_pull_goes_on() {
     let base = host.stats().frames;
     let id = host.client_id();
     let sent = rt
-        .block_on(async { server.firehose(&id, 3000, "long_run").await })
+        .block_on(async { server.firehose(&id, 20_000, "long_run").await })
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while host.stats().frames < base + sent {

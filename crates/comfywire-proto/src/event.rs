@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::error::ParseError;
 use crate::frame::Frame;
 use crate::message::{ExecutionError, ServerMessage};
+use crate::output::NodeOutput;
 use crate::reconcile::HttpRequest;
 use crate::record::ExecutionRecord;
 use crate::state::ConnectionStatus;
@@ -121,8 +122,8 @@ pub enum Event {
         node: Arc<str>,
         /// The node to show it on.
         display_node: Option<Arc<str>>,
-        /// The UI output dict.
-        output: Value,
+        /// The UI output dict, as the server's JSON text.
+        output: NodeOutput,
         /// True when it was recovered from `/history` after a gap.
         recovered: bool,
     },

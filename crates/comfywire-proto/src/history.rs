@@ -83,7 +83,7 @@ impl HistoryRing {
             .map(|c| std::mem::size_of::<String>() + c.len())
             .sum::<usize>();
         for (key, value) in &record.outputs {
-            n += MAP_ENTRY + key.len() + json_bytes(value);
+            n += MAP_ENTRY + key.len() + value.len();
         }
         n += record.node_errors.as_ref().map_or(0, json_bytes);
         if let Some(Outcome::Failed(e)) = &record.outcome {
@@ -193,12 +193,15 @@ pub(crate) fn json_bytes(value: &Value) -> usize {
 #[allow(clippy::disallowed_methods, clippy::unwrap_used)] // a test needs some instant
 mod tests {
     use super::*;
+    use crate::NodeOutput;
     use serde_json::json;
 
     fn record(id: &str, text_bytes: usize) -> Arc<ExecutionRecord> {
         let mut r = ExecutionRecord::new(&Arc::from(id), true);
-        r.outputs
-            .insert("9".into(), json!({"text": ["x".repeat(text_bytes)]}));
+        r.outputs.insert(
+            "9".into(),
+            NodeOutput::from_value(&json!({"text": ["x".repeat(text_bytes)]})),
+        );
         Arc::new(r)
     }
 

@@ -94,6 +94,7 @@ mod history;
 mod hot;
 mod message;
 mod outbox;
+mod output;
 mod parse;
 mod reconcile;
 mod record;
@@ -117,6 +118,7 @@ pub use message::{
     ServerMessage, Status, Unknown, feature_flags_message,
 };
 pub use outbox::OutboxStats;
+pub use output::{NodeOutput, Outputs};
 pub use parse::{parse_frame, parse_text};
 pub use reconcile::{
     HistoryEntry, HistoryOutcome, HttpReply, HttpRequest, QueueItem, QueueSnapshot,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::frame::Frame;
+use crate::output::NodeOutput;
 
 /// One parsed server message.
 #[derive(Debug, Clone, PartialEq)]
@@ -284,8 +285,8 @@ pub struct Executed {
     /// The prompt.
     pub prompt_id: String,
     /// The node's UI output (`None` for a cached output node without one).
-    #[serde(default)]
-    pub output: Option<Value>,
+    #[serde(default, deserialize_with = "crate::output::raw_output")]
+    pub output: Option<NodeOutput>,
 }
 
 /// `execution_success` data.

@@ -431,7 +431,7 @@ mod tests {
         let text = r#"{"type": "executed", "data": {"node": "1", "prompt_id": "p", "output": {"v": [NaN, -Infinity], "s": ["NaN"]}}}"#;
         match parse_text(text) {
             Ok(ServerMessage::Executed(e)) => {
-                let out = e.output.unwrap_or_default();
+                let out = e.output.unwrap().to_value();
                 assert_eq!(out["v"], serde_json::json!([null, null]));
                 assert_eq!(out["s"], serde_json::json!(["NaN"]));
             }

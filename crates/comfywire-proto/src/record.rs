@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use web_time::Instant;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::output::{NodeOutput, Outputs};
 
 use crate::message::{ExecutionError, ExecutionInterrupted};
 
@@ -211,8 +213,9 @@ pub struct ExecutionRecord {
     pub nodes: Vec<NodeRecord>,
     /// Nodes served from the cache.
     pub cached: Vec<String>,
-    /// UI outputs by node id.
-    pub outputs: Map<String, Value>,
+    /// UI outputs by node id, in the order they came (at most
+    /// [`ExecutionRecord::MAX_NODES`]).
+    pub outputs: Outputs,
     /// Nodes in the submitted graph, when this client submitted it.
     pub expected_nodes: Option<usize>,
     /// `node_errors` of a partially valid prompt.
@@ -302,7 +305,7 @@ impl ExecutionRecord {
             outcome: None,
             nodes: Vec::new(),
             cached: Vec::new(),
-            outputs: Map::new(),
+            outputs: Outputs::default(),
             expected_nodes: None,
             node_errors: None,
             submitted_at: None,
@@ -364,25 +367,27 @@ impl ExecutionRecord {
     }
 
     /// Keeps a node's output inline while the record's outputs stay within
-    /// `limit` estimated bytes; past it the output is not kept (counted in
-    /// `outputs_omitted`: the server's `/history` has it). `false` when it
-    /// was not kept.
-    pub(crate) fn keep_output(&mut self, node: &str, output: &Value, limit: usize) -> bool {
-        let size = node.len() + crate::history::json_bytes(output);
-        let replaced = self
-            .outputs
-            .get(node)
-            .map_or(0, |old| node.len() + crate::history::json_bytes(old));
+    /// `limit` bytes of text and [`ExecutionRecord::MAX_NODES`] nodes; past
+    /// either the output is not kept (counted in `outputs_omitted`: the
+    /// server's `/history` has it). `false` when it was not kept.
+    pub(crate) fn keep_output(
+        &mut self,
+        node: &Arc<str>,
+        output: &NodeOutput,
+        limit: usize,
+    ) -> bool {
+        let size = node.len() + output.len();
+        let replaced = self.outputs.get(node).map(|old| node.len() + old.len());
         let total = self
             .output_bytes
-            .saturating_sub(replaced)
+            .saturating_sub(replaced.unwrap_or(0))
             .saturating_add(size);
-        if total > limit {
+        if total > limit || replaced.is_none() && self.outputs.len() >= Self::MAX_NODES {
             self.outputs_omitted = self.outputs_omitted.saturating_add(1);
             return false;
         }
         self.output_bytes = total;
-        self.outputs.insert(node.to_owned(), output.clone());
+        self.outputs.insert(node.clone(), output.clone());
         true
     }
 

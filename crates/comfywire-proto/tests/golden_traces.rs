@@ -81,7 +81,8 @@ fn replay_matches_the_servers_history() {
                 "{name}: {prompt_id}"
             );
             assert_eq!(
-                record.outputs, entry.outputs,
+                record.outputs.to_map(),
+                entry.outputs,
                 "{name}: outputs of {prompt_id}"
             );
             assert_eq!(
@@ -159,7 +160,7 @@ fn the_websocket_alone_settles_prompts_without_a_gap() {
                 continue;
             }
             assert_eq!(record.phase.name(), expected_outcome(&entry), "{name}");
-            assert_eq!(record.outputs, entry.outputs, "{name}: outputs");
+            assert_eq!(record.outputs.to_map(), entry.outputs, "{name}: outputs");
         }
     }
 }

@@ -167,13 +167,13 @@ impl Tracker {
             }
         }
         if let Some(output) = m.output.filter(|o| !o.is_null()) {
-            record.keep_output(&m.node, &output, limit);
             // The event names the message's display node, sharing the
             // record's allocation when they agree.
             let (node, display_node) = match record.node(&m.node) {
                 Some(n) => (n.shared_id.clone(), n.display_as(m.display_node.as_deref())),
                 None => (Arc::from(m.node), m.display_node.map(Arc::from)),
             };
+            record.keep_output(&node, &output, limit);
             outbox.state(
                 &m.prompt_id,
                 Event::Output {

@@ -18,6 +18,7 @@ use crate::history::HistoryRing;
 mod messages;
 use crate::message::ExecutionError;
 use crate::outbox::Outbox;
+use crate::output::NodeOutput;
 use crate::reconcile::{HistoryEntry, HistoryOutcome};
 use crate::record::{ExecutionRecord, NodePhase, Outcome, Phase};
 
@@ -819,11 +820,12 @@ impl Tracker {
             }
         }
         for (node, output) in entry.outputs {
-            if output.is_null() || record.outputs.get(&node) == Some(&output) {
+            if output.is_null() || record.outputs.get(&node).is_some_and(|o| *o == output) {
                 continue;
             }
-            record.keep_output(&node, &output, limit);
+            let output = NodeOutput::from_value(&output);
             let node = record.shared_node(&node);
+            record.keep_output(&node, &output, limit);
             outbox.state(
                 prompt_id,
                 Event::Output {
