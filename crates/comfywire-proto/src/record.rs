@@ -243,7 +243,7 @@ pub struct ExecutionRecord {
     /// otherwise each copy it.
     pub(crate) shared_id: Arc<str>,
     /// The node that `executing` named last.
-    pub(crate) current_node: Option<String>,
+    pub(crate) current_node: Option<Arc<str>>,
     /// True once a `progress_state` arrived (then it, not `executing`,
     /// ends nodes).
     pub(crate) saw_progress_state: bool,

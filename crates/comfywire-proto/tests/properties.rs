@@ -92,6 +92,46 @@ proptest! {
         }
     }
 
+    /// `executing` and `executed` in any form the server or a proxy may
+    /// write (ids with escapes, fields missing, null or reordered, extra
+    /// keys, outputs of any shape): the borrowed hot path makes the same
+    /// events as the owned parser, or declines to it.
+    #[test]
+    fn the_hot_path_reads_executing_and_executed_as_the_parser_does(
+        frames in prop::collection::vec((any::<bool>(), 0usize..4, 0usize..4, 0usize..5, any::<bool>()), 1..24),
+    ) {
+        let ids = ["9", "1\\u00e9", "a\\\"b", "10"];
+        let displays = ["", r#", "display_node": null"#, r#", "display_node": "9""#, r#", "display_node": "x\\ny""#];
+        let outputs = ["", r#", "output": null"#, r#", "output": {"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}"#, r#", "output": {"text": ["\\u2603", 1.5e3, [true, null]]}"#, r#", "output": "odd""#];
+        let base = common::base();
+        let config = || SessionConfig { client_id: Some("c".into()), ..SessionConfig::default() };
+        let (mut fast, mut owned) = (Session::new(config()), Session::new(config()));
+        let start = Frame::text(r#"{"type": "execution_start", "data": {"prompt_id": "p", "timestamp": 1}}"#);
+        for s in [&mut fast, &mut owned] {
+            s.connect(base);
+            s.handle_connected(base);
+            s.handle_frame(start.clone(), base);
+        }
+        for (i, (executed, node, display, output, extra)) in frames.into_iter().enumerate() {
+            let now = base + Duration::from_millis(i as u64);
+            let id = ids[node];
+            let extra = if extra { r#", "extra": {"k": [1]}"# } else { "" };
+            let text = if executed {
+                format!(r#"{{"type": "executed", "data": {{"node": "{id}"{}, "prompt_id": "p"{}{extra}}}}}"#, displays[display], outputs[output])
+            } else if output == 0 {
+                format!(r#"{{"type": "executing", "data": {{"node": null, "prompt_id": "p"{extra}}}}}"#)
+            } else {
+                format!(r#"{{"type": "executing", "data": {{"prompt_id": "p"{extra}, "node": "{id}"{}}}}}"#, displays[display])
+            };
+            fast.handle_text(text.clone(), now);
+            owned.handle_message(parse_frame(&Frame::text(text)).unwrap(), now);
+        }
+        let a: Vec<Event> = std::iter::from_fn(|| fast.poll_event()).collect();
+        let b: Vec<Event> = std::iter::from_fn(|| owned.poll_event()).collect();
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(fast.execution("p"), owned.execution("p"));
+    }
+
     #[test]
     fn exactly_one_terminal_event_per_prompt(
         signals in prop::collection::vec((0usize..4, 0usize..6), 1..60),

@@ -1,6 +1,7 @@
 //! The hot path: the frames that make up nearly all of a sampler run
-//! (`progress`, `progress_state` snapshots, type-1 and type-4 previews),
-//! read without allocating.
+//! (`progress`, `progress_state` snapshots, type-1 and type-4 previews)
+//! and the ones every node sends (`executing`, `executed`), read without
+//! allocating.
 //!
 //! [`HotReader`] is the one entry point: the session hands it every frame
 //! first ([`HotReader::read_text`], [`HotReader::read_binary`]) and parses
@@ -23,7 +24,7 @@ use crate::message::ImageFormat;
 use crate::parse::{image_format, length_prefixed, read_u32, split_envelope};
 
 use refs::PreviewMetaRef;
-pub(crate) use refs::{ProgressRef, ProgressStateRef};
+pub(crate) use refs::{ExecutedRef, ExecutingRef, ProgressRef, ProgressStateRef};
 use scan::{PreviewHeaderMemo, ProgressMemo};
 use snapshot::SnapshotMemo;
 
@@ -39,6 +40,10 @@ pub(crate) enum HotText<'a> {
     /// repeats the step that the `progress` frame after it reports too, so
     /// it was not parsed.
     RepeatedSnapshot,
+    /// A node starts, or the prompt is over.
+    Executing(ExecutingRef<'a>),
+    /// A node's UI output.
+    Executed(ExecutedRef<'a>),
 }
 
 /// A type-1 or type-4 preview, borrowed from the frame or from the reader's
@@ -66,8 +71,9 @@ pub(crate) struct HotReader {
 }
 
 impl HotReader {
-    /// A `progress` or `progress_state` text frame; `None` for any other
-    /// message and for anything the hot path cannot borrow.
+    /// A `progress`, `progress_state`, `executing` or `executed` text
+    /// frame; `None` for any other message and for anything the hot path
+    /// cannot borrow.
     #[inline]
     pub(crate) fn read_text<'a>(&'a mut self, text: &'a str) -> Option<HotText<'a>> {
         if let Some(value) = self.last_progress.read(text) {
@@ -103,6 +109,8 @@ impl HotReader {
                 Some(HotText::ProgressState(m))
             }
             "progress" => serde_json::from_str(data).ok().map(HotText::Progress),
+            "executing" => serde_json::from_str(data).ok().map(HotText::Executing),
+            "executed" => serde_json::from_str(data).ok().map(HotText::Executed),
             _ => None,
         }
     }

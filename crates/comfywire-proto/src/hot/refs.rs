@@ -1,10 +1,12 @@
-//! Borrowed views of the hot messages (`progress_state`, `progress` and
-//! type-4 preview metadata), read without allocating: by the byte readers
-//! of `scan` when the frame is in the server's own formatting, else by
-//! serde. Anything they cannot borrow (escaped strings) is declined and
-//! takes the owned types of `message.rs`.
+//! Borrowed views of the hot messages (`progress_state`, `progress`,
+//! `executing`, `executed` and type-4 preview metadata), read without
+//! allocating: by the byte readers of `scan` when the frame is in the
+//! server's own formatting, else by serde. Anything they cannot borrow
+//! (escaped strings) is declined and takes the owned types of
+//! `message.rs`.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// One node entry of `progress_state`.
 #[derive(Debug, Deserialize)]
@@ -75,6 +77,28 @@ pub(crate) struct ProgressRef<'a> {
     pub(crate) prompt_id: Option<&'a str>,
     #[serde(default, borrow)]
     pub(crate) node: Option<&'a str>,
+}
+
+/// `executing` data (the owned form: [`crate::message::Executing`]).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExecutingRef<'a> {
+    #[serde(default, borrow)]
+    pub(crate) node: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub(crate) display_node: Option<&'a str>,
+    #[serde(default, borrow)]
+    pub(crate) prompt_id: Option<&'a str>,
+}
+
+/// `executed` data (the owned form: [`crate::message::Executed`]).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ExecutedRef<'a> {
+    pub(crate) node: &'a str,
+    #[serde(default, borrow)]
+    pub(crate) display_node: Option<&'a str>,
+    pub(crate) prompt_id: &'a str,
+    #[serde(default, borrow)]
+    pub(crate) output: Option<&'a RawValue>,
 }
 
 /// Type-4 preview metadata.

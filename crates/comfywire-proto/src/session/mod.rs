@@ -20,6 +20,7 @@ use crate::hot::{HotReader, HotText};
 use crate::message::ServerMessage;
 use crate::message::feature_flags_message;
 use crate::outbox::{Outbox, OutboxStats};
+use crate::output::NodeOutput;
 use crate::parse::parse_frame;
 use crate::reconcile::{HttpReply, HttpRequest, QueueSnapshot};
 use crate::record::{ExecutionRecord, Phase};
@@ -537,6 +538,24 @@ impl Session {
                     .on_progress_state(m.prompt_id, nodes, &mut self.outbox, now);
             }
             HotText::RepeatedSnapshot => self.stats.skipped_snapshots += 1,
+            HotText::Executing(m) => {
+                let followup = self.tracker.on_executing(
+                    m.prompt_id,
+                    m.node,
+                    m.display_node,
+                    &mut self.outbox,
+                    now,
+                );
+                self.follow_up(followup);
+            }
+            HotText::Executed(m) => self.tracker.on_executed(
+                m.prompt_id,
+                m.node,
+                m.display_node,
+                m.output.map(NodeOutput::from_raw),
+                &mut self.outbox,
+                now,
+            ),
         }
         true
     }
@@ -550,9 +569,12 @@ impl Session {
                 }
             }
         }
-        if let Followup::Reconcile(prompt_id) =
-            self.tracker.on_message(message, &mut self.outbox, now)
-        {
+        let followup = self.tracker.on_message(message, &mut self.outbox, now);
+        self.follow_up(followup);
+    }
+
+    fn follow_up(&mut self, followup: Followup) {
+        if let Followup::Reconcile(prompt_id) = followup {
             self.history_requested.remove(&prompt_id);
             self.request_history(vec![prompt_id]);
         }

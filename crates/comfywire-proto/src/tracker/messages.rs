@@ -11,10 +11,11 @@ use web_time::Instant;
 use super::{Followup, NodeState, Tracker};
 use crate::event::Event;
 use crate::message::{
-    Executed, Executing, ExecutionCached, ExecutionError, ExecutionInterrupted, ExecutionStart,
-    NodeRunState, PreviewWithMetadata, ProgressState, ProgressText, ServerMessage, preview_mime,
+    ExecutionCached, ExecutionError, ExecutionInterrupted, ExecutionStart, NodeRunState,
+    PreviewWithMetadata, ProgressState, ProgressText, ServerMessage, preview_mime,
 };
 use crate::outbox::Outbox;
+use crate::output::NodeOutput;
 use crate::record::{ExecutionRecord, NodePhase, Outcome};
 
 impl Tracker {
@@ -35,7 +36,15 @@ impl Tracker {
             ServerMessage::FeatureFlags(flags) => outbox.push(Event::FeatureFlags(flags)),
             ServerMessage::ExecutionStart(m) => self.on_execution_start(m, outbox, now),
             ServerMessage::ExecutionCached(m) => self.on_execution_cached(m, outbox, now),
-            ServerMessage::Executing(m) => return self.on_executing(m, outbox, now),
+            ServerMessage::Executing(m) => {
+                return self.on_executing(
+                    m.prompt_id.as_deref(),
+                    m.node.as_deref(),
+                    m.display_node.as_deref(),
+                    outbox,
+                    now,
+                );
+            }
             ServerMessage::Progress(m) => self.on_progress(
                 m.prompt_id.as_deref(),
                 m.node.as_deref(),
@@ -45,7 +54,14 @@ impl Tracker {
                 now,
             ),
             ServerMessage::ProgressState(m) => self.on_owned_progress_state(&m, outbox, now),
-            ServerMessage::Executed(m) => self.on_executed(m, outbox, now),
+            ServerMessage::Executed(m) => self.on_executed(
+                &m.prompt_id,
+                &m.node,
+                m.display_node.as_deref(),
+                m.output,
+                outbox,
+                now,
+            ),
             ServerMessage::ExecutionSuccess(m) => {
                 return self.terminal(&m.prompt_id, Outcome::Succeeded, m.timestamp, outbox, now);
             }
@@ -107,16 +123,24 @@ impl Tracker {
         self.current = Some(prompt_id);
     }
 
-    /// `executing`: a node starts, or (`node: null`) the prompt is over.
-    fn on_executing(&mut self, m: Executing, outbox: &mut Outbox, now: Instant) -> Followup {
+    /// `executing`, owned or borrowed: a node starts, or (`node: null`)
+    /// the prompt is over.
+    pub(crate) fn on_executing(
+        &mut self,
+        prompt_id: Option<&str>,
+        node: Option<&str>,
+        display_node: Option<&str>,
+        outbox: &mut Outbox,
+        now: Instant,
+    ) -> Followup {
         let current = self.current.clone();
-        let Some(prompt_id) = m.prompt_id.as_deref().or(current.as_deref()) else {
+        let Some(prompt_id) = prompt_id.or(current.as_deref()) else {
             return Followup::None;
         };
         let Some(record) = self.live(prompt_id, outbox) else {
             return Followup::None;
         };
-        let Some(node) = m.node else {
+        let Some(node) = node else {
             return self.ended(prompt_id, outbox, now);
         };
         Self::start_running(record, outbox, now);
@@ -124,13 +148,13 @@ impl Tracker {
             // Servers without progress_state end a node only by starting
             // the next one.
             if let Some(previous) = record.current_node.clone() {
-                if previous != node {
+                if *previous != *node {
                     Self::finish_node(record, &previous, outbox, now);
                 }
             }
         }
-        Self::start_node(record, &node, m.display_node.as_deref(), outbox, now);
-        record.current_node = Some(node);
+        Self::start_node(record, node, display_node, outbox, now);
+        record.current_node = Some(record.shared_node(node));
         self.current = Some(record.shared_id.clone());
         Followup::None
     }
@@ -154,28 +178,36 @@ impl Tracker {
         self.on_progress_state(&m.prompt_id, nodes, outbox, now);
     }
 
-    /// `executed`: a node's UI output.
-    fn on_executed(&mut self, m: Executed, outbox: &mut Outbox, now: Instant) {
+    /// `executed`, owned or borrowed: a node's UI output.
+    pub(crate) fn on_executed(
+        &mut self,
+        prompt_id: &str,
+        node: &str,
+        display_node: Option<&str>,
+        output: Option<NodeOutput>,
+        outbox: &mut Outbox,
+        now: Instant,
+    ) {
         let limit = self.max_output_bytes;
-        let Some(record) = self.live(&m.prompt_id, outbox) else {
+        let Some(record) = self.live(prompt_id, outbox) else {
             return;
         };
         Self::start_running(record, outbox, now);
-        if record.node(&m.node).is_none() {
-            if let Some(n) = record.node_mut(&m.node, m.display_node.as_deref()) {
+        if record.node(node).is_none() {
+            if let Some(n) = record.node_mut(node, display_node) {
                 n.started_at = Some(now);
             }
         }
-        if let Some(output) = m.output.filter(|o| !o.is_null()) {
+        if let Some(output) = output.filter(|o| !o.is_null()) {
             // The event names the message's display node, sharing the
             // record's allocation when they agree.
-            let (node, display_node) = match record.node(&m.node) {
-                Some(n) => (n.shared_id.clone(), n.display_as(m.display_node.as_deref())),
-                None => (Arc::from(m.node), m.display_node.map(Arc::from)),
+            let (node, display_node) = match record.node(node) {
+                Some(n) => (n.shared_id.clone(), n.display_as(display_node)),
+                None => (Arc::from(node), display_node.map(Arc::from)),
             };
             record.keep_output(&node, &output, limit);
             outbox.state(
-                &m.prompt_id,
+                prompt_id,
                 Event::Output {
                     prompt_id: record.shared_id.clone(),
                     node,

@@ -598,8 +598,18 @@ impl Tracker {
         };
         record.saw_progress_state = true;
         Self::start_running(record, outbox, now);
+        // A snapshot lists the nodes in the order they started, the order
+        // of the record's list: each is looked for where the last one was
+        // found, then everywhere (a snapshot of K nodes costs K probes, not
+        // K^2 / 2 string comparisons).
+        let mut next = 0;
         for (node_id, value, max, state, display) in nodes {
-            let phase = record.node(node_id).map(|n| n.phase);
+            let index = match record.nodes.get(next) {
+                Some(n) if n.id == node_id => Some(next),
+                _ => record.nodes.iter().position(|n| n.id == node_id),
+            };
+            next = index.map_or(next, |i| i + 1);
+            let phase = index.map(|i| record.nodes[i].phase);
             match state {
                 NodeState::Running => {
                     if phase.is_none() {
