@@ -10,9 +10,8 @@ use web_time::Instant;
 
 use serde_json::Value;
 
-use crate::output::{NodeOutput, Outputs};
-
 use crate::message::{ExecutionError, ExecutionInterrupted};
+use crate::output::{NodeOutput, Outputs};
 
 /// Where a prompt is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
