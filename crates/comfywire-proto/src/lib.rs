@@ -23,10 +23,13 @@
 //! states and errors), `backoff.rs` and `rng.rs` (reconnect delays, jitter
 //! from a seeded SplitMix64), `frame.rs` ([`Frame`] and the binary event
 //! types), `message.rs` (typed messages), `parse.rs` (the total parser),
-//! `hot/` (the allocation-free readers of `progress`, `progress_state` and
-//! previews, which the session calls through one entry point before the
-//! parser), `tracker.rs` (one handler per message kind), `record.rs` (the
-//! [`ExecutionRecord`] it keeps per prompt), `outbox.rs` (the events going
+//! `hot/` (the allocation-free readers of `progress`, `progress_state`,
+//! `executing`, `executed` and previews, which the session calls through
+//! one entry point before the parser), `tracker.rs` (one handler per
+//! message kind), `record.rs` (the [`ExecutionRecord`] it keeps per
+//! prompt), `output.rs` (a node's UI output as the server's JSON text,
+//! [`NodeOutput`], shared by the event and the record; the tree is built
+//! on request), `outbox.rs` (the events going
 //! out, through the throttles), `event.rs`, `history.rs` (the ring of
 //! finished records), `reconcile.rs` (the HTTP requests and answers of
 //! reconciliation), `replay.rs` (a trace replayed into a session),
@@ -77,7 +80,9 @@
 //! assert_eq!(finished.len(), 1);
 //! let record = session.execution("p1").unwrap();
 //! assert_eq!(record.phase.name(), "succeeded");
-//! assert!(record.outputs.contains_key("9"));
+//! // The output is the server's JSON text; the tree is built on request.
+//! let output = record.outputs.get("9").unwrap();
+//! assert_eq!(output.to_value()["images"][0]["filename"], "a.png");
 //! ```
 //!
 //! Siblings: `comfywire-client` (the tokio driver and HTTP API),
