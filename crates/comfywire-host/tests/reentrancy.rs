@@ -57,14 +57,9 @@ fn firehose(
 /// more frames than `base`: the socket kept delivering while the
 /// dispatcher was busy, so the backlog is full.
 fn frames_past(host: &HostClient, base: u64, frames: u64) -> bool {
-    let end = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < end {
-        if host.stats().frames >= base + frames {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
+    eventually(Duration::from_secs(30), || {
+        host.stats().frames >= base + frames
+    })
 }
 
 /// Waits up to `limit` for `done()`.
