@@ -97,8 +97,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-type RawWs =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type RawWs = tokio_tungstenite::WebSocketStream<tokio::io::BufReader<tokio::net::TcpStream>>;
 
 /// The mock, on a runtime and thread of its own so it does not share the
 /// readers' scheduler.
@@ -200,12 +199,39 @@ async fn negotiate(ws: &mut RawWs) {
     }
 }
 
-async fn open(server: &Server, client_id: &str) -> RawWs {
+/// How a loop reads the socket.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    /// tokio-tungstenite's defaults (`connect_async`), as a client written
+    /// in an afternoon has them.
+    Default,
+    /// What the `Client` reads through: a buffer of `READ_BUFFER_BYTES`
+    /// under tungstenite.
+    Buffered,
+}
+
+async fn open(server: &Server, client_id: &str, transport: Transport) -> RawWs {
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
     let url = format!(
         "{}/ws?clientId={client_id}",
         server.mock.url().replace("http://", "ws://")
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let socket = tokio::net::TcpStream::connect(server.mock.url().trim_start_matches("http://"))
+        .await
+        .unwrap();
+    socket.set_nodelay(true).unwrap();
+    let (capacity, config) = match transport {
+        Transport::Default => (1, WebSocketConfig::default()),
+        Transport::Buffered => (
+            comfywire_client::READ_BUFFER_BYTES,
+            WebSocketConfig::default().read_buffer_size(32 << 10),
+        ),
+    };
+    // A one-byte buffer passes every read straight to the socket.
+    let socket = tokio::io::BufReader::with_capacity(capacity, socket);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, socket, Some(config))
+        .await
+        .unwrap();
     // The connect-time status frame.
     ws.next().await.unwrap().unwrap();
     negotiate(&mut ws).await;
@@ -259,7 +285,7 @@ fn frame_kind(text: &str) -> &'static str {
 
 /// (a) Reads every frame and parses nothing.
 async fn raw_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
-    let mut ws = open(server, "raw-bench").await;
+    let mut ws = open(server, "raw-bench", Transport::Buffered).await;
     let mut mix = shape.mix.clone();
     mix.own_ids.clear();
     let base = start_counting();
@@ -354,7 +380,7 @@ struct NaivePreviewMeta {
 /// (n) tokio-tungstenite + serde_json typed enum.
 async fn naive_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
     use tokio_tungstenite::tungstenite::Message;
-    let mut ws = open(server, "naive-bench").await;
+    let mut ws = open(server, "naive-bench", Transport::Default).await;
     let mut mix = shape.mix.clone();
     mix.own_ids.clear();
     let base = start_counting();
@@ -410,7 +436,7 @@ async fn naive_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
 /// core costs without the driver, subscribers or channels.
 async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
     use comfywire_client::proto::{Frame, HttpReply, Session, SessionConfig};
-    let mut ws = open(server, "session-bench").await;
+    let mut ws = open(server, "session-bench", Transport::Buffered).await;
     let mut session = Session::new(SessionConfig {
         client_id: Some("session-bench".into()),
         ..SessionConfig::default()

@@ -13,7 +13,6 @@ use comfywire_proto::{
     HttpRequest, Session,
 };
 use futures_util::{FutureExt, SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -21,15 +20,13 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::config::ClientConfig;
 use crate::endpoints::{redact, without_credentials};
 use crate::fanout::Fanout;
 use crate::http::HttpApi;
+use crate::socket::Ws;
 use crate::tap::{ClosedBy, TapEvent, TapEventKind, TapSender};
-
-pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Frames handled before the driver looks at controls and timers again.
 const BATCH: usize = 256;
@@ -529,7 +526,7 @@ impl Driver {
         let connector = crate::tls::client_config(self.config.ca_file.as_deref())
             .map(|c| Some(tokio_tungstenite::Connector::Rustls(c)));
         #[cfg(not(feature = "tls"))]
-        let connector: Result<Option<tokio_tungstenite::Connector>, crate::Error> = Ok(None);
+        let connector: Result<Option<crate::socket::Connector>, crate::Error> = Ok(None);
         self.tasks.spawn(async move {
             tracing::debug!(target: "comfywire::ws", url = %redact(&url), "connecting");
             let failed = |message: String| ConnectionError::ConnectFailed { message };
@@ -544,7 +541,7 @@ impl Driver {
                     .max_message_size(Some(size))
                     .max_frame_size(Some(size));
                 let connector = connector.map_err(|e| failed(e.to_string()))?;
-                let connect = tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, connector);
+                let connect = crate::socket::open(request, config, connector);
                 match tokio::time::timeout(timeout, connect).await {
                     Ok(Ok((ws, _))) => Ok(ws),
                     // An HTTP answer instead of the upgrade: the status

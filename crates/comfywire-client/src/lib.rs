@@ -53,6 +53,7 @@ pub mod json;
 mod lean;
 mod panic;
 mod settings;
+mod socket;
 mod tap;
 #[cfg(feature = "tls")]
 mod tls;
@@ -72,4 +73,5 @@ pub use fanout::{End, Filter, FilterHandle, Subscription};
 pub use job::{FileRef, RunResult, files, output_files};
 pub use panic::panic_message;
 pub use settings::{BasicAuth, ENV_VARS, ServerSettings, Settings};
+pub use socket::READ_BUFFER_BYTES;
 pub use tap::{ClosedBy, FrameTap, TapEvent, TapEventKind};
