@@ -3,6 +3,7 @@
 //! commands, and hands events to the fan-out.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
@@ -265,7 +266,7 @@ impl Driver {
                 message = next_message(&mut self.ws) => {
                     let now = Instant::now();
                     self.on_message(message, now);
-                    more_buffered = self.drain_ready(now);
+                    more_buffered = self.drain_ready(now).await;
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
@@ -295,17 +296,23 @@ impl Driver {
     /// batch began: a batch takes well under a millisecond, far finer than
     /// any timer of the session (16 ms throttle, seconds for the rest).
     /// True when the batch filled up (more may be waiting).
-    fn drain_ready(&mut self, now: Instant) -> bool {
-        for _ in 0..BATCH {
-            let Some(ws) = self.ws.as_mut() else {
-                return false;
-            };
-            match ws.next().now_or_never() {
-                Some(message) => self.on_message(message, now),
-                None => return false,
+    async fn drain_ready(&mut self, now: Instant) -> bool {
+        // Polled with the driver's own waker: a throwaway one (as
+        // `now_or_never` makes) would be cloned into tokio-tungstenite's
+        // waker slot on every frame.
+        std::future::poll_fn(|cx| {
+            for _ in 0..BATCH {
+                let Some(ws) = self.ws.as_mut() else {
+                    return Poll::Ready(false);
+                };
+                match ws.poll_next_unpin(cx) {
+                    Poll::Ready(message) => self.on_message(message, now),
+                    Poll::Pending => return Poll::Ready(false),
+                }
             }
-        }
-        true
+            Poll::Ready(true)
+        })
+        .await
     }
 
     fn on_message(&mut self, message: Option<Result<Message, tungstenite::Error>>, now: Instant) {
