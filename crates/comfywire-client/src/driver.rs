@@ -3,8 +3,8 @@
 //! commands, and hands events to the fan-out.
 
 use std::sync::Arc;
-use std::task::Poll;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
 
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
