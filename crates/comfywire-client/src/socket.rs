@@ -73,6 +73,7 @@ pub(crate) async fn open(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use futures_util::{SinkExt, StreamExt};
