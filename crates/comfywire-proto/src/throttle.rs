@@ -85,6 +85,10 @@ pub struct Throttle<V> {
     free: Vec<u32>,
     /// prompt → node → slot; the keys share the slot's strings.
     index: FastMap<Arc<str>, FastMap<Arc<str>, u32>>,
+    /// The node map of the last prompt to lose its last key, emptied and
+    /// kept: a prompt's nodes start and end one after another, and each
+    /// would otherwise free the map and allocate a new one.
+    spare: FastMap<Arc<str>, u32>,
     /// Most and least recently touched slots.
     head: u32,
     tail: u32,
@@ -116,6 +120,7 @@ impl<V: Clone> Throttle<V> {
             slots: Vec::new(),
             free: Vec::new(),
             index: FastMap::default(),
+            spare: FastMap::default(),
             head: NIL,
             tail: NIL,
             live: 0,
@@ -224,7 +229,9 @@ impl<V: Clone> Throttle<V> {
         if let Some(nodes) = self.index.get_mut(&*slot.prompt_id) {
             nodes.remove(&*slot.node_id);
             if nodes.is_empty() {
-                self.index.remove(&*slot.prompt_id);
+                if let Some(empty) = self.index.remove(&*slot.prompt_id) {
+                    self.spare = empty;
+                }
             }
         }
         self.free.push(id);
@@ -258,7 +265,11 @@ impl<V: Clone> Throttle<V> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index.entry(prompt_id).or_default().insert(node_id, id);
+        let spare = &mut self.spare;
+        self.index
+            .entry(prompt_id)
+            .or_insert_with(|| std::mem::take(spare))
+            .insert(node_id, id);
         self.live += 1;
         self.push_front(id);
         id
@@ -535,6 +546,35 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert_eq!(t.next_deadline(), None);
         assert!(t.take_due(t0 + ms(100)).is_empty());
+    }
+
+    #[test]
+    fn a_prompt_whose_nodes_come_and_go_one_by_one_reuses_one_node_map() {
+        let t0 = Instant::now();
+        let mut t: Throttle<u32> = Throttle::new(ms(16));
+        for (i, node) in ["1", "2", "3"].into_iter().enumerate() {
+            let at = t0 + ms(100 * i as u64);
+            assert_eq!(t.offer("p", node, None, 1, false, at), Offer::Now(1));
+            assert!(matches!(
+                t.offer("p", node, None, 2, false, at + ms(1)),
+                Offer::Held { .. }
+            ));
+            let taken: Vec<u32> = t
+                .take_node("p", node, at + ms(2))
+                .into_iter()
+                .map(|x| x.value)
+                .collect();
+            assert_eq!(taken, [2]);
+            t.forget_node("p", node);
+            assert!(t.is_empty());
+            // The emptied map is kept, not freed, for the next node.
+            assert!(t.spare.capacity() > 0);
+        }
+        // Another prompt's first node takes the kept map, empty.
+        assert_eq!(t.offer("q", "9", None, 1, false, t0), Offer::Now(1));
+        assert_eq!(t.spare.capacity(), 0);
+        assert_eq!(t.index.get("q").map(|m| m.len()), Some(1));
+        assert!(t.take_node("p", "3", t0 + ms(500)).is_empty());
     }
 
     #[test]
