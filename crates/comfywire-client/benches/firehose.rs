@@ -8,8 +8,12 @@
 //! readers, not the server, set the rate. The mock runs on a runtime and
 //! thread of its own. Measured in the same run, loops interleaved, for
 //! each mix:
-//! * raw: a tokio-tungstenite read loop that parses nothing;
-//! * naive: tokio-tungstenite + serde_json into a typed enum, no tracking;
+//! * raw: a tokio-tungstenite read loop that parses nothing, on the
+//!   `Client`'s transport (2 MiB reads, `READ_BUFFER_BYTES`);
+//! * naive: tokio-tungstenite (its defaults) + serde_json into a typed
+//!   enum, no tracking;
+//! * naive_buffered: the same on the `Client`'s transport, so the parse is
+//!   compared alone;
 //! * session: the raw loop feeding a bare `Session` (no driver, no channels);
 //! * client: a `Client` with full tracking and throttling and one
 //!   subscriber draining every event.
@@ -26,7 +30,7 @@
 //! Environment: `COMFYWIRE_FRAMES` (default 1,000,000), `COMFYWIRE_RUNS`
 //! (3), `COMFYWIRE_MIXES` (`default,foreign`; also `per_step`, snapshots
 //! on every step as ComfyUI 0.3.64 sends them), `COMFYWIRE_LOOPS` (any of
-//! `raw,naive,session,client,latency`), `COMFYWIRE_COUNT_ALLOCS=1` to
+//! `raw,naive,naive_buffered,session,client,latency`), `COMFYWIRE_COUNT_ALLOCS=1` to
 //! count allocations per frame, `COMFYWIRE_BREAKDOWN=1` for the bare
 //! session's allocations and time by message type (it reads the clock per
 //! frame, so that loop's rate is not comparable then).
@@ -377,10 +381,11 @@ struct NaivePreviewMeta {
     image_type: String,
 }
 
-/// (n) tokio-tungstenite + serde_json typed enum.
-async fn naive_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
+/// (n) tokio-tungstenite + serde_json typed enum, on tokio-tungstenite's
+/// defaults or on the `Client`'s transport (the parse compared alone).
+async fn naive_loop(server: &Server, shape: &Shape, frames: u64, transport: Transport) -> Measured {
     use tokio_tungstenite::tungstenite::Message;
-    let mut ws = open(server, "naive-bench", Transport::Default).await;
+    let mut ws = open(server, "naive-bench", transport).await;
     let mut mix = shape.mix.clone();
     mix.own_ids.clear();
     let base = start_counting();
@@ -689,9 +694,9 @@ async fn latency_loop(server: &Server, shape: &Shape, frames: u64) -> (f64, f64,
 
 async fn firehose(server: &Server, frames: u64, runs: usize) {
     let loops = std::env::var("COMFYWIRE_LOOPS")
-        .unwrap_or_else(|_| "raw,naive,session,client,latency".into());
+        .unwrap_or_else(|_| "raw,naive,naive_buffered,session,client,latency".into());
     let wants = |name: &str| loops.split(',').any(|l| l.trim() == name);
-    let names = ["raw", "naive", "session", "client"];
+    let names = ["raw", "naive", "naive_buffered", "session", "client"];
     println!(
         "firehose: {frames} frames x {runs} interleaved runs per mix; the mock writes pre-encoded frames with write_all on a thread of its own"
     );
@@ -706,7 +711,10 @@ async fn firehose(server: &Server, frames: u64, runs: usize) {
                 }
                 let m = match name {
                     "raw" => raw_loop(server, &shape, frames).await,
-                    "naive" => naive_loop(server, &shape, frames).await,
+                    "naive" => naive_loop(server, &shape, frames, Transport::Default).await,
+                    "naive_buffered" => {
+                        naive_loop(server, &shape, frames, Transport::Buffered).await
+                    }
                     "session" => session_loop(server, &shape, frames).await,
                     _ => {
                         let (m, e) = client_loop(server, &shape, frames).await;
@@ -741,6 +749,7 @@ async fn firehose(server: &Server, frames: u64, runs: usize) {
         let label = |name: &str| match name {
             "raw" => "raw tokio-tungstenite read loop, no parsing",
             "naive" => "naive tokio-tungstenite + serde typed enum",
+            "naive_buffered" => "the same on the Client's transport",
             "session" => "raw loop + bare Session",
             _ => "Client, one subscriber draining every event",
         };
