@@ -98,11 +98,14 @@ pub fn record_json(record: &ExecutionRecord, names: &NodeNames) -> Map<String, V
         .collect();
     m.insert("nodes".into(), Value::Array(nodes));
     m.insert("cached".into(), json!(record.cached));
-    m.insert("outputs".into(), record.outputs.to_value());
-    let files: Vec<Value> = crate::job::files(record)
-        .into_iter()
-        .map(|f| json!({"filename": f.filename, "subfolder": f.subfolder, "type": f.kind}))
-        .collect();
+    // The outputs' trees are built once, for both fields.
+    let outputs = record.outputs.to_value();
+    let files: Vec<Value> =
+        crate::job::output_files(outputs.as_object().into_iter().flat_map(|o| o.values()))
+            .into_iter()
+            .map(|f| json!({"filename": f.filename, "subfolder": f.subfolder, "type": f.kind}))
+            .collect();
+    m.insert("outputs".into(), outputs);
     m.insert("files".into(), Value::Array(files));
     let (error, interrupted_at, reason) = match &record.outcome {
         Some(Outcome::Failed(e)) => (
