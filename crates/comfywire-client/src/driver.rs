@@ -9,24 +9,22 @@ use std::task::Poll;
 use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use comfywire_proto::websocket::{FrameError, Opcode, Received};
 use comfywire_proto::{
     Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HttpReply,
     HttpRequest, Session,
 };
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::protocol::frame::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tungstenite::client::IntoClientRequest;
 
 use crate::config::ClientConfig;
 use crate::endpoints::{redact, without_credentials};
 use crate::fanout::Fanout;
 use crate::http::HttpApi;
-use crate::socket::Ws;
+use crate::socket::{OpenError, ReadError, Socket};
 use crate::tap::{ClosedBy, TapEvent, TapEventKind, TapSender};
 
 /// Frames handled before the driver looks at controls and timers again.
@@ -75,7 +73,7 @@ pub(crate) enum Control {
     },
     Connected {
         generation: u64,
-        ws: Box<Ws>,
+        ws: Box<Socket>,
     },
     ConnectFailed {
         generation: u64,
@@ -147,7 +145,7 @@ pub(crate) struct Driver {
     tx: mpsc::WeakUnboundedSender<Control>,
     http: HttpApi,
     config: ClientConfig,
-    ws: Option<Box<Ws>>,
+    ws: Option<Box<Socket>>,
     generation: u64,
     tasks: JoinSet<()>,
     batch: Vec<Event>,
@@ -163,11 +161,47 @@ pub(crate) struct Driver {
     confirming: Vec<(String, oneshot::Sender<Confirmation>)>,
 }
 
-async fn next_message(ws: &mut Option<Box<Ws>>) -> Option<Result<Message, tungstenite::Error>> {
+/// Ready when the socket has new bytes to decode, or has failed.
+async fn readable(ws: &mut Option<Box<Socket>>) -> Result<(), ReadError> {
     match ws {
-        Some(ws) => ws.next().await,
+        Some(ws) => std::future::poll_fn(|cx| ws.poll_fill(cx)).await,
         None => std::future::pending().await,
     }
+}
+
+/// A text frame's bytes, lent to the session: its fast path reads them in
+/// place, and only a message it keeps is copied.
+struct Lent<'a>(&'a str);
+
+impl AsRef<str> for Lent<'_> {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl From<Lent<'_>> for Bytes {
+    fn from(text: Lent<'_>) -> Bytes {
+        Bytes::copy_from_slice(text.0.as_bytes())
+    }
+}
+
+/// The close code a client sends for a frame it refuses.
+fn close_code_for(error: &FrameError) -> u16 {
+    match error {
+        // "Message too big".
+        FrameError::TooLarge { .. } => 1009,
+        // "Protocol error".
+        _ => 1002,
+    }
+}
+
+/// Sends a close frame on a socket the driver no longer reads, without
+/// waiting for it: the server may be gone or slow.
+fn retire(tasks: &mut JoinSet<()>, ws: Box<Socket>, code: Option<(u16, String)>) {
+    tasks.spawn(async move {
+        let close = ws.close(code.as_ref().map(|(c, r)| (*c, r.as_str())));
+        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+    });
 }
 
 impl Driver {
@@ -263,10 +297,8 @@ impl Driver {
                         break;
                     }
                 },
-                message = next_message(&mut self.ws) => {
-                    let now = Instant::now();
-                    self.on_message(message, now);
-                    more_buffered = self.drain_ready(now).await;
+                readable = readable(&mut self.ws) => {
+                    more_buffered = self.read_frames(readable, Instant::now()).await;
                 }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
@@ -277,7 +309,7 @@ impl Driver {
         }
         self.perform().await;
         self.publish();
-        if let Some(mut ws) = self.ws.take() {
+        if let Some(ws) = self.ws.take() {
             self.tap(Instant::now(), || TapEventKind::Closed {
                 by: ClosedBy::Client,
                 code: None,
@@ -291,103 +323,142 @@ impl Driver {
         }
     }
 
-    /// Handles frames already buffered, up to a batch, without a trip
-    /// through the select. They share the clock reading taken when the
-    /// batch began: a batch takes well under a millisecond, far finer than
-    /// any timer of the session (16 ms throttle, seconds for the rest).
-    /// True when the batch filled up (more may be waiting).
-    async fn drain_ready(&mut self, now: Instant) -> bool {
-        // Polled with the driver's own waker: a throwaway one (as
-        // `now_or_never` makes) would be cloned into tokio-tungstenite's
-        // waker slot on every frame.
-        std::future::poll_fn(|cx| {
-            for _ in 0..BATCH {
-                let Some(ws) = self.ws.as_mut() else {
-                    return Poll::Ready(false);
-                };
-                match ws.poll_next_unpin(cx) {
-                    Poll::Ready(message) => self.on_message(message, now),
-                    Poll::Pending => return Poll::Ready(false),
+    /// Handles the frames the socket holds, up to a batch, reading more
+    /// while the kernel has bytes ready, without a trip through the select.
+    /// They share the clock reading taken when the batch began: a batch
+    /// takes well under a millisecond, far finer than any timer of the
+    /// session (16 ms throttle, seconds for the rest). True when the batch
+    /// filled up (more may be waiting).
+    async fn read_frames(&mut self, readable: Result<(), ReadError>, now: Instant) -> bool {
+        let Some(mut ws) = self.ws.take() else {
+            return false;
+        };
+        let mut failed = readable.err();
+        let mut closed = None;
+        let mut handled = 0;
+        // Polled with the driver's own waker, so a read that would block
+        // leaves it registered for the select's next round.
+        let full = failed.is_none()
+            && std::future::poll_fn(|cx| {
+                while handled < BATCH {
+                    match ws.next() {
+                        Some(Ok(Received::Close(frame))) => {
+                            closed = Some(frame.map(|(code, reason)| (code, reason.to_owned())));
+                            return Poll::Ready(false);
+                        }
+                        Some(Ok(message)) => {
+                            handled += 1;
+                            self.on_received(message, now);
+                        }
+                        Some(Err(error)) => {
+                            failed = Some(error.into());
+                            return Poll::Ready(false);
+                        }
+                        None => match ws.poll_fill(cx) {
+                            Poll::Ready(Ok(())) => {}
+                            Poll::Ready(Err(error)) => {
+                                failed = Some(error);
+                                return Poll::Ready(false);
+                            }
+                            Poll::Pending => return Poll::Ready(false),
+                        },
+                    }
                 }
-            }
-            Poll::Ready(true)
-        })
-        .await
+                Poll::Ready(true)
+            })
+            .await;
+        match (closed, failed) {
+            (Some(frame), _) => self.on_server_close(ws, frame, now),
+            (None, Some(error)) => self.on_read_error(ws, error, now),
+            (None, None) => self.ws = Some(ws),
+        }
+        full
     }
 
-    fn on_message(&mut self, message: Option<Result<Message, tungstenite::Error>>, now: Instant) {
+    /// One message from the server (a close is the caller's).
+    fn on_received(&mut self, message: Received<'_>, now: Instant) {
         match message {
-            Some(Ok(Message::Text(text))) => {
-                tracing::trace!(target: "comfywire::ws", text = %text.as_str(), "frame");
+            Received::Text(bytes) => {
                 self.tap(now, || {
-                    TapEventKind::Received(Frame::Text(text.clone().into()))
+                    TapEventKind::Received(Frame::Text(Bytes::copy_from_slice(bytes)))
                 });
-                // tungstenite has checked the UTF-8 already.
-                self.session.handle_text(text, now)
+                match std::str::from_utf8(bytes) {
+                    Ok(text) => {
+                        tracing::trace!(target: "comfywire::ws", text, "frame");
+                        self.session.handle_text(Lent(text), now)
+                    }
+                    // The session reports it as a bad frame; the
+                    // connection, whose framing is intact, goes on.
+                    Err(_) => self
+                        .session
+                        .handle_frame(Frame::Text(Bytes::copy_from_slice(bytes)), now),
+                }
             }
-            Some(Ok(Message::Binary(data))) => {
+            Received::Binary(data) => {
                 tracing::trace!(target: "comfywire::ws", bytes = data.len(), "binary frame");
+                let data = Bytes::copy_from_slice(data);
                 self.tap(now, || TapEventKind::Received(Frame::Binary(data.clone())));
                 self.session.handle_frame(Frame::Binary(data), now)
             }
-            Some(Ok(Message::Pong(_))) => self.session.handle_pong(now),
-            Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-            Some(Ok(Message::Close(frame))) => {
-                self.ws = None;
-                let (code, reason) = frame.map_or((None, String::new()), |f| {
-                    (Some(u16::from(f.code)), f.reason.to_string())
-                });
-                self.tap(now, || TapEventKind::Closed {
-                    by: ClosedBy::Server,
-                    code,
-                });
-                tracing::debug!(target: "comfywire::ws", ?code, %reason, "server closed the socket");
-                self.session.handle_disconnected(
-                    ConnectionError::Lost {
-                        code,
-                        message: format!("server closed the socket {reason}")
-                            .trim_end()
-                            .to_owned(),
-                    },
-                    now,
-                );
-            }
-            Some(Err(error)) => {
-                self.ws = None;
-                self.tap(now, || TapEventKind::Closed {
-                    by: ClosedBy::Error,
-                    code: None,
-                });
-                if let tungstenite::Error::Capacity(
-                    tungstenite::error::CapacityError::MessageTooLong { size, max_size },
-                ) = &error
-                {
-                    self.session.handle_oversize(*size, *max_size, now);
-                }
-                tracing::debug!(target: "comfywire::ws", %error, "socket failed");
-                self.session.handle_disconnected(
-                    ConnectionError::Lost {
-                        code: None,
-                        message: error.to_string(),
-                    },
-                    now,
-                );
-            }
-            None => {
-                self.ws = None;
-                self.tap(now, || TapEventKind::Closed {
-                    by: ClosedBy::Error,
-                    code: None,
-                });
-                self.session.handle_disconnected(
-                    ConnectionError::Lost {
-                        code: Some(1006),
-                        message: "the socket ended without a close frame".into(),
-                    },
-                    now,
-                );
-            }
+            Received::Pong(_) => self.session.handle_pong(now),
+            // The socket owes the pong; `perform` sends it.
+            Received::Ping(_) | Received::Close(_) => {}
         }
+    }
+
+    /// The server closed the socket: echo its code and go on as lost.
+    fn on_server_close(&mut self, ws: Box<Socket>, frame: Option<(u16, String)>, now: Instant) {
+        let (code, reason) = frame.map_or((None, String::new()), |(c, r)| (Some(c), r));
+        self.tap(now, || TapEventKind::Closed {
+            by: ClosedBy::Server,
+            code,
+        });
+        tracing::debug!(target: "comfywire::ws", ?code, %reason, "server closed the socket");
+        // The echo carries the code only where an endpoint may send it.
+        let echo = code.filter(|c| matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999));
+        retire(&mut self.tasks, ws, echo.map(|c| (c, String::new())));
+        self.session.handle_disconnected(
+            ConnectionError::Lost {
+                code,
+                message: format!("server closed the socket {reason}")
+                    .trim_end()
+                    .to_owned(),
+            },
+            now,
+        );
+    }
+
+    /// Reading failed: the socket ended, broke, or sent a frame it may not.
+    fn on_read_error(&mut self, ws: Box<Socket>, error: ReadError, now: Instant) {
+        self.tap(now, || TapEventKind::Closed {
+            by: ClosedBy::Error,
+            code: None,
+        });
+        tracing::debug!(target: "comfywire::ws", %error, "socket failed");
+        let code = match &error {
+            ReadError::Frame(frame) => {
+                if let FrameError::TooLarge { size, limit } = frame {
+                    let size = usize::try_from(*size).unwrap_or(usize::MAX);
+                    self.session.handle_oversize(size, *limit, now);
+                }
+                // The server is told why, then the socket is dropped.
+                retire(
+                    &mut self.tasks,
+                    ws,
+                    Some((close_code_for(frame), frame.to_string())),
+                );
+                None
+            }
+            ReadError::Ended => Some(1006),
+            ReadError::Io(_) => None,
+        };
+        self.session.handle_disconnected(
+            ConnectionError::Lost {
+                code,
+                message: error.to_string(),
+            },
+            now,
+        );
     }
 
     fn on_control(&mut self, control: Control) {
@@ -439,10 +510,7 @@ impl Driver {
                     self.tap(now, || TapEventKind::Opened { url, client_id });
                     self.session.handle_connected(now);
                 } else {
-                    self.tasks.spawn(async move {
-                        let mut ws = ws;
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
-                    });
+                    retire(&mut self.tasks, ws, None);
                 }
             }
             Control::ConnectFailed { generation, error } => {
@@ -455,36 +523,33 @@ impl Driver {
 
     /// Performs every command the session has queued.
     async fn perform(&mut self) {
+        if let Some(ws) = self.ws.as_mut() {
+            if let Err(error) = ws.answer_ping().await {
+                self.lose_socket(format!("send failed: {error}"));
+            }
+        }
         while let Some(command) = self.session.poll_command() {
             match command {
                 Command::Connect { client_id } => self.spawn_connect(client_id),
                 Command::SendText(text) => {
                     tracing::trace!(target: "comfywire::ws", %text, "send");
                     let copy = self.tap.is_some().then(|| text.clone());
-                    if self.send(Message::text(text)).await {
+                    if self.send(Opcode::Text, text.as_bytes()).await {
                         if let Some(text) = copy {
                             self.tap(Instant::now(), || TapEventKind::Sent(Frame::text(text)));
                         }
                     }
                 }
                 Command::Ping(payload) => {
-                    self.send(Message::Ping(payload)).await;
+                    self.send(Opcode::Ping, &payload).await;
                 }
                 Command::Close { code, reason } => {
-                    if let Some(mut ws) = self.ws.take() {
+                    if let Some(ws) = self.ws.take() {
                         self.tap(Instant::now(), || TapEventKind::Closed {
                             by: ClosedBy::Client,
                             code: Some(code),
                         });
-                        self.tasks.spawn(async move {
-                            let frame = CloseFrame {
-                                code: CloseCode::from(code),
-                                reason: reason.into(),
-                            };
-                            let _ =
-                                tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame)))
-                                    .await;
-                        });
+                        retire(&mut self.tasks, ws, Some((code, reason)));
                     }
                 }
                 Command::Http(request) => self.spawn_http(request),
@@ -493,29 +558,34 @@ impl Driver {
     }
 
     /// Sends on the open socket; true when it went out.
-    async fn send(&mut self, message: Message) -> bool {
+    async fn send(&mut self, opcode: Opcode, payload: &[u8]) -> bool {
         let Some(ws) = self.ws.as_mut() else {
             return false;
         };
-        match ws.send(message).await {
+        match ws.send(opcode, payload).await {
             Ok(()) => true,
             Err(error) => {
-                self.ws = None;
-                let now = Instant::now();
-                self.tap(now, || TapEventKind::Closed {
-                    by: ClosedBy::Error,
-                    code: None,
-                });
-                self.session.handle_disconnected(
-                    ConnectionError::Lost {
-                        code: None,
-                        message: format!("send failed: {error}"),
-                    },
-                    now,
-                );
+                self.lose_socket(format!("send failed: {error}"));
                 false
             }
         }
+    }
+
+    /// Writing failed: the socket is gone.
+    fn lose_socket(&mut self, message: String) {
+        self.ws = None;
+        let now = Instant::now();
+        self.tap(now, || TapEventKind::Closed {
+            by: ClosedBy::Error,
+            code: None,
+        });
+        self.session.handle_disconnected(
+            ConnectionError::Lost {
+                code: None,
+                message,
+            },
+            now,
+        );
     }
 
     fn spawn_connect(&mut self, client_id: Option<String>) {
@@ -530,8 +600,7 @@ impl Driver {
         let timeout = self.config.connect_timeout;
         let size = self.config.max_message_size;
         #[cfg(feature = "tls")]
-        let connector = crate::tls::client_config(self.config.ca_file.as_deref())
-            .map(|c| Some(tokio_tungstenite::Connector::Rustls(c)));
+        let connector = crate::tls::client_config(self.config.ca_file.as_deref()).map(Some);
         #[cfg(not(feature = "tls"))]
         let connector: Result<Option<crate::socket::Connector>, crate::Error> = Ok(None);
         self.tasks.spawn(async move {
@@ -542,20 +611,17 @@ impl Driver {
                 for (name, value) in headers.map_err(|e| failed(e.to_string()))?.iter() {
                     request.headers_mut().insert(name.clone(), value.clone());
                 }
-                // Every read is bounded: the server never fragments, so one
-                // limit serves both (see `DEFAULT_MAX_MESSAGE_SIZE`).
-                let config = WebSocketConfig::default()
-                    .max_message_size(Some(size))
-                    .max_frame_size(Some(size));
+                // Every read is bounded: one limit serves frames and
+                // messages (see `DEFAULT_MAX_MESSAGE_SIZE`).
                 let connector = connector.map_err(|e| failed(e.to_string()))?;
-                let connect = crate::socket::open(request, config, connector);
+                let connect = crate::socket::open(request, size, connector);
                 match tokio::time::timeout(timeout, connect).await {
-                    Ok(Ok((ws, _))) => Ok(ws),
+                    Ok(Ok(ws)) => Ok(ws),
                     // An HTTP answer instead of the upgrade: the status
                     // decides whether polling is the way on.
-                    Ok(Err(tungstenite::Error::Http(response))) => Err(ConnectionError::UpgradeRefused {
-                        status: response.status().as_u16(),
-                        message: response.status().canonical_reason().unwrap_or_default().to_owned(),
+                    Ok(Err(OpenError::Refused { status, reason })) => Err(ConnectionError::UpgradeRefused {
+                        status,
+                        message: reason,
                     }),
                     Ok(Err(e)) => Err(failed(e.to_string())),
                     Err(_) => Err(failed(format!("no answer within {timeout:?}"))),

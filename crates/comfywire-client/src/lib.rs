@@ -46,6 +46,7 @@ mod driver;
 mod endpoints;
 mod error;
 mod fanout;
+mod handshake;
 mod http;
 mod job;
 mod journal;

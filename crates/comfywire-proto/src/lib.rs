@@ -110,6 +110,7 @@ mod state;
 pub mod throttle;
 pub mod trace;
 mod tracker;
+pub mod websocket;
 
 pub use backoff::BackoffConfig;
 pub use error::ParseError;
