@@ -1,4 +1,4 @@
-//! Writes the seed corpora of both fuzz targets from the recorded traces:
+//! Writes the seed corpora of the fuzz targets from the recorded traces:
 //! `cargo run --bin build-corpus -- ../tests/data/traces corpus`.
 
 use std::path::Path;
@@ -13,6 +13,8 @@ fn main() {
     let session_dir = out.join("session_events");
     std::fs::create_dir_all(&parse_dir).expect("corpus dir");
     std::fs::create_dir_all(&session_dir).expect("corpus dir");
+    let frames_dir = out.join("ws_frames");
+    std::fs::create_dir_all(&frames_dir).expect("corpus dir");
     let mut entries: Vec<_> = std::fs::read_dir(traces)
         .expect("traces dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -31,6 +33,10 @@ fn main() {
             .unwrap_or_default();
         let ids = &trace.meta.prompt_ids;
         let mut session = Vec::new();
+        // ws_frames: two bytes of settings, then the trace's messages as a
+        // server frames them, cut into streams of about 64 KiB.
+        let mut frames = vec![0u8, 0u8];
+        let mut streams = 0;
         for (i, event) in trace.events.iter().enumerate() {
             let (kind, mut payload): (u8, Vec<u8>) = match &event.kind {
                 TraceEventKind::Text {
@@ -51,6 +57,28 @@ fn main() {
                 }
                 payload = text.into_bytes();
             }
+            if kind <= 1 {
+                let opcode = if kind == 0 { 0x81 } else { 0x82 };
+                frames.push(opcode);
+                match payload.len() {
+                    n if n < 126 => frames.push(n as u8),
+                    n if n <= 0xFFFF => {
+                        frames.push(126);
+                        frames.extend_from_slice(&(n as u16).to_be_bytes());
+                    }
+                    n => {
+                        frames.push(127);
+                        frames.extend_from_slice(&(n as u64).to_be_bytes());
+                    }
+                }
+                frames.extend_from_slice(&payload);
+                if frames.len() > 64 * 1024 {
+                    let file = frames_dir.join(format!("{name}-{streams}"));
+                    std::fs::write(file, &frames).expect("write");
+                    streams += 1;
+                    frames.truncate(2);
+                }
+            }
             if payload.len() <= 16 * 1024 {
                 let mut one = vec![kind];
                 one.extend_from_slice(&payload);
@@ -65,6 +93,7 @@ fn main() {
             session.extend_from_slice(&payload[..len]);
         }
         session.push(0x17);
+        std::fs::write(frames_dir.join(format!("{name}-{streams}")), &frames).expect("write");
         std::fs::write(session_dir.join(&name), &session).expect("write");
     }
     println!(
