@@ -209,8 +209,9 @@ enum Transport {
     /// tokio-tungstenite's defaults (`connect_async`), as a client written
     /// in an afternoon has them.
     Default,
-    /// What the `Client` reads through: a buffer of `READ_BUFFER_BYTES`
-    /// under tungstenite.
+    /// A buffer of `READ_BUFFER_BYTES` under tokio-tungstenite: the reads
+    /// the `Client` makes, through tokio-tungstenite's frame reader (the
+    /// `Client` decodes frames in place with comfywire-proto's decoder).
     Buffered,
 }
 
@@ -438,7 +439,8 @@ async fn naive_loop(server: &Server, shape: &Shape, frames: u64, transport: Tran
 }
 
 /// (s) The raw loop feeding a bare `Session` on the same task: what the
-/// core costs without the driver, subscribers or channels.
+/// core costs without the driver, subscribers or channels, on the raw
+/// loop's tokio-tungstenite transport (not the `Client`'s in-place reader).
 async fn session_loop(server: &Server, shape: &Shape, frames: u64) -> Measured {
     use comfywire_client::proto::{Frame, HttpReply, Session, SessionConfig};
     let mut ws = open(server, "session-bench", Transport::Buffered).await;
@@ -749,8 +751,8 @@ async fn firehose(server: &Server, frames: u64, runs: usize) {
         let label = |name: &str| match name {
             "raw" => "raw tokio-tungstenite read loop, no parsing",
             "naive" => "naive tokio-tungstenite + serde typed enum",
-            "naive_buffered" => "the same on the Client's transport",
-            "session" => "raw loop + bare Session",
+            "naive_buffered" => "the same with 2 MiB reads",
+            "session" => "raw loop + bare Session (tokio-tungstenite)",
             _ => "Client, one subscriber draining every event",
         };
         for name in names {

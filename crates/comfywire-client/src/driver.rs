@@ -169,19 +169,25 @@ async fn readable(ws: &mut Option<Box<Socket>>) -> Result<(), ReadError> {
     }
 }
 
-/// A text frame's bytes, lent to the session: its fast path reads them in
+/// A frame's bytes, lent to the session: its fast paths read them in
 /// place, and only a message it keeps is copied.
-struct Lent<'a>(&'a str);
+struct Lent<'a, T: ?Sized>(&'a T);
 
-impl AsRef<str> for Lent<'_> {
+impl AsRef<str> for Lent<'_, str> {
     fn as_ref(&self) -> &str {
         self.0
     }
 }
 
-impl From<Lent<'_>> for Bytes {
-    fn from(text: Lent<'_>) -> Bytes {
-        Bytes::copy_from_slice(text.0.as_bytes())
+impl AsRef<[u8]> for Lent<'_, [u8]> {
+    fn as_ref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl<T: AsRef<[u8]> + ?Sized> From<Lent<'_, T>> for Bytes {
+    fn from(lent: Lent<'_, T>) -> Bytes {
+        Bytes::copy_from_slice(lent.0.as_ref())
     }
 }
 
@@ -396,9 +402,10 @@ impl Driver {
             }
             Received::Binary(data) => {
                 tracing::trace!(target: "comfywire::ws", bytes = data.len(), "binary frame");
-                let data = Bytes::copy_from_slice(data);
-                self.tap(now, || TapEventKind::Received(Frame::Binary(data.clone())));
-                self.session.handle_frame(Frame::Binary(data), now)
+                self.tap(now, || {
+                    TapEventKind::Received(Frame::Binary(Bytes::copy_from_slice(data)))
+                });
+                self.session.handle_binary(Lent(data), now)
             }
             Received::Pong(_) => self.session.handle_pong(now),
             // The socket owes the pong; `perform` sends it.

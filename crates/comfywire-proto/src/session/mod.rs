@@ -436,6 +436,9 @@ impl Session {
 
     /// A frame arrived. Bad frames become [`Event::BadFrame`].
     pub fn handle_frame(&mut self, frame: Frame, now: Instant) {
+        if let Frame::Binary(bytes) = frame {
+            return self.handle_binary(bytes, now);
+        }
         self.note_frame(now);
         // UTF-8 is checked once here, for both the fast and the full path.
         let parsed = match &frame {
@@ -448,13 +451,23 @@ impl Session {
                 }
                 Err(_) => Err(crate::ParseError::InvalidUtf8),
             },
-            Frame::Binary(bytes) => {
-                if self.handle_hot_preview(bytes, now) {
-                    return;
-                }
-                parse_frame(&frame)
-            }
+            Frame::Binary(_) => parse_frame(&frame),
         };
+        self.handle_parsed(parsed, frame, now);
+    }
+
+    /// A binary frame: the same as [`Session::handle_frame`] with
+    /// [`Frame::Binary`], for a caller that lends the bytes. A preview is
+    /// read in place (its image copied once, into the session's own
+    /// buffer); `data` is turned into the frame's bytes only when the frame
+    /// is kept (an unknown type, a bad frame).
+    pub fn handle_binary<T: AsRef<[u8]> + Into<Bytes>>(&mut self, data: T, now: Instant) {
+        self.note_frame(now);
+        if self.handle_hot_preview(data.as_ref(), now) {
+            return;
+        }
+        let frame = Frame::Binary(data.into());
+        let parsed = parse_frame(&frame);
         self.handle_parsed(parsed, frame, now);
     }
 
