@@ -1,7 +1,9 @@
 //! # comfywire-client
 //!
-//! The tokio driver of comfywire. It owns the WebSocket
-//! (tokio-tungstenite), the one HTTP client (reqwest) and the clock the
+//! The tokio driver of comfywire. It owns the WebSocket (TCP or rustls,
+//! the upgrade through tungstenite, frames decoded in place from one read
+//! buffer by `comfywire-proto`'s decoder, so a `progress` frame costs no
+//! copy), the one HTTP client (reqwest) and the clock the
 //! protocol core is driven by, and drives `comfywire-proto`'s `Session`
 //! with them: reconnect on the backoff schedule, heartbeat, polling
 //! fallback, silence probes and the deaf-socket watchdog, reconciliation

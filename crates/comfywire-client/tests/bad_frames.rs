@@ -1,5 +1,6 @@
-//! Garbage, truncated, unknown and oversize frames surface as typed events;
-//! the connection survives (an oversize frame costs one reconnect).
+//! Garbage, truncated, unknown, non-UTF-8 and oversize frames surface as
+//! typed events; the connection survives (an oversize frame costs one
+//! reconnect, as does a frame that breaks RFC 6455).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -57,6 +58,25 @@ async fn bad_frames_are_reported_and_the_client_goes_on() {
     assert!(
         matches!(seen.last(), Some(Event::BadFrame { error: ParseError::FrameTooLarge { limit, .. }, .. }) if *limit == 1 << 20)
     );
+    // A text that is not UTF-8 is a bad frame on a socket that goes on.
+    client.wait_connected(Duration::from_secs(5)).await.unwrap();
+    let opened = client.stats().reconnects;
+    server.inject(Fault::InvalidUtf8);
+    let seen = common::collect_until(&mut events, |e| matches!(e, Event::BadFrame { .. })).await;
+    assert!(
+        matches!(seen.last(), Some(Event::BadFrame { error: ParseError::InvalidUtf8, .. })),
+        "{seen:?}"
+    );
+    let result = client.run(&server.sample_workflow()).await.unwrap();
+    assert_eq!(result.record.phase.name(), "succeeded");
+    assert_eq!(client.stats().reconnects, opened, "the socket was not reopened");
+    // A frame that breaks the framing costs the socket, not the client.
+    server.inject(Fault::ReservedBits);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while client.stats().reconnects == opened {
+        assert!(std::time::Instant::now() < deadline, "the socket was kept");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Still usable afterwards.
     client.wait_connected(Duration::from_secs(5)).await.unwrap();
     let result = client.run(&server.sample_workflow()).await.unwrap();

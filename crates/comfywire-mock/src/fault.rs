@@ -4,6 +4,8 @@ use crate::state::{Shared, text_message};
 use bytes::{BufMut, BytesMut};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 /// A fault to inject, as sent to `POST /mock/fault`.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -55,6 +57,12 @@ pub enum Fault {
     UnknownType,
     /// A binary frame of event type 99.
     UnknownBinary,
+    /// One text frame whose bytes are not UTF-8, to every socket (its
+    /// framing is intact).
+    InvalidUtf8,
+    /// One frame with a reserved header bit set though no extension was
+    /// agreed, to every socket: RFC 6455 has the client fail the socket.
+    ReservedBits,
     /// One valid JSON text frame of about this many bytes.
     Oversize {
         /// Approximate frame size.
@@ -164,6 +172,16 @@ pub(crate) fn apply(shared: &Shared, fault: Fault) {
             frame.put_u32(99);
             frame.put_slice(b"unknown binary payload");
             inner.broadcast(Message::Binary(frame.freeze()));
+        }
+        Fault::InvalidUtf8 => inner.broadcast(Message::Frame(Frame::message(
+            b"{\"type\": \"st\xC3\x28tus\", \"data\": {}}".to_vec(),
+            OpCode::Data(Data::Text),
+            true,
+        ))),
+        Fault::ReservedBits => {
+            let mut frame = Frame::message(b"{}".to_vec(), OpCode::Data(Data::Text), true);
+            frame.header_mut().rsv1 = true;
+            inner.broadcast(Message::Frame(frame));
         }
         Fault::Oversize { bytes } => {
             let prefix = "{\"type\": \"mock.oversize\", \"data\": \"";

@@ -16,8 +16,10 @@
 //! ## Where things are
 //!
 //! Every public type is re-exported at the crate root; the only public
-//! modules are [`trace`] (the recorded-session format) and [`throttle`]
-//! (the per-(prompt, node) rate limiter), whose types are not. Inside, one
+//! modules are [`trace`] (the recorded-session format), [`throttle`]
+//! (the per-(prompt, node) rate limiter) and [`websocket`] (RFC 6455
+//! framing as a client reads and writes it, which `comfywire-client`'s
+//! driver reads the socket with), whose types are not. Inside, one
 //! concept per module: `session/` ([`Session`]; `disconnected.rs` follows
 //! prompts over HTTP while the socket is down), `state.rs` (connection
 //! states and errors), `backoff.rs` and `rng.rs` (reconnect delays, jitter

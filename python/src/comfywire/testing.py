@@ -55,7 +55,7 @@ class MockServer:
         ``drop_sockets_now``, ``refuse_connects`` (``count``), ``stall``
         (``millis``), ``deaf``, ``restart``, ``garbage``,
         ``truncated_binary``, ``unknown_type``, ``unknown_binary``,
-        ``oversize`` (``bytes``), ``fail_next_prompt``,
+        ``invalid_utf8``, ``reserved_bits``, ``oversize`` (``bytes``), ``fail_next_prompt``,
         ``validation_error_next_prompt``."""
         self._native.inject(fault, params or None)
 
