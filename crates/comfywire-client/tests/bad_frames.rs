@@ -64,12 +64,22 @@ async fn bad_frames_are_reported_and_the_client_goes_on() {
     server.inject(Fault::InvalidUtf8);
     let seen = common::collect_until(&mut events, |e| matches!(e, Event::BadFrame { .. })).await;
     assert!(
-        matches!(seen.last(), Some(Event::BadFrame { error: ParseError::InvalidUtf8, .. })),
+        matches!(
+            seen.last(),
+            Some(Event::BadFrame {
+                error: ParseError::InvalidUtf8,
+                ..
+            })
+        ),
         "{seen:?}"
     );
     let result = client.run(&server.sample_workflow()).await.unwrap();
     assert_eq!(result.record.phase.name(), "succeeded");
-    assert_eq!(client.stats().reconnects, opened, "the socket was not reopened");
+    assert_eq!(
+        client.stats().reconnects,
+        opened,
+        "the socket was not reopened"
+    );
     // A frame that breaks the framing costs the socket, not the client.
     server.inject(Fault::ReservedBits);
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
