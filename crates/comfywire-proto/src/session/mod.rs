@@ -471,8 +471,8 @@ impl Session {
         self.handle_parsed(parsed, frame, now);
     }
 
-    /// A text frame whose UTF-8 the caller has already checked (a
-    /// WebSocket library must): the same as [`Session::handle_frame`] with
+    /// A text frame whose UTF-8 the caller has already checked (as a
+    /// WebSocket reader must): the same as [`Session::handle_frame`] with
     /// [`Frame::Text`], minus a second pass over the bytes on the hot path.
     /// `text` is turned into the frame's bytes only when the frame is kept
     /// (an unknown type, a bad frame).
