@@ -360,8 +360,12 @@ impl Driver {
                             failed = Some(error.into());
                             return Poll::Ready(false);
                         }
+                        // Each read, and each fragment that ends no message,
+                        // counts as a step too: a server pouring empty
+                        // fragments faster than they are decoded must not
+                        // keep the driver from its controls.
                         None => match ws.poll_fill(cx) {
-                            Poll::Ready(Ok(())) => {}
+                            Poll::Ready(Ok(())) => handled += 1,
                             Poll::Ready(Err(error)) => {
                                 failed = Some(error);
                                 return Poll::Ready(false);

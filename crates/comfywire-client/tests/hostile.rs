@@ -1,7 +1,8 @@
 //! Against the mock's hostile mode: every HTTP body and WebSocket message
 //! is read under a bound, subscribers that never read stay bounded, bad
-//! settings are refused before they reach the driver, and the client keeps
-//! working afterwards. Only generous bounds are asserted (the benchmark
+//! settings are refused before they reach the driver, a server pouring
+//! frames faster than they are read cannot keep the client from closing,
+//! and the client keeps working afterwards. Only generous bounds are asserted (the benchmark
 //! `benches/hostile.rs` measures).
 #![allow(clippy::unwrap_used)]
 
@@ -349,4 +350,69 @@ async fn settings_that_would_overflow_time_are_refused_before_the_driver() {
     let mut settings = Settings::default();
     settings.set("max_queue_mib", "0").unwrap();
     assert!(settings.to_config().is_err());
+}
+
+/// A server that upgrades one socket, then begins a text message and pours
+/// empty fragments of it, never ending it, as fast as the kernel takes
+/// them: at most `chunks` writes of 1 MiB, or until the client goes.
+/// Answers the chunks it wrote.
+async fn fragment_pour(chunks: usize) -> (String, tokio::task::JoinHandle<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0];
+            stream.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key")
+                    .then(|| value.trim().to_owned())
+            })
+            .unwrap();
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let answer = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+        );
+        stream.write_all(answer.as_bytes()).await.unwrap();
+        // A text frame that does not end its message, then continuations
+        // that do not either, each two bytes.
+        stream.write_all(&[0x01, 0x00]).await.unwrap();
+        let chunk = [0x00u8, 0x00].repeat(1 << 19);
+        for written in 0..chunks {
+            if stream.write_all(&chunk).await.is_err() {
+                return written;
+            }
+        }
+        chunks
+    });
+    (url, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_pouring_endless_fragments_cannot_keep_the_client_from_closing() {
+    let (url, server) = fragment_pour(16 << 10).await;
+    let client = Client::connect(ClientConfig::new(&url)).await.unwrap();
+    client.wait_connected(Duration::from_secs(5)).await.unwrap();
+    // Let the pour get going: the driver is decoding fragments now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Before reads and fragments counted toward the driver's batch, only
+    // tokio's cooperative budget got it back to its controls: about 5 s
+    // here in a debug build.
+    tokio::time::timeout(Duration::from_secs(2), client.close())
+        .await
+        .expect("close() returns while the server pours");
+    let written = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server sees the client go")
+        .unwrap();
+    // It was still pouring when the client went (16 GiB was the bound).
+    assert!(written < 16 << 10, "wrote {written} MiB");
 }
