@@ -31,6 +31,11 @@ pub(crate) type Connector = std::convert::Infallible;
 /// the message size limit), and shrinks back once that frame is read.
 pub const READ_BUFFER_BYTES: usize = 2 << 20;
 
+/// How long a frame may wait for the server to take it. The client sends
+/// little (a few texts, pings and pongs), so a socket whose buffers are
+/// full for this long has a server that does not read.
+pub(crate) const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Why a socket could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OpenError {
@@ -286,14 +291,27 @@ impl Socket {
         }
     }
 
-    /// Writes one frame; the mask comes from the OS.
+    /// Writes one frame; the mask comes from the OS. A server that takes
+    /// none of it within [`SEND_TIMEOUT`] fails the socket: the driver
+    /// waits on its writes, and a server that pings without reading would
+    /// otherwise hold it there once the kernel's buffers are full.
     pub(crate) async fn send(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
         let mut mask = [0; 4];
         getrandom::fill(&mut mask).map_err(|e| io::Error::other(e.to_string()))?;
         self.out.clear();
         comfywire_proto::websocket::encode(opcode, payload, mask, &mut self.out);
-        self.stream.write_all(&self.out).await?;
-        self.stream.flush().await
+        let write = async {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await
+        };
+        tokio::time::timeout(SEND_TIMEOUT, write)
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the server took nothing sent to it for {SEND_TIMEOUT:?}"),
+                )
+            })?
     }
 
     /// Answers the server's latest ping, if it has not been answered.

@@ -10,6 +10,7 @@ mod common;
 
 use std::time::Duration;
 
+use comfywire_client::proto::ConnectionState;
 use comfywire_client::{
     Client, ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, End, Error, Event, EventKind, Settings,
 };
@@ -352,15 +353,14 @@ async fn settings_that_would_overflow_time_are_refused_before_the_driver() {
     assert!(settings.to_config().is_err());
 }
 
-/// A server that upgrades one socket, then begins a text message and pours
-/// empty fragments of it, never ending it, as fast as the kernel takes
-/// them: at most `chunks` writes of 1 MiB, or until the client goes.
-/// Answers the chunks it wrote.
-async fn fragment_pour(chunks: usize) -> (String, tokio::task::JoinHandle<usize>) {
+/// A listener that performs the upgrade of one socket by hand and hands
+/// the stream over, for servers that then write what no WebSocket library
+/// would.
+async fn upgrade_one() -> (String, tokio::task::JoinHandle<tokio::net::TcpStream>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
+    let upgraded = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.unwrap();
         let mut head = Vec::new();
         while !head.ends_with(b"\r\n\r\n") {
@@ -382,10 +382,25 @@ async fn fragment_pour(chunks: usize) -> (String, tokio::task::JoinHandle<usize>
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
         );
         stream.write_all(answer.as_bytes()).await.unwrap();
-        // A text frame that does not end its message, then continuations
-        // that do not either, each two bytes.
-        stream.write_all(&[0x01, 0x00]).await.unwrap();
-        let chunk = [0x00u8, 0x00].repeat(1 << 19);
+        stream
+    });
+    (url, upgraded)
+}
+
+/// After the upgrade, writes `first`, then `repeated` in writes of about
+/// 1 MiB as fast as the kernel takes them, never reading: at most `chunks`
+/// writes, or until the client goes. Answers the writes made.
+async fn pour(
+    chunks: usize,
+    first: &'static [u8],
+    repeated: &'static [u8],
+) -> (String, tokio::task::JoinHandle<usize>) {
+    use tokio::io::AsyncWriteExt;
+    let (url, upgraded) = upgrade_one().await;
+    let server = tokio::spawn(async move {
+        let mut stream = upgraded.await.unwrap();
+        stream.write_all(first).await.unwrap();
+        let chunk = repeated.repeat((1 << 20) / repeated.len());
         for written in 0..chunks {
             if stream.write_all(&chunk).await.is_err() {
                 return written;
@@ -398,7 +413,9 @@ async fn fragment_pour(chunks: usize) -> (String, tokio::task::JoinHandle<usize>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_pouring_endless_fragments_cannot_keep_the_client_from_closing() {
-    let (url, server) = fragment_pour(16 << 10).await;
+    // A text frame that does not end its message, then continuations
+    // that do not either, each two bytes.
+    let (url, server) = pour(16 << 10, &[0x01, 0x00], &[0x00, 0x00]).await;
     let client = Client::connect(ClientConfig::new(&url)).await.unwrap();
     client.wait_connected(Duration::from_secs(5)).await.unwrap();
     // Let the pour get going: the driver is decoding fragments now.
@@ -415,4 +432,35 @@ async fn a_server_pouring_endless_fragments_cannot_keep_the_client_from_closing(
         .unwrap();
     // It was still pouring when the client went (16 GiB was the bound).
     assert!(written < 16 << 10, "wrote {written} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_pings_and_never_reads_costs_the_socket_not_the_client() {
+    // Pings of 125 bytes, the most a control frame carries.
+    const PING: &[u8] = &{
+        let mut ping = [b'p'; 127];
+        ping[0] = 0x89;
+        ping[1] = 125;
+        ping
+    };
+    let (url, server) = pour(64 << 10, &[], PING).await;
+    let mut config = ClientConfig::new(&url);
+    // No heartbeat within the test: only the send timeout may end the
+    // socket (a driver held in a write would not run its timers anyway).
+    config.session.ping_interval = Duration::from_secs(3600);
+    let client = Client::connect(config).await.unwrap();
+    client.wait_connected(Duration::from_secs(5)).await.unwrap();
+    // The client's pongs fill the kernel's buffers; a pong that waits
+    // longer than the send timeout fails the socket instead of holding the
+    // driver.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while client.status().state == ConnectionState::Connected {
+        assert!(std::time::Instant::now() < deadline, "the socket was kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::timeout(Duration::from_secs(2), client.close())
+        .await
+        .expect("close() returns");
+    let written = server.await.unwrap();
+    assert!(written < 64 << 10, "wrote {written} MiB");
 }
