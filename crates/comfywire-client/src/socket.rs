@@ -26,7 +26,7 @@ pub(crate) type Connector = std::convert::Infallible;
 ///
 /// A client that has fallen behind a fast server finds megabytes queued in
 /// the kernel; taking them in reads of this size rather than 128 KiB is
-/// what lets the `Client` keep up (see ARCHITECTURE.md, "The socket").
+/// what lets the `Client` keep up (ARCHITECTURE.md, the client's read path).
 /// The buffer grows past this only to hold one frame larger than it (up to
 /// the message size limit), and shrinks back once that frame is read.
 pub const READ_BUFFER_BYTES: usize = 2 << 20;

@@ -5,7 +5,7 @@
 //! The driver reads ComfyUI's stream through this rather than through a
 //! WebSocket library's message type: a `progress` frame is handed to the
 //! session as a slice of the read buffer, with no copy, no allocation and
-//! no per-frame task-waker traffic (see ARCHITECTURE.md, "The socket").
+//! no per-frame task-waker traffic (ARCHITECTURE.md, the client's read path).
 
 mod decoder;
 mod encoder;
