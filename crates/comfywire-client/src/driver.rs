@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use comfywire_proto::websocket::{FrameError, Opcode, Received};
+use comfywire_proto::websocket::{FrameError, Opcode, Received, sendable_close_code};
 use comfywire_proto::{
     Command, ConnectionError, ConnectionStatus, Event, ExecutionRecord, Frame, HttpReply,
     HttpRequest, Session,
@@ -188,16 +188,6 @@ impl AsRef<[u8]> for Lent<'_, [u8]> {
 impl<T: AsRef<[u8]> + ?Sized> From<Lent<'_, T>> for Bytes {
     fn from(lent: Lent<'_, T>) -> Bytes {
         Bytes::copy_from_slice(lent.0.as_ref())
-    }
-}
-
-/// The close code a client sends for a frame it refuses.
-fn close_code_for(error: &FrameError) -> u16 {
-    match error {
-        // "Message too big".
-        FrameError::TooLarge { .. } => 1009,
-        // "Protocol error".
-        _ => 1002,
     }
 }
 
@@ -426,7 +416,7 @@ impl Driver {
         });
         tracing::debug!(target: "comfywire::ws", ?code, %reason, "server closed the socket");
         // The echo carries the code only where an endpoint may send it.
-        let echo = code.filter(|c| matches!(c, 1000..=1003 | 1007..=1014 | 3000..=4999));
+        let echo = code.filter(|c| sendable_close_code(*c));
         retire(&mut self.tasks, ws, echo.map(|c| (c, String::new())));
         self.session.handle_disconnected(
             ConnectionError::Lost {
@@ -441,10 +431,6 @@ impl Driver {
 
     /// Reading failed: the socket ended, broke, or sent a frame it may not.
     fn on_read_error(&mut self, ws: Box<Socket>, error: ReadError, now: Instant) {
-        self.tap(now, || TapEventKind::Closed {
-            by: ClosedBy::Error,
-            code: None,
-        });
         tracing::debug!(target: "comfywire::ws", %error, "socket failed");
         let code = match &error {
             ReadError::Frame(frame) => {
@@ -456,20 +442,14 @@ impl Driver {
                 retire(
                     &mut self.tasks,
                     ws,
-                    Some((close_code_for(frame), frame.to_string())),
+                    Some((frame.close_code(), frame.to_string())),
                 );
                 None
             }
             ReadError::Ended => Some(1006),
             ReadError::Io(_) => None,
         };
-        self.session.handle_disconnected(
-            ConnectionError::Lost {
-                code,
-                message: error.to_string(),
-            },
-            now,
-        );
+        self.lose_socket(code, error.to_string(), now);
     }
 
     fn on_control(&mut self, control: Control) {
@@ -536,7 +516,7 @@ impl Driver {
     async fn perform(&mut self) {
         if let Some(ws) = self.ws.as_mut() {
             if let Err(error) = ws.answer_ping().await {
-                self.lose_socket(format!("send failed: {error}"));
+                self.lose_socket(None, format!("send failed: {error}"), Instant::now());
             }
         }
         while let Some(command) = self.session.poll_command() {
@@ -576,27 +556,21 @@ impl Driver {
         match ws.send(opcode, payload).await {
             Ok(()) => true,
             Err(error) => {
-                self.lose_socket(format!("send failed: {error}"));
+                self.lose_socket(None, format!("send failed: {error}"), Instant::now());
                 false
             }
         }
     }
 
-    /// Writing failed: the socket is gone.
-    fn lose_socket(&mut self, message: String) {
+    /// Reading or writing failed: the socket is gone.
+    fn lose_socket(&mut self, code: Option<u16>, message: String, now: Instant) {
         self.ws = None;
-        let now = Instant::now();
         self.tap(now, || TapEventKind::Closed {
             by: ClosedBy::Error,
             code: None,
         });
-        self.session.handle_disconnected(
-            ConnectionError::Lost {
-                code: None,
-                message,
-            },
-            now,
-        );
+        self.session
+            .handle_disconnected(ConnectionError::Lost { code, message }, now);
     }
 
     fn spawn_connect(&mut self, client_id: Option<String>) {

@@ -193,10 +193,8 @@ async fn secure_stream(
     host: String,
     connector: Option<Connector>,
 ) -> Result<Stream, OpenError> {
-    let config = match connector {
-        Some(config) => config,
-        None => crate::tls::client_config(None).map_err(|e| OpenError::Url(e.to_string()))?,
-    };
+    // The driver always passes its one configuration (roots and CA file).
+    let config = connector.ok_or_else(|| OpenError::Url("no TLS configuration".into()))?;
     let name = rustls::pki_types::ServerName::try_from(host)
         .map_err(|e| OpenError::Url(format!("not a TLS server name: {e}")))?;
     let tls = tokio_rustls::TlsConnector::from(config)
@@ -488,12 +486,11 @@ mod tests {
             let key = head
                 .lines()
                 .find_map(|l| {
-                    l.strip_prefix("sec-websocket-key: ")
-                        .or(l.strip_prefix("Sec-WebSocket-Key: "))
+                    let (name, value) = l.split_once(':')?;
+                    name.eq_ignore_ascii_case("sec-websocket-key")
+                        .then(|| value.trim().to_owned())
                 })
-                .unwrap()
-                .trim()
-                .to_owned();
+                .unwrap();
             let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
             let mut bytes = answer.replace("{accept}", &accept).into_bytes();
             bytes.extend_from_slice(after);

@@ -247,3 +247,15 @@ fn an_incomplete_frame_says_how_long_it_is_once_its_header_is_in() {
         Ok(Decoded::Incomplete { needed: 70_010 })
     );
 }
+
+#[test]
+fn the_close_codes_a_client_may_send_are_the_ones_tungstenite_allows() {
+    use tungstenite::protocol::frame::coding::CloseCode;
+    for code in 0..=u16::MAX {
+        assert_eq!(
+            comfywire_proto::websocket::sendable_close_code(code),
+            CloseCode::from(code).is_allowed(),
+            "code {code}"
+        );
+    }
+}

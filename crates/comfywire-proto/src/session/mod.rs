@@ -441,17 +441,14 @@ impl Session {
         }
         self.note_frame(now);
         // UTF-8 is checked once here, for both the fast and the full path.
-        let parsed = match &frame {
-            Frame::Text(bytes) => match std::str::from_utf8(bytes) {
-                Ok(text) => {
-                    if self.handle_hot_text(text, now) {
-                        return;
-                    }
-                    crate::parse::parse_text_frame(text, &frame)
+        let parsed = match std::str::from_utf8(frame.payload()) {
+            Ok(text) => {
+                if self.handle_hot_text(text, now) {
+                    return;
                 }
-                Err(_) => Err(crate::ParseError::InvalidUtf8),
-            },
-            Frame::Binary(_) => parse_frame(&frame),
+                crate::parse::parse_text_frame(text, &frame)
+            }
+            Err(_) => Err(crate::ParseError::InvalidUtf8),
         };
         self.handle_parsed(parsed, frame, now);
     }

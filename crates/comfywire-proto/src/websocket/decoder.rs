@@ -77,6 +77,17 @@ pub enum FrameError {
     BadClose,
 }
 
+impl FrameError {
+    /// The close code a client sends for the frame it refuses: 1009
+    /// ("message too big") for the size limit, else 1002 ("protocol error").
+    pub fn close_code(&self) -> u16 {
+        match self {
+            FrameError::TooLarge { .. } => 1009,
+            _ => 1002,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Text,

@@ -32,6 +32,13 @@ impl Opcode {
 /// payload is at most 125 bytes, two of which are the code.
 pub const CLOSE_REASON_BYTES: usize = 123;
 
+/// Whether a close frame may carry `code`: the defined codes but those
+/// kept for reporting (1005 no code, 1006 abnormal, 1015 TLS), and the
+/// ranges given to libraries and applications (3000-4999).
+pub fn sendable_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
+}
+
 /// A close frame's payload: the code, then `reason` cut to
 /// [`CLOSE_REASON_BYTES`] at a character boundary.
 pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {

@@ -11,4 +11,4 @@ mod decoder;
 mod encoder;
 
 pub use decoder::{Decoded, Decoder, FrameError, Received};
-pub use encoder::{CLOSE_REASON_BYTES, Opcode, close_payload, encode};
+pub use encoder::{CLOSE_REASON_BYTES, Opcode, close_payload, encode, sendable_close_code};

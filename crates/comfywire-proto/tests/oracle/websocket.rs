@@ -3,7 +3,8 @@
 //! its fuzz target (`fuzz/fuzz_targets/ws_frames.rs` includes this file).
 
 use comfywire_proto::websocket::{Decoded, Decoder, Received};
-use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tungstenite::{Error, Message};
 
@@ -103,13 +104,12 @@ pub fn decoder_reads(bytes: &[u8], limit: usize, mut chunks: impl FnMut() -> usi
                     None => {
                         // A fragment: remember a text's bytes for the end.
                         let frame = &buf[..consumed];
-                        let opcode = frame[0] & 0x0F;
-                        let head = match frame[1] & 0x7F {
-                            126 => 4,
-                            127 => 10,
-                            _ => 2,
+                        let mut cursor = std::io::Cursor::new(frame);
+                        let Ok(Some((header, _))) = FrameHeader::parse(&mut cursor) else {
+                            unreachable!("the decoder took a frame tungstenite cannot read");
                         };
-                        if opcode == 0x1 {
+                        let head = cursor.position() as usize;
+                        if header.opcode == OpCode::Data(Data::Text) {
                             open_text = Some(Vec::new());
                         }
                         match open_text.as_mut() {
