@@ -13,7 +13,8 @@ use std::sync::Arc;
 use comfywire_host::event::Event as ClientEvent;
 use comfywire_host::{Delivered, EventCallback, HostEvent, LazyFlat, kind_list};
 
-use crate::client::{Client, client_out, with_client};
+use crate::call::{with, with_out};
+use crate::client::Client;
 use crate::event::Event;
 use crate::status::Status;
 use crate::strings::{invalid, opt_str};
@@ -109,7 +110,7 @@ pub unsafe extern "C" fn comfywire_subscribe(
     // SAFETY: the general contract; `owned` is dropped (freeing
     // `user_data`) on every path that does not register it.
     unsafe {
-        client_out(client, out_id, 0, "out_id", move |c| {
+        with_out(client, out_id, 0, "out_id", move |c| {
             if owned.call.is_none() {
                 return Err(invalid("callback is NULL"));
             }
@@ -136,7 +137,7 @@ pub unsafe extern "C" fn comfywire_unsubscribe(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        with_client(client, |c| match c.host.unsubscribe(subscription_id) {
+        with(client, |c| match c.host.unsubscribe(subscription_id) {
             true => Ok(()),
             false => Err(invalid(format!("no subscription {subscription_id}"))),
         })

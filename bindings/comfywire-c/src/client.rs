@@ -1,16 +1,16 @@
 //! `comfywire_client`: creation, connection state, counters, lifecycle
-//! hints and shutdown, each a mapping onto `HostClient`; and the helpers
-//! every function taking a client is built on.
+//! hints and shutdown, each a mapping onto `HostClient`.
 
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{HostClient, HostError, Jobs, block_on};
+use comfywire_host::{HostClient, Jobs, block_on};
 
+use crate::call::{Object, start, with, with_text};
 use crate::options::Options;
-use crate::panic::{ffi_free, ffi_status, into_raw};
+use crate::panic::ffi_free;
 use crate::status::Status;
-use crate::strings::{into_c, out_arg, ref_arg, str_arg};
+use crate::strings::{ref_arg, str_arg};
 
 /// A comfywire client: one connection to one ComfyUI server, with its own
 /// dispatcher thread for callbacks. Create it with comfywire_client_new()
@@ -25,55 +25,8 @@ impl Client {
     }
 }
 
-/// Runs `body` with the client argument (NULL or live) inside the panic
-/// boundary.
-pub(crate) unsafe fn with_client(
-    client: *const Client,
-    body: impl FnOnce(&Client) -> Result<(), HostError>,
-) -> Status {
-    // SAFETY: forwarded from this function's contract.
-    ffi_status(|| body(unsafe { ref_arg(client, "client") }?))
-}
-
-/// [`with_client`] with an out-parameter (named `what` in errors), cleared
-/// to `empty` first and then set to what the body answers, if anything.
-pub(crate) unsafe fn client_out<T: Copy>(
-    client: *const Client,
-    out: *mut T,
-    empty: T,
-    what: &str,
-    body: impl FnOnce(&Client) -> Result<Option<T>, HostError>,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let (out, client) = unsafe { (out_arg(out, empty, what)?, ref_arg(client, "client")?) };
-        *out = body(client)?.unwrap_or(empty);
-        Ok(())
-    })
-}
-
-/// [`client_out`] for a `char *` result: the text of the body's answer.
-pub(crate) unsafe fn client_text<T: ToString>(
-    client: *const Client,
-    out: *mut *mut c_char,
-    body: impl FnOnce(&Client) -> Result<T, HostError>,
-) -> Status {
-    let text = |c: &Client| Ok(Some(into_c(body(c)?)));
-    // SAFETY: forwarded from this function's contract.
-    unsafe { client_out(client, out, std::ptr::null_mut(), "out", text) }
-}
-
-/// Stores the client `host` makes in `*out_client` (NULL or writable).
-unsafe fn start(
-    out_client: *mut *mut Client,
-    host: impl FnOnce() -> Result<HostClient, HostError>,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let out = unsafe { out_arg(out_client, std::ptr::null_mut(), "out_client") }?;
-        *out = into_raw(Client { host: host()? });
-        Ok(())
-    })
+impl Object for Client {
+    const NAME: &'static str = "client";
 }
 
 /// Creates a client from `options` (read during the call only) and starts
@@ -89,8 +42,11 @@ pub unsafe extern "C" fn comfywire_client_new(
 ) -> Status {
     // SAFETY: the general contract, and `options` is initialised.
     unsafe {
-        start(out_client, || {
-            HostClient::new(&ref_arg(options, "options")?.to_settings()?)
+        start(out_client, "out_client", || {
+            let settings = ref_arg(options, "options")?.to_settings()?;
+            Ok(Client {
+                host: HostClient::new(&settings)?,
+            })
         })
     }
 }
@@ -106,8 +62,11 @@ pub unsafe extern "C" fn comfywire_client_new_json(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        start(out_client, || {
-            HostClient::from_settings_json(str_arg(settings_json, "settings_json")?)
+        start(out_client, "out_client", || {
+            let json = str_arg(settings_json, "settings_json")?;
+            Ok(Client {
+                host: HostClient::from_settings_json(json)?,
+            })
         })
     }
 }
@@ -140,7 +99,7 @@ pub unsafe extern "C" fn comfywire_client_free(client: *mut Client) {
 pub unsafe extern "C" fn comfywire_client_close(client: *const Client) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        with_client(client, |c| {
+        with(client, |c| {
             c.host.close();
             Ok(())
         })
@@ -154,7 +113,7 @@ pub unsafe extern "C" fn comfywire_client_id(
     out_id: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe { client_text(client, out_id, |c| Ok(c.host.client_id())) }
+    unsafe { with_text(client, out_id, |c| Ok(c.host.client_id())) }
 }
 
 /// Blocks until the socket is connected, up to `timeout_ms`
@@ -164,7 +123,7 @@ pub unsafe extern "C" fn comfywire_client_id(
 pub unsafe extern "C" fn comfywire_connect(client: *const Client, timeout_ms: u32) -> Status {
     let timeout = Duration::from_millis(u64::from(timeout_ms));
     // SAFETY: the general contract.
-    unsafe { with_client(client, |c| block_on(c.jobs().wait_connected(timeout))) }
+    unsafe { with(client, |c| block_on(c.jobs().wait_connected(timeout))) }
 }
 
 /// The connection state now: `idle`, `connecting`, `connected`,
@@ -175,7 +134,7 @@ pub unsafe extern "C" fn comfywire_connection_state(
     out_state: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe { client_text(client, out_state, |c| Ok(c.host.status().state)) }
+    unsafe { with_text(client, out_state, |c| Ok(c.host.status().state)) }
 }
 
 /// The connection status as JSON: `state`, `attempt`, `next_retry_ms`,
@@ -186,7 +145,7 @@ pub unsafe extern "C" fn comfywire_connection_status_json(
     out_json: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe { client_text(client, out_json, |c| Ok(c.host.status().to_json())) }
+    unsafe { with_text(client, out_json, |c| Ok(c.host.status().to_json())) }
 }
 
 /// The client's counters as JSON: `frames`, `events`, `bad_frames`,
@@ -197,7 +156,7 @@ pub unsafe extern "C" fn comfywire_stats_json(
     out_json: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe { client_text(client, out_json, |c| Ok(c.host.stats().to_json())) }
+    unsafe { with_text(client, out_json, |c| Ok(c.host.stats().to_json())) }
 }
 
 /// The app went to the background: disconnect and stop retrying until
@@ -205,26 +164,26 @@ pub unsafe extern "C" fn comfywire_stats_json(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_pause(client: *const Client) -> Status {
     // SAFETY: the general contract.
-    unsafe { with_client(client, |c| c.jobs().pause()) }
+    unsafe { with(client, |c| c.jobs().pause()) }
 }
 
 /// The app is back: reconnect now.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_resume(client: *const Client) -> Status {
     // SAFETY: the general contract.
-    unsafe { with_client(client, |c| c.jobs().resume()) }
+    unsafe { with(client, |c| c.jobs().resume()) }
 }
 
 /// The network changed (e.g. Wi-Fi to cellular): check or reconnect now.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_network_changed(client: *const Client) -> Status {
     // SAFETY: the general contract.
-    unsafe { with_client(client, |c| c.jobs().network_changed()) }
+    unsafe { with(client, |c| c.jobs().network_changed()) }
 }
 
 /// Skips the current backoff wait and reconnects now.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_retry_now(client: *const Client) -> Status {
     // SAFETY: the general contract.
-    unsafe { with_client(client, |c| c.jobs().retry_now()) }
+    unsafe { with(client, |c| c.jobs().retry_now()) }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use comfywire_host::{Delivered, HostEvent};
 
-use crate::client::{Client, client_out};
+use crate::call::with_out;
+use crate::client::Client;
 use crate::panic::{ffi_free, ffi_read, ffi_status, ffi_text, into_raw};
 use crate::status::Status;
 use crate::strings::{out_arg, ref_arg, to_cstring};
@@ -68,7 +69,7 @@ pub unsafe extern "C" fn comfywire_next_event(
             .map(|d| into_raw(Event::new(d.flat(), d))))
     };
     // SAFETY: the general contract.
-    unsafe { client_out(client, out_event, std::ptr::null_mut(), "out_event", next) }
+    unsafe { with_out(client, out_event, std::ptr::null_mut(), "out_event", next) }
 }
 
 /// Copies an event, e.g. to keep one a callback was lent. NULL gives NULL.

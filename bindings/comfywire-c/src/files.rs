@@ -7,7 +7,8 @@ use std::path::Path;
 use comfywire_host::{HostFile, UploadSpec, block_on};
 use serde_json::{Value, json};
 
-use crate::client::{Client, client_text};
+use crate::call::with_text;
+use crate::client::Client;
 use crate::panic::{ffi_status, ffi_value};
 use crate::status::Status;
 use crate::strings::{opt_str, out_arg, ref_arg, slice_arg, str_arg};
@@ -72,7 +73,7 @@ pub unsafe extern "C" fn comfywire_output_files(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        client_text(client, out_json, |c| {
+        with_text(client, out_json, |c| {
             let files = block_on(c.jobs().output_files(str_arg(prompt_id, "prompt_id")?))?;
             Ok(Value::from_iter(files.iter().map(HostFile::to_json)))
         })
@@ -90,7 +91,7 @@ pub unsafe extern "C" fn comfywire_download_outputs(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        client_text(client, out_json, |c| {
+        with_text(client, out_json, |c| {
             let (id, dir) = (str_arg(prompt_id, "prompt_id")?, str_arg(dir, "dir")?);
             Ok(json!(block_on(
                 c.jobs().download_outputs(id, Path::new(dir))
@@ -120,7 +121,7 @@ pub unsafe extern "C" fn comfywire_upload(
 ) -> Status {
     // SAFETY: the general contract, and `data` holds `len` bytes.
     unsafe {
-        client_text(client, out_json, |c| {
+        with_text(client, out_json, |c| {
             let bytes = slice_arg(data, len, "data")?;
             let spec = UploadSpec {
                 subfolder: opt_str(subfolder, "subfolder")?.map(str::to_owned),

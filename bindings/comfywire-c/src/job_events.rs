@@ -7,16 +7,21 @@ use std::time::Duration;
 
 use comfywire_host::EventStream;
 
-use crate::client::{Client, client_out};
+use crate::call::{Object, with_out};
+use crate::client::Client;
 use crate::event::Event;
-use crate::panic::{ffi_free, ffi_status, into_raw};
+use crate::panic::{ffi_free, into_raw};
 use crate::status::Status;
-use crate::strings::{out_arg, ref_arg, str_arg};
+use crate::strings::str_arg;
 
 /// The events of one prompt. Make it with comfywire_job_events_new(), read it
 /// with comfywire_job_events_next(), free it with comfywire_job_events_free().
 pub struct JobEvents {
     stream: EventStream,
+}
+
+impl Object for JobEvents {
+    const NAME: &'static str = "events";
 }
 
 /// The events of `prompt_id` from its submission on: the first reads
@@ -38,7 +43,7 @@ pub unsafe extern "C" fn comfywire_job_events_new(
         Ok(Some(into_raw(JobEvents { stream })))
     };
     // SAFETY: the general contract.
-    unsafe { client_out(client, out_events, std::ptr::null_mut(), "out_events", make) }
+    unsafe { with_out(client, out_events, std::ptr::null_mut(), "out_events", make) }
 }
 
 /// Waits up to `timeout_ms` for the prompt's next event (0 polls). Sets
@@ -52,18 +57,14 @@ pub unsafe extern "C" fn comfywire_job_events_next(
     timeout_ms: u32,
     out_event: *mut *mut Event,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: the general contract.
-        let (out, events) = unsafe {
-            let out = out_arg(out_event, std::ptr::null_mut(), "out_event")?;
-            (out, ref_arg(events, "events")?)
-        };
-        let next = events
-            .stream
-            .next_event(Duration::from_millis(u64::from(timeout_ms)))?;
-        *out = next.map_or(std::ptr::null_mut(), |d| into_raw(Event::new(d.flat(), d)));
-        Ok(())
-    })
+    let timeout = Duration::from_millis(u64::from(timeout_ms));
+    // SAFETY: the general contract.
+    unsafe {
+        with_out(events, out_event, std::ptr::null_mut(), "out_event", |e| {
+            let next = e.stream.next_event(timeout)?;
+            Ok(next.map(|d| into_raw(Event::new(d.flat(), d))))
+        })
+    }
 }
 
 /// Frees the stream (its subscription ends). NULL is ignored.

@@ -7,7 +7,8 @@ use std::ffi::c_char;
 use comfywire_host::{HostError, HostOutcome, block_on, parse_json};
 use serde_json::{Value, json};
 
-use crate::client::{Client, client_out, client_text, with_client};
+use crate::call::{with, with_out, with_text};
+use crate::client::Client;
 use crate::options::{JobSpec, comfywire_job_options_default};
 use crate::outcome::Outcome;
 use crate::panic::ffi_status;
@@ -69,7 +70,7 @@ pub unsafe extern "C" fn comfywire_submit_with(
 ) -> Status {
     // SAFETY: the general contract, and `options` is initialised.
     unsafe {
-        client_text(client, out_prompt_id, |c| {
+        with_text(client, out_prompt_id, |c| {
             let (workflow, options) = (workflow(workflow_json)?, JobSpec::read(options)?);
             Ok(block_on(c.jobs().submit(workflow, options))?.prompt_id)
         })
@@ -224,7 +225,7 @@ pub unsafe extern "C" fn comfywire_attach(
 ) -> Status {
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        with_client(client, |c| {
+        with(client, |c| {
             block_on(c.jobs().attach(str_arg(prompt_id, "prompt_id")?))
         })
     }
@@ -240,7 +241,7 @@ pub unsafe extern "C" fn comfywire_resumed_json(
     out_json: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe { client_text(client, out_json, |c| Ok(json!(c.host.resumed()))) }
+    unsafe { with_text(client, out_json, |c| Ok(json!(c.host.resumed()))) }
 }
 
 /// The client's record of a prompt it has seen, in any phase; `*out_outcome`
@@ -268,7 +269,7 @@ pub unsafe extern "C" fn comfywire_history(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        client_text(client, out_json, |c| {
+        with_text(client, out_json, |c| {
             let ring = block_on(c.jobs().history())?;
             Ok(Value::from_iter(ring.iter().map(HostOutcome::to_json)))
         })
@@ -289,7 +290,7 @@ pub unsafe extern "C" fn comfywire_interrupt(
         if let Some(out) = out_sent.as_mut() {
             *out = false;
         }
-        with_client(client, |c| {
+        with(client, |c| {
             let sent = block_on(c.jobs().interrupt(str_arg(prompt_id, "prompt_id")?))?;
             if let Some(out) = out_sent.as_mut() {
                 *out = sent;
@@ -309,7 +310,7 @@ pub unsafe extern "C" fn comfywire_queue(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        client_text(client, out_json, |c| {
+        with_text(client, out_json, |c| {
             Ok(block_on(c.jobs().queue())?.to_json())
         })
     }
@@ -329,7 +330,7 @@ pub unsafe extern "C" fn comfywire_delete(
 ) -> Status {
     // SAFETY: the general contract, for the array and each id.
     unsafe {
-        with_client(client, |c| {
+        with(client, |c| {
             let ids = slice_arg(prompt_ids, count, "prompt_ids")?.iter();
             let ids = ids.map(|p| str_arg(*p, "prompt_ids[i]").map(str::to_owned));
             block_on(c.jobs().delete(&ids.collect::<Result<Vec<_>, _>>()?))
@@ -342,7 +343,7 @@ pub unsafe extern "C" fn comfywire_delete(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_clear_queue(client: *const Client) -> Status {
     // SAFETY: the general contract.
-    unsafe { with_client(client, |c| block_on(c.jobs().clear_queue())) }
+    unsafe { with(client, |c| block_on(c.jobs().clear_queue())) }
 }
 
 /// The server's `/history` entry of a prompt as JSON; `*out_json` is NULL
@@ -355,7 +356,7 @@ pub unsafe extern "C" fn comfywire_server_history(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        client_out(client, out_json, std::ptr::null_mut(), "out", |c| {
+        with_out(client, out_json, std::ptr::null_mut(), "out", |c| {
             let entry = block_on(c.jobs().server_history(str_arg(prompt_id, "prompt_id")?))?;
             Ok(entry.map(into_c))
         })
@@ -369,5 +370,5 @@ pub unsafe extern "C" fn comfywire_system_stats(
     out_json: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe { client_text(client, out_json, |c| block_on(c.jobs().system_stats())) }
+    unsafe { with_text(client, out_json, |c| block_on(c.jobs().system_stats())) }
 }

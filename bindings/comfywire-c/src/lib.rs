@@ -9,7 +9,9 @@
 //! to the network, keeps protocol state or decides a job rule.
 //!
 //! What lives here is what only C needs: the panic boundary around every
-//! `extern "C"` body ([`panic`](mod@panic)), status codes and the per-thread
+//! `extern "C"` body ([`panic`](mod@panic)) and the few shapes a call takes
+//! on it (an object argument, an out-parameter, an object handed out: the
+//! private `call` module), status codes and the per-thread
 //! last error ([`status`]), pointer and string arguments, out-parameters and
 //! owned results ([`strings`]), the `user_data` / free-function pair of
 //! callbacks ([`callback`]), owned records with borrowed accessors
@@ -30,6 +32,7 @@
 // them) said nothing more.
 #![allow(clippy::missing_safety_doc)]
 
+mod call;
 pub mod callback;
 pub mod client;
 pub mod event;

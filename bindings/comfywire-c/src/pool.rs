@@ -7,10 +7,13 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use comfywire_host::{HostError, HostPool, HostPoolOutcome, block_on, pool_outcome_result};
+use comfywire_host::{
+    HostError, HostPool, HostPoolOutcome, block_on, parse_json, pool_outcome_result,
+};
 
+use crate::call::{Object, start, with, with_out, with_text};
 use crate::outcome::Outcome;
-use crate::panic::{ffi_free, ffi_status, into_raw};
+use crate::panic::{ffi_free, ffi_status};
 use crate::status::Status;
 use crate::strings::{into_c, out_arg, ref_arg, str_arg};
 
@@ -36,21 +39,8 @@ fn limit(timeout_ms: u32) -> Option<Duration> {
     (timeout_ms > 0).then(|| Duration::from_millis(u64::from(timeout_ms)))
 }
 
-/// Runs `body` with the pool argument (NULL or live) and an out-parameter
-/// (cleared to `empty` first, then set to the body's answer).
-unsafe fn pool_out<T: Copy>(
-    pool: *const Pool,
-    out: *mut T,
-    empty: T,
-    what: &str,
-    body: impl FnOnce(&HostPool) -> Result<T, HostError>,
-) -> Status {
-    ffi_status(|| {
-        // SAFETY: forwarded from this function's contract.
-        let (out, pool) = unsafe { (out_arg(out, empty, what)?, ref_arg(pool, "pool")?) };
-        *out = body(&pool.host)?;
-        Ok(())
-    })
+impl Object for Pool {
+    const NAME: &'static str = "pool";
 }
 
 /// Sets `*out` to the outcome `wait` answers, and answers its status:
@@ -87,17 +77,15 @@ pub unsafe extern "C" fn comfywire_pool_new(
     settings_json: *const c_char,
     out_pool: *mut *mut Pool,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: the general contract.
-        let (out, json) = unsafe {
-            let out = out_arg(out_pool, std::ptr::null_mut(), "out_pool")?;
-            (out, str_arg(settings_json, "settings_json")?)
-        };
-        *out = into_raw(Pool {
-            host: HostPool::from_settings_json(json, None)?,
-        });
-        Ok(())
-    })
+    // SAFETY: the general contract.
+    unsafe {
+        start(out_pool, "out_pool", || {
+            let json = str_arg(settings_json, "settings_json")?;
+            Ok(Pool {
+                host: HostPool::from_settings_json(json, None)?,
+            })
+        })
+    }
 }
 
 /// Blocks until at least `count` servers take work, at most `timeout_ms`;
@@ -113,8 +101,8 @@ pub unsafe extern "C" fn comfywire_pool_wait_healthy(
     let timeout = Duration::from_millis(u64::from(timeout_ms));
     // SAFETY: the general contract.
     unsafe {
-        pool_out(pool, out_healthy, 0, "out_healthy", |p| {
-            block_on(p.wait_healthy(count, timeout))
+        with_out(pool, out_healthy, 0, "out_healthy", |p| {
+            block_on(p.host.wait_healthy(count, timeout)).map(Some)
         })
     }
 }
@@ -130,17 +118,13 @@ pub unsafe extern "C" fn comfywire_pool_submit(
     workflow_json: *const c_char,
     out_prompt_id: *mut *mut c_char,
 ) -> Status {
-    ffi_status(|| {
-        // SAFETY: the general contract.
-        let (out, pool, workflow) = unsafe {
-            let out = out_arg(out_prompt_id, std::ptr::null_mut(), "out_prompt_id")?;
+    // SAFETY: the general contract.
+    unsafe {
+        with_text(pool, out_prompt_id, |p| {
             let workflow = str_arg(workflow_json, "workflow_json")?;
-            (out, ref_arg(pool, "pool")?, workflow)
-        };
-        let workflow = comfywire_host::parse_json(workflow, "workflow")?;
-        *out = into_c(block_on(pool.host.submit(workflow))?);
-        Ok(())
-    })
+            block_on(p.host.submit(parse_json(workflow, "workflow")?))
+        })
+    }
 }
 
 /// Blocks up to `timeout_ms` (0: no limit) for a submission's one outcome,
@@ -180,7 +164,7 @@ pub unsafe extern "C" fn comfywire_pool_run(
     unsafe {
         outcome_out(pool, out_outcome, |p| {
             let workflow = str_arg(workflow_json, "workflow_json")?;
-            let workflow = comfywire_host::parse_json(workflow, "workflow")?;
+            let workflow = parse_json(workflow, "workflow")?;
             block_on(p.run(workflow, limit(timeout_ms)))
         })
     }
@@ -196,9 +180,9 @@ pub unsafe extern "C" fn comfywire_pool_interrupt(
 ) -> Status {
     // SAFETY: the general contract.
     unsafe {
-        pool_out(pool, out_sent, false, "out_sent", |p| {
+        with_out(pool, out_sent, false, "out_sent", |p| {
             let id = str_arg(prompt_id, "prompt_id")?;
-            block_on(p.interrupt(id))
+            block_on(p.host.interrupt(id)).map(Some)
         })
     }
 }
@@ -212,11 +196,7 @@ pub unsafe extern "C" fn comfywire_pool_stats_json(
     out_json: *mut *mut c_char,
 ) -> Status {
     // SAFETY: the general contract.
-    unsafe {
-        pool_out(pool, out_json, std::ptr::null_mut(), "out_json", |p| {
-            Ok(into_c(p.stats_json()))
-        })
-    }
+    unsafe { with_text(pool, out_json, |p| Ok(p.host.stats_json())) }
 }
 
 /// The next event of the pool as JSON, waiting up to `timeout_ms`; sets
@@ -235,9 +215,8 @@ pub unsafe extern "C" fn comfywire_pool_next_event_json(
     let timeout = Duration::from_millis(u64::from(timeout_ms));
     // SAFETY: the general contract.
     unsafe {
-        pool_out(pool, out_json, std::ptr::null_mut(), "out_json", |p| {
-            Ok(p.next_event(timeout)?
-                .map_or(std::ptr::null_mut(), |e| into_c(e.to_json())))
+        with_out(pool, out_json, std::ptr::null_mut(), "out_json", |p| {
+            Ok(p.host.next_event(timeout)?.map(|e| into_c(e.to_json())))
         })
     }
 }
@@ -247,15 +226,16 @@ pub unsafe extern "C" fn comfywire_pool_next_event_json(
 /// until the clients are closed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn comfywire_pool_close(pool: *const Pool) -> Status {
-    ffi_status(|| {
-        // SAFETY: the general contract.
-        let pool = unsafe { ref_arg(pool, "pool") }?;
-        let host = pool.host.clone();
-        block_on(async move {
-            host.close().await;
-            Ok(())
+    // SAFETY: the general contract.
+    unsafe {
+        with(pool, |p| {
+            let host = p.host.clone();
+            block_on(async move {
+                host.close().await;
+                Ok(())
+            })
         })
-    })
+    }
 }
 
 /// Closes the pool (if not closed yet) and frees it. NULL is ignored.

@@ -5,10 +5,9 @@
 //! thread state for its life and takes the GIL once per batch
 //! ([`PyDispatch`]).
 
-use std::sync::{Mutex, PoisonError};
-
 use comfywire_host::event::Event;
 use comfywire_host::{DispatchContext, EventCallback, HostEvent, LazyFlat};
+use parking_lot::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyWeakrefReference};
 
@@ -66,12 +65,7 @@ impl PyCallback {
             let Some(Ok(Some(callable))) = found else {
                 return Ok(());
             };
-            let mut converter = self
-                .converter
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let event = convert(py, &mut converter);
-            drop(converter);
+            let event = convert(py, &mut self.converter.lock());
             match event.and_then(|e| callable.call1((e,))) {
                 Ok(_) => Ok(()),
                 Err(err) => Err(report(&registry, kind, err)),

@@ -9,33 +9,12 @@ use comfywire_host::{HostFile, JobOptions, Jobs, UploadSpec};
 use pyo3::prelude::*;
 
 use crate::convert::{Json, Seconds};
-use crate::wait::call;
 
 /// The job API of one client (`Client.jobs()`).
 #[pyclass(module = "comfywire._native", name = "Jobs", frozen)]
 pub(crate) struct NativeJobs(pub(crate) Jobs);
 
-/// One Python method per row, `fn name(args) => |jobs| future;`, which also
-/// takes `aio` (default `False`).
-macro_rules! job_calls {
-    ($(
-        $(#[doc = $doc:literal])*
-        fn $name:ident($($arg:ident: $ty:ty $(= $default:tt)?),*) => |$jobs:ident| $call:expr;
-    )*) => {
-        #[pymethods]
-        impl NativeJobs {$(
-            $(#[doc = $doc])*
-            #[pyo3(signature = ($($arg $(= $default)?,)* aio = false))]
-            #[allow(clippy::too_many_arguments)]
-            fn $name(&self, py: Python<'_>, $($arg: $ty,)* aio: bool) -> PyResult<Py<PyAny>> {
-                let $jobs = self.0.clone();
-                call(py, aio, async move { $call.await })
-            }
-        )*}
-    };
-}
-
-job_calls! {
+crate::wait::aio_methods! { NativeJobs {}
     /// Waits until the socket is open, up to `timeout` seconds.
     fn wait_connected(timeout: Seconds) => |jobs| jobs.wait_connected(timeout.0);
     /// Submits a workflow; answers `(prompt_id, number, skipped)`.

@@ -14,14 +14,12 @@ use serde_json::json;
 use crate::convert::{Answer, Json, Seconds};
 use crate::errors::to_pyerr;
 use crate::events::Converter;
-use crate::wait::call;
 
 /// The native pool behind `comfywire.Pool` and `comfywire.AsyncPool`.
 #[pyclass(module = "comfywire._native", name = "Pool", frozen)]
 pub(crate) struct NativePool(HostPool);
 
-#[pymethods]
-impl NativePool {
+crate::wait::aio_methods! { NativePool {
     /// Starts a pool from the caller's arguments (settings-file JSON with
     /// `servers`), the `COMFYWIRE_*` environment and a settings file, in
     /// that order of precedence; its clients connect in the background.
@@ -38,101 +36,46 @@ impl NativePool {
         self.0.labels()
     }
 
-    /// Waits up to `timeout` seconds until `count` servers take work;
-    /// answers how many do.
-    #[pyo3(signature = (count, timeout, aio = false))]
-    fn wait_healthy(
-        &self,
-        py: Python<'_>,
-        count: usize,
-        timeout: Seconds,
-        aio: bool,
-    ) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move {
-            Ok(json!(pool.wait_healthy(count, timeout.0).await?))
-        })
-    }
-
-    /// Submits a workflow; answers the submission's id.
-    #[pyo3(signature = (workflow, aio = false))]
-    fn submit(&self, py: Python<'_>, workflow: Json, aio: bool) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move { pool.submit(workflow.0).await })
-    }
-
-    /// Waits up to `timeout` seconds (`None`: no limit) for a submission's
-    /// one outcome, whatever it is, as a dict.
-    #[pyo3(signature = (prompt_id, timeout = None, aio = false))]
-    fn outcome(
-        &self,
-        py: Python<'_>,
-        prompt_id: String,
-        timeout: Option<Seconds>,
-        aio: bool,
-    ) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move {
-            let outcome = pool.outcome(&prompt_id, Seconds::of(timeout)).await?;
-            Ok(outcome.to_json())
-        })
-    }
-
-    /// Submits and waits up to `timeout` seconds for the one outcome, as a
-    /// dict.
-    #[pyo3(signature = (workflow, timeout = None, aio = false))]
-    fn run(
-        &self,
-        py: Python<'_>,
-        workflow: Json,
-        timeout: Option<Seconds>,
-        aio: bool,
-    ) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move {
-            let outcome = pool.run(workflow.0, Seconds::of(timeout)).await?;
-            Ok(outcome.to_json())
-        })
-    }
-
-    /// Interrupts a submission where it runs; answers whether it did.
-    #[pyo3(signature = (prompt_id, aio = false))]
-    fn interrupt(&self, py: Python<'_>, prompt_id: String, aio: bool) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move { pool.interrupt(&prompt_id).await })
-    }
-
     /// Figures per server, a list of dicts.
     fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.0.stats_json().into_object(py)
-    }
-
-    /// The next event, waiting up to `timeout` seconds; `None` when none
-    /// came. Queued from the first call on. A tuple `(kind, server,
-    /// payload)`: a server's event has kind `server` and the client's typed
-    /// event as payload; `moved` and `finished` have their host JSON.
-    #[pyo3(signature = (timeout, aio = false))]
-    fn next_event(&self, py: Python<'_>, timeout: Seconds, aio: bool) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move {
-            Ok(PulledEvent(pool.next_event_async(timeout.0).await?))
-        })
     }
 
     /// Pull-queue events skipped because they were not pulled fast enough.
     fn skipped_events(&self) -> u64 {
         self.0.skipped_events()
     }
-
+}
+    /// Waits up to `timeout` seconds until `count` servers take work;
+    /// answers how many do.
+    fn wait_healthy(count: usize, timeout: Seconds)
+        => |pool| async move { Ok(json!(pool.wait_healthy(count, timeout.0).await?)) };
+    /// Submits a workflow; answers the submission's id.
+    fn submit(workflow: Json) => |pool| pool.submit(workflow.0);
+    /// Waits up to `timeout` seconds (`None`: no limit) for a submission's
+    /// one outcome, whatever it is, as a dict.
+    fn outcome(prompt_id: String, timeout: Option<Seconds> = None) => |pool| async move {
+        Ok(pool.outcome(&prompt_id, Seconds::of(timeout)).await?.to_json())
+    };
+    /// Submits and waits up to `timeout` seconds for the one outcome, as a
+    /// dict.
+    fn run(workflow: Json, timeout: Option<Seconds> = None) => |pool| async move {
+        Ok(pool.run(workflow.0, Seconds::of(timeout)).await?.to_json())
+    };
+    /// Interrupts a submission where it runs; answers whether it did.
+    fn interrupt(prompt_id: String) => |pool| pool.interrupt(&prompt_id);
+    /// The next event, waiting up to `timeout` seconds; `None` when none
+    /// came. Queued from the first call on. A tuple `(kind, server,
+    /// payload)`: a server's event has kind `server` and the client's typed
+    /// event as payload; `moved` and `finished` have their host JSON.
+    fn next_event(timeout: Seconds) => |pool| async move {
+        Ok(PulledEvent(pool.next_event_async(timeout.0).await?))
+    };
     /// Closes every client. Idempotent.
-    #[pyo3(signature = (aio = false))]
-    fn close(&self, py: Python<'_>, aio: bool) -> PyResult<Py<PyAny>> {
-        let pool = self.0.clone();
-        call(py, aio, async move {
-            pool.close().await;
-            Ok(())
-        })
-    }
+    fn close() => |pool| async move {
+        pool.close().await;
+        Ok(())
+    };
 }
 
 /// [`NativePool::next_event`]'s answer.

@@ -5,10 +5,11 @@
 //! already made.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use comfywire_host::{Delivered, EventStream as HostStream, HostClient, HostError};
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyStopAsyncIteration, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -49,10 +50,6 @@ impl Ready {
     }
 }
 
-fn lock(ready: &Mutex<Ready>) -> MutexGuard<'_, Ready> {
-    ready.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// An iterator (async with `next_batch_async`) over a client's events.
 #[pyclass(module = "comfywire._native", frozen)]
 pub(crate) struct EventStream {
@@ -90,7 +87,7 @@ impl EventStream {
     /// the stream is closed.
     #[pyo3(signature = (timeout=None))]
     fn next(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(e) = lock(&self.ready).events.pop_front() {
+        if let Some(e) = self.ready.lock().events.pop_front() {
             return Ok(Some(e));
         }
         // What is queued is taken without releasing the GIL or entering the
@@ -106,7 +103,7 @@ impl EventStream {
             }
         }
         // Behind what another thread made meanwhile: order is kept.
-        let mut ready = lock(&self.ready);
+        let mut ready = self.ready.lock();
         ready.extend(py, batch)?;
         ready
             .events
@@ -118,7 +115,7 @@ impl EventStream {
     /// An awaitable of the next batch of events (a list, never empty);
     /// raises `StopAsyncIteration` once the stream is closed.
     fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let waiting: Vec<Py<PyAny>> = lock(&self.ready).events.drain(..).collect();
+        let waiting: Vec<Py<PyAny>> = self.ready.lock().events.drain(..).collect();
         let (source, ready) = (self.source.clone(), self.ready.clone());
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let mut batch = Vec::new();
@@ -130,7 +127,7 @@ impl EventStream {
                     return Err(PyStopAsyncIteration::new_err(()));
                 }
                 // Whatever another caller made meanwhile comes first.
-                let mut ready = lock(&ready);
+                let mut ready = ready.lock();
                 ready.extend(py, batch)?;
                 let out = waiting.into_iter().chain(ready.events.drain(..));
                 Ok(PyList::new(py, out)?.unbind())

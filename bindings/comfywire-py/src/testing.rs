@@ -1,10 +1,9 @@
 //! `comfywire.testing.MockServer`: the Rust mock ComfyUI in-process, on
 //! the host's one runtime.
 
-use std::sync::{Mutex, PoisonError};
-
 use comfywire_host::{ErrorCode, HostError, runtime};
 use comfywire_mock::{Fault, MockConfig, MockServer, TraceSource};
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use serde_json::json;
@@ -24,7 +23,7 @@ pub(crate) struct NativeMockServer {
 impl NativeMockServer {
     /// Runs `f` on the server, unless it is stopped.
     fn with<T>(&self, f: impl FnOnce(&MockServer) -> T) -> PyResult<T> {
-        let server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+        let server = self.server.lock();
         let stopped = || PyRuntimeError::new_err("the mock server is stopped");
         Ok(f(server.as_ref().ok_or_else(stopped)?))
     }
@@ -133,11 +132,7 @@ impl NativeMockServer {
 
     /// Stops the server. Idempotent.
     fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
-        let server = self
-            .server
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let server = self.server.lock().take();
         if let Some(server) = server {
             block(py, async move {
                 server.shutdown().await;

@@ -1,5 +1,6 @@
-//! The one helper every blocking call goes through ([`block`]), and its
-//! asyncio twin ([`call`] with `aio=True`).
+//! The one helper every blocking call goes through ([`block`]), its
+//! asyncio twin ([`call`] with `aio=True`), and the methods made of them
+//! ([`aio_methods`]).
 
 use std::future::Future;
 use std::time::Duration;
@@ -50,3 +51,29 @@ where
     })?;
     Ok(awaitable.unbind())
 }
+
+/// The `#[pymethods]` of a class wrapping a host handle (`self.0`): the
+/// methods in braces as written, then one per row, `fn name(args) =>
+/// |handle| future;`, which runs `future` with a clone of the handle and
+/// also takes `aio` (default `False`): it blocks, or answers an awaitable.
+macro_rules! aio_methods {
+    ($object:ident { $($plain:tt)* } $(
+        $(#[doc = $doc:literal])*
+        fn $name:ident($($arg:ident: $ty:ty $(= $default:tt)?),*) => |$handle:ident| $call:expr;
+    )*) => {
+        #[pymethods]
+        impl $object {
+            $($plain)*
+            $(
+                $(#[doc = $doc])*
+                #[pyo3(signature = ($($arg $(= $default)?,)* aio = false))]
+                #[allow(clippy::too_many_arguments)]
+                fn $name(&self, py: Python<'_>, $($arg: $ty,)* aio: bool) -> PyResult<Py<PyAny>> {
+                    let $handle = self.0.clone();
+                    $crate::wait::call(py, aio, async move { $call.await })
+                }
+            )*
+        }
+    };
+}
+pub(crate) use aio_methods;

@@ -3,15 +3,13 @@
 //! job call is `async`, one call of the host's [`Jobs`] spawned on the host
 //! runtime.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use comfywire_host::ffi::Json;
 use comfywire_host::{
-    CALLBACK_ERROR, Cancelled, ClientOptions, HostClient, HostError, HostEvent, HostFile,
-    HostOutcome, HostQueue, HostStats, HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec,
-    parse_json,
+    CALLBACK_ERROR, Cancelled, ClientOptions, HostClient, HostEvent, HostFile, HostOutcome,
+    HostQueue, HostStats, HostStatus, HostSubmission, JobOptions, Jobs, UploadSpec, parse_json,
 };
 
 use crate::error::ComfyError;
@@ -26,17 +24,9 @@ pub struct Client {
 }
 
 impl Client {
-    /// Runs one job call with a clone of the job API on the host's runtime
-    /// (`comfywire_host::spawn`), where the client's driver already lives:
-    /// not on the foreign executor, and not on a second runtime (uniffi's
-    /// `async_runtime = "tokio"` would start one). A foreign caller that
-    /// cancels (a Swift `Task`, a Kotlin coroutine) aborts it.
-    async fn call<T, F>(&self, call: impl FnOnce(Jobs) -> F) -> Result<T, ComfyError>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T, HostError>> + Send + 'static,
-    {
-        Ok(comfywire_host::spawn(call(self.host.jobs().clone())).await?)
+    /// The handle of [`crate::async_calls`].
+    fn handle(&self) -> Jobs {
+        self.host.jobs().clone()
     }
 
     fn subscription(

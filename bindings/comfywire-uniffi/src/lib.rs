@@ -22,11 +22,15 @@
 //! the Kotlin and Swift suites live in `bindings/kotlin` and `bindings/swift`.
 #![forbid(unsafe_code)]
 
-/// Exported `async` methods of an object with a `call` that runs a future
-/// on the host's runtime, one row each (`fn name(args) -> Answer =>
-/// |handle| future;`): each runs `future` with a clone of the object's host
-/// handle ([`Client`]'s job API, [`Pool`]'s host pool), aborted if the
-/// foreign caller cancels. Attributes (docs, `uniffi::method`) pass through.
+/// Exported `async` methods of an object with a `handle()` (a clone of
+/// its host handle: [`Client`]'s job API, [`Pool`]'s host pool), one row
+/// each (`fn name(args) -> Answer => future;`, the handle bound to
+/// `$handle`). Each future runs on the host's runtime
+/// (`comfywire_host::spawn`), where the driver already lives: not on the
+/// foreign executor, and not on a second runtime (uniffi's `async_runtime
+/// = "tokio"` would start one); a foreign caller that cancels (a Swift
+/// `Task`, a Kotlin coroutine) aborts it. Attributes (docs,
+/// `uniffi::method`) pass through.
 macro_rules! async_calls {
     ($object:ident, $handle:ident; $(
         $(#[$attr:meta])*
@@ -36,7 +40,8 @@ macro_rules! async_calls {
         impl $object {$(
             $(#[$attr])*
             pub async fn $name(&self, $($arg: $ty),*) -> Result<$answer, ComfyError> {
-                self.call(|$handle| async move { $call.await }).await
+                let $handle = self.handle();
+                Ok(comfywire_host::spawn(async move { $call.await }).await?)
             }
         )*}
     };

@@ -6,13 +6,12 @@
 //! `wait_healthy` are `async`, spawned on the host runtime like
 //! [`crate::Client`]'s job calls.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use comfywire_host::{
-    HostError, HostPool, HostPoolEventRecord, HostPoolOutcome, HostServerStats, PoolOptions,
-    PoolServer, parse_json, pool_outcome_result,
+    HostPool, HostPoolEventRecord, HostPoolOutcome, HostServerStats, PoolOptions, PoolServer,
+    parse_json, pool_outcome_result,
 };
 
 use crate::error::ComfyError;
@@ -29,15 +28,9 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Runs one call with a clone of the host pool on the host's runtime
-    /// (as [`crate::Client`] does): a foreign caller that cancels aborts
-    /// it.
-    async fn call<T, F>(&self, call: impl FnOnce(HostPool) -> F) -> Result<T, ComfyError>
-    where
-        T: Send + 'static,
-        F: Future<Output = Result<T, HostError>> + Send + 'static,
-    {
-        Ok(comfywire_host::spawn(call(self.host.clone())).await?)
+    /// The handle of [`crate::async_calls`].
+    fn handle(&self) -> HostPool {
+        self.host.clone()
     }
 }
 

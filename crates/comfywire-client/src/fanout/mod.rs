@@ -25,108 +25,12 @@ use comfywire_proto::{Event, EventKind};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-/// Which events a subscription receives.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    kinds: Option<u32>,
-    prompt_id: Option<String>,
-}
+pub use filter::Filter;
+use filter::{KINDS, slot};
+use footprint::approx_bytes;
 
-impl Filter {
-    /// Every event.
-    pub fn all() -> Filter {
-        Filter::default()
-    }
-
-    /// Only these kinds.
-    pub fn kinds(kinds: &[EventKind]) -> Filter {
-        Filter {
-            kinds: Some(kinds.iter().fold(0, |mask, k| mask | bit(*k))),
-            prompt_id: None,
-        }
-    }
-
-    /// Only events of one prompt (plus connection changes, which concern
-    /// every prompt).
-    pub fn prompt(mut self, prompt_id: impl Into<String>) -> Filter {
-        self.prompt_id = Some(prompt_id.into());
-        self
-    }
-
-    /// Nothing at all (the start of a [`Filter::union`]).
-    pub fn none() -> Filter {
-        Filter {
-            kinds: Some(0),
-            prompt_id: None,
-        }
-    }
-
-    /// What either filter lets through: the kinds of both, and one prompt
-    /// only when both are limited to that same prompt.
-    pub fn union(&self, other: &Filter) -> Filter {
-        let kinds = match (self.kinds, other.kinds) {
-            (Some(a), Some(b)) => Some(a | b),
-            _ => None,
-        };
-        // A filter that lets nothing through does not widen the prompt.
-        let prompt_id = match (self.kinds, other.kinds) {
-            (Some(0), _) => other.prompt_id.clone(),
-            (_, Some(0)) => self.prompt_id.clone(),
-            _ if self.prompt_id == other.prompt_id => self.prompt_id.clone(),
-            _ => None,
-        };
-        Filter { kinds, prompt_id }
-    }
-
-    /// True when `kind` may pass (whatever the prompt).
-    pub fn wants_kind(&self, kind: EventKind) -> bool {
-        self.kinds.is_none_or(|mask| mask & bit(kind) != 0)
-    }
-
-    /// True when this filter lets `event` through.
-    pub fn wants(&self, event: &Event) -> bool {
-        if let Some(mask) = self.kinds {
-            if mask & bit(event.kind()) == 0 {
-                return false;
-            }
-        }
-        match &self.prompt_id {
-            None => true,
-            Some(p) => event.prompt_id() == Some(p) || event.kind() == EventKind::Connection,
-        }
-    }
-}
-
-fn bit(kind: EventKind) -> u32 {
-    1u32 << slot(kind)
-}
-
-/// Kinds counted per subscription (one spare for kinds added later).
-const KINDS: usize = EventKind::ALL.len() + 1;
-
-/// A kind's place in [`EventKind::ALL`].
-fn slot(kind: EventKind) -> usize {
-    match kind {
-        EventKind::Connection => 0,
-        EventKind::Status => 1,
-        EventKind::FeatureFlags => 2,
-        EventKind::PromptQueued => 3,
-        EventKind::ExecutionStarted => 4,
-        EventKind::NodesCached => 5,
-        EventKind::NodeStarted => 6,
-        EventKind::Progress => 7,
-        EventKind::Preview => 8,
-        EventKind::ProgressText => 9,
-        EventKind::Output => 10,
-        EventKind::NodeFinished => 11,
-        EventKind::Blocked => 12,
-        EventKind::Finished => 13,
-        EventKind::Message => 14,
-        EventKind::BadFrame => 15,
-        EventKind::HttpFailed => 16,
-        _ => KINDS - 1,
-    }
-}
+mod filter;
+mod footprint;
 
 /// What a subscriber queue does with an event it has no room for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,83 +58,6 @@ fn policy(kind: EventKind) -> Policy {
         EventKind::Message | EventKind::BadFrame | EventKind::HttpFailed => Policy::Bounded(64),
         _ => Policy::Kept,
     }
-}
-
-/// Per map entry besides key and value: the index map's hash slot and
-/// bucket.
-const MAP_ENTRY: usize = 3 * std::mem::size_of::<usize>();
-
-fn json_bytes(value: &serde_json::Value) -> usize {
-    use serde_json::Value;
-    std::mem::size_of::<Value>()
-        + match value {
-            Value::String(s) => s.len(),
-            Value::Array(items) => items.iter().map(json_bytes).sum(),
-            Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| MAP_ENTRY + k.len() + json_bytes(v))
-                .sum(),
-            _ => 0,
-        }
-}
-
-fn frame_bytes(frame: &comfywire_proto::Frame) -> usize {
-    match frame {
-        comfywire_proto::Frame::Text(b) | comfywire_proto::Frame::Binary(b) => b.len(),
-    }
-}
-
-/// An estimate of the memory a queued event keeps alive (shared buffers
-/// count in full: a queue that holds them keeps them).
-fn approx_bytes(event: &Event) -> usize {
-    use comfywire_proto::ServerMessage;
-    // Shared ids count in full too: a queue may hold the last reference.
-    let text = |s: Option<&str>| s.map_or(0, str::len);
-    std::mem::size_of::<Event>()
-        + match event {
-            Event::Progress(p) => {
-                p.prompt_id.len() + p.node.len() + text(p.display_node.as_deref())
-            }
-            Event::Preview(p) => {
-                text(p.prompt_id.as_deref()) + text(p.node.as_deref()) + p.image.len()
-            }
-            Event::ProgressText {
-                prompt_id,
-                node,
-                text: t,
-            } => text(prompt_id.as_deref()) + node.len() + t.len(),
-            Event::Output {
-                prompt_id,
-                node,
-                display_node,
-                output,
-                ..
-            } => prompt_id.len() + node.len() + text(display_node.as_deref()) + output.len(),
-            Event::Finished(record) => comfywire_proto::HistoryRing::approx_bytes(record),
-            Event::NodesCached { prompt_id, nodes } => {
-                prompt_id.len() + nodes.iter().map(|n| 24 + n.len()).sum::<usize>()
-            }
-            Event::FeatureFlags(map) => map.iter().map(|(k, v)| k.len() + json_bytes(v)).sum(),
-            Event::Status { sid, .. } => text(sid.as_deref()),
-            Event::BadFrame { raw, .. } => frame_bytes(raw),
-            Event::HttpFailed { error, .. } => error.len(),
-            Event::Message(message) => match message.as_ref() {
-                ServerMessage::Unknown(u) => {
-                    u.kind.len() + json_bytes(&u.data) + frame_bytes(&u.raw)
-                }
-                ServerMessage::Logs(logs) => logs
-                    .entries
-                    .iter()
-                    .map(|e| 48 + e.t.len() + e.m.len())
-                    .sum(),
-                ServerMessage::DisplayComponent(d) => {
-                    d.node_id.len() + d.component.len() + json_bytes(&d.props)
-                }
-                _ => 256,
-            },
-            Event::Blocked(e) => e.exception_message.len() + json_bytes(&e.current_inputs) + 256,
-            _ => 64,
-        }
 }
 
 /// How a subscription ended.
