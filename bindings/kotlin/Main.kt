@@ -356,8 +356,14 @@ val tests: List<Pair<String, suspend () -> Unit>> = listOf(
             val id = client.submit(WORKFLOW, scenario("success_single")).promptId
             val live = client.jobEvents(id).use { readToTheEnd(it) }
             val late = client.jobEvents(id).use { readToTheEnd(it) }
-            val withOutputs = keysOf(httpGet("$mockUrl/history/$id"), "outputs")
-            expect(withOutputs.isNotEmpty()) { "no outputs in the server's history" }
+            // The server writes its history entry just after `execution_success`,
+            // which ends the streams: wait for the entry.
+            var withOutputs = emptySet<String>()
+            val written = until {
+                withOutputs = keysOf(httpGet("$mockUrl/history/$id"), "outputs")
+                withOutputs.isNotEmpty()
+            }
+            expect(written) { "no outputs in the server's history" }
             for ((name, events) in listOf("live" to live, "after the end" to late)) {
                 val kinds = events.map { it.kind }
                 expect(events.all { it.promptId == id }) { "$name: events of ${events.map { it.promptId }.toSet()}" }

@@ -30,10 +30,10 @@
 
 mod clock;
 pub mod dto;
-pub mod error;
-pub mod options;
-pub mod session;
+mod error;
+mod options;
+mod session;
 
 pub use error::CoreError;
-pub use options::SessionOptions;
+pub use options::{BackoffOptions, SessionOptions};
 pub use session::WasmSession;

@@ -20,7 +20,7 @@ mod fault;
 mod firehose;
 mod hostile;
 mod ids;
-pub mod ledger;
+mod ledger;
 mod mix;
 mod multipart;
 mod playback;
@@ -36,7 +36,7 @@ mod ws;
 
 pub use fault::{CutAt, Fault};
 pub use hostile::{Flood, HostileBody, HostileHttp};
-pub use ledger::{Ledger, LedgerEntry, ReplyFate, RunEnd};
+pub use ledger::{DEFAULT_CAPACITY as LEDGER_CAPACITY, Ledger, LedgerEntry, ReplyFate, RunEnd};
 pub use mix::{Mix, Snapshots};
 pub use server::{MockConfig, MockServer, TraceSource};
 pub use stats::MockStats;

@@ -182,10 +182,10 @@ impl MockServer {
     /// A snapshot of the server's own record of every `POST /prompt`
     /// (also `GET /mock/ledger`): what it enqueued under which id, for
     /// which client, how often it started it and how it ended. Restarts do
-    /// not clear it; it keeps the last [`ledger::DEFAULT_CAPACITY`] entries
+    /// not clear it; it keeps the last [`LEDGER_CAPACITY`] entries
     /// unless [`MockServer::set_ledger_capacity`] says otherwise.
     ///
-    /// [`ledger::DEFAULT_CAPACITY`]: crate::ledger::DEFAULT_CAPACITY
+    /// [`LEDGER_CAPACITY`]: crate::LEDGER_CAPACITY
     pub fn ledger(&self) -> Ledger {
         self.shared.lock().ledger.snapshot()
     }

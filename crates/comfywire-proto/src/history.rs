@@ -85,7 +85,7 @@ impl HistoryRing {
         for (key, value) in &record.outputs {
             n += MAP_ENTRY + key.len() + value.len();
         }
-        n += record.node_errors.as_ref().map_or(0, json_bytes);
+        n += record.node_errors.as_ref().map_or(0, approx_json_bytes);
         if let Some(Outcome::Failed(e)) = &record.outcome {
             let strings = e.node_id.iter().chain(e.node_type.iter());
             let lists = e
@@ -96,7 +96,7 @@ impl HistoryRing {
             n += std::mem::size_of_val(e.as_ref())
                 + e.exception_message.len()
                 + e.exception_type.len()
-                + json_bytes(&e.current_inputs)
+                + approx_json_bytes(&e.current_inputs)
                 + strings
                     .chain(lists)
                     .map(|s| std::mem::size_of::<String>() + s.len())
@@ -175,15 +175,16 @@ impl HistoryRing {
 const MAP_ENTRY: usize = 3 * std::mem::size_of::<usize>();
 
 /// An estimate of the heap behind a JSON value (depth is bounded by the
-/// parser's recursion limit).
-pub(crate) fn json_bytes(value: &Value) -> usize {
+/// parser's recursion limit): the measure of the history ring's budget,
+/// and of the client's subscriber queues.
+pub fn approx_json_bytes(value: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match value {
             Value::String(s) => s.len(),
-            Value::Array(items) => items.iter().map(json_bytes).sum(),
+            Value::Array(items) => items.iter().map(approx_json_bytes).sum(),
             Value::Object(map) => map
                 .iter()
-                .map(|(k, v)| MAP_ENTRY + k.len() + json_bytes(v))
+                .map(|(k, v)| MAP_ENTRY + k.len() + approx_json_bytes(v))
                 .sum(),
             _ => 0,
         }

@@ -118,7 +118,7 @@ pub use backoff::BackoffConfig;
 pub use error::ParseError;
 pub use event::{Event, EventKind, PreviewImage, ProgressUpdate};
 pub use frame::{BINARY_PREVIEW, BINARY_PREVIEW_WITH_METADATA, BINARY_PROGRESS_TEXT, Frame};
-pub use history::HistoryRing;
+pub use history::{HistoryRing, approx_json_bytes};
 pub use message::{
     DisplayComponent, Executed, Executing, ExecutionCached, ExecutionError, ExecutionInterrupted,
     ExecutionStart, ExecutionSuccess, ImageFormat, LogEntry, Logs, NodeProgress, NodeRunState,

@@ -468,9 +468,15 @@ final class ComfyWireTests: XCTestCase {
         let id = try await client.submit(workflowJson: workflow, options: scenario("success_single")).promptId
         let live = try readToTheEnd(try client.jobEvents(promptId: id))
         let late = try readToTheEnd(try client.jobEvents(promptId: id))
-        let entry = try await serverHistoryEntry(id)
-        let withOutputs = Set((entry?["outputs"] as? [String: Any] ?? [:]).keys)
-        XCTAssertFalse(withOutputs.isEmpty, "no outputs in the server's history")
+        // The server writes its history entry just after `execution_success`,
+        // which ends the streams: wait for the entry.
+        var withOutputs = Set<String>()
+        let written = try await eventuallyAsync {
+            let entry = try await serverHistoryEntry(id)
+            withOutputs = Set((entry?["outputs"] as? [String: Any] ?? [:]).keys)
+            return !withOutputs.isEmpty
+        }
+        XCTAssertTrue(written, "no outputs in the server's history")
         for (name, events) in [("live", live), ("after the end", late)] {
             let kinds = events.map(\.kind)
             XCTAssertTrue(events.allSatisfy { $0.promptId == id }, "\(name): another prompt's event")

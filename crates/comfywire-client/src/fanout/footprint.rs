@@ -1,25 +1,7 @@
 //! What a queued event costs in memory, estimated: the measure of a
 //! subscriber queue's byte limit.
 
-use comfywire_proto::Event;
-
-/// Per map entry besides key and value: the index map's hash slot and
-/// bucket.
-const MAP_ENTRY: usize = 3 * std::mem::size_of::<usize>();
-
-fn json_bytes(value: &serde_json::Value) -> usize {
-    use serde_json::Value;
-    std::mem::size_of::<Value>()
-        + match value {
-            Value::String(s) => s.len(),
-            Value::Array(items) => items.iter().map(json_bytes).sum(),
-            Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| MAP_ENTRY + k.len() + json_bytes(v))
-                .sum(),
-            _ => 0,
-        }
-}
+use comfywire_proto::{Event, approx_json_bytes as json_bytes};
 
 fn frame_bytes(frame: &comfywire_proto::Frame) -> usize {
     match frame {

@@ -123,7 +123,8 @@ struct Queue {
 }
 
 impl Queue {
-    fn push_back(&mut self, held: Held, policy: Policy) {
+    fn push_back(&mut self, event: Event, bytes: usize, policy: Policy) {
+        let held = Held { event, bytes };
         let k = slot(held.event.kind());
         if policy == Policy::Kept {
             self.kept_bytes += held.bytes;
@@ -377,13 +378,7 @@ impl Fanout {
             Policy::Lossy => {
                 if queue.events.len() < subscriber.capacity && room {
                     // A subscriber that keeps up gets every value.
-                    queue.push_back(
-                        Held {
-                            event: given.into_event(),
-                            bytes,
-                        },
-                        policy,
-                    );
+                    queue.push_back(given.into_event(), bytes, policy);
                     return Delivered::Added;
                 }
                 // Under pressure, latest wins: replace an undelivered
@@ -414,13 +409,7 @@ impl Fanout {
             }
             Policy::Latest(bound) => {
                 if (queue.held[k] < bound && room) || queue.held[k] == 0 {
-                    queue.push_back(
-                        Held {
-                            event: given.into_event(),
-                            bytes,
-                        },
-                        policy,
-                    );
+                    queue.push_back(given.into_event(), bytes, policy);
                 } else {
                     let index = (queue.newest[k] - queue.head) as usize;
                     queue.replace(index, given.into_event(), bytes);
@@ -431,13 +420,7 @@ impl Fanout {
             }
             Policy::Bounded(bound) => {
                 if queue.held[k] < bound && room {
-                    queue.push_back(
-                        Held {
-                            event: given.into_event(),
-                            bytes,
-                        },
-                        policy,
-                    );
+                    queue.push_back(given.into_event(), bytes, policy);
                     Delivered::Added
                 } else {
                     queue.dropped[k] += 1;
@@ -458,13 +441,7 @@ impl Fanout {
                     self.stats.overflowed.fetch_add(1, Ordering::Relaxed);
                     return Delivered::Ended;
                 }
-                queue.push_back(
-                    Held {
-                        event: given.into_event(),
-                        bytes,
-                    },
-                    policy,
-                );
+                queue.push_back(given.into_event(), bytes, policy);
                 Delivered::Added
             }
         }
