@@ -14,7 +14,8 @@ use crate::convert::{Json, Seconds};
 #[pyclass(module = "comfywire._native", name = "Jobs", frozen)]
 pub(crate) struct NativeJobs(pub(crate) Jobs);
 
-crate::wait::aio_methods! { NativeJobs {}
+crate::wait::aio_methods! {
+    NativeJobs {}
     /// Waits until the socket is open, up to `timeout` seconds.
     fn wait_connected(timeout: Seconds) => |jobs| jobs.wait_connected(timeout.0);
     /// Submits a workflow; answers `(prompt_id, number, skipped)`.

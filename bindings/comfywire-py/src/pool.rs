@@ -19,33 +19,38 @@ use crate::events::Converter;
 #[pyclass(module = "comfywire._native", name = "Pool", frozen)]
 pub(crate) struct NativePool(HostPool);
 
-crate::wait::aio_methods! { NativePool {
-    /// Starts a pool from the caller's arguments (settings-file JSON with
-    /// `servers`), the `COMFYWIRE_*` environment and a settings file, in
-    /// that order of precedence; its clients connect in the background.
-    #[new]
-    #[pyo3(signature = (settings_json, config_file=None))]
-    fn new(py: Python<'_>, settings_json: &str, config_file: Option<PathBuf>) -> PyResult<Self> {
-        let pool =
-            py.detach(|| HostPool::from_settings_json(settings_json, config_file.as_deref()));
-        Ok(NativePool(pool.map_err(|e| to_pyerr(py, e))?))
-    }
+crate::wait::aio_methods! {
+    NativePool {
+        /// Starts a pool from the caller's arguments (settings-file JSON with
+        /// `servers`), the `COMFYWIRE_*` environment and a settings file, in
+        /// that order of precedence; its clients connect in the background.
+        #[new]
+        #[pyo3(signature = (settings_json, config_file=None))]
+        fn new(
+            py: Python<'_>,
+            settings_json: &str,
+            config_file: Option<PathBuf>,
+        ) -> PyResult<Self> {
+            let config = config_file.as_deref();
+            let pool = py.detach(|| HostPool::from_settings_json(settings_json, config));
+            Ok(NativePool(pool.map_err(|e| to_pyerr(py, e))?))
+        }
 
-    /// The servers' labels, in configuration order.
-    fn labels(&self) -> Vec<String> {
-        self.0.labels()
-    }
+        /// The servers' labels, in configuration order.
+        fn labels(&self) -> Vec<String> {
+            self.0.labels()
+        }
 
-    /// Figures per server, a list of dicts.
-    fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.0.stats_json().into_object(py)
-    }
+        /// Figures per server, a list of dicts.
+        fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+            self.0.stats_json().into_object(py)
+        }
 
-    /// Pull-queue events skipped because they were not pulled fast enough.
-    fn skipped_events(&self) -> u64 {
-        self.0.skipped_events()
+        /// Pull-queue events skipped because they were not pulled fast enough.
+        fn skipped_events(&self) -> u64 {
+            self.0.skipped_events()
+        }
     }
-}
     /// Waits up to `timeout` seconds until `count` servers take work;
     /// answers how many do.
     fn wait_healthy(count: usize, timeout: Seconds)
