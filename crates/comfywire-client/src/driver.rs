@@ -191,12 +191,16 @@ impl<T: AsRef<[u8]> + ?Sized> From<Lent<'_, T>> for Bytes {
     }
 }
 
+/// How long a close frame may take to go out before the socket is
+/// dropped anyway: the server may be gone or slow.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Sends a close frame on a socket the driver no longer reads, without
 /// waiting for it: the server may be gone or slow.
 fn retire(tasks: &mut JoinSet<()>, ws: Box<Socket>, code: Option<(u16, String)>) {
     tasks.spawn(async move {
         let close = ws.close(code.as_ref().map(|(c, r)| (*c, r.as_str())));
-        let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, close).await;
     });
 }
 
@@ -310,7 +314,7 @@ impl Driver {
                 by: ClosedBy::Client,
                 code: None,
             });
-            let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
+            let _ = tokio::time::timeout(CLOSE_WAIT, ws.close(None)).await;
         }
         self.tasks.shutdown().await;
         self.shared.fanout.close_all();

@@ -342,6 +342,8 @@ mod tests {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     use tokio_tungstenite::tungstenite::protocol::frame::Frame;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::handshake::machine::TryParse;
+    use tungstenite::handshake::server::Request;
 
     const LIMIT: usize = 16 << 20;
 
@@ -482,15 +484,8 @@ mod tests {
             let (mut stream, _) = listener.accept().await.unwrap();
             let mut head = vec![0; 4096];
             let n = stream.read(&mut head).await.unwrap();
-            let head = String::from_utf8_lossy(&head[..n]).into_owned();
-            let key = head
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("sec-websocket-key")
-                        .then(|| value.trim().to_owned())
-                })
-                .unwrap();
+            let (_, request) = Request::try_parse(&head[..n]).unwrap().unwrap();
+            let key = &request.headers()["sec-websocket-key"];
             let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
             let mut bytes = answer.replace("{accept}", &accept).into_bytes();
             bytes.extend_from_slice(after);

@@ -358,6 +358,9 @@ async fn settings_that_would_overflow_time_are_refused_before_the_driver() {
 /// would.
 async fn upgrade_one() -> (String, tokio::task::JoinHandle<tokio::net::TcpStream>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::handshake;
+    use tokio_tungstenite::tungstenite::handshake::machine::TryParse;
+    use tokio_tungstenite::tungstenite::handshake::server::Request;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let upgraded = tokio::spawn(async move {
@@ -368,16 +371,9 @@ async fn upgrade_one() -> (String, tokio::task::JoinHandle<tokio::net::TcpStream
             stream.read_exact(&mut byte).await.unwrap();
             head.push(byte[0]);
         }
-        let head = String::from_utf8(head).unwrap();
-        let key = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key")
-                    .then(|| value.trim().to_owned())
-            })
-            .unwrap();
-        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let (_, request) = Request::try_parse(&head).unwrap().unwrap();
+        let key = &request.headers()["sec-websocket-key"];
+        let accept = handshake::derive_accept_key(key.as_bytes());
         let answer = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
         );
